@@ -1,0 +1,62 @@
+"""AffectNet+ as a typed Hugging Face dataset.
+
+Public API (see README.md)::
+
+    from affectnetplus_hf import FEATURES, EXPRESSIONS, SUBSETS, AffectNetPlus, export
+
+``import affectnetplus_hf`` never imports torch; the torch tools live in
+``affectnetplus_hf.torch`` (install the ``torch`` extra).
+"""
+
+from .errors import (
+    AffectNetPlusError,
+    BadRecordError,
+    ExportError,
+    PublishError,
+    ReleaseNotFoundError,
+)
+from .schema import (
+    COLUMNS,
+    EXPRESSIONS,
+    FEATURES,
+    MANUAL_DOWNLOAD_INSTRUCTIONS,
+    RACES,
+    SUBSETS,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COLUMNS",
+    "EXPRESSIONS",
+    "FEATURES",
+    "MANUAL_DOWNLOAD_INSTRUCTIONS",
+    "RACES",
+    "SUBSETS",
+    "AffectNetPlus",
+    "AffectNetPlusConfig",
+    "AffectNetPlusError",
+    "BadRecordError",
+    "ExportError",
+    "PublishError",
+    "ReleaseNotFoundError",
+    "export",
+    "write_sample",
+]
+
+
+def __getattr__(name: str):
+    # Heavier pieces load on first use so that `import affectnetplus_hf` stays cheap.
+    if name in ("AffectNetPlus", "AffectNetPlusConfig"):
+        from . import builder
+
+        return getattr(builder, name)
+    if name == "export":
+        from .export import export
+
+        return export
+    if name == "write_sample":
+        from .sample import write_sample
+
+        return write_sample
+    raise AttributeError(f"module 'affectnetplus_hf' has no attribute {name!r}")
