@@ -1,0 +1,92 @@
+"""Feed AffectNet+ to PyTorch fast (install the ``torch`` extra: ``pip install affectnetplus-hf[torch]``).
+
+``import affectnetplus_hf`` never imports this package; importing it imports torch.
+
+Worker side (CPU, in DataLoader workers)
+    :func:`make_loader`           DataLoader over a ``datasets.Dataset`` / ``IterableDataset``
+    :class:`JpegCollator`         JPEG bytes -> uint8 ``N x 3 x H x W`` + annotation tensors
+    :mod:`.decoders`              simplejpeg / PyTurboJPEG / Pillow, fastest installed
+Device side
+    :class:`DevicePrefetcher`     side-stream copies, float + normalise, batched augmentation
+    :class:`BatchAugment`         flip (iBUG-68 aware), resized crop + rotation, erasing
+    :mod:`.geometry`              the landmark/pose maps, written once
+Training tools
+    :func:`mixup`, :func:`cutmix` soft label and valence/arousal mixed with the same lambda
+    :func:`soft_cross_entropy`, :func:`soft_kl_div`   explicit ``normalize=``
+    :data:`SEVEN_CLASS`, :data:`EIGHT_CLASS`, :func:`view_batch`, :func:`view_dataset`
+    :func:`class_balanced_weights`, :func:`balanced_sampler`
+    :mod:`.metrics`               accuracy, macro-F1 per subset/group, KL/JS, RMSE, CCC
+
+A typical loop::
+
+    from datasets import load_dataset
+    from affectnetplus_hf.torch import make_loader, DevicePrefetcher, BatchAugment, soft_cross_entropy
+
+    train = load_dataset("affectnet_plus", "all", split="train")
+    loader = make_loader(train, 256, view=8, seed=0)
+    for batch in DevicePrefetcher(loader, "cuda", augment=BatchAugment(seed=0)):
+        loss = soft_cross_entropy(model(batch["image"]), batch["soft_label"], normalize="none")
+"""
+
+from __future__ import annotations
+
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "affectnetplus_hf.torch needs PyTorch: install the extra with `pip install affectnetplus-hf[torch]` "
+        "(or install torch itself first, e.g. the CPU build)"
+    ) from exc
+
+from .augment import BatchAugment
+from .collate import BATCH_KEYS, JpegCollator, select_rows
+from .decoders import DECODERS, available_decoders, get_decoder
+from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher
+from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
+from .loader import make_loader
+from .losses import SoftTargetCrossEntropy, SoftTargetKLDiv, soft_cross_entropy, soft_kl_div, to_distribution
+from .metrics import accuracy, ccc, classification_report, group_report, js_divergence, kl_divergence, macro_f1, rmse
+from .mixup import cutmix, mixup
+from .sampling import balanced_sampler, class_balanced_weights, class_counts
+from .views import EIGHT_CLASS, SEVEN_CLASS, ClassView, class_view, view_batch, view_dataset
+
+__all__ = [
+    "BATCH_KEYS",
+    "DECODERS",
+    "EIGHT_CLASS",
+    "IBUG68_FLIP_PERMUTATION",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "SEVEN_CLASS",
+    "BatchAugment",
+    "ClassView",
+    "DevicePrefetcher",
+    "JpegCollator",
+    "SoftTargetCrossEntropy",
+    "SoftTargetKLDiv",
+    "accuracy",
+    "available_decoders",
+    "balanced_sampler",
+    "ccc",
+    "class_balanced_weights",
+    "class_counts",
+    "class_view",
+    "classification_report",
+    "cutmix",
+    "flip_head_pose",
+    "flip_landmarks",
+    "get_decoder",
+    "group_report",
+    "js_divergence",
+    "kl_divergence",
+    "macro_f1",
+    "make_loader",
+    "mixup",
+    "rmse",
+    "select_rows",
+    "soft_cross_entropy",
+    "soft_kl_div",
+    "to_distribution",
+    "view_batch",
+    "view_dataset",
+]
