@@ -321,7 +321,7 @@ def make_loader(
 
                 power = 1.0 if balanced is True else float(balanced)
                 sampler = balanced_sampler(dataset, power=power, generator=generator)
-            elif shuffle is None or shuffle:
+            elif (shuffle is None or shuffle) and len(dataset) > 0:
                 sampler = RandomSampler(range(len(dataset)), generator=generator)
             else:
                 sampler = SequentialSampler(range(len(dataset)))

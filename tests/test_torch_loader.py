@@ -1,0 +1,147 @@
+"""make_loader over the exported dataset (map-style and streaming, 2 workers) and the prefetcher."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+datasets = pytest.importorskip("datasets")
+
+from affectnetplus_hf.torch import (  # noqa: E402
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    BatchAugment,
+    DevicePrefetcher,
+    JpegCollator,
+    make_loader,
+)
+from tests.torch_support import exported, pil_decode  # noqa: E402
+
+
+@pytest.fixture
+def export_dir(tmp_path, hf_cache):
+    return exported(tmp_path, n=12, faults={"train": ["null_numbers", "missing_pose"]})
+
+
+@pytest.fixture
+def train(export_dir):
+    return datasets.load_dataset(str(export_dir), "all", split="train")
+
+
+def ids_of(loader) -> list[str]:
+    return [image_id for batch in loader for image_id in batch["image_id"]]
+
+
+def test_map_style_loader_with_two_workers(train):
+    loader = make_loader(train, 5, num_workers=2, seed=0)
+    assert len(loader) == 3
+    epochs = [list(loader), list(loader)]  # persistent workers: a second epoch works
+    for batches in epochs:
+        assert sorted(i for b in batches for i in b["image_id"]) == sorted(train["image_id"])
+        assert [b["image"].shape[0] for b in batches] == [5, 5, 2]
+        for b in batches:
+            assert b["image"].dtype == torch.uint8 and b["image"].shape[1:] == (3, 224, 224)
+            assert b["soft_label"].shape == (b["image"].shape[0], 8)
+    assert [b["image_id"] for b in epochs[0]] != [b["image_id"] for b in epochs[1]]  # reshuffled
+    # same seed, same order; the pixels and labels are those of the rows named
+    again = make_loader(train, 5, num_workers=0, seed=0)
+    first = next(iter(again))
+    assert first["image_id"] == epochs[0][0]["image_id"]
+    by_id = {row["image_id"]: row for row in train.cast_column("image", datasets.Image(decode=False))}
+    for k, image_id in enumerate(first["image_id"]):
+        row = by_id[image_id]
+        assert first["human_label"][k].item() == row["human_label"]
+        pixels = torch.from_numpy(pil_decode(row["image"]["bytes"])).permute(2, 0, 1).int()
+        assert (first["image"][k].int() - pixels).abs().max() <= 1
+
+
+def test_streaming_loader_with_two_workers(export_dir, train):
+    stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True)
+    assert stream.num_shards >= 2
+    loader = make_loader(stream, 4, num_workers=2)
+    assert sorted(ids_of(loader)) == sorted(train["image_id"])
+    # fewer shards than workers: every worker reads, each decodes its share, none twice
+    one_shard = train.to_iterable_dataset(num_shards=1)
+    assert sorted(ids_of(make_loader(one_shard, 4, num_workers=2))) == sorted(train["image_id"])
+    # a view filters before batching: full batches of kept classes only
+    seven = list(make_loader(stream, 4, num_workers=2, view=7))
+    labels = [label for b in seven for label in b["human_label"].tolist()]
+    expected = [label for label in train["human_label"] if label is not None and label < 7]
+    assert sorted(labels) == sorted(expected)
+    assert all(b["soft_label"].shape[1] == 7 for b in seven)
+
+
+def test_view_and_balanced_sampling_on_map_style(train):
+    loader = make_loader(train, 4, num_workers=0, view=8, seed=1)
+    labels = [label for b in loader for label in b["human_label"].tolist()]
+    assert sorted(labels) == sorted(label for label in train["human_label"] if label is not None and label < 8)
+    assert all(b["image"].shape[0] == 4 for b in list(loader)[:-1])
+    balanced = make_loader(train, 6, num_workers=0, view=8, balanced=True, seed=1)
+    drawn = [label for b in balanced for label in b["human_label"].tolist()]
+    assert len(drawn) == len(labels) and all(0 <= label < 8 for label in drawn)
+
+
+def test_kept_batches_are_never_overwritten(train):
+    """Workers reuse batch memory only once every tensor of a batch is gone."""
+    loader = make_loader(train, 2, num_workers=2, seed=3)
+    kept, copies = [], []
+    for epoch in range(4):
+        for i, batch in enumerate(loader):
+            if epoch == 0 and i < 3:
+                kept.append((batch["image"][:1], batch["landmarks"]))  # views keep the memory
+                copies.append((batch["image"][:1].clone(), batch["landmarks"].clone()))
+    for (image, landmarks), (image_copy, landmarks_copy) in zip(kept, copies):
+        assert torch.equal(image, image_copy)
+        assert torch.equal(landmarks.nan_to_num(), landmarks_copy.nan_to_num())
+
+
+def test_prefetcher_on_cpu_normalises(train):
+    loader = make_loader(train, 4, num_workers=0, shuffle=False)
+    raw = next(iter(loader))
+    out = next(iter(DevicePrefetcher(loader, "cpu")))
+    assert out["image"].dtype == torch.float32 and out["image"].device.type == "cpu"
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    assert torch.allclose(out["image"], (raw["image"].float() / 255 - mean) / std, atol=1e-5)
+    assert out["image_id"] == raw["image_id"]
+    assert torch.equal(out["human_label"], raw["human_label"])
+    assert len(DevicePrefetcher(loader, "cpu")) == len(loader)
+
+
+def test_prefetcher_on_an_empty_loader(train):
+    assert list(DevicePrefetcher([], "cpu")) == []
+    empty = make_loader(train.select([]), 4, num_workers=0)
+    assert list(DevicePrefetcher(empty, "cpu", augment=BatchAugment(seed=0))) == []
+
+
+def test_jpeg_output_decoded_by_the_prefetcher(train):
+    pixels = make_loader(train, 4, num_workers=0, shuffle=False)
+    encoded = make_loader(train, 4, num_workers=0, shuffle=False, output="jpeg")
+    a = next(iter(DevicePrefetcher(pixels, "cpu")))
+    b = next(iter(DevicePrefetcher(encoded, "cpu")))
+    assert torch.allclose(a["image"], b["image"]) and "jpeg_data" not in b
+    c = next(iter(DevicePrefetcher(encoded, "cpu", size=112)))
+    assert c["image"].shape == (4, 3, 112, 112)
+    assert torch.allclose(c["landmarks"], (a["landmarks"] + 0.5) / 2 - 0.5, equal_nan=True)
+
+
+def test_seeded_augmentation_is_reproducible(train):
+    loader = make_loader(train, 6, num_workers=0, shuffle=False)
+
+    def run(seed):
+        return [b for b in DevicePrefetcher(loader, "cpu", augment=BatchAugment(seed=seed, erase_p=0.5))]
+
+    first, second, other = run(5), run(5), run(6)
+    for a, b in zip(first, second):
+        assert torch.equal(a["image"], b["image"])
+        assert torch.equal(a["landmarks"].nan_to_num(), b["landmarks"].nan_to_num())
+    assert any(not torch.equal(a["image"], c["image"]) for a, c in zip(first, other))
+
+
+def test_collator_in_a_plain_dataloader(train):
+    """The collator also works as the collate_fn of an ordinary DataLoader over rows."""
+    rows = train.cast_column("image", datasets.Image(decode=False))
+    loader = torch.utils.data.DataLoader(rows, batch_size=4, num_workers=2, collate_fn=JpegCollator(size=64))
+    batches = list(loader)
+    assert sorted(i for b in batches for i in b["image_id"]) == sorted(train["image_id"])
+    assert all(b["image"].shape[1:] == (3, 64, 64) for b in batches)
