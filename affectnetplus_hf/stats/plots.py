@@ -132,8 +132,7 @@ def _draw_va_density(stats: dict):
         hist = np.asarray(density["by_class"][name], dtype=float)
         colour = to_rgb(colours[name])
         tint = tuple(0.8 + 0.2 * c for c in colour)  # a pale shade for a single row, full colour at the peak
-        cmap = LinearSegmentedColormap.from_list(name, [tint, colour])
-        cmap.set_bad((1, 1, 1, 0))
+        cmap = LinearSegmentedColormap.from_list(name, [tint, colour]).with_extremes(bad=(1, 1, 1, 0))
         shown = np.ma.masked_equal(hist.T, 0)  # rows = arousal, columns = valence
         norm = LogNorm(vmin=1, vmax=hist.max()) if hist.max() > 1 else None
         ax.imshow(shown, origin="lower", extent=(lo, hi, lo, hi), cmap=cmap, norm=norm, vmin=None if norm else 0, vmax=None if norm else 1, aspect="equal", interpolation="nearest")
