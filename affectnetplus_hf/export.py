@@ -357,12 +357,12 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
         bad_lines += r["bad"]
         note_lines += r["notes"]
 
-    # Every subset partition of a human part, and nosubset where a part has such rows,
-    # gets all of the part's shards, so configs load (possibly empty) and shards line up.
+    # Every partition that has rows in a part gets all of the part's shards (some may be
+    # empty), so a config's shards line up with its part's. A partition with no rows at all
+    # gets no file, and the card leaves that split out of the config (an empty split does
+    # not load); a part with no good record keeps one empty file so it still loads.
     for part, shards in shard_counts.items():
-        partitions = [p for p in _PARTITIONS if partition_counts[part].get(p) or (p in SUBSETS and part != "unlabeled")]
-        if not partitions:
-            partitions = [NO_SUBSET]
+        partitions = [p for p in _PARTITIONS if partition_counts[part].get(p)] or [NO_SUBSET]
         for partition in partitions:
             for shard in range(shards):
                 path = _partition_path(staging, part, partition, shard, shards)
