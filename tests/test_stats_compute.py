@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import statistics
 import subprocess
 import sys
@@ -288,9 +289,11 @@ def test_hand_rows_counts_and_splits(hand):
 def test_merge_equals_one_pass():
     one = StatsAccumulator()
     one.update_rows("train", HAND_ROWS)
-    left, right = StatsAccumulator(), StatsAccumulator()
+    left, right = StatsAccumulator(), StatsAccumulator(batch_size=3)
     left.update_rows("train", HAND_ROWS[:2])
-    right.update_rows("train", HAND_ROWS[2:], batch_size=1)
+    for row in HAND_ROWS[2:]:
+        right.add_row("train", row)  # 3 rows added as a batch, 1 still pending
+    right = pickle.loads(pickle.dumps(right))  # as returned from a worker process
     assert left.merge(right).result() == one.result()
 
 

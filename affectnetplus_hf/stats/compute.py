@@ -198,11 +198,18 @@ class _Moments:
 class StatsAccumulator:
     """Fixed-size sums over any number of rows; :meth:`result` turns them into plain data.
 
-    Feed it with :meth:`update` (a batch of columns) or :meth:`update_rows` (row dicts, e.g.
-    ``ReadResult.row`` from the reader; the ``image`` key is ignored).
+    Feed it with :meth:`update` (a batch of columns), :meth:`update_rows` (row dicts) or
+    :meth:`add_row` (one row dict at a time, e.g. ``ReadResult.row`` from the reader, buffered
+    into batches of ``batch_size``); the ``image`` key of a row is ignored. Pending rows are
+    added before :meth:`result`, :meth:`merge` and pickling (so an accumulator can be
+    returned from a worker process).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, batch_size: int = BATCH_SIZE) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self._pending: dict[str, list[dict]] = {}
         self.split_rows: dict[str, int] = {}
         self.split_counts: dict[str, np.ndarray] = {}  # split -> (G, S)
         self.split_nulls: dict[str, np.ndarray] = {}  # split -> (len(NULL_COLUMNS),)
@@ -234,6 +241,25 @@ class StatsAccumulator:
         self.lm_sq = np.zeros((NUM_LANDMARKS, 2))
 
     # -- feeding
+
+    def add_row(self, split: str, row: dict) -> None:
+        """Add one row dict of ``split`` (buffered; see the class docstring)."""
+        pending = self._pending.setdefault(split, [])
+        pending.append({name: row[name] for name in STATS_COLUMNS})  # not the image bytes
+        if len(pending) >= self.batch_size:
+            self._flush(split)
+
+    def _flush(self, split: str | None = None) -> None:
+        from .sources import _columns_of_rows
+
+        for name in [split] if split is not None else list(self._pending):
+            rows = self._pending.pop(name, None)
+            if rows:
+                self.update(name, _columns_of_rows(rows))
+
+    def __getstate__(self) -> dict:
+        self._flush()
+        return self.__dict__.copy()
 
     def update_rows(self, split: str, rows: Iterable[dict], batch_size: int = BATCH_SIZE) -> None:
         """Add row dicts (schema columns) of ``split``."""
@@ -339,6 +365,8 @@ class StatsAccumulator:
 
     def merge(self, other: StatsAccumulator) -> StatsAccumulator:
         """Add the sums of ``other`` (rows disjoint from this one's); returns ``self``."""
+        self._flush()
+        other._flush()
         for split, n in other.split_rows.items():
             self.split_rows[split] = self.split_rows.get(split, 0) + n
             self.split_counts.setdefault(split, np.zeros((_G, _S), dtype=np.int64))
@@ -392,6 +420,7 @@ class StatsAccumulator:
 
     def result(self, source: SourceInfo | None = None) -> dict:
         """Everything as plain data (see the module docstring for definitions)."""
+        self._flush()
         splits = self.splits()
         all_counts = sum(self.split_counts.values(), np.zeros((_G, _S), dtype=np.int64))
         class_rows = all_counts.sum(axis=1)
