@@ -50,9 +50,17 @@ def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)
     return figure
+
+
+def _margins(figure, left=0.8, right=0.2, top=0.5, bottom=0.6, hspace=None, wspace=None) -> None:
+    """Fixed margins in inches (a layout engine would cost a second full draw per figure)."""
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(
+        left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height, hspace=hspace, wspace=wspace
+    )
 
 
 def _no_data(ax, text: str = "no data") -> None:
@@ -84,8 +92,9 @@ def _present(stats: dict) -> list[str]:
 
 def _draw_class_subset(stats: dict):
     splits = stats["splits"] or ["(none)"]
-    figure = _figure(max(6.0, 0.55 * len(stats["labels"]["classes"]) + 2), 2.8 * len(splits) + 0.6)
+    figure = _figure(max(6.0, 0.55 * len(stats["labels"]["classes"]) + 2), 3.0 * len(splits) + 0.4)
     axes = figure.subplots(len(splits), 1, squeeze=False)[:, 0]
+    _margins(figure, left=0.9, top=0.75, bottom=0.9, hspace=0.5)
     subsets = stats["labels"]["subsets"]
     for ax, split in zip(axes, splits):
         counts = stats["counts"].get(split)
@@ -117,14 +126,16 @@ def _draw_va_density(stats: dict):
     classes = [c for c in _present(stats) if sum(map(sum, density["by_class"][c]))]
     if not classes:
         figure = _figure(5, 4)
+        _margins(figure)
         _no_data(figure.subplots(), "no rows with both valence and arousal")
         figure.suptitle("Valence-arousal density per class")
         return figure
     colours = _class_colours(classes, stats["labels"]["classes"])
     columns = min(4, len(classes))
     rows = math.ceil(len(classes) / columns)
-    figure = _figure(2.5 * columns + 0.6, 2.5 * rows + 0.6)
+    figure = _figure(2.5 * columns + 0.8, 2.6 * rows + 0.9)
     axes = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    _margins(figure, left=0.7, right=0.15, top=0.6, bottom=0.6, hspace=0.25, wspace=0.12)
     for ax in axes[len(classes) :]:
         ax.set_visible(False)
     by_class = stats["valence_arousal"]["by_class"]
@@ -158,8 +169,9 @@ def _draw_confusion(stats: dict):
     soft = stats["soft_label_mean"]
     classes = [c for c in _present(stats) if soft[c]["normalised"]]
     columns = stats["labels"]["soft_classes"]
-    figure = _figure(7.5, 0.45 * max(len(classes), 4) + 2)
+    figure = _figure(8, 0.45 * max(len(classes), 4) + 2)
     ax = figure.subplots()
+    _margins(figure, left=1.9, right=1.1, top=0.4, bottom=1.1)
     if not classes:
         _no_data(ax)
         return figure
@@ -173,7 +185,8 @@ def _draw_confusion(stats: dict):
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white" if matrix[i, j] < 0.6 * limit else "black")
-    figure.colorbar(image, ax=ax, label="mean share of the soft label")
+    colorbar_ax = figure.add_axes((1 - 0.95 / figure.get_size_inches()[0], ax.get_position().y0, 0.18 / figure.get_size_inches()[0], ax.get_position().height))
+    figure.colorbar(image, cax=colorbar_ax, label="mean share of the soft label")
     ax.set_title("Mean normalised soft label per human class")
     return figure
 
@@ -184,6 +197,7 @@ def _draw_age(stats: dict):
     lefts = list(edges[:-1]) + [edges[-1]]
     figure = _figure(7, 3.6)
     ax = figure.subplots()
+    _margins(figure, left=0.7, top=0.4, bottom=0.6)
     histograms = stats["age"]["histogram_by_gender"]
     groups = [g for g in stats["labels"]["genders"] if sum(histograms[g])]
     if not groups:
@@ -207,8 +221,9 @@ def _draw_race(stats: dict):
     keys = stats["labels"]["races"][:-1]
     items = [("all", race["overall"])] + [(c, race["by_class"][c]) for c in _present(stats)]
     items = [(name, d) for name, d in items if any(v is not None for v in d["shares"].values())]
-    figure = _figure(8, 0.42 * max(len(items), 4) + 1.6)
+    figure = _figure(8, 0.42 * max(len(items), 4) + 1.9)
     ax = figure.subplots()
+    _margins(figure, left=1.6, top=0.4, bottom=1.3)
     if not items:
         _no_data(ax, "no rows with race probabilities")
         return figure
@@ -224,7 +239,7 @@ def _draw_race(stats: dict):
         left = [a + b for a, b in zip(left, values)]
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of rows with a known estimated race (largest probability)")
-    ax.legend(ncols=3, fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.legend(ncols=6, fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.5 / (figure.get_size_inches()[1] - 1.7)))
     ax.set_title("Estimated race composition per class")
     return figure
 
@@ -239,6 +254,7 @@ def _draw_landmarks(stats: dict):
     lm = stats["landmarks"]
     figure = _figure(5, 5.2)
     ax = figure.subplots()
+    _margins(figure, left=0.7, top=0.4, bottom=0.6)
     if lm["mean"] is None:
         _no_data(ax, "no rows with landmarks")
         return figure
