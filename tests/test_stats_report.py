@@ -174,3 +174,42 @@ def test_cli_no_plots_and_split(release, tmp_path, capsys):
     assert stats["splits"] == ["train"] and stats == compute_stats(release.root, splits=["train"]) | {"source": stats["source"]}
     assert not (out / "plots").exists()
     assert "turned off" in (out / "report.html").read_text()
+
+
+def _card_images(readme: str) -> list[str]:
+    return [line.split("](", 1)[1].rstrip(")") for line in readme.splitlines() if line.startswith("![")]
+
+
+def test_export_card_embeds_statistics_and_plots(release, tmp_path, hf_cache):
+    import datasets
+
+    from affectnetplus_hf.export import export
+
+    out = tmp_path / "affectnet_plus"
+    export(release.root, out, progress=False)
+    readme = (out / "README.md").read_text()
+    assert "\n## Statistics\n" in readme
+    images = _card_images(readme)
+    assert sorted(images) == sorted(f"stats/{p.file}" for p in PLOTS)
+    for link in images:
+        _assert_png((out / link).read_bytes(), link)
+    # the card's numbers are those of the exported rows
+    stats = compute_stats(out)
+    cell = stats["agreement"]["by_subset"]["difficult"]
+    assert f"| difficult | {cell['rows']:,} | {cell['entropy_rows']:,} | {cell['mean_entropy']:.3f} |" in readme
+    # the plots beside the card do not disturb loading
+    loaded = datasets.load_dataset(str(out), "all", split="validation")
+    assert len(loaded) == stats["rows"]["validation"]
+
+
+def test_export_without_matplotlib_skips_plots_with_a_note(release, tmp_path, monkeypatch, capsys):
+    from affectnetplus_hf.export import export
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "affectnet_plus"
+    result = export(release.root, out, progress=False)
+    assert result.written == 36
+    assert "plots skipped" in capsys.readouterr().out
+    readme = (out / "README.md").read_text()
+    assert "## Statistics" in readme and _card_images(readme) == []
+    assert not (out / "stats").exists()

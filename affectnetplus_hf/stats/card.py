@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .plots import PLOTS, MissingPlotDependency, draw_plots
-from .compute import NO_LABEL
 from .tables import Column, Table, build_tables, table_by_name, to_markdown
 
 __all__ = ["CARD_PLOTS_DIR", "card_section", "write_card_plots"]
@@ -88,15 +87,7 @@ def card_section(stats: dict, plots: Mapping[str, str] | None = None, heading: s
         "`report.html`.",
         "",
     ]
-    agreement = table_by_name(tables, "agreement_by_class")
-    human = Table(
-        agreement.name,
-        agreement.title,
-        agreement.description,
-        agreement.columns,
-        tuple(row for row in agreement.rows if row[0] != NO_LABEL),
-    )
-    for table in (table_by_name(tables, "agreement_by_subset"), human, _short_va(table_by_name(tables, "valence_arousal")), _demographics_table(stats)):
+    for table in (table_by_name(tables, "agreement_by_subset"), table_by_name(tables, "agreement_by_class"), _short_va(table_by_name(tables, "valence_arousal")), _demographics_table(stats)):
         parts.append(to_markdown(table, heading=sub))
     shown = [p for p in PLOTS if p.name in plots]
     if shown:
