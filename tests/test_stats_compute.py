@@ -364,3 +364,13 @@ def test_importing_stats_does_not_import_matplotlib():
     code = "import sys, affectnetplus_hf, affectnetplus_hf.stats; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
     assert out.stdout.strip() == "False"
+
+
+def test_unreachable_hub_repo_is_a_clear_error(monkeypatch, hf_cache):
+    import datasets.config as dconfig
+    import huggingface_hub.constants as hconst
+
+    monkeypatch.setattr(dconfig, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
+    with pytest.raises(AffectNetPlusError, match=r"'someone/not-here': no local folder of that name.*log in"):
+        compute_stats("someone/not-here")

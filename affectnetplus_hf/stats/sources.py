@@ -233,7 +233,28 @@ def _load_streaming(source: str, config: str):
         }
 
 
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    from datasets.exceptions import DatasetNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError
+
+    return (ConnectionError, DatasetNotFoundError, HfHubHTTPError)
+
+
 def _hf_batches(source: str, info: SourceInfo, splits, batch_size: int, progress: bool):
+    if info.kind != "hub":
+        yield from _hf_batches_unchecked(source, info, splits, batch_size, progress)
+        return
+    try:
+        yield from _hf_batches_unchecked(source, info, splits, batch_size, progress)
+    except _hub_errors() as exc:
+        raise AffectNetPlusError(
+            f"{source!r}: no local folder of that name, and reading it as a Hub dataset repo failed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}). Check the repo id; "
+            "for a private or gated repo log in first (`hf auth login` or HF_TOKEN); check the network."
+        ) from exc
+
+
+def _hf_batches_unchecked(source: str, info: SourceInfo, splits, batch_size: int, progress: bool):
     import datasets
 
     names = datasets.get_dataset_config_names(source)
