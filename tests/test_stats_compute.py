@@ -374,3 +374,37 @@ def test_unreachable_hub_repo_is_a_clear_error(monkeypatch, hf_cache):
     monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
     with pytest.raises(AffectNetPlusError, match=r"'someone/not-here': no local folder of that name.*log in"):
         compute_stats("someone/not-here")
+
+
+def test_arrow_fast_path_equals_python_path_with_nulls(release):
+    """datasets sources are read as Arrow tables; rows in hand as Python values: same numbers."""
+    import datasets
+
+    from affectnetplus_hf.layout import find_release, list_records
+    from affectnetplus_hf.reader import iter_rows
+
+    rows = [r.row for r in iter_rows(list_records(find_release(release.root).parts["train"])[0]) if r.row]
+    rows[0]["landmarks"] = None
+    rows[1]["gender"] = None
+    rows[2]["head_pose"] = None
+    rows[3]["soft_label"] = None
+    rows[4]["human_label"] = None
+    rows[5]["race"]["white"] = None
+    rows[6]["valence"] = None
+    dataset = datasets.Dataset.from_list(rows, features=FEATURES)
+    fast = compute_stats(dataset, batch_size=5)
+    slow = compute_stats({"train": rows}, batch_size=5)
+    _assert_same_numbers(fast, slow)
+    assert fast["nulls"]["total"]["landmarks"] == 1 and fast["nulls"]["total"]["soft_label"] == 1
+    assert fast["nulls"]["total"]["race.white"] == 1 and fast["race"]["overall"]["counts"]["unknown"] == 1
+    assert fast["landmarks"]["rows"] == len(rows) - 1
+    assert fast["agreement"]["overall"]["entropy_rows"] == len(rows) - 1
+
+
+def test_ragged_landmarks_are_named(release):
+    import datasets
+
+    features = datasets.Features({**FEATURES, "landmarks": datasets.Sequence(datasets.Sequence(datasets.Value("float32")))})
+    rows = [_row("ok", 0, 0, landmarks=[[1.0, 2.0]] * 68), _row("short", 1, 0, landmarks=[[1.0, 2.0]] * 67)]
+    with pytest.raises(AffectNetPlusError, match=r"row 'short': landmarks has shape \(67, 2\)"):
+        compute_stats(datasets.Dataset.from_list(rows, features=features))

@@ -150,6 +150,145 @@ def _fixed(values: list, shape: tuple[int, ...], column: str, ids: list) -> tupl
     return out, null
 
 
+class _Batch:
+    """One batch as numpy arrays: codes with the "no ..." group for null, NaN for null numbers."""
+
+    __slots__ = (
+        "size", "g", "s", "soft", "soft_null", "valence", "arousal", "age", "gender", "gender_null",
+        "race", "race_null", "pose", "pose_null", "landmarks", "lm_null", "image_id_nulls", "lm29_nulls",
+    )  # fmt: skip
+
+    def __init__(self, **values):
+        for name, value in values.items():
+            setattr(self, name, value)
+
+
+def _batch_from_columns(columns: dict[str, list]) -> _Batch:
+    ids = columns["image_id"]
+    soft, soft_null = _fixed(columns["soft_label"], (NUM_SOFT_CLASSES,), "soft_label", ids)
+    gender, gender_null = _struct(columns["gender"], GENDERS)
+    race, race_null = _struct(columns["race"], RACES)
+    pose, pose_null = _struct(columns["head_pose"], POSE_ANGLES)
+    landmarks, lm_null = _fixed(columns["landmarks"], (NUM_LANDMARKS, 2), "landmarks", ids)
+    return _Batch(
+        size=len(ids),
+        g=_codes(columns["human_label"], len(EXPRESSIONS), "human_label"),
+        s=_codes(columns["subset"], len(SUBSETS), "subset"),
+        soft=soft,
+        soft_null=soft_null,
+        valence=_floats(columns["valence"]),
+        arousal=_floats(columns["arousal"]),
+        age=_floats(columns["age"]),
+        gender=gender,
+        gender_null=gender_null,
+        race=race,
+        race_null=race_null,
+        pose=pose,
+        pose_null=pose_null,
+        landmarks=landmarks,
+        lm_null=lm_null,
+        image_id_nulls=sum(v is None for v in ids),
+        lm29_nulls=sum(v is None for v in columns["landmarks_29"]),
+    )
+
+
+class _NotFast(Exception):
+    """An Arrow column of an unexpected type: fall back to Python values."""
+
+
+def _arrow_null(array) -> np.ndarray:
+    return array.is_null().to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _arrow_codes(array, count: int, column: str) -> np.ndarray:
+    import pyarrow as pa
+
+    if not pa.types.is_integer(array.type):
+        raise _NotFast
+    null = _arrow_null(array)
+    out = array.fill_null(count).to_numpy(zero_copy_only=False).astype(np.int64)
+    bad = ~null & ((out < 0) | (out >= count))
+    if bad.any():
+        raise AffectNetPlusError(f"{column}: expected codes 0..{count - 1} or null, found {int(out[np.argmax(bad)])}")
+    return out
+
+
+def _arrow_floats(array) -> np.ndarray:
+    import pyarrow as pa
+
+    if not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type)):
+        raise _NotFast
+    return array.cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _arrow_struct(array, keys: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    import pyarrow as pa
+
+    if not pa.types.is_struct(array.type) or any(array.type.get_field_index(k) < 0 for k in keys):
+        raise _NotFast
+    fields = {array.type.field(i).name: child for i, child in enumerate(array.flatten())}  # parent nulls applied
+    out = np.column_stack([_arrow_floats(fields[k]) for k in keys]) if len(array) else np.zeros((0, len(keys)))
+    return out, _arrow_null(array)
+
+
+def _arrow_fixed(array, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Nested (fixed or variable) lists of numbers, e.g. the Array2D landmarks' storage."""
+    import pyarrow as pa
+
+    if isinstance(array.type, pa.BaseExtensionType):
+        array = array.storage
+    null = _arrow_null(array)
+    values = array
+    for length in shape:
+        if not (pa.types.is_list(values.type) or pa.types.is_large_list(values.type) or pa.types.is_fixed_size_list(values.type)):
+            raise _NotFast
+        if values.null_count:
+            values = values.filter(values.is_valid())
+        lengths = pa.compute.list_value_length(values).to_numpy(zero_copy_only=False)
+        if len(lengths) and (lengths != length).any():
+            raise _NotFast  # a ragged row: the Python path names it
+        values = values.flatten()
+    out = np.full((len(array), *shape), np.nan)
+    flat = _arrow_floats(values)
+    out[~null] = flat.reshape(-1, *shape)
+    return out, null
+
+
+def _batch_from_arrow(table) -> _Batch:
+    """The same batch from an Arrow table (``datasets``' ``arrow`` format): no Python objects per row."""
+    import pyarrow.compute  # noqa: F401  (pa.compute)
+
+    column = {name: table.column(name).combine_chunks() for name in STATS_COLUMNS}
+    try:
+        soft, soft_null = _arrow_fixed(column["soft_label"], (NUM_SOFT_CLASSES,))
+        gender, gender_null = _arrow_struct(column["gender"], GENDERS)
+        race, race_null = _arrow_struct(column["race"], RACES)
+        pose, pose_null = _arrow_struct(column["head_pose"], POSE_ANGLES)
+        landmarks, lm_null = _arrow_fixed(column["landmarks"], (NUM_LANDMARKS, 2))
+        return _Batch(
+            size=table.num_rows,
+            g=_arrow_codes(column["human_label"], len(EXPRESSIONS), "human_label"),
+            s=_arrow_codes(column["subset"], len(SUBSETS), "subset"),
+            soft=soft,
+            soft_null=soft_null,
+            valence=_arrow_floats(column["valence"]),
+            arousal=_arrow_floats(column["arousal"]),
+            age=_arrow_floats(column["age"]),
+            gender=gender,
+            gender_null=gender_null,
+            race=race,
+            race_null=race_null,
+            pose=pose,
+            pose_null=pose_null,
+            landmarks=landmarks,
+            lm_null=lm_null,
+            image_id_nulls=column["image_id"].null_count,
+            lm29_nulls=column["landmarks_29"].null_count,
+        )
+    except _NotFast:
+        return _batch_from_columns(table.select(list(STATS_COLUMNS)).to_pydict())
+
+
 # ----------------------------------------------------------------------------- accumulator
 
 
@@ -268,27 +407,31 @@ class StatsAccumulator:
         for columns in _batched_rows(rows, batch_size):
             self.update(split, columns)
 
-    def update(self, split: str, columns: dict[str, list]) -> None:
-        """Add one batch: ``columns[name]`` is a list of values per :data:`STATS_COLUMNS` name."""
-        ids = columns["image_id"]
-        size = len(ids)
-        if size == 0:
-            return
-        g = _codes(columns["human_label"], len(EXPRESSIONS), "human_label")
-        s = _codes(columns["subset"], len(SUBSETS), "subset")
-        soft, soft_null = _fixed(columns["soft_label"], (NUM_SOFT_CLASSES,), "soft_label", ids)
-        valence, arousal, age = (_floats(columns[c]) for c in ("valence", "arousal", "age"))
-        gender, gender_null = _struct(columns["gender"], GENDERS)
-        race, race_null = _struct(columns["race"], RACES)
-        pose, pose_null = _struct(columns["head_pose"], POSE_ANGLES)
-        landmarks, lm_null = _fixed(columns["landmarks"], (NUM_LANDMARKS, 2), "landmarks", ids)
+    def update(self, split: str, columns: Any) -> None:
+        """Add one batch: a dict ``{name: list of values}`` over :data:`STATS_COLUMNS`, or a
+        ``pyarrow.Table`` with those columns (the fast path, no Python object per row)."""
+        if isinstance(columns, dict):
+            if not columns["image_id"]:
+                return
+            batch = _batch_from_columns(columns)
+        else:
+            if columns.num_rows == 0:
+                return
+            batch = _batch_from_arrow(columns)
+        size, g, s = batch.size, batch.g, batch.s
+        soft, soft_null = batch.soft, batch.soft_null
+        valence, arousal, age = batch.valence, batch.arousal, batch.age
+        gender, gender_null = batch.gender, batch.gender_null
+        race, race_null = batch.race, batch.race_null
+        pose, pose_null = batch.pose, batch.pose_null
+        landmarks, lm_null = batch.landmarks, batch.lm_null
 
         # rows, counts, nulls per split
         self.split_rows[split] = self.split_rows.get(split, 0) + size
         counts = self.split_counts.setdefault(split, np.zeros((_G, _S), dtype=np.int64))
         np.add.at(counts, (g, s), 1)
         nulls = {
-            "image_id": sum(v is None for v in ids),
+            "image_id": batch.image_id_nulls,
             "human_label": int((g == len(EXPRESSIONS)).sum()),
             "soft_label": int(soft_null.sum()),
             "subset": int((s == len(SUBSETS)).sum()),
@@ -296,7 +439,7 @@ class StatsAccumulator:
             "arousal": int(np.isnan(arousal).sum()),
             "age": int(np.isnan(age).sum()),
             "landmarks": int(lm_null.sum()),
-            "landmarks_29": sum(v is None for v in columns["landmarks_29"]),
+            "landmarks_29": batch.lm29_nulls,
         }
         for name, (values, null) in {"gender": (gender, gender_null), "race": (race, race_null), "head_pose": (pose, pose_null)}.items():
             nulls[name] = int(null.sum())
