@@ -453,7 +453,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
         bad=len(bad_lines),
         notes=len(note_lines),
         ignored_files=len(ignored_lines),
-        partition_counts={p: dict(c) for p, c in partition_counts.items()},
+        partition_counts={p: {k: c[k] for k in _PARTITIONS if c.get(k)} for p, c in partition_counts.items()},
         class_subset_counts={p: {k: dict(v) for k, v in d.items()} for p, d in class_subset.items()},
         bad_reasons=dict(Counter(_reason_class(line["reason"]) for line in bad_lines)),
     )
