@@ -10,7 +10,6 @@ import io
 import json
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
