@@ -127,6 +127,10 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "all"
     DEFAULT_WRITER_BATCH_SIZE = 100  # image rows: keep row groups small for random access
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config.__post_init__()  # config overrides (on_bad=..., subset=...) are set after __post_init__
+
     @property
     def manual_download_instructions(self) -> str:
         return MANUAL_DOWNLOAD_INSTRUCTIONS

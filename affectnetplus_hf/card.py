@@ -68,8 +68,9 @@ def config_data_files(info: dict) -> dict[str, dict[str, str]]:
         for split, part in splits.items():
             if part not in parts:
                 continue
-            if subset is not None and subset not in parts[part]["partitions"]:
-                continue
+            rows = parts[part]["rows"]
+            if not (rows.get(subset, 0) if subset else sum(rows.values())):
+                continue  # an empty split does not load: leave it out of the config
             files[split] = f"{data_dir}/{part}/{subset + '-' if subset else ''}*.parquet"
         if files:
             configs[config.name] = files

@@ -131,6 +131,52 @@ def _partition_path(staging: Path, part: str, partition: str, shard: int, num_sh
     return staging / "data" / part / f"{partition}-{shard:05d}-of-{num_shards:05d}.parquet"
 
 
+def _to_table(columns: dict[str, list]):
+    """Columns of python values -> an Arrow table in the exact schema of FEATURES.
+
+    Built column by column with the schema's own Arrow types (the Array2D landmarks from
+    their storage type), which is several times faster than inferring through
+    ``datasets``' typed sequences; ``ParquetWriter.write_table`` then checks it against
+    the features it writes.
+    """
+    import pyarrow as pa
+
+    schema = _arrow_schema()
+    arrays = []
+    for field_ in schema:
+        values = columns[field_.name]
+        if isinstance(field_.type, pa.ExtensionType):  # landmarks: 68 x 2 float32 arrays or None
+            arrays.append(pa.ExtensionArray.from_storage(field_.type, _points_storage(values, field_.type.storage_type)))
+        else:
+            arrays.append(pa.array(values, type=field_.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _points_storage(values: list, storage_type):
+    """``list<list<float>>`` storage of an Array2D column from ``(rows, cols)`` arrays, nulls kept."""
+    import numpy as np
+    import pyarrow as pa
+
+    present = [v for v in values if v is not None]
+    rows_per_item, cols = present[0].shape if present else (0, 0)
+    flat = np.concatenate([np.asarray(v, dtype=np.float32).reshape(-1) for v in present]) if present else np.zeros(0, np.float32)
+    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, flat.size + 1, max(cols, 1), dtype=np.int32)), pa.array(flat))
+    lengths = np.array([rows_per_item if v is not None else 0 for v in values], dtype=np.int32)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    mask = pa.array([v is None for v in values]) if len(present) < len(values) else None
+    return pa.ListArray.from_arrays(offsets, inner, type=storage_type, mask=mask)
+
+
+_SCHEMA = None
+
+
+def _arrow_schema():
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = FEATURES.arrow_schema
+    return _SCHEMA
+
+
 def _empty_columns() -> dict[str, list]:
     return {name: [] for name in COLUMN_NAMES}
 
@@ -143,7 +189,10 @@ def _export_shard(job: tuple) -> dict:
     """Read one shard's records and write one Parquet file per subset partition present."""
     from datasets.arrow_writer import ParquetWriter
 
+    from .stats import StatsAccumulator
+
     staging, part, shard, num_shards, records, on_bad, check_images = job
+    stats = StatsAccumulator()  # the card's statistics, gathered in the same pass
     writers: dict[str, ParquetWriter] = {}
     buffers: dict[str, dict[str, list]] = defaultdict(_empty_columns)
     counts: Counter = Counter()
@@ -161,7 +210,7 @@ def _export_shard(job: tuple) -> dict:
             path = _partition_path(Path(staging), part, partition, shard, num_shards)
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = writers[partition] = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
-        writer.write_batch(columns)
+        writer.write_table(_to_table(columns))
         buffers[partition] = _empty_columns()
 
     for result in iter_rows(records, on_bad=on_bad, check_images=check_images):
@@ -170,6 +219,7 @@ def _export_shard(job: tuple) -> dict:
             bad.append(result.bad.to_report())
         else:
             row = result.row
+            stats.add_row(part, row)
             subset = row["subset"]
             partition = SUBSETS[subset] if subset is not None else NO_SUBSET
             columns = buffers[partition]
@@ -197,6 +247,7 @@ def _export_shard(job: tuple) -> dict:
         "class_subset": [[k[0], k[1], v] for k, v in class_subset.items()],
         "bad": bad,
         "notes": notes,
+        "stats": stats,
     }
 
 
@@ -272,6 +323,7 @@ def export(
     check_images: str = "markers",
     progress: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    card_plots: bool = True,
 ) -> ExportResult:
     """Export the release under ``raw_dir`` to the dataset folder ``out_dir``.
 
@@ -285,6 +337,9 @@ def export(
             raising :class:`~affectnetplus_hf.errors.BadRecordError`; nothing is written).
         check_images: ``"markers"`` (JPEG start/end markers, fast) or ``"decode"`` (full decode).
         progress: show a progress bar.
+        card_plots: draw the statistics plots into ``OUT/stats/*.png`` and link them from the
+            card (needs matplotlib, the ``stats`` extra; without it they are skipped with a
+            printed note). The card's statistics tables are written either way.
     """
     from .card import render_card
 
@@ -333,13 +388,26 @@ def export(
         results = run_jobs(_export_shard, jobs, num_proc, advance)
         bar.close()
         result = _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path)
-        (staging / "README.md").write_text(render_card(load_export_info(staging), local_name=out_dir.name))
+        stats_section = _card_stats_section(results, staging, card_plots)
+        (staging / "README.md").write_text(render_card(load_export_info(staging), local_name=out_dir.name, stats_section=stats_section))
         _swap_into_place(staging, out_dir)
     finally:
         bar.close()
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> str:
+    """The card's statistics (headline tables as Markdown) from the shards' accumulators,
+    with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`)."""
+    from .stats import StatsAccumulator, card_section, write_card_plots
+
+    accumulator = StatsAccumulator()
+    for r in sorted(results, key=lambda r: (PARTS.index(r["part"]), r["shard"])):
+        accumulator.merge(r["stats"])
+    stats = accumulator.result()
+    return card_section(stats, write_card_plots(stats, staging) if plots else {})
 
 
 def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path) -> ExportResult:
@@ -357,12 +425,12 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
         bad_lines += r["bad"]
         note_lines += r["notes"]
 
-    # Every subset partition of a human part, and nosubset where a part has such rows,
-    # gets all of the part's shards, so configs load (possibly empty) and shards line up.
+    # Every partition that has rows in a part gets all of the part's shards (some may be
+    # empty), so a config's shards line up with its part's. A partition with no rows at all
+    # gets no file, and the card leaves that split out of the config (an empty split does
+    # not load); a part with no good record keeps one empty file so it still loads.
     for part, shards in shard_counts.items():
-        partitions = [p for p in _PARTITIONS if partition_counts[part].get(p) or (p in SUBSETS and part != "unlabeled")]
-        if not partitions:
-            partitions = [NO_SUBSET]
+        partitions = [p for p in _PARTITIONS if partition_counts[part].get(p)] or [NO_SUBSET]
         for partition in partitions:
             for shard in range(shards):
                 path = _partition_path(staging, part, partition, shard, shards)
@@ -385,7 +453,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
         bad=len(bad_lines),
         notes=len(note_lines),
         ignored_files=len(ignored_lines),
-        partition_counts={p: dict(c) for p, c in partition_counts.items()},
+        partition_counts={p: {k: c[k] for k in _PARTITIONS if c.get(k)} for p, c in partition_counts.items()},
         class_subset_counts={p: {k: dict(v) for k, v in d.items()} for p, d in class_subset.items()},
         bad_reasons=dict(Counter(_reason_class(line["reason"]) for line in bad_lines)),
     )
