@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -221,7 +220,7 @@ class JpegCollator:
         for key, array in arrays.items():
             specs[key] = (_TORCH_DTYPES[array.dtype.type], array.shape)
 
-        tensors, release = self._allocate(specs)
+        tensors, storage, release = self._allocate(specs)
         for key, array in arrays.items():
             tensors[key].numpy()[...] = array
         if "jpeg_data" in tensors:
@@ -238,9 +237,11 @@ class JpegCollator:
             if key in out:
                 continue
             if key in tensors:
-                out[key] = tensors[key] if release is None else _Pooled(tensors[key], *release)
+                out[key] = tensors[key]
             elif key in lists:
                 out[key] = lists[key]
+        if self.reuse_memory and _in_worker():
+            return _Packed(out, storage, release)
         return out
 
     def _apply_view(self, n, arrays, lists, images):
@@ -274,7 +275,7 @@ class JpegCollator:
     def _allocate(self, specs: dict[str, tuple[torch.dtype, tuple[int, ...]]]):
         """Tensors for ``specs``, all views of one storage: in a worker, a shared-memory
         storage (reused from the worker's pool when ``reuse_memory``), else ordinary memory.
-        Returns ``(tensors, release)``; ``release`` is ``(counts, slot)`` for pooled memory."""
+        Returns ``(tensors, storage, release)``; ``release`` is ``(counts, slot)`` for pooled memory."""
         layout, total = {}, 0
         for key, (dtype, shape) in specs.items():
             itemsize = torch.empty((), dtype=dtype).element_size()
@@ -285,13 +286,13 @@ class JpegCollator:
         if not _in_worker():
             storage = torch.UntypedStorage(max(total, 1))
         elif self.reuse_memory:
-            storage, release = _pool(self.pool_size).acquire(total, len(specs))
+            storage, release = _pool(self.pool_size).acquire(total)
         else:
             storage = torch.UntypedStorage._new_shared(max(total, 1))
         tensors = {
             key: torch.empty(0, dtype=dtype).set_(storage, offset, shape) for key, (dtype, shape, offset) in layout.items()
         }
-        return tensors, release
+        return tensors, storage, release
 
     # ------------------------------------------------------------------ images
     def _header(self, raw: bytes, image_id: str) -> tuple[int, int]:
@@ -344,10 +345,10 @@ class _Pool:
     """Shared-memory batch storages of one worker process, reused once the main process
     has let go of every tensor of the batch that last used them.
 
-    ``counts[slot]`` (shared memory) is the number of tensors of the slot's batch still
-    alive in the main process: set by the worker when it fills the slot, decremented by
-    a finaliser on each received tensor's storage (:func:`_adopt`). A slot is reused
-    only at 0, so a batch (or any view of it) that the training loop keeps is never
+    ``counts[slot]`` (shared memory) is 1 from the moment the worker fills the slot until
+    the receiving process frees the batch's storage: :func:`_unpack` sets a finaliser on
+    it, which fires only when no tensor of the batch, nor any view of one, is left. A
+    slot is reused only at 0, so a batch that the training loop keeps is never
     overwritten; when every slot is held, a fresh storage is used instead.
     """
 
@@ -357,14 +358,14 @@ class _Pool:
         self.storages: list[torch.UntypedStorage | None] = [None] * capacity
         self.pid = os.getpid()
 
-    def acquire(self, nbytes: int, refs: int):
+    def acquire(self, nbytes: int):
         counts = self.counts.numpy()
         for slot in range(self.capacity):
             if counts[slot] == 0:
                 storage = self.storages[slot]
                 if storage is None or storage.nbytes() < nbytes:
                     storage = self.storages[slot] = torch.UntypedStorage._new_shared(max(nbytes, 1))
-                counts[slot] = refs
+                counts[slot] = 1
                 return storage, (self.counts, slot)
         return torch.UntypedStorage._new_shared(max(nbytes, 1)), None
 
@@ -380,31 +381,51 @@ def _pool(capacity: int) -> _Pool:
     return pool
 
 
-_RELEASE_LOCK = threading.Lock()
-
-
 def _release(counts: torch.Tensor, slot: int) -> None:
-    with _RELEASE_LOCK:
-        counts[slot] -= 1
+    counts[slot] = 0
 
 
-def _adopt(tensor: torch.Tensor, counts: torch.Tensor, slot: int) -> torch.Tensor:
-    """Runs in the receiving process while unpickling: hand back the plain tensor and
-    release the pool slot when the tensor's storage (all views of it) is freed."""
-    weakref.finalize(tensor.untyped_storage(), _release, counts, slot)
-    return tensor
+class _Packed:
+    """A batch on its way from a worker: one storage holding every tensor, sent once
+    (one file descriptor per batch instead of one per tensor), and rebuilt as the plain
+    batch dict by :func:`_unpack` in the receiving process."""
 
+    __slots__ = ("batch", "storage", "release")
 
-class _Pooled:
-    """A tensor in a pooled storage on its way from a worker; unpickles as the tensor itself."""
-
-    __slots__ = ("tensor", "counts", "slot")
-
-    def __init__(self, tensor, counts, slot):
-        self.tensor, self.counts, self.slot = tensor, counts, slot
+    def __init__(self, batch: dict, storage: torch.UntypedStorage, release):
+        self.batch, self.storage, self.release = batch, storage, release
 
     def __reduce__(self):
-        return _adopt, (self.tensor, self.counts, self.slot)
+        whole = torch.empty(0, dtype=torch.uint8).set_(self.storage)
+        layout, lists = [], {}
+        base = self.storage.data_ptr()
+        for key, value in self.batch.items():
+            if isinstance(value, torch.Tensor) and value.untyped_storage().data_ptr() == base:
+                layout.append((key, value.dtype, tuple(value.shape), value.stride(), value.storage_offset()))
+            else:
+                lists[key] = value
+        return _unpack, (whole, layout, lists, self.release)
+
+
+def _unpack(whole: torch.Tensor, layout: list, lists: dict, release) -> dict:
+    """Runs in the receiving process while unpickling: the batch dict, its tensors views of
+    ``whole``'s storage. For pooled memory, the worker's slot is released when that
+    storage is freed, i.e. once no tensor of the batch (nor any view of one) is left."""
+    storage = whole.untyped_storage()
+    tensors = {
+        key: torch.empty(0, dtype=dtype).set_(storage, offset, shape, stride) for key, dtype, shape, stride, offset in layout
+    }
+    if release is not None:
+        weakref.finalize(storage, _release, *release)
+    batch: dict[str, Any] = {}
+    for key in (*_OUTPUT_ORDER, *tensors, *lists):
+        if key in batch:
+            continue
+        if key in tensors:
+            batch[key] = tensors[key]
+        elif key in lists:
+            batch[key] = lists[key]
+    return batch
 
 
 class Rows:

@@ -37,6 +37,7 @@ from ..schema import NUM_LANDMARKS, POSE_ANGLES
 __all__ = [
     "IBUG68_FLIP_PERMUTATION",
     "IBUG68_MIRROR_PAIRS",
+    "affine_inverse",
     "affine_theta",
     "flip_head_pose",
     "flip_landmarks",
@@ -196,11 +197,25 @@ def _normalizer(size: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
     return torch.tensor([[2.0 / w, 0.0, -1.0], [0.0, 2.0 / h, -1.0], [0.0, 0.0, 1.0]], dtype=like.dtype, device=like.device)
 
 
+def affine_inverse(matrices: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``N x 3 x 3`` affine matrices (last row ``0 0 1``), in closed form."""
+    a, b, c = matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 0, 2]
+    d, e, f = matrices[:, 1, 0], matrices[:, 1, 1], matrices[:, 1, 2]
+    det = a * e - b * d
+    out = torch.zeros_like(matrices)
+    out[:, 0, 0], out[:, 0, 1] = e / det, -b / det
+    out[:, 1, 0], out[:, 1, 1] = -d / det, a / det
+    out[:, 0, 2] = -(out[:, 0, 0] * c + out[:, 0, 1] * f)
+    out[:, 1, 2] = -(out[:, 1, 0] * c + out[:, 1, 1] * f)
+    out[:, 2, 2] = 1.0
+    return out
+
+
 def affine_theta(matrices: torch.Tensor, in_size: tuple[int, int], out_size: tuple[int, int]) -> torch.Tensor:
     """``N x 2 x 3`` ``theta`` for ``torch.nn.functional.affine_grid(..., align_corners=False)``
     from pixel-edge matrices made by :func:`random_affine_matrices`."""
     n_in = _normalizer(in_size, matrices)
-    n_out_inv = torch.linalg.inv(_normalizer(out_size, matrices))
+    n_out_inv = affine_inverse(_normalizer(out_size, matrices)[None])[0]
     return (n_in @ matrices @ n_out_inv)[:, :2, :]
 
 
@@ -210,7 +225,7 @@ def transform_points(points: torch.Tensor, matrices: torch.Tensor) -> torch.Tens
     The matrices map output to input (as ``grid_sample`` does), so points go through the
     inverse: ``u_out = M^-1 @ [x_in + 0.5, 1]``, ``x_out = u_out - 0.5``.
     """
-    inverse = torch.linalg.inv(matrices.to(points.dtype))
+    inverse = affine_inverse(matrices.to(points.dtype))
     edge = points + 0.5
     out = edge @ inverse[:, :2, :2].transpose(1, 2) + inverse[:, None, :2, 2]
     return out - 0.5
