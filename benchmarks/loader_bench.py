@@ -102,7 +102,7 @@ def build(work: Path, n: int, workers: int):
         write_sample(raw, n=n, parts=("train",))
         print(f"  wrote {n} synthetic records (224x224 JPEG + JSON) in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
-        export(raw, out, num_proc=max(1, workers), progress=False)
+        export(raw, out, num_proc=max(1, workers), progress=False, card_plots=False)
         print(f"  exported to Parquet in {time.perf_counter() - t:.0f} s")
         stamp.write_text(json.dumps({"n": n}))
     t = time.perf_counter()

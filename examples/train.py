@@ -58,7 +58,7 @@ def build_data(data: str | None, n: int, workdir: Path) -> Path:
 
     raw, out = workdir / "raw", workdir / "affectnet_plus"
     write_sample(raw, n=n, parts=("train", "validation"))
-    export(raw, out, progress=False)
+    export(raw, out, progress=False, card_plots=False)
     return out
 
 

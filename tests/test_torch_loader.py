@@ -18,14 +18,14 @@ from affectnetplus_hf.torch import (  # noqa: E402
 from tests.torch_support import exported, pil_decode  # noqa: E402
 
 
-@pytest.fixture
-def export_dir(tmp_path, hf_cache):
-    return exported(tmp_path, n=12, faults={"train": ["null_numbers", "missing_pose"]})
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    return exported(tmp_path_factory.mktemp("export"), n=12, faults={"train": ["null_numbers", "missing_pose"]})
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def train(export_dir):
-    return datasets.load_dataset(str(export_dir), "all", split="train")
+    return datasets.load_dataset(str(export_dir), "all", split="train", cache_dir=str(export_dir.parent / "hf-cache"))
 
 
 def ids_of(loader) -> list[str]:
@@ -56,7 +56,7 @@ def test_map_style_loader_with_two_workers(train):
 
 
 def test_streaming_loader_with_two_workers(export_dir, train):
-    stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True)
+    stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache"))
     assert stream.num_shards >= 2
     loader = make_loader(stream, 4, num_workers=2)
     assert sorted(ids_of(loader)) == sorted(train["image_id"])

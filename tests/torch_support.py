@@ -38,7 +38,7 @@ def exported(root: Path, n: int = 12, faults: dict | None = None) -> Path:
     raw = root / "raw"
     write_sample(raw, n=n, faults=faults or {})
     out = root / "affectnet_plus"
-    export(raw, out, progress=False)
+    export(raw, out, progress=False, card_plots=False)
     return out
 
 

@@ -200,7 +200,11 @@ class JpegCollator:
             n, images = self._apply_view(n, arrays, lists, images)
         ids = lists.get("image_id") or [str(i) for i in range(n)]
         raws = [_as_bytes(image, image_id) for image, image_id in zip(images, ids)] if images is not None else None
-        headers = [self._header(raw, image_id) for raw, image_id in zip(raws, ids)] if raws is not None else None
+        # Without a target size, only the first image's header is read: every other image
+        # is decoded straight into its slot, and one of another size is caught there.
+        headers = None
+        if raws is not None and (self.size is not None or self.output == "jpeg"):
+            headers = [self._header(raw, image_id) for raw, image_id in zip(raws, ids)]
 
         specs: dict[str, tuple[torch.dtype, tuple[int, ...]]] = {}
         hw = None
@@ -211,10 +215,10 @@ class JpegCollator:
             arrays["image_size"] = np.asarray(headers, dtype=np.int64).reshape(n, 2)
             specs["jpeg_data"] = (torch.uint8, (int(offsets[-1]),))
         elif raws is not None:
-            hw = self._target_size(headers, ids)
+            hw = self.size or (self._header(raws[0], ids[0]) if n else (0, 0))
             h, w = hw
             specs["image"] = (torch.uint8, (n, h, w, 3) if self.memory_format == "channels_last" else (n, 3, h, w))
-            if "landmarks" in arrays and n and any(hdr != hw for hdr in headers):
+            if "landmarks" in arrays and headers and any(hdr != hw for hdr in headers):
                 src = np.asarray(headers, dtype=np.float32).reshape(n, 2)
                 arrays["landmarks"] = geometry.resize_points(arrays["landmarks"], (src[:, 0:1], src[:, 1:2]), (float(h), float(w)))
         for key, array in arrays.items():
@@ -301,28 +305,14 @@ class JpegCollator:
         except Exception as exc:  # PIL raises several types for garbage
             raise _bad_image(image_id, exc) from exc
 
-    def _target_size(self, headers, ids) -> tuple[int, int]:
-        if self.size is not None:
-            return self.size
-        if not headers:
-            return 0, 0
-        h, w = headers[0]
-        for (hi, wi), image_id in zip(headers, ids):
-            if (hi, wi) != (h, w):
-                raise ValueError(
-                    f"image {image_id!r} is {wi}x{hi} but the batch's first image is {w}x{h}; "
-                    "images of one batch must share a size: pass size=(height, width) to JpegCollator / make_loader"
-                )
-        return h, w
-
     def _decode(self, raws, headers, ids, hw, buffer: torch.Tensor) -> None:
         h, w = hw
         channels_last = self.memory_format == "channels_last"
         slots = buffer.numpy()
         scratch = None if channels_last else np.empty((h, w, 3), dtype=np.uint8)
-        for i, (raw, header, image_id) in enumerate(zip(raws, headers, ids)):
+        for i, (raw, image_id) in enumerate(zip(raws, ids)):
             try:
-                if header == hw:
+                if headers is None or headers[i] == hw:
                     target = slots[i] if channels_last else scratch
                     self.decoder.decode(raw, out=target)
                 else:
@@ -332,6 +322,13 @@ class JpegCollator:
                 elif target is not slots[i]:
                     slots[i] = target
             except Exception as exc:
+                if headers is None:
+                    hi, wi = self._header(raw, image_id)
+                    if (hi, wi) != hw:
+                        raise ValueError(
+                            f"image {image_id!r} is {wi}x{hi} but the batch's first image is {w}x{h}; "
+                            "images of one batch must share a size: pass size=(height, width) to JpegCollator / make_loader"
+                        ) from None
                 raise _bad_image(image_id, exc) from exc
 
 
