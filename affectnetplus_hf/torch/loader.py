@@ -59,7 +59,7 @@ class ArrowBatches(torch.utils.data.Dataset):
     of those rows of a ``datasets.Dataset``, for :class:`JpegCollator`.
 
     Made once, in the main process: every annotation column is converted to its batch
-    form for the whole dataset (one vectorised pass over Arrow, about 600 bytes a row,
+    form for the whole dataset (one vectorised pass over Arrow, about 650 bytes a row,
     held in shared memory so every worker maps the same copy), and for each row the
     place of its JPEG bytes in the dataset's memory-mapped Arrow buffers. A batch is then
     a NumPy gather of the annotations plus zero-copy views of the JPEG bytes: no Arrow
@@ -74,8 +74,9 @@ class ArrowBatches(torch.utils.data.Dataset):
         self.num_rows = len(dataset)
         names = _columns(dataset)
         table = dataset.data.table
-        mapping = dataset._indices  # set by select/shuffle/filter: dataset row -> table row
+        mapping = getattr(dataset, "_indices", None)  # set by select/shuffle/filter: dataset row -> table row
         rows = None if mapping is None else np.asarray(mapping.column(0).to_numpy(), dtype=np.int64)
+        # (``_indices`` is private to datasets but has held the row mapping since 1.x)
         notes = table.select([n for n in names if n != "image"])
         arrays, lists, _, _ = annotation_arrays(notes)
         if rows is not None:
@@ -265,7 +266,8 @@ def make_loader(
         batch_size: rows per batch.
         shuffle: map-style: reshuffle every epoch (default ``True`` unless a ``sampler`` or
             ``balanced`` is given). Streaming: ``True`` shuffles shards and a buffer of
-            ``shuffle_buffer`` rows (``dataset.shuffle``); default ``False``.
+            ``shuffle_buffer`` rows (``dataset.shuffle``), differently each epoch once you
+            call ``loader.dataset.set_epoch(epoch)``; default ``False``.
         num_workers: decoding processes (default: the usable CPU cores, at most 8; ``0``
             decodes in the main process).
         size, decoder, output, memory_format: passed to :class:`JpegCollator`.
