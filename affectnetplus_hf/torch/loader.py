@@ -5,9 +5,10 @@ fetches those rows as one Arrow table (``with_format("arrow")``: no per-value Py
 objects, no image decoding by ``datasets``) and collates it with
 :class:`~affectnetplus_hf.torch.collate.JpegCollator`, which decodes every JPEG straight
 into a shared-memory batch. For a ``datasets.IterableDataset`` (streaming), each worker
-reads its own shards as Arrow record batches, re-cut to ``batch_size`` rows; when there
-are fewer shards than workers, every worker reads the stream and decodes every
-``num_workers``-th batch, so no worker idles. Any other dataset of row dicts gets the
+reads its own shards as Arrow record batches, re-cut to ``batch_size`` rows; when the
+shards do not spread evenly over the workers (fewer shards than workers, or 3 on 2),
+every worker reads the stream and decodes every ``num_workers``-th batch, so no worker
+idles. Any other dataset of row dicts gets the
 ordinary DataLoader with the collator as ``collate_fn``.
 
 Images may be stored with ``Image()`` or ``Image(decode=False)``: the fast paths read
@@ -154,9 +155,19 @@ class ArrowBatches(torch.utils.data.Dataset):
         return state
 
 
+def _shards_balance(shards: int, workers: int, tolerance: float = 0.1) -> bool:
+    """Whether giving each worker whole shards leaves the busiest worker at most
+    ``tolerance`` above an even share (3 shards on 2 workers: 2 vs 1.5, no)."""
+    if shards < workers:
+        return False
+    return -(-shards // workers) / (shards / workers) <= 1 + tolerance
+
+
 class StreamBatches(IterableDataset):
     """Streaming: Arrow tables of ``batch_size`` rows from a ``datasets.IterableDataset``,
-    split between DataLoader workers (see module docstring). ``set_epoch`` reaches
+    split between DataLoader workers: whole shards per worker when they spread evenly
+    (within 10%), otherwise every worker reads the stream and decodes every
+    ``num_workers``-th batch. ``set_epoch`` reaches
     persistent workers too (the epoch lives in shared memory)."""
 
     def __init__(self, dataset, batch_size: int, drop_last: bool = False, labels: tuple[int, ...] | None = None, keep_unlabeled: bool = False):
@@ -205,7 +216,7 @@ class StreamBatches(IterableDataset):
             yield from self._tables(dataset)
             return
         shards = getattr(dataset, "num_shards", 1)
-        if shards >= info.num_workers:
+        if _shards_balance(shards, info.num_workers):
             yield from self._tables(dataset.shard(num_shards=info.num_workers, index=info.id, contiguous=False))
             return
         if info.id == 0:
