@@ -63,12 +63,22 @@ def test_streaming_loader_with_two_workers(export_dir, train):
     # fewer shards than workers: every worker reads, each decodes its share, none twice
     one_shard = train.to_iterable_dataset(num_shards=1)
     assert sorted(ids_of(make_loader(one_shard, 4, num_workers=2))) == sorted(train["image_id"])
+    # shards that spread evenly: each worker reads only its own
+    four = train.to_iterable_dataset(num_shards=4)
+    assert sorted(ids_of(make_loader(four, 2, num_workers=2))) == sorted(train["image_id"])
     # a view filters before batching: full batches of kept classes only
     seven = list(make_loader(stream, 4, num_workers=2, view=7))
     labels = [label for b in seven for label in b["human_label"].tolist()]
     expected = [label for label in train["human_label"] if label is not None and label < 7]
     assert sorted(labels) == sorted(expected)
     assert all(b["soft_label"].shape[1] == 7 for b in seven)
+
+
+def test_whole_shards_only_when_they_spread_evenly():
+    from affectnetplus_hf.torch.loader import _shards_balance
+
+    assert _shards_balance(4, 2) and _shards_balance(72, 8) and _shards_balance(21, 2)
+    assert not _shards_balance(3, 2) and not _shards_balance(1, 2) and not _shards_balance(9, 2)
 
 
 def test_view_and_balanced_sampling_on_map_style(train):
