@@ -155,3 +155,23 @@ def test_collator_in_a_plain_dataloader(train):
     batches = list(loader)
     assert sorted(i for b in batches for i in b["image_id"]) == sorted(train["image_id"])
     assert all(b["image"].shape[1:] == (3, 64, 64) for b in batches)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_prefetcher_on_cuda_matches_cpu(train):
+    loader = make_loader(train, 4, num_workers=2, shuffle=False)  # pinned batches when CUDA is there
+    prefetcher = DevicePrefetcher(loader, "cuda", augment=BatchAugment(seed=0))
+    stream = prefetcher.stream
+    on_gpu = list(prefetcher)
+    assert prefetcher.stream is stream  # one side stream for the prefetcher's life
+    on_cpu = list(DevicePrefetcher(loader, "cpu"))
+    assert len(on_gpu) == len(on_cpu)
+    for a, b in zip(on_gpu, on_cpu):
+        assert a["image"].is_cuda and a["image"].dtype == torch.float32
+        assert a["image_id"] == b["image_id"]
+        assert torch.equal(a["human_label"].cpu(), b["human_label"])
+    plain = list(DevicePrefetcher(loader, "cuda"))
+    assert torch.allclose(plain[0]["image"].cpu(), on_cpu[0]["image"], atol=1e-5)
+    encoded = make_loader(train, 4, num_workers=0, shuffle=False, output="jpeg")
+    decoded = next(iter(DevicePrefetcher(encoded, "cuda")))  # torchvision's GPU decoder when installed
+    assert (decoded["image"].cpu() - on_cpu[0]["image"]).abs().mean() < 0.05
