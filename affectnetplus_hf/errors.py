@@ -49,6 +49,9 @@ class BadRecordError(AffectNetPlusError, ValueError):
             "records and list them in the report."
         )
 
+    def __reduce__(self):  # keep (path, reason) across process boundaries (num_proc > 1)
+        return (type(self), (self.path, self.reason))
+
 
 class ExportError(AffectNetPlusError):
     """An export could not be written, or an exported folder is not usable."""

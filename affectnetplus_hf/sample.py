@@ -240,7 +240,7 @@ def write_sample(
                 expression, subset = None, None
             else:
                 expression = index % len(EXPRESSIONS)
-                subset = (index // len(EXPRESSIONS)) % 3
+                subset = index % 3
             points, roll = face_landmarks(rng, expression if expression is not None else 0)
             label = "unlabeled" if expression is None else EXPRESSIONS[expression]
             image_bytes = _draw(points, rng, label)

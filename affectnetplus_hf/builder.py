@@ -1,0 +1,199 @@
+"""The ``datasets`` builder of AffectNet+: configs, splits, and examples from the reader.
+
+Usage::
+
+    from affectnetplus_hf import AffectNetPlus
+
+    builder = AffectNetPlus(config_name="easy", data_dir="/data/AffectNet+")
+    builder.download_and_prepare(num_proc=2)
+    ds = builder.as_dataset()                # DatasetDict(train, validation)
+    it = builder.as_streaming_dataset()      # IterableDatasetDict, no cache written
+
+The config dataclass holds data (which part, which subset, what to do with bad
+records); the builder holds behaviour. ``_generate_examples`` calls the reader and
+nothing else parses files. Bad records are skipped and logged (one warning each,
+naming file and reason, then a reconciliation line per split); with
+``on_bad="error"`` the first one raises :class:`~affectnetplus_hf.errors.BadRecordError`.
+The export (``affectnetplus export``) writes the full report file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import datasets
+
+from .errors import ReleaseNotFoundError
+from .layout import find_release, list_records
+from .reader import iter_rows
+from .schema import (
+    AFFECTNET_CITATION,
+    AFFECTNETPLUS_CITATION,
+    FEATURES,
+    HOMEPAGE,
+    LICENSE_NOTE,
+    MANUAL_DOWNLOAD_INSTRUCTIONS,
+    SUBSETS,
+)
+
+__all__ = ["AffectNetPlus", "AffectNetPlusConfig", "CONFIG_NAMES", "config_parts"]
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = (
+    "AffectNet+: ~960k face crops with a human expression label, an 8-class soft label, a "
+    "data-complexity subset (easy / challenging / difficult), valence and arousal, 68 facial "
+    "landmarks, head pose, and age, gender and race estimates."
+)
+
+#: split name -> release part, for the human-annotated configs and for ``unlabeled``.
+_HUMAN_SPLITS = {"train": "train", "validation": "validation"}
+_UNLABELED_SPLITS = {"train": "unlabeled"}
+
+
+@dataclass
+class AffectNetPlusConfig(datasets.BuilderConfig):
+    """One view of the release.
+
+    Attributes:
+        splits: split name -> release part (``train``, ``validation`` or ``unlabeled``).
+        subset: keep only rows of this data-complexity subset (``None`` keeps all).
+        on_bad: ``"skip"`` (log and skip bad records) or ``"error"`` (raise on the first).
+    """
+
+    splits: dict | None = None
+    subset: str | None = None
+    on_bad: str = "skip"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.subset is not None and self.subset not in SUBSETS:
+            raise ValueError(f"subset must be one of {list(SUBSETS)} or None, got {self.subset!r}")
+        if self.on_bad not in ("skip", "error"):
+            raise ValueError(f"on_bad must be 'skip' or 'error', got {self.on_bad!r}")
+
+
+def _configs() -> list[AffectNetPlusConfig]:
+    version = datasets.Version("1.0.0")
+    configs = [
+        AffectNetPlusConfig(
+            name="all",
+            version=version,
+            description="Human-annotated part, every subset: splits train and validation.",
+            splits=dict(_HUMAN_SPLITS),
+        )
+    ]
+    for subset in SUBSETS:
+        configs.append(
+            AffectNetPlusConfig(
+                name=subset,
+                version=version,
+                description=f"Human-annotated part, {subset} subset only: splits train and validation.",
+                splits=dict(_HUMAN_SPLITS),
+                subset=subset,
+            )
+        )
+    configs.append(
+        AffectNetPlusConfig(
+            name="unlabeled",
+            version=version,
+            description="The no_human_annotated part (no human label): split train.",
+            splits=dict(_UNLABELED_SPLITS),
+        )
+    )
+    return configs
+
+
+BUILDER_CONFIGS = _configs()
+
+#: Config names in card order; ``all`` is the default.
+CONFIG_NAMES: tuple[str, ...] = tuple(c.name for c in BUILDER_CONFIGS)
+
+
+def config_parts(name: str) -> tuple[dict, str | None]:
+    """``(split -> part, subset)`` of config ``name``: the one place configs are defined."""
+    for config in BUILDER_CONFIGS:
+        if config.name == name:
+            return dict(config.splits), config.subset
+    raise ValueError(f"unknown config {name!r}; valid: {list(CONFIG_NAMES)}")
+
+
+class AffectNetPlus(datasets.GeneratorBasedBuilder):
+    """AffectNet+ from the folder a user extracted it into (``data_dir``)."""
+
+    BUILDER_CONFIG_CLASS = AffectNetPlusConfig
+    BUILDER_CONFIGS = BUILDER_CONFIGS
+    DEFAULT_CONFIG_NAME = "all"
+    DEFAULT_WRITER_BATCH_SIZE = 100  # image rows: keep row groups small for random access
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config.__post_init__()  # config overrides (on_bad=..., subset=...) are set after __post_init__
+
+    @property
+    def manual_download_instructions(self) -> str:
+        return MANUAL_DOWNLOAD_INSTRUCTIONS
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            features=FEATURES,
+            homepage=HOMEPAGE,
+            license=LICENSE_NOTE,
+            citation=AFFECTNETPLUS_CITATION + "\n\n" + AFFECTNET_CITATION,
+        )
+
+    def _split_generators(self, dl_manager):
+        data_dir = self.config.data_dir or getattr(dl_manager, "manual_dir", None)
+        release = find_release(data_dir)  # raises ReleaseNotFoundError with the instructions
+        generators = []
+        for split, part_name in self.config.splits.items():
+            part = release.parts.get(part_name)
+            if part is None:
+                logger.warning(
+                    "AffectNet+: part %r not found under %s; split %r is left out (partial extraction).",
+                    part_name,
+                    release.root,
+                    split,
+                )
+                continue
+            records, ignored = list_records(part)
+            for item in ignored:
+                logger.warning("AffectNet+: not a record, ignored: %s (%s)", item.path, item.reason)
+            generators.append(
+                datasets.SplitGenerator(name=split, gen_kwargs={"records": records, "split": split})
+            )
+        if not generators:
+            wanted = ", ".join(self.config.splits.values())
+            raise ReleaseNotFoundError(
+                f"{release.root}: config {self.config.name!r} needs part(s) {wanted}, and none is "
+                f"present (found: {', '.join(release.parts) or 'none'}).\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
+            )
+        return generators
+
+    def _generate_examples(self, records, split):
+        subset_code = SUBSETS.index(self.config.subset) if self.config.subset else None
+        read = written = bad = 0
+        for result in iter_rows(records, on_bad=self.config.on_bad):
+            read += 1
+            for note in result.notes:
+                logger.info("AffectNet+: %s: %s: %s", note.path, note.field, note.reason)
+            if result.bad is not None:
+                bad += 1
+                logger.warning("AffectNet+: bad record skipped: %s: %s", result.bad.path, result.bad.reason)
+                continue
+            row = result.row
+            if subset_code is not None and row["subset"] != subset_code:
+                continue
+            written += 1
+            yield row["image_id"], row
+        logger.info(
+            "AffectNet+ %s/%s: %d records read, %d bad, %d yielded%s",
+            self.config.name,
+            split,
+            read,
+            bad,
+            written,
+            f" ({read - bad - written} in other subsets)" if subset_code is not None else "",
+        )

@@ -1,0 +1,182 @@
+"""``affectnetplus verify``: what is in a raw release, what is broken, and whether it is complete.
+
+Reads every record through the reader (nothing is written) and reports, per part: a
+table of counts per class x subset, the bad records and notes, the files that are not
+records, and the per-class counts next to the published ones (see
+:data:`~affectnetplus_hf.schema.PUBLISHED_COUNTS`), flagging a part that looks
+incomplete. :attr:`VerifyReport.ok` is false when any record is bad.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from ._parallel import report_progress, run_jobs
+from .layout import PARTS, find_release, list_records
+from .reader import iter_rows
+from .schema import EXPRESSIONS, PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
+
+__all__ = ["PartReport", "VerifyReport", "verify"]
+
+_CHUNK = 5_000
+_SHOWN = 20  # bad records listed per part in the text summary (all are in .bad)
+
+
+@dataclass
+class PartReport:
+    """One part: counts and problems."""
+
+    name: str
+    path: str
+    read: int = 0
+    #: (expression name or "null", subset name or "null") -> good records
+    counts: Counter = field(default_factory=Counter)
+    bad: list[dict] = field(default_factory=list)
+    notes: Counter = field(default_factory=Counter)  # (field, reason class) -> count
+    ignored: list[dict] = field(default_factory=list)
+
+    @property
+    def good(self) -> int:
+        return sum(self.counts.values())
+
+    def class_totals(self) -> Counter:
+        totals: Counter = Counter()
+        for (label, _), n in self.counts.items():
+            totals[label] += n
+        return totals
+
+    def looks_incomplete(self) -> bool:
+        return self.read < PUBLISHED_TOTALS.get(self.name, 0)
+
+
+@dataclass
+class VerifyReport:
+    root: str
+    parts: dict[str, PartReport] = field(default_factory=dict)
+    missing_parts: list[str] = field(default_factory=list)
+
+    @property
+    def bad(self) -> int:
+        return sum(len(p.bad) for p in self.parts.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.bad == 0
+
+    def to_text(self) -> str:
+        lines = [f"AffectNet+ release at {self.root}"]
+        if self.missing_parts:
+            lines.append(f"parts not present (partial extraction): {', '.join(self.missing_parts)}")
+        for part in self.parts.values():
+            lines += ["", _part_text(part)]
+        lines += [
+            "",
+            f"TOTAL: {sum(p.read for p in self.parts.values())} records read, "
+            f"{sum(p.good for p in self.parts.values())} good, {self.bad} bad"
+            + ("" if self.ok else "  -> see the bad records above; re-extract those files, or export with the default --on-bad skip to leave them out"),
+        ]
+        return "\n".join(lines)
+
+
+def _part_text(part: PartReport) -> str:
+    subsets = [*SUBSETS, "null"]
+    used_subsets = [s for s in subsets if any(k[1] == s for k in part.counts)] or list(SUBSETS)
+    labels = [e for e in (*EXPRESSIONS, "null") if any(k[0] == e for k in part.counts)]
+    out = [f"== {part.name}: {part.path}", f"records: {part.read} read, {part.good} good, {len(part.bad)} bad"]
+    header = f"{'class':<12}" + "".join(f"{s:>13}" for s in used_subsets) + f"{'total':>10}"
+    published = PUBLISHED_COUNTS.get(part.name, {})
+    if published:
+        header += f"{'published':>11}{'found %':>9}"
+    out.append(header)
+    for label in labels:
+        values = [part.counts.get((label, s), 0) for s in used_subsets]
+        line = f"{label:<12}" + "".join(f"{v:>13}" for v in values) + f"{sum(values):>10}"
+        if published and label in published:
+            line += f"{published[label]:>11}{100 * sum(values) / published[label]:>8.1f}%"
+        out.append(line)
+    totals = [sum(part.counts.get((label, s), 0) for label in labels) for s in used_subsets]
+    out.append(f"{'total':<12}" + "".join(f"{v:>13}" for v in totals) + f"{sum(totals):>10}")
+    expected = PUBLISHED_TOTALS.get(part.name)
+    if expected:
+        verdict = (
+            f"LOOKS INCOMPLETE: {part.read} of the {expected} published records are present ({100 * part.read / expected:.2f}%)"
+            if part.looks_incomplete()
+            else f"complete: {part.read} records (published {expected})"
+        )
+        out.append(verdict)
+    if part.bad:
+        reasons = Counter(b["reason"].split(":", 1)[0].split(";")[0] for b in part.bad)
+        out.append("bad records by reason: " + ", ".join(f"{r} x{n}" for r, n in reasons.most_common()))
+        for item in part.bad[:_SHOWN]:
+            out.append(f"  BAD {item['path']}: {item['reason']}")
+        if len(part.bad) > _SHOWN:
+            out.append(f"  ... and {len(part.bad) - _SHOWN} more")
+    if part.notes:
+        out.append("notes (records kept, a field stored null or a key ignored):")
+        for (name, reason), n in part.notes.most_common(10):
+            out.append(f"  {name}: {reason} x{n}")
+    if part.ignored:
+        out.append(f"files that are not records, ignored: {len(part.ignored)}")
+        for item in part.ignored[:5]:
+            out.append(f"  {item['path']}: {item['reason']}")
+    return "\n".join(out)
+
+
+def _scan(job) -> dict:
+    part, records, check_images = job
+    counts: Counter = Counter()
+    bad: list[dict] = []
+    notes: Counter = Counter()
+    for done, result in enumerate(iter_rows(records, check_images=check_images), 1):
+        for note in result.notes:
+            notes[(note.field, note.reason.split(";")[0])] += 1
+        if result.bad is not None:
+            bad.append(result.bad.to_report())
+        else:
+            row = result.row
+            label = EXPRESSIONS[row["human_label"]] if row["human_label"] is not None else "null"
+            subset = SUBSETS[row["subset"]] if row["subset"] is not None else "null"
+            counts[(label, subset)] += 1
+        if done % 256 == 0:
+            report_progress(256)
+    report_progress(len(records) % 256)
+    return {"part": part, "read": len(records), "counts": counts, "bad": bad, "notes": notes}
+
+
+def verify(
+    raw_dir: str | os.PathLike,
+    *,
+    num_proc: int = 1,
+    check_images: str = "markers",
+    progress: bool = True,
+) -> VerifyReport:
+    """Read the whole release under ``raw_dir`` and return what was found."""
+    from tqdm.auto import tqdm
+
+    release = find_release(raw_dir)
+    report = VerifyReport(root=str(release.root), missing_parts=[p for p in PARTS if p not in release.parts])
+    jobs = []
+    for name, part in release.parts.items():
+        records, ignored = list_records(part)
+        report.parts[name] = PartReport(
+            name=name,
+            path=str(part.path),
+            ignored=[{"path": str(i.path), "reason": i.reason} for i in ignored],
+        )
+        jobs += [(name, records[i : i + _CHUNK], check_images) for i in range(0, len(records), _CHUNK)]
+    total = sum(len(job[1]) for job in jobs)
+    with tqdm(total=total, unit="rec", desc="verify", disable=not progress) as bar:
+        results = run_jobs(_scan, jobs, num_proc, bar.update)
+    merged = defaultdict(list)
+    for result in results:
+        merged[result["part"]].append(result)
+    for name, chunks in merged.items():
+        part = report.parts[name]
+        for chunk in chunks:
+            part.read += chunk["read"]
+            part.counts.update(chunk["counts"])
+            part.bad += chunk["bad"]
+            part.notes.update(chunk["notes"])
+    return report
