@@ -139,20 +139,10 @@ def exported_files(folder: str | os.PathLike) -> list[str]:
     info = _read_json(root / "export_info.json")
     if not (root / "README.md").is_file():
         raise PublishError(f"{root / 'README.md'}: not found; the dataset card is missing. Re-run `affectnetplus export`.")
-    try:
-        data_dir = info["data_dir"].strip("/")
-        parts = info["parts"]
-        expected = [
-            f"{data_dir}/{part}/{partition}-{shard:05d}-of-{spec['num_shards']:05d}.parquet"
-            for part, spec in parts.items()
-            for partition in spec["partitions"]
-            for shard in range(spec["num_shards"])
-        ]
-    except (KeyError, TypeError, AttributeError) as err:
-        raise PublishError(
-            f"{root / 'export_info.json'}: lacks {err} (expected data_dir and parts with num_shards and "
-            "partitions); it was not written by this package's export. Re-run `affectnetplus export`."
-        ) from None
+    from .remote import shard_paths
+
+    expected = shard_paths(info)
+    data_dir = info["data_dir"].strip("/")
     if not data_dir.startswith(_DATA_PREFIX.rstrip("/")):
         raise PublishError(f"{root / 'export_info.json'}: data_dir {data_dir!r} is not under data/; re-run the export.")
     for rel in expected:

@@ -38,15 +38,15 @@ def make_export(root: Path, *, n: int = 12, seed: int = 0, num_shards: int = NUM
 
 
 @pytest.fixture(scope="session")
-def _session_export(tmp_path_factory) -> Path:
+def session_export(tmp_path_factory) -> Path:
     return make_export(tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture
-def exported(_session_export, tmp_path) -> Path:
+def exported(session_export, tmp_path) -> Path:
     """A private copy of the session's export (tests may change it)."""
     out = tmp_path / "affectnet_plus"
-    shutil.copytree(_session_export, out)
+    shutil.copytree(session_export, out)
     return out
 
 
@@ -67,4 +67,4 @@ def row_key(row: dict) -> tuple:
     return (row["image_id"], hashlib.sha256(data).hexdigest(), repr({k: v for k, v in row.items() if k != "image"}))
 
 
-__all__ = ["REPO_ID", "NUM_SHARDS", "TOKEN_WRITE", "exported", "hub", "make_export", "pushed", "row_key"]
+__all__ = ["REPO_ID", "NUM_SHARDS", "TOKEN_WRITE", "exported", "hub", "make_export", "pushed", "row_key", "session_export"]

@@ -149,9 +149,9 @@ class Repo:
 class HubError(Exception):
     """Answer the current request with ``status`` and Hub error headers."""
 
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, extra: dict | None = None):
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.extra = status, message, code, extra or {}
 
 
 @dataclasses.dataclass
@@ -357,6 +357,9 @@ class _HubHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
+        if self._suppress:  # an injected "lost response": the work is done, this answer is dropped
+            self._suppress = False
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -374,7 +377,7 @@ class _HubHandler(BaseHTTPRequestHandler):
         headers = {"X-Error-Message": err.message}
         if err.code:
             headers["X-Error-Code"] = err.code
-        self._send(err.status, json.dumps({"error": err.message}).encode(), headers)
+        self._send(err.status, json.dumps({"error": err.message, **err.extra}).encode(), headers)
 
     def _user(self) -> tuple[str, str] | None:
         """(user, role) for a valid bearer token, None without one; 401 for an unknown token."""
@@ -426,8 +429,12 @@ class _HubHandler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch()
 
+    _suppress = False
+
     def _dispatch(self) -> None:
         self._status = 0
+        self._suppress = False
+        self._logged = False
         split = urlsplit(self.path)
         segments = [unquote(s) for s in split.path.split("/")[1:]]
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
@@ -443,6 +450,7 @@ class _HubHandler(BaseHTTPRequestHandler):
             if fault is not None and not fault.after:
                 self._body()
                 raise HubError(fault.status, "injected fault")
+            self._suppress = fault is not None and fault.after
             self._route(method, segments, query, split)
             if fault is not None:  # after=True: the work is done, the answer is lost
                 raise HubError(fault.status, "injected fault (after the work was done)")
@@ -458,8 +466,16 @@ class _HubHandler(BaseHTTPRequestHandler):
                 self._error(HubError(500, f"server error: {type(exc).__name__}: {exc}"))
             raise
         finally:
-            with self.hub.lock:
-                self.hub.log.append((method, self.path, self._status))
+            if not self._logged:  # no answer went out (connection dropped)
+                with self.hub.lock:
+                    self.hub.log.append((method, self.path, 0))
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Logged before the answer is written, so a client never sees a response the log lacks.
+        with self.hub.lock:
+            self.hub.log.append((self.command, self.path, code))
+        self._logged = True
+        super().send_response(code, message)
 
     def _route(self, method: str, seg: list[str], query: dict[str, str], split) -> None:
         hub = self.hub
@@ -539,10 +555,11 @@ class _HubHandler(BaseHTTPRequestHandler):
         private = bool(payload.get("private", False)) if visibility is None else visibility == "private"
         repo_id = f"{namespace}/{name}"
         with self.hub.lock:
+            url = f"{self.hub.url}/{_TYPE_PREFIX[repo_type]}{repo_id}"
             if (repo_type, repo_id) in self.hub.repos:
-                raise HubError(409, "You already created this repo")
+                raise HubError(409, "You already created this repo", extra={"url": url})
             self.hub._create_repo(repo_type, repo_id, private, user[0])
-        self._json({"url": f"{self.hub.url}/{_TYPE_PREFIX[repo_type]}{repo_id}", "name": repo_id, "id": repo_id})
+        self._json({"url": url, "name": repo_id, "id": repo_id})
 
     def _delete(self) -> None:
         user = self._require_user()
@@ -763,6 +780,8 @@ class _HubHandler(BaseHTTPRequestHandler):
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         length = end - start + 1 if size else 0
+        if self._suppress:
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(length))
