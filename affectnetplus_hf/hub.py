@@ -161,9 +161,23 @@ def exported_files(folder: str | os.PathLike) -> list[str]:
     return ["README.md", "export_info.json", *sorted(expected)]
 
 
+def _missing_gating_fields(root: Path) -> list[str]:
+    """The gating keys (``extra_gated_prompt``, ``extra_gated_fields``) the card's YAML lacks."""
+    from .remote import _front_matter
+
+    try:
+        meta = _front_matter((root / "README.md").read_text(encoding="utf-8"), str(root / "README.md"))
+    except PublishError:
+        return ["a YAML header"]
+    return [key for key in ("extra_gated_prompt", "extra_gated_fields") if not meta.get(key)]
+
+
 def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _batches(files: list[tuple[str, int]], max_files: int, max_bytes: int) -> list[list[str]]:
@@ -199,10 +213,25 @@ def _status(err: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def _is_transient(err: BaseException) -> bool:
-    import httpx2
+def _http_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(HTTP client errors, transport errors) of the HTTP library huggingface_hub uses."""
+    for name in ("httpx2", "httpx"):
+        try:
+            module = __import__(name)
+            return (module.HTTPError,), (module.TransportError,)
+        except ImportError:
+            continue
+    try:  # huggingface_hub < 1.0 used requests
+        import requests
 
-    if isinstance(err, (httpx2.TransportError, ConnectionError, TimeoutError)):
+        return (requests.RequestException,), (requests.ConnectionError, requests.Timeout)
+    except ImportError:  # pragma: no cover
+        return (), ()
+
+
+def _is_transient(err: BaseException) -> bool:
+    _, transport = _http_errors()
+    if isinstance(err, (*transport, ConnectionError, TimeoutError)):
         return True
     status = _status(err)
     return status in _TRANSIENT_STATUS
@@ -234,8 +263,7 @@ def _with_retries(fn: Callable, *, retries: int, what: str, repo_id: str, redact
     ``fn`` must rebuild its request from the remote state each time (see :func:`push`), which
     is what makes a retry after a lost answer safe.
     """
-    import httpx2
-
+    http_errors, _ = _http_errors()
     delay = 1.0
     attempt = 0
     while True:
@@ -244,7 +272,7 @@ def _with_retries(fn: Callable, *, retries: int, what: str, repo_id: str, redact
             return fn()
         except PublishError:
             raise
-        except (httpx2.HTTPError, OSError, ValueError) as err:
+        except (*http_errors, OSError, ValueError) as err:
             if _is_transient(err) and attempt <= retries:
                 echo(redact(f"{what}: {type(err).__name__} (HTTP {_status(err)}); retry {attempt}/{retries} in {delay:.0f} s"))
                 time.sleep(delay)
@@ -323,6 +351,15 @@ def push(
 
     root = Path(folder)
     files = exported_files(root)
+    missing_gating = _missing_gating_fields(root)
+    if missing_gating:
+        message = (
+            f"{root / 'README.md'}: the card lacks {', '.join(missing_gating)}, so the Hub would not ask "
+            "requesters for their AffectNet+ licence. Re-run `affectnetplus export` to rewrite the card."
+        )
+        if public:
+            raise PublishError(message + " Nothing was uploaded.")
+        echo("warning: " + message)
     data_files = [p for p in files if p.startswith(_DATA_PREFIX)]
     meta_files = [p for p in files if not p.startswith(_DATA_PREFIX)]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_server import TOKEN_WRITE, hub_fixture
+from .hub_server import TOKEN_WRITE, hub_fixture
 
 REPO_ID = "my-lab/affectnet_plus"
 NUM_SHARDS = 2

@@ -192,10 +192,11 @@ class HubServer:
         self.page_size = page_size
         self.repos: dict[tuple[str, str], Repo] = {}
         self.log: list[tuple[str, str, int]] = []  # (method, path with query, status): never headers
+        self.ranges: list[tuple[str, str | None]] = []  # (path, Range header) of every resolve request
         self.faults: list[_Fault] = []
         self.lock = threading.RLock()
         self._counter = itertools.count()
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd = _QuietServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -318,6 +319,19 @@ class HubServer:
 
 
 # ---------------------------------------------------------------------- request handling
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that close a connection early (a ranged read done) are normal, not errors."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def _make_handler(server: HubServer):
@@ -764,6 +778,8 @@ class _HubHandler(BaseHTTPRequestHandler):
         start, end = 0, size - 1
         status = 200
         range_header = self.headers.get("Range")
+        with self.hub.lock:
+            self.hub.ranges.append((path, range_header))
         if range_header:
             match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", range_header)
             if not match or (match.group(1) == "" and match.group(2) == ""):
@@ -1022,7 +1038,7 @@ class RangeFileServer:
                     with open(target, "rb") as handle:
                         self.connection.sendfile(handle, offset=start, count=length)
 
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
+        self._httpd = _QuietServer((host, 0), Handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -15,8 +15,8 @@ import pytest
 
 from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.hub import exported_files, push
-from hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
-from hub_server import TOKEN_READ, TOKEN_WRITE
+from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
+from .hub_server import TOKEN_READ, TOKEN_WRITE
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +51,24 @@ def test_push_creates_a_private_gated_repo_holding_exactly_the_export(hub, expor
     assert any("private" in m for m in messages)
     info = json.loads(remote["export_info.json"])
     assert all(p.startswith(f"data/{info['fingerprint']}/") for p in remote if p.startswith("data/"))
+    # The Hub reads the gating form from the card: the requester is asked about their licence.
+    from huggingface_hub import HfApi
+
+    card = HfApi().dataset_info(REPO_ID).card_data
+    assert "licence" in card["extra_gated_prompt"].lower()
+    assert any("licence" in field.lower() for field in card["extra_gated_fields"])
+
+
+def test_a_card_without_gating_fields_cannot_go_public(hub, exported):
+    card = (exported / "README.md").read_text()
+    stripped = "\n".join(line for line in card.splitlines() if not line.startswith("extra_gated_prompt"))
+    (exported / "README.md").write_text(stripped)
+    with pytest.raises(PublishError, match="extra_gated_prompt"):
+        push(exported, REPO_ID, public=True, i_have_redistribution_rights=True, progress=False, echo=None)
+    assert hub.log == []
+    messages: list[str] = []
+    push(exported, REPO_ID, progress=False, echo=messages.append)  # private: a warning, not a stop
+    assert any("extra_gated_prompt" in m for m in messages)
 
 
 def test_second_push_uploads_nothing_and_makes_no_data_commit(hub, exported):

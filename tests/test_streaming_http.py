@@ -17,8 +17,8 @@ from affectnetplus_hf.remote import (
     stream,
 )
 from affectnetplus_hf.schema import FEATURES
-from hub_fixtures import exported, row_key, session_export  # noqa: F401  (fixtures)
-from hub_server import NoRangeServer, RangeFileServer
+from .hub_fixtures import exported, row_key, session_export  # noqa: F401  (fixtures)
+from .hub_server import NoRangeServer, RangeFileServer
 
 CONFIGS = ("all", "easy", "challenging", "difficult", "unlabeled")
 
