@@ -172,6 +172,17 @@ def _missing_gating_fields(root: Path) -> list[str]:
     return [key for key in ("extra_gated_prompt", "extra_gated_fields") if not meta.get(key)]
 
 
+def _same_as_remote(path: Path, entry) -> bool:
+    """Whether the remote ``entry`` (a RepoFile or None) holds exactly the bytes of ``path``."""
+    if entry is None or getattr(entry, "size", None) != path.stat().st_size:
+        return False
+    lfs = getattr(entry, "lfs", None)
+    if lfs is not None:
+        return lfs.sha256 == _sha256(path)
+    content = path.read_bytes()
+    return entry.blob_id == hashlib.sha1(b"blob %d\x00" % len(content) + content).hexdigest()
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -384,8 +395,8 @@ def push(
     try:
         echo(f"Pushing {root} to dataset repo {repo_id} ({'public' if public else 'private'}) on {api.endpoint}")
         repo_url = call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True))
-        info = call("read repo info", lambda: api.dataset_info(repo_id))
-        if info.private is False and not public:
+        repo_info = call("read repo info", lambda: api.dataset_info(repo_id))
+        if repo_info.private is False and not public:
             raise PublishError(
                 f"{repo_id} already exists and is PUBLIC; refusing to push AffectNet+ into it. {LICENSE_NOTE} "
                 "Make the repo private in its settings on the Hub, or push to a new repo id. "
@@ -414,9 +425,7 @@ def push(
         to_send: list[tuple[str, int]] = []
         for rel in data_files:
             size = (root / rel).stat().st_size
-            entry = remote.get(rel)
-            lfs = getattr(entry, "lfs", None)
-            if entry is not None and entry.size == size and lfs is not None and lfs.sha256 == _sha256(root / rel):
+            if _same_as_remote(root / rel, remote.get(rel)):
                 result.unchanged.append(rel)
             else:
                 to_send.append((rel, size))
@@ -443,8 +452,8 @@ def push(
                         revision=branch,
                     )
 
-                info = call(f"commit shards {index}/{len(batches)}", commit_batch)
-                result.commits.append(info.oid)
+                commit = call(f"commit shards {index}/{len(batches)}", commit_batch)
+                result.commits.append(commit.oid)
                 result.uploaded.extend(batch)
                 bar.update(sum((root / rel).stat().st_size for rel in batch))
         finally:
@@ -468,11 +477,13 @@ def push(
             )
             return commit, stale
 
-        info, stale = call("commit card", commit_card)
+        changed_meta = [rel for rel in meta_files if not _same_as_remote(root / rel, remote.get(rel))]
+        commit, stale = call("commit card", commit_card)
         result.deleted = stale
-        if info.oid not in result.commits:
-            result.commits.append(info.oid)
-        result.uploaded.extend(meta_files)
+        if commit.oid not in result.commits and (changed_meta or stale):
+            result.commits.append(commit.oid)
+        result.uploaded.extend(changed_meta)
+        result.unchanged.extend(rel for rel in meta_files if rel not in changed_meta)
         if stale:
             echo(f"removed {len(stale)} file(s) of an earlier export from {repo_id}")
 

@@ -78,8 +78,8 @@ def test_second_push_uploads_nothing_and_makes_no_data_commit(hub, exported):
 
     again = push(exported, REPO_ID, progress=False, echo=None)
 
-    assert again.uploaded == ["README.md", "export_info.json"]  # offered, found unchanged by the Hub
-    assert sorted(again.unchanged) == sorted(p for p in _local_files(exported) if p.startswith("data/"))
+    assert again.uploaded == [] and again.deleted == [] and again.commits == []
+    assert sorted(again.unchanged) == sorted(_local_files(exported))
     assert len(_lfs_puts(hub)) == puts_before
     assert len(hub.repo(REPO_ID).commits) == commits_before
 
