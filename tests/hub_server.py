@@ -356,6 +356,10 @@ class _HubHandler(BaseHTTPRequestHandler):
 
     # -------------------------------------------------------------- plumbing
     def _body(self) -> bytes:
+        return self._request_body
+
+    def _read_body(self) -> bytes:
+        """The whole request body, read before routing so that keep-alive stays in sync on errors."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
             while True:
@@ -449,6 +453,7 @@ class _HubHandler(BaseHTTPRequestHandler):
         self._status = 0
         self._suppress = False
         self._logged = False
+        self._request_body = self._read_body()
         split = urlsplit(self.path)
         segments = [unquote(s) for s in split.path.split("/")[1:]]
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
@@ -462,7 +467,6 @@ class _HubHandler(BaseHTTPRequestHandler):
                     break
         try:
             if fault is not None and not fault.after:
-                self._body()
                 raise HubError(fault.status, "injected fault")
             self._suppress = fault is not None and fault.after
             self._route(method, segments, query, split)

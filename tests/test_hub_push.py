@@ -233,3 +233,12 @@ def test_cli_push(hub, exported, capsys):
     assert REPO_ID in captured.out + captured.err
     assert hub.repo(REPO_ID).private is True
     assert TOKEN_WRITE not in captured.out + captured.err
+
+
+def test_push_to_a_branch_leaves_main_alone(hub, exported):
+    result = push(exported, REPO_ID, revision="v1", progress=False, echo=None)
+    assert result.revision == "v1"
+    assert set(hub.files(REPO_ID, revision="main")) == {".gitattributes"}
+    on_branch = hub.files(REPO_ID, revision="v1")
+    on_branch.pop(".gitattributes")
+    assert on_branch == _local_files(exported)

@@ -128,3 +128,14 @@ def test_a_private_repo_cannot_be_streamed_without_a_token(pushed, monkeypatch):
     with pytest.raises(Exception) as err:
         next(iter(datasets.load_dataset(repo_id, "all", split="train", streaming=True)))
     assert "doesn't exist on the Hub or cannot be accessed" in str(err.value) or "401" in str(err.value)
+
+
+def test_remote_stream_helper_takes_a_repo_id(pushed):
+    from affectnetplus_hf.remote import stream
+
+    _, repo_id, folder = pushed
+    ds = stream(repo_id, "easy", split="train")
+    assert ds.features == FEATURES
+    assert _ids(ds) == _ids(_stream_ids(repo_id, "easy")) and _ids(ds)
+    assert _ids(stream(f"hf://datasets/{repo_id}", "easy", split="train")) == _ids(ds)
+    assert _ids(stream(str(folder), "easy", split="train")) == _ids(ds)  # a local export folder
