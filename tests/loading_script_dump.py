@@ -13,7 +13,7 @@ Output (``--out FILE``)::
                            "config_names": [...], "info_features": Features.to_dict()}},
      "configs": {config: {split: {"num_rows": int,
                                   "features": Features.to_dict(), "streamed_features": ...,
-                                  "arrow_schema": str (no metadata),
+                                  "arrow_schema": [[name, type as JSON, nullable], ...],
                                   "rows": [row, ...], "streamed_rows": [row, ...]}}}}
 
 Rows are the python rows a user gets (``ds[i]`` order), with the image column read
@@ -58,12 +58,27 @@ def _rows(ds) -> list[dict]:
     return [normalize_row(row) for row in undecoded]
 
 
+def _arrow_type(t):
+    """An Arrow type as JSON, the same for every pyarrow version (``str`` of a type is not)."""
+    import pyarrow as pa
+
+    if isinstance(t, pa.ExtensionType):
+        return {"extension": t.extension_name, "storage": _arrow_type(t.storage_type)}
+    if pa.types.is_struct(t):
+        return {"struct": [[t.field(i).name, _arrow_type(t.field(i).type), t.field(i).nullable] for i in range(t.num_fields)]}
+    if pa.types.is_fixed_size_list(t):
+        return {"fixed_size_list": _arrow_type(t.value_type), "size": t.list_size}
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return {str(t).split("<", 1)[0]: _arrow_type(t.value_type)}
+    return str(t)
+
+
 def _split_dump(ds, streamed) -> dict:
     return {
         "num_rows": ds.num_rows,
         "features": ds.features.to_dict(),
         "streamed_features": streamed.features.to_dict() if streamed.features is not None else None,
-        "arrow_schema": str(ds.data.schema.remove_metadata()),
+        "arrow_schema": [[field.name, _arrow_type(field.type), field.nullable] for field in ds.data.schema],
         "rows": _rows(ds),
         "streamed_rows": _rows(streamed),
     }

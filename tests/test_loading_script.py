@@ -37,7 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "loading_script" / "affectnet_plus.py"
 DUMP = Path(dump.__file__).resolve()
 
-OLD_DATASETS = "3.6.0"
+#: The old ``datasets`` under test and what is pinned beside it. CI uses ``datasets==3.6.0``;
+#: ``AFFECTNETPLUS_COMPAT_REQUIREMENTS="datasets==2.14.7 pyarrow<20"`` checks another set.
+OLD_REQUIREMENTS = os.environ.get("AFFECTNETPLUS_COMPAT_REQUIREMENTS", "datasets==3.6.0").split()
+OLD_DATASETS = next(r.split("==", 1)[1] for r in OLD_REQUIREMENTS if r.startswith("datasets=="))
 #: Faults that put nulls, odd number spellings and skipped records into the sample.
 SAMPLE_FAULTS = {
     "train": ["truncated_jpeg", "bom_crlf", "null_numbers", "int_for_float", "missing_pose", "sentinel"],
@@ -75,7 +78,11 @@ def compare_dumps(old: dict, new: dict, ordered: bool = True) -> list[str]:
             if datasets.Features.from_dict(b["features"]) != FEATURES:
                 problems.append(f"{where}: the reference features are not FEATURES")
             if a["arrow_schema"] != b["arrow_schema"]:
-                problems.append(f"{where}: Arrow schema\n{a['arrow_schema']}\n!=\n{b['arrow_schema']}")
+                problems.extend(
+                    f"{where}: Arrow field {x} != {y}" for x, y in zip(a["arrow_schema"], b["arrow_schema"]) if x != y
+                )
+                if len(a["arrow_schema"]) != len(b["arrow_schema"]):
+                    problems.append(f"{where}: {len(a['arrow_schema'])} Arrow fields != {len(b['arrow_schema'])}")
             if a["num_rows"] != b["num_rows"]:
                 problems.append(f"{where}: {a['num_rows']} rows != {b['num_rows']}")
             expected = b["rows"] if ordered else _by_id(b["rows"])
@@ -163,9 +170,9 @@ def _read_pyproject() -> dict:
 
 
 def compat_requirements() -> list[str]:
-    """``datasets==3.6.0``, the package's own dependencies and its build backend (no torch)."""
+    """``OLD_REQUIREMENTS``, the package's other dependencies and its build backend (no torch)."""
     project = _read_pyproject()
-    requirements = [f"datasets=={OLD_DATASETS}"]
+    requirements = list(OLD_REQUIREMENTS)
     requirements += [r for r in project["project"]["dependencies"] if not r.lower().startswith("datasets")]
     requirements += project["build-system"]["requires"]  # hatchling: build the package offline per run
     return requirements
@@ -218,7 +225,7 @@ def ensure_compat_venv() -> tuple[Path, dict]:
     """``(python, versions)`` of the cached ``datasets`` 3.6 environment, built when missing or broken."""
     requirements = compat_requirements()
     key = hashlib.sha256(json.dumps([sys.version_info[:3], sys.platform, requirements]).encode()).hexdigest()[:12]
-    venv = _cache_root() / f"compat-venv-datasets-{OLD_DATASETS}-{key}"
+    venv = _cache_root() / f"compat-venv-datasets-{OLD_DATASETS}-{key}"  # key: python + requirement set
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     marker = venv / "affectnetplus-compat.json"
     with _locked(venv.with_name(venv.name + ".lock")):
@@ -256,7 +263,6 @@ def installed_package(compat_python, tmp_path_factory) -> Path:
     )
     package = target / "affectnetplus_hf"
     assert (package / "dataset_card" / "README.template.md").is_file(), "the wheel lost dataset_card/"
-    assert not (package / "tests").exists()
     return target
 
 
@@ -292,7 +298,8 @@ def test_script_on_datasets_3_6_gives_the_builders_rows_and_features(
         assert info["builder_class"][0].endswith("affectnet_plus.AffectNetPlus")
         assert tuple(info["config_names"]) == CONFIG_NAMES
         assert datasets.Features.from_dict(info["info_features"]) == FEATURES, config
-    assert compare_dumps(old, builder_dump) == []
+    problems = compare_dumps(old, builder_dump)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.slow
@@ -304,23 +311,38 @@ def test_export_from_current_datasets_loads_on_datasets_3_6(compat_python, sampl
     # no package on the old side: an export folder needs no code
     old = _old_dump(compat_python, None, tmp_path, "--source", "export", "--path", out)
     assert old["datasets_version"] == OLD_DATASETS and old["package_file"] is None
-    assert compare_dumps(old, builder_dump, ordered=False) == []
+    problems = compare_dumps(old, builder_dump, ordered=False)
+    assert not problems, "\n".join(problems)
 
 
-@pytest.mark.slow
-def test_script_without_the_package_says_how_to_install(compat_python, sample, tmp_path):
+def _old_load_error(compat_python, site, tmp: Path, data_dir: str | None) -> tuple[str, str]:
+    """``(exception class name, message)`` of ``load_dataset(script, "all", ...)`` in the old environment."""
+    kwargs = f", data_dir={data_dir!r}" if data_dir else ""
+    if tuple(map(int, OLD_DATASETS.split(".")[:2])) >= (2, 16):
+        kwargs += ", trust_remote_code=True"
     code = (
         "import datasets, json\n"
         "try:\n"
-        f"    datasets.load_dataset({str(SCRIPT)!r}, 'all', data_dir={str(sample.root)!r}, trust_remote_code=True)\n"
+        f"    datasets.load_dataset({str(SCRIPT)!r}, 'all'{kwargs})\n"
         "except Exception as e:\n"
-        "    print(json.dumps([type(e).__name__, str(e)]))\n"
+        "    print(json.dumps([[c.__name__ for c in type(e).__mro__], str(e)]))\n"
+        "else:\n"
+        "    print(json.dumps([['no error'], '']))\n"
     )
-    proc = _run([compat_python, "-c", code], timeout=300, env=_old_env(tmp_path, None), cwd=tmp_path)
-    kind, message = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert kind == "ImportError"
+    proc = _run([compat_python, "-c", code], timeout=300, env=_old_env(tmp, site), cwd=tmp)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_script_errors_on_old_datasets_say_what_to_do(compat_python, installed_package, sample, tmp_path):
+    kinds, message = _old_load_error(compat_python, None, tmp_path, str(sample.root))
+    assert kinds[0] == "ImportError", (kinds, message)
     assert "needs the affectnetplus-hf package" in message
     assert "pip install /path/to/affectnetplus-hf" in message
+    # forgetting data_dir: the package's error and instructions, not datasets' own
+    kinds, message = _old_load_error(compat_python, installed_package, tmp_path, None)
+    assert kinds[0] == "ReleaseNotFoundError" and "FileNotFoundError" in kinds, (kinds, message)
+    assert "Request access" in message and "load_dataset(\"builder\"" not in message
 
 
 def test_script_on_datasets_4_points_to_the_builder_and_the_export(tmp_path):
