@@ -37,7 +37,7 @@ datasets 4 and newer no longer run loading scripts. Load AffectNet+ with the pac
         builder.download_and_prepare()
         ds = builder.as_dataset()
 
-  * or the Parquet export, loadable by any datasets version without code:
+  * or the Parquet export, which datasets loads without any code (4+ and the old versions alike):
         affectnetplus export /data/AffectNet+ ./affectnet_plus
         ds = datasets.load_dataset("./affectnet_plus", "all")
 

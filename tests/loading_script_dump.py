@@ -65,7 +65,8 @@ def _arrow_type(t):
     if isinstance(t, pa.ExtensionType):
         return {"extension": t.extension_name, "storage": _arrow_type(t.storage_type)}
     if pa.types.is_struct(t):
-        return {"struct": [[t.field(i).name, _arrow_type(t.field(i).type), t.field(i).nullable] for i in range(t.num_fields)]}
+        fields = [t.field(i) for i in range(t.num_fields)]
+        return {"struct": [[f.name, _arrow_type(f.type), f.nullable] for f in fields]}
     if pa.types.is_fixed_size_list(t):
         return {"fixed_size_list": _arrow_type(t.value_type), "size": t.list_size}
     if pa.types.is_list(t) or pa.types.is_large_list(t):
