@@ -32,6 +32,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from .errors import BadRecordError
 from .layout import RecordFiles
 from .schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
@@ -51,8 +53,17 @@ _SENTINEL = -2.0
 _DELETE = str.maketrans("", "", " -_\t")
 
 
+_KEY_CACHE: dict[str, str] = {}
+
+
 def _key(name: str) -> str:
-    return name.lower().translate(_DELETE)
+    """Key as compared: lower case without space, '-', '_' (memoised: keys repeat in every file)."""
+    key = _KEY_CACHE.get(name)
+    if key is None:
+        key = name.lower().translate(_DELETE)
+        if len(_KEY_CACHE) < 10_000:  # bounded: a release with random keys cannot grow it forever
+            _KEY_CACHE[name] = key
+    return key
 
 
 _TOP_KEYS = {"humanlabel": "human_label", "softlabel": "soft_label", "subset": "subset", "metadata": "meta"}
@@ -193,8 +204,18 @@ def _optional_struct(
     if not isinstance(value, dict):
         ctx.note(column, f"expected an object with keys {', '.join(keys)}, found {_describe(value)}; stored null")
         return None
+    # Fast path, taken by every well-formed file: the expected keys, plain numbers.
+    fast = _FAST_STRUCT_KEYS[keys]
+    if len(value) == len(keys) and set(map(type, value.values())) <= _PLAIN_NUMBER:
+        try:
+            struct = {fast[raw]: v for raw, v in value.items()}
+        except KeyError:
+            pass
+        else:
+            if len(struct) == len(keys) and sum(struct.values()) == sum(struct.values()):
+                return struct
     wanted = {_key(k): k for k in keys}
-    struct: dict[str, float | None] = dict.fromkeys(keys)
+    struct = dict.fromkeys(keys)
     for raw_key, raw_value in value.items():
         target = wanted.get(_key(str(raw_key)))
         if target is None:
@@ -207,9 +228,24 @@ def _optional_struct(
     return struct
 
 
+_PLAIN_NUMBER = frozenset((int, float))
+
+
+#: struct keys -> {release spelling or schema spelling: schema key}, for the fast path.
+_FAST_STRUCT_KEYS = {
+    keys: {**{k: k for k in keys}, **{k.replace("_", " "): k for k in keys}} for keys in (GENDERS, RACES, POSE_ANGLES)
+}
+
+
 def _flat_numbers(value: Any) -> list[float | None]:
+    """A flat list of numbers from a flat or nested JSON list (None for null/NaN)."""
     if not isinstance(value, (list, tuple)):
         raise ValueError
+    # Fast path, taken by every well-formed file: plain ints/floats (no bool), no NaN.
+    if set(map(type, value)) <= _PLAIN_NUMBER:
+        total = sum(value)
+        if total == total:
+            return list(value)
     flat: list[float | None] = []
     for item in value:
         if isinstance(item, (list, tuple)):
@@ -219,10 +255,16 @@ def _flat_numbers(value: Any) -> list[float | None]:
     return flat
 
 
-def _landmarks(ctx: _Context, meta: dict) -> list[list[float]] | None:
+def _landmarks(ctx: _Context, meta: dict) -> np.ndarray | None:
+    """68 x 2 float32 array (x, y per row) from the flat 136-number list, or None."""
     value = meta.get("landmarks")
     if value is None:
         return None
+    # Fast path, taken by every well-formed file: 136 plain numbers, no NaN.
+    if type(value) is list and len(value) == 2 * NUM_LANDMARKS and set(map(type, value)) <= _PLAIN_NUMBER:
+        points = np.asarray(value, dtype=np.float32)
+        if not np.isnan(points.sum()):
+            return points.reshape(NUM_LANDMARKS, 2)
     try:
         flat = _flat_numbers(value)
     except (ValueError, TypeError):
@@ -236,7 +278,7 @@ def _landmarks(ctx: _Context, meta: dict) -> list[list[float]] | None:
             + "; stored null",
         )
         return None
-    return [[flat[i], flat[i + 1]] for i in range(0, 2 * NUM_LANDMARKS, 2)]
+    return np.asarray(flat, dtype=np.float32).reshape(NUM_LANDMARKS, 2)
 
 
 def _landmarks_29(ctx: _Context, meta: dict) -> list[float] | None:
@@ -289,10 +331,19 @@ def _parse_json(data: bytes) -> Any:
     return json.loads(text)
 
 
+_SPELLINGS: dict[int, dict[str, str | None]] = {}  # id(known table) -> raw key -> target
+
+
 def _normalize_keys(ctx: _Context, obj: dict, known: dict[str, str], where: str) -> dict:
+    spellings = _SPELLINGS.setdefault(id(known), {})
     out: dict[str, Any] = {}
     for raw_key, value in obj.items():
-        name = known.get(_key(str(raw_key)))
+        try:
+            name = spellings[raw_key]
+        except KeyError:
+            name = known.get(_key(str(raw_key)))
+            if len(spellings) < 1_000:
+                spellings[raw_key] = name
         if name is None:
             ctx.note(where, f"unknown key {raw_key!r} ignored")
             continue
@@ -304,7 +355,8 @@ def read_record(files: RecordFiles, check_images: CheckImages = "markers") -> Re
     """Read one record. Never raises for bad data: returns a :class:`ReadResult`.
 
     ``row`` holds the :data:`FEATURES` columns with ``image`` as ``{"bytes", "path"}``
-    (the file's bytes unchanged, ``path`` its file name).
+    (the file's bytes unchanged, ``path`` its file name) and ``landmarks`` as a
+    ``68 x 2`` float32 numpy array (or None); every other value is a plain Python value.
     """
     ctx = _Context(files)
 

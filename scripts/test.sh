@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with the CPU build of torch and run the whole test suite.
+# Set up the virtual environment with the CPU build of torch and run the whole test suite.
+# torch is pinned first so that the extra's `torch>=2.1` is already satisfied (no CUDA build).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-VENV="${VENV:-.venv}"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-. "$VENV/bin/activate"
-python -m pip install -q --upgrade pip >/dev/null
+. "$(dirname "$0")/_venv.sh"
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[torch,test]"
 python -m pytest -q "$@"

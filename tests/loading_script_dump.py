@@ -11,7 +11,7 @@ Output (``--out FILE``)::
     {"datasets_version": "3.6.0", "package_file": affectnetplus_hf.__file__ or None,
      "builders": {config: {"builder_class": [mro names], "module_builder_classes": [...],
                            "config_names": [...], "info_features": Features.to_dict()}},
-     "configs": {config: {split: {"num_rows": int,
+     "configs": {config: {split: {"num_rows": int, "column_types": {column: python type name},
                                   "features": Features.to_dict(), "streamed_features": ...,
                                   "arrow_schema": [[name, type as JSON, nullable], ...],
                                   "rows": [row, ...], "streamed_rows": [row, ...]}}}}
@@ -38,8 +38,10 @@ __all__ = ["dump_dataset_dict", "load_builder", "load_export", "load_script", "m
 
 
 def normalize_row(row: dict) -> dict:
-    """One python row with its image (``{"bytes", "path"}``) replaced by sha256, size and path."""
-    out = dict(row)
+    """One python row as JSON: the image (``{"bytes", "path"}``) as sha256, size and path,
+    numpy arrays and scalars as lists and numbers (``datasets`` 4+ streams a builder's
+    arrays as they were yielded)."""
+    out = {name: (value.tolist() if hasattr(value, "tolist") else value) for name, value in row.items()}
     image = out.get("image")
     if image is not None:
         data = image["bytes"]
@@ -49,13 +51,6 @@ def normalize_row(row: dict) -> dict:
             "nbytes": len(data) if data is not None else None,
         }
     return out
-
-
-def _rows(ds) -> list[dict]:
-    import datasets
-
-    undecoded = ds.cast_column("image", datasets.Image(decode=False))
-    return [normalize_row(row) for row in undecoded]
 
 
 def _arrow_type(t):
@@ -74,14 +69,32 @@ def _arrow_type(t):
     return str(t)
 
 
+def _raw_rows(ds) -> list[dict]:
+    import datasets
+
+    return list(ds.cast_column("image", datasets.Image(decode=False)))
+
+
+def _column_types(rows: list[dict]) -> dict:
+    """Python type name of each column's first non-null value."""
+    types: dict = {}
+    for row in rows:
+        for name, value in row.items():
+            if value is not None and name not in types:
+                types[name] = type(value).__name__
+    return types
+
+
 def _split_dump(ds, streamed) -> dict:
+    rows = _raw_rows(ds)
     return {
         "num_rows": ds.num_rows,
+        "column_types": _column_types(rows),  # map-style: what ds[i] gives
         "features": ds.features.to_dict(),
         "streamed_features": streamed.features.to_dict() if streamed.features is not None else None,
         "arrow_schema": [[field.name, _arrow_type(field.type), field.nullable] for field in ds.data.schema],
-        "rows": _rows(ds),
-        "streamed_rows": _rows(streamed),
+        "rows": [normalize_row(row) for row in rows],
+        "streamed_rows": [normalize_row(row) for row in _raw_rows(streamed)],
     }
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-import loading_script_dump as dump
+from tests import loading_script_dump as dump
 from affectnetplus_hf import FEATURES
 from affectnetplus_hf.builder import CONFIG_NAMES
 from affectnetplus_hf.sample import write_sample
@@ -58,8 +58,9 @@ def compare_dumps(old: dict, new: dict, ordered: bool = True) -> list[str]:
     Features are compared as ``datasets.Features`` (3.x spells lists ``Sequence``, 4+
     ``List``) and as the Arrow schema; map-style rows exactly, value for value and in
     order (``ordered=False`` sorts both by image id: an export stores rows by subset).
-    Streamed rows are compared as float32: ``datasets`` 4+ streams a generator's python
-    floats without the float32 rounding that the Arrow cache applies.
+    Streamed rows are compared as float32 and as plain lists: ``datasets`` 4+ streams a
+    builder's values as yielded (python floats not rounded to float32, numpy arrays),
+    where the Arrow cache rounds and converts.
     """
     problems: list[str] = []
     if sorted(old["configs"]) != sorted(new["configs"]):
@@ -83,6 +84,8 @@ def compare_dumps(old: dict, new: dict, ordered: bool = True) -> list[str]:
                 )
                 if len(a["arrow_schema"]) != len(b["arrow_schema"]):
                     problems.append(f"{where}: {len(a['arrow_schema'])} Arrow fields != {len(b['arrow_schema'])}")
+            if a["column_types"] != b["column_types"]:
+                problems.append(f"{where}: python types {a['column_types']} != {b['column_types']}")
             if a["num_rows"] != b["num_rows"]:
                 problems.append(f"{where}: {a['num_rows']} rows != {b['num_rows']}")
             expected = b["rows"] if ordered else _by_id(b["rows"])

@@ -1,0 +1,44 @@
+"""The dataset card: YAML that parses back into FEATURES, gating, tables derived from the data."""
+
+import datasets
+from datasets.info import DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCard
+
+from affectnetplus_hf import COLUMNS, EXPRESSIONS, FEATURES, MANUAL_DOWNLOAD_INSTRUCTIONS
+from affectnetplus_hf.export import export
+
+
+def test_card_yaml_round_trips_and_tables_match_the_data(make_release, tmp_path, hf_cache):
+    manifest = make_release(n=12, faults={"train": ["bad_json"]})
+    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False)
+    card = DatasetCard.load(result.out_dir / "README.md")
+    data = card.data
+
+    infos = DatasetInfosDict.from_dataset_card_data(data)
+    assert sorted(infos) == ["all", "challenging", "difficult", "easy", "unlabeled"]
+    for name, info in infos.items():
+        assert info.features == FEATURES, name
+        loaded = datasets.load_dataset(str(result.out_dir), name)
+        assert {split: s.num_examples for split, s in info.splits.items()} == {split: len(d) for split, d in loaded.items()}
+
+    configs = MetadataConfigs.from_dataset_card_data(data)
+    assert configs["all"].get("default") is True
+    assert all(result.fingerprint in f["path"] for c in configs.values() for f in c["data_files"])
+
+    assert data["license"] == "other" and data["extra_gated_prompt"] and data["extra_gated_fields"]
+    text = card.text
+    assert MANUAL_DOWNLOAD_INSTRUCTIONS.splitlines()[0] in text
+    for column in COLUMNS:
+        assert f"| `{column.name}` |" in text
+    for code, name in enumerate(EXPRESSIONS):
+        assert f"| {code} | {name} |" in text
+    assert "@article{fard2024affectnetplus" in text and "@article{mollahosseini2017affectnet" in text
+    assert "do not sum to 1" in text and "-2" in text and "unconfirmed" in text
+    # class x subset table: hand count from the sample rule (expression = id % 11, subset = id % 3)
+    good = [int(i) for i in manifest.good_ids("validation")]
+    validation_table = text.split("**validation**")[1].split("**total**")[0]
+    for code in (1, 5):
+        per_subset = [sum(1 for i in good if i % 11 == code and i % 3 == s) for s in range(3)]
+        expected_row = f"| {EXPRESSIONS[code]} | " + " | ".join(map(str, per_subset)) + f" | {sum(per_subset)} |"
+        assert expected_row in validation_table
