@@ -135,6 +135,12 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
     def manual_download_instructions(self) -> str:
         return MANUAL_DOWNLOAD_INSTRUCTIONS
 
+    def _check_manual_download(self, dl_manager) -> None:
+        # datasets < 4 checks for a data_dir before _split_generators and raises its own
+        # ManualDownloadError (naming a load_dataset call that does not apply here);
+        # find_release raises ReleaseNotFoundError with the instructions on every version.
+        return None
+
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
