@@ -193,6 +193,8 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
             if subset_code is not None and row["subset"] != subset_code:
                 continue
             written += 1
+            if row["landmarks"] is not None:  # plain nested lists, as every other column (streaming yields rows as-is)
+                row["landmarks"] = row["landmarks"].tolist()
             yield row["image_id"], row
         logger.info(
             "AffectNet+ %s/%s: %d records read, %d bad, %d yielded%s",
