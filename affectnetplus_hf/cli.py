@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=40, help="records per part (default %(default)s)")
     _add_common(p)
     p.set_defaults(func=_cmd_demo)
+
+    from .stats.command import add_parser as _add_stats_parser  # stats: numbers, tables, plots, report.html
+
+    _add_stats_parser(sub)
     return parser
 
 

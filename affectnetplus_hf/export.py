@@ -189,7 +189,10 @@ def _export_shard(job: tuple) -> dict:
     """Read one shard's records and write one Parquet file per subset partition present."""
     from datasets.arrow_writer import ParquetWriter
 
+    from .stats import StatsAccumulator
+
     staging, part, shard, num_shards, records, on_bad, check_images = job
+    stats = StatsAccumulator()  # the card's statistics, gathered in the same pass
     writers: dict[str, ParquetWriter] = {}
     buffers: dict[str, dict[str, list]] = defaultdict(_empty_columns)
     counts: Counter = Counter()
@@ -216,6 +219,7 @@ def _export_shard(job: tuple) -> dict:
             bad.append(result.bad.to_report())
         else:
             row = result.row
+            stats.add_row(part, row)
             subset = row["subset"]
             partition = SUBSETS[subset] if subset is not None else NO_SUBSET
             columns = buffers[partition]
@@ -243,6 +247,7 @@ def _export_shard(job: tuple) -> dict:
         "class_subset": [[k[0], k[1], v] for k, v in class_subset.items()],
         "bad": bad,
         "notes": notes,
+        "stats": stats,
     }
 
 
@@ -318,6 +323,7 @@ def export(
     check_images: str = "markers",
     progress: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    card_plots: bool = True,
 ) -> ExportResult:
     """Export the release under ``raw_dir`` to the dataset folder ``out_dir``.
 
@@ -331,6 +337,9 @@ def export(
             raising :class:`~affectnetplus_hf.errors.BadRecordError`; nothing is written).
         check_images: ``"markers"`` (JPEG start/end markers, fast) or ``"decode"`` (full decode).
         progress: show a progress bar.
+        card_plots: draw the statistics plots into ``OUT/stats/*.png`` and link them from the
+            card (needs matplotlib, the ``stats`` extra; without it they are skipped with a
+            printed note). The card's statistics tables are written either way.
     """
     from .card import render_card
 
@@ -379,13 +388,26 @@ def export(
         results = run_jobs(_export_shard, jobs, num_proc, advance)
         bar.close()
         result = _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path)
-        (staging / "README.md").write_text(render_card(load_export_info(staging), local_name=out_dir.name))
+        stats_section = _card_stats_section(results, staging, card_plots)
+        (staging / "README.md").write_text(render_card(load_export_info(staging), local_name=out_dir.name, stats_section=stats_section))
         _swap_into_place(staging, out_dir)
     finally:
         bar.close()
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> str:
+    """The card's statistics (headline tables as Markdown) from the shards' accumulators,
+    with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`)."""
+    from .stats import StatsAccumulator, card_section, write_card_plots
+
+    accumulator = StatsAccumulator()
+    for r in sorted(results, key=lambda r: (PARTS.index(r["part"]), r["shard"])):
+        accumulator.merge(r["stats"])
+    stats = accumulator.result()
+    return card_section(stats, write_card_plots(stats, staging) if plots else {})
 
 
 def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path) -> ExportResult:

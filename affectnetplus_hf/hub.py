@@ -9,9 +9,9 @@ Everything goes through ``huggingface_hub``; nothing here speaks HTTP itself. Wh
 2. Creates the dataset repo **private** (``exist_ok``); refuses to push into an existing
    public repo unless the push itself is public.
 3. Uploads the shards in commits of at most ``max_files_per_commit`` files /
-   ``max_bytes_per_commit`` bytes, then one last commit with the card and
-   ``export_info.json`` that also deletes ``data/**`` files the new export does not have (the
-   folder of an older fingerprint). The card, whose configs point at the new shards, only
+   ``max_bytes_per_commit`` bytes, then one last commit with the card, its plots
+   (``stats/``) and ``export_info.json`` that also deletes ``data/**`` and ``stats/**`` files
+   the new export does not have (the folder of an older fingerprint, old plots). The card, whose configs point at the new shards, only
    lands once they are all there, and in the same commit the old ones go.
 4. Turns on gated access (``gated="manual"`` by default; the card's ``extra_gated_*`` fields
    make the request form) and, only for a public push, makes the repo public last.
@@ -128,10 +128,11 @@ def _read_json(path: Path) -> dict:
 def exported_files(folder: str | os.PathLike) -> list[str]:
     """The repo paths a push uploads from an exported ``folder``, checked to be all there.
 
-    ``README.md``, ``export_info.json`` and the shards under ``export_info["data_dir"]``
-    (``<data_dir>/<part>/<partition>-SSSSS-of-NNNNN.parquet`` for every part, partition and
-    shard that ``export_info.json`` lists). Nothing else is published: not the bad-record
-    report, not stray files. :class:`PublishError` names the first missing file.
+    ``README.md``, ``export_info.json``, the card's plots (``stats/``) and the shards under
+    ``export_info["data_dir"]`` (``<data_dir>/<part>/<partition>-SSSSS-of-NNNNN.parquet`` for
+    every part, partition and shard that ``export_info.json`` lists). Nothing else is
+    published: not the bad-record report, not stray files. :class:`PublishError` names the
+    first missing file.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -158,7 +159,26 @@ def exported_files(folder: str | os.PathLike) -> list[str]:
             f"{root / extra[0]}: a shard that export_info.json does not list ({len(extra)} such file(s)); "
             "the folder was changed after the export. Re-run `affectnetplus export` into it."
         )
-    return ["README.md", "export_info.json", *sorted(expected)]
+    extras = sorted(
+        p.relative_to(root).as_posix()
+        for folder in _EXTRA_FOLDERS()
+        if (root / folder).is_dir()
+        for p in (root / folder).rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    return ["README.md", "export_info.json", *extras, *sorted(expected)]
+
+
+def _EXTRA_FOLDERS() -> tuple[str, ...]:
+    """Folders of the export besides ``data/`` that the card links (its statistics plots)."""
+    from .stats.card import CARD_PLOTS_DIR
+
+    return (CARD_PLOTS_DIR,)
+
+
+def _managed(path: str) -> bool:
+    """Whether a repo path belongs to what push keeps in sync (and so may delete when stale)."""
+    return path.startswith(_DATA_PREFIX) or any(path.startswith(folder.rstrip("/") + "/") for folder in _EXTRA_FOLDERS())
 
 
 def _missing_gating_fields(root: Path) -> list[str]:
@@ -464,7 +484,7 @@ def push(
         def commit_card():
             # Re-read the remote tree on every try: a lost answer may mean the deletions happened.
             now = remote_files()
-            stale = sorted(p for p in now if p.startswith(_DATA_PREFIX) and p not in local)
+            stale = sorted(p for p in now if _managed(p) and p not in local)
             operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(root / rel)) for rel in meta_files]
             operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
             commit = api.create_commit(

@@ -100,6 +100,20 @@ def test_push_of_a_new_export_removes_the_previous_fingerprint_folder(hub, expor
     assert remote == _local_files(newer)
 
 
+def test_the_cards_plots_go_with_it_and_old_plots_are_removed(hub, exported):
+    plots = exported / "stats"
+    plots.mkdir(exist_ok=True)
+    (plots / "old_plot.png").write_bytes(b"\x89PNG old")
+    (plots / "class_subset.png").write_bytes(b"\x89PNG class x subset")
+    push(exported, REPO_ID, progress=False, echo=None)
+    assert {"stats/old_plot.png", "stats/class_subset.png"} <= set(hub.files(REPO_ID))
+
+    (plots / "old_plot.png").unlink()
+    result = push(exported, REPO_ID, progress=False, echo=None)
+    assert result.deleted == ["stats/old_plot.png"]
+    assert "stats/old_plot.png" not in hub.files(REPO_ID) and "stats/class_subset.png" in hub.files(REPO_ID)
+
+
 def test_shards_go_in_several_commits_and_the_card_last(hub, exported):
     result = push(exported, REPO_ID, progress=False, echo=None, max_files_per_commit=3)
 

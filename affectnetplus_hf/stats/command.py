@@ -1,0 +1,94 @@
+"""The ``affectnetplus stats`` subcommand: ``affectnetplus stats SOURCE --out DIR``.
+
+:func:`add_parser` adds it to the package CLI's subparsers; :func:`run` executes parsed
+arguments; ``python -m affectnetplus_hf.stats SOURCE --out DIR`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_parser", "configure_parser", "main", "run"]
+
+DESCRIPTION = """\
+Statistics of AffectNet+: counts per split x class x subset, soft-label agreement with
+the human label, age / gender / race, valence / arousal, null counts and the mean
+landmark shape. Writes DIR/stats.json, DIR/tables.md, DIR/tables/*.csv|md,
+DIR/plots/*.png (needs matplotlib: pip install 'affectnetplus-hf[stats]') and
+DIR/report.html, one page readable offline. Reads SOURCE streaming (images are never
+decoded), so memory stays flat on the full release."""
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="an exported folder (affectnetplus export), a Hub repo id (owner/name), or a raw release folder",
+    )
+    parser.add_argument("--out", "-o", metavar="DIR", default="affectnetplus_stats", help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--split",
+        action="append",
+        dest="splits",
+        choices=("train", "validation", "unlabeled"),
+        help="only this split (repeat for several; default: all)",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="write numbers, tables and the report without plots")
+    parser.add_argument(
+        "--link-plots",
+        action="store_true",
+        help="make report.html link plots/*.png instead of embedding them (a smaller page that must stay beside plots/)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``stats`` to an ``argparse`` subparsers object; returns the new parser."""
+    parser = subparsers.add_parser(
+        "stats",
+        help="statistics, tables, plots and report.html of an export, a Hub repo or a raw release",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return configure_parser(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute parsed arguments; returns the exit status (2 with a message on bad input)."""
+    from ..errors import AffectNetPlusError
+    from .write import write_stats
+
+    def echo(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    try:
+        output = write_stats(
+            args.source,
+            args.out,
+            splits=args.splits,
+            plots=not args.no_plots,
+            embed=not args.link_plots,
+            progress=not args.quiet,
+            echo=echo,
+        )
+    except (AffectNetPlusError, FileNotFoundError) as exc:
+        echo(f"affectnetplus stats: {exc}")
+        return 2
+    if not args.quiet:
+        stats = output.stats
+        rows = ", ".join(f"{s} {stats['rows'][s]:,}" for s in stats["splits"])
+        print(f"{stats['rows']['total']:,} rows ({rows}) from {stats['source']['name']} [{stats['source']['kind']}]")
+        bad = {k: v for k, v in stats["source"]["bad_records"].items() if v}
+        if bad:
+            print("bad records skipped: " + ", ".join(f"{k} {v:,}" for k, v in bad.items()))
+        print(f"wrote {output.report_path} ({len(output.plots)} plots, {len(output.tables) // 2} tables)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="affectnetplus stats", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure_parser(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,342 @@
+"""Where statistics read rows from: a raw release, an exported folder, a Hub repo, or rows in hand.
+
+Every source is turned into the same stream of ``(split, batch)`` pairs of up to
+``batch_size`` rows over the :data:`STATS_COLUMNS`. A batch is either a dict ``{column:
+list of values}`` in the ``datasets`` Python format (``human_label`` an int or ``None``,
+``soft_label`` 8 floats, ``landmarks`` 68 ``[x, y]`` pairs or ``None``, structs as dicts)
+for raw releases and rows in hand, or a ``pyarrow.Table`` (``datasets``' ``arrow``
+format, several times faster: no Python object per value) for ``datasets`` sources.
+Images are never read into the stream, let alone decoded:
+
+* **raw release** (a folder :func:`~affectnetplus_hf.layout.find_release` accepts): records
+  are listed by :mod:`~affectnetplus_hf.layout` and read by
+  :func:`~affectnetplus_hf.reader.iter_rows`, the package's only parser; bad records are
+  counted, not raised;
+* **exported folder** (written by ``affectnetplus export``) or **Hub repo id**
+  (``owner/name``): ``datasets.load_dataset(source, config, streaming=True,
+  columns=STATS_COLUMNS)`` per config, so Parquet files are read column by column and the
+  image column is never fetched. Configs ``all`` and ``unlabeled`` are read (the subset
+  configs hold the same rows again); the ``unlabeled`` config's only split ``train`` is
+  reported as split ``unlabeled``;
+* **rows in hand**: a ``datasets.Dataset`` / ``IterableDataset`` (one split), a
+  ``DatasetDict`` / ``IterableDatasetDict`` (its splits), or a mapping ``split -> iterable
+  of row dicts``.
+
+Memory stays flat: one batch is alive at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import AffectNetPlusError, ReleaseNotFoundError
+from ..schema import COLUMN_NAMES
+
+__all__ = [
+    "BATCH_SIZE",
+    "STATS_COLUMNS",
+    "SourceInfo",
+    "describe_source",
+    "iter_batches",
+]
+
+#: Every schema column except ``image``: what statistics read.
+STATS_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMN_NAMES if name != "image")
+
+#: Rows per batch handed to the accumulator.
+BATCH_SIZE = 1000
+
+#: Configs of an exported folder / Hub repo that together hold every row exactly once.
+_ROW_CONFIGS: tuple[str, ...] = ("all", "unlabeled")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class SourceInfo:
+    """What was read: filled in while batches are produced.
+
+    ``kind`` is ``"raw"``, ``"exported"``, ``"hub"`` or ``"rows"``; ``bad_records`` and
+    ``notes`` are per split and only counted for raw releases (an export has reported
+    them already, in its ``<OUT>.report.jsonl``).
+    """
+
+    kind: str
+    name: str
+    configs: list[str] = field(default_factory=list)
+    bad_records: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
+
+
+def _is_exported_folder(path: Path) -> bool:
+    if (path / "export_info.json").is_file():
+        return True
+    readme = path / "README.md"
+    if readme.is_file():
+        head = readme.read_text(encoding="utf-8", errors="replace")[:20_000]
+        if head.startswith("---") and "\nconfigs:" in head:
+            return True
+    data = path / "data"
+    return data.is_dir() and next(data.rglob("*.parquet"), None) is not None
+
+
+def describe_source(source: Any) -> tuple[str, Any]:
+    """``(kind, value)`` for ``source``: ``"raw"``/``"exported"`` with a :class:`Path`,
+    ``"hub"`` with a repo id, ``"rows"`` with the object itself.
+
+    Raises :class:`~affectnetplus_hf.errors.AffectNetPlusError` naming what was given and
+    what is accepted when ``source`` is none of these.
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return "rows", source
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise AffectNetPlusError(
+                f"{path}: is a file; expected a folder (an exported dataset folder or a raw AffectNet+ "
+                "release) or a Hub repo id such as 'me/affectnet_plus'."
+            )
+        if _is_exported_folder(path):
+            return "exported", path
+        try:
+            from ..layout import find_release
+
+            find_release(path)
+        except ReleaseNotFoundError as exc:
+            raise ReleaseNotFoundError(
+                f"{path}: is neither an exported dataset folder (no export_info.json, no README.md with "
+                "`configs:`, no data/**/*.parquet) nor a raw AffectNet+ release. Pass the folder written by "
+                "`affectnetplus export`, the folder you extracted the release into, or a Hub repo id.\n"
+                f"Looking for a release said: {exc}"
+            ) from None
+        return "raw", path
+    if _REPO_ID.match(text) and not text.startswith((".", "~")):
+        return "hub", text
+    raise AffectNetPlusError(
+        f"{text!r}: no such folder, and not a Hub repo id (expected 'owner/name'). Pass an exported "
+        "dataset folder, a raw AffectNet+ release folder, or a Hub repo id."
+    )
+
+
+def _columns_of_rows(rows: list[dict]) -> dict[str, list]:
+    missing = [name for name in STATS_COLUMNS if name not in rows[0]]
+    if missing:
+        raise AffectNetPlusError(
+            f"rows lack column(s) {', '.join(missing)}; expected AffectNet+ rows with the columns "
+            f"{', '.join(STATS_COLUMNS)} (see affectnetplus_hf.schema.FEATURES)."
+        )
+    return {name: [row[name] for row in rows] for name in STATS_COLUMNS}
+
+
+def _batched_rows(rows: Iterable[dict], batch_size: int) -> Iterator[dict[str, list]]:
+    buffer: list[dict] = []
+    for row in rows:
+        buffer.append(row)
+        if len(buffer) >= batch_size:
+            yield _columns_of_rows(buffer)
+            buffer = []
+    if buffer:
+        yield _columns_of_rows(buffer)
+
+
+def _check_columns(names: Iterable[str], what: str) -> None:
+    missing = [name for name in STATS_COLUMNS if name not in set(names)]
+    if missing:
+        raise AffectNetPlusError(
+            f"{what}: lacks column(s) {', '.join(missing)}; expected an AffectNet+ dataset with the columns "
+            f"{', '.join(STATS_COLUMNS)} (see affectnetplus_hf.schema.FEATURES)."
+        )
+
+
+def _dataset_batches(dataset: Any, batch_size: int, what: str) -> Iterator[dict[str, list]]:
+    names = getattr(dataset, "column_names", None)
+    if names is None and getattr(dataset, "features", None) is not None:
+        names = list(dataset.features)
+    if names is not None:
+        _check_columns(names, what)
+        if set(names) != set(STATS_COLUMNS):
+            dataset = dataset.select_columns(list(STATS_COLUMNS))
+    for table in dataset.with_format("arrow").iter(batch_size=batch_size):
+        yield table
+
+
+def _num_rows(dataset: Any) -> int | None:
+    try:
+        return len(dataset)
+    except TypeError:
+        pass
+    info = getattr(dataset, "info", None)
+    splits = getattr(info, "splits", None) or {}
+    split = getattr(dataset, "split", None)
+    if split is not None and str(split) in splits:
+        return splits[str(split)].num_examples or None
+    return None
+
+
+def _progress(total: int | None, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="row", disable=not enabled, leave=False)
+
+
+def _raw_batches(root: Path, info: SourceInfo, splits, batch_size: int, progress: bool):
+    from ..layout import PARTS, find_release, list_records
+    from ..reader import iter_rows
+
+    release = find_release(root)
+    for name in PARTS:
+        part = release.parts.get(name)
+        if part is None or (splits is not None and name not in splits):
+            continue
+        records, _ignored = list_records(part)
+        info.bad_records[name] = 0
+        info.notes[name] = 0
+        bar = _progress(len(records), f"stats {name}", progress)
+        buffer: list[dict] = []
+        try:
+            for result in iter_rows(records, on_bad="skip"):
+                bar.update(1)
+                info.notes[name] += len(result.notes)
+                if result.bad is not None:
+                    info.bad_records[name] += 1
+                    continue
+                row = result.row
+                row.pop("image", None)
+                buffer.append(row)
+                if len(buffer) >= batch_size:
+                    yield name, _columns_of_rows(buffer)
+                    buffer = []
+            if buffer:
+                yield name, _columns_of_rows(buffer)
+        finally:
+            bar.close()
+
+
+def _load_streaming(source: str, config: str):
+    import datasets
+
+    try:
+        return datasets.load_dataset(source, config, streaming=True, columns=list(STATS_COLUMNS))
+    except (TypeError, ValueError) as exc:
+        # A builder without Parquet column selection: stream whole rows, images undecoded.
+        if "columns" not in str(exc):
+            raise
+        loaded = datasets.load_dataset(source, config, streaming=True)
+        return {
+            split: ds.cast_column("image", datasets.Image(decode=False)).remove_columns(["image"])
+            if "image" in (ds.column_names or [])
+            else ds
+            for split, ds in loaded.items()
+        }
+
+
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    from datasets.exceptions import DatasetNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError
+
+    return (ConnectionError, DatasetNotFoundError, HfHubHTTPError)
+
+
+def _hf_batches(source: str, info: SourceInfo, splits, batch_size: int, progress: bool):
+    if info.kind != "hub":
+        yield from _hf_batches_unchecked(source, info, splits, batch_size, progress)
+        return
+    try:
+        yield from _hf_batches_unchecked(source, info, splits, batch_size, progress)
+    except _hub_errors() as exc:
+        raise AffectNetPlusError(
+            f"{source!r}: no local folder of that name, and reading it as a Hub dataset repo failed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}). Check the repo id; "
+            "for a private or gated repo log in first (`hf auth login` or HF_TOKEN); check the network."
+        ) from exc
+
+
+def _hf_batches_unchecked(source: str, info: SourceInfo, splits, batch_size: int, progress: bool):
+    import datasets
+
+    names = datasets.get_dataset_config_names(source)
+    configs = [name for name in _ROW_CONFIGS if name in names]
+    if not configs:
+        if len(names) != 1:
+            raise AffectNetPlusError(
+                f"{source}: has configs {names}, none of which is {' or '.join(_ROW_CONFIGS)}; expected a dataset "
+                "written by `affectnetplus export` (config 'all' holds the human-annotated rows, 'unlabeled' the rest)."
+            )
+        configs = names
+    info.configs = configs
+    for config in configs:
+        loaded = _load_streaming(source, config)
+        for split_name, dataset in loaded.items():
+            split = "unlabeled" if config == "unlabeled" and split_name == "train" else str(split_name)
+            if splits is not None and split not in splits:
+                continue
+            bar = _progress(_num_rows(dataset), f"stats {split}", progress)
+            try:
+                for columns in _dataset_batches(dataset, batch_size, f"{source} config {config!r} split {split_name!r}"):
+                    bar.update(columns.num_rows)
+                    yield split, columns
+            finally:
+                bar.close()
+
+
+def _rows_batches(obj: Any, info: SourceInfo, splits, batch_size: int, progress: bool):
+    import datasets
+
+    if isinstance(obj, (datasets.Dataset, datasets.IterableDataset)):
+        split = str(obj.split) if getattr(obj, "split", None) is not None else "train"
+        items: Iterable = [(split, obj)]
+    elif isinstance(obj, Mapping):
+        items = obj.items()
+    else:
+        raise AffectNetPlusError(
+            f"cannot read statistics from a {type(obj).__name__}; expected a folder path, a Hub repo id, a "
+            "datasets.Dataset / IterableDataset / DatasetDict, or a mapping split -> iterable of row dicts."
+        )
+    for split, value in items:
+        split = str(split)
+        if splits is not None and split not in splits:
+            continue
+        bar = _progress(_num_rows(value), f"stats {split}", progress)
+        try:
+            if isinstance(value, (datasets.Dataset, datasets.IterableDataset)):
+                batches = _dataset_batches(value, batch_size, f"split {split!r}")
+            else:
+                batches = _batched_rows(value, batch_size)
+            for columns in batches:
+                bar.update(columns.num_rows if hasattr(columns, "num_rows") else len(columns["image_id"]))
+                yield split, columns
+        finally:
+            bar.close()
+
+
+def iter_batches(
+    source: Any,
+    info: SourceInfo | None = None,
+    *,
+    splits: Iterable[str] | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: bool = False,
+) -> Iterator[tuple[str, dict[str, list]]]:
+    """Yield ``(split, columns)`` batches of ``source`` (see the module docstring).
+
+    ``info``, when given, is filled in as reading goes (configs read, bad records and
+    notes of a raw release); ``splits`` keeps only those split names (``train``,
+    ``validation``, ``unlabeled``); ``progress`` shows a tqdm bar per split.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    kind, value = describe_source(source)
+    if info is None:
+        info = SourceInfo(kind=kind, name=str(value) if kind != "rows" else type(value).__name__)
+    wanted = set(splits) if splits is not None else None
+    if kind == "raw":
+        yield from _raw_batches(value, info, wanted, batch_size, progress)
+    elif kind in ("exported", "hub"):
+        yield from _hf_batches(str(value), info, wanted, batch_size, progress)
+    else:
+        yield from _rows_batches(value, info, wanted, batch_size, progress)

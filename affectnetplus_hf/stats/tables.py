@@ -1,0 +1,323 @@
+"""Tables from the plain statistics of :func:`~.compute.compute_stats`: CSV and Markdown.
+
+Each :class:`Table` has a file-safe ``name``, a title, a sentence saying what its
+numbers mean, typed columns and rows of plain values. CSV carries full precision (shares
+as fractions 0..1, empty cells for undefined values); Markdown rounds for reading
+(shares as percentages, ``–`` for undefined values). The same tables feed
+``report.html`` and the dataset card.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "table_by_name", "to_csv", "to_markdown", "write_tables"]
+
+#: Label of the row that sums or pools every group.
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: ``kind`` is ``text``, ``int``, ``float`` or ``share`` (a fraction 0..1)."""
+
+    name: str
+    kind: str = "int"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    description: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple, ...]
+
+    @property
+    def header(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _cols(*spec: str) -> tuple[Column, ...]:
+    """``"name:kind"`` strings (kind defaults to int) -> columns."""
+    out = []
+    for item in spec:
+        name, _, kind = item.partition(":")
+        out.append(Column(name, kind or "int"))
+    return tuple(out)
+
+
+_AGREEMENT_COLUMNS = ("rows", "entropy_rows", "mean_entropy_bits:float", "std_entropy_bits:float", "ranked", "top1_rate:share", "mean_rank:float")
+
+
+def _agreement_values(cell: dict) -> tuple:
+    return (cell["rows"], cell["entropy_rows"], cell["mean_entropy"], cell["std_entropy"], cell["ranked"], cell["top1_rate"], cell["mean_rank"])
+
+
+def _present_classes(stats: dict) -> list[str]:
+    rows = {name: sum(sum(stats["counts"][split][name].values()) for split in stats["splits"]) for name in stats["labels"]["classes"]}
+    return [name for name in stats["labels"]["classes"] if rows[name]]
+
+
+def build_tables(stats: dict) -> list[Table]:
+    """Every table, in report order."""
+    labels = stats["labels"]
+    subsets, classes = labels["subsets"], _present_classes(stats)
+    tables: list[Table] = []
+
+    rows = []
+    for split in stats["splits"]:
+        per_class = stats["counts"][split]
+        totals = dict.fromkeys(subsets, 0)
+        for name in labels["classes"]:
+            cells = per_class[name]
+            if sum(cells.values()) == 0:
+                continue
+            rows.append((split, name, *(cells[s] for s in subsets), sum(cells.values())))
+            for s in subsets:
+                totals[s] += cells[s]
+        rows.append((split, ALL, *(totals[s] for s in subsets), sum(totals.values())))
+    tables.append(
+        Table(
+            "counts",
+            "Rows per split, class and subset",
+            "Rows of each split by human label (no_label: null human label) and data-complexity subset "
+            "(no_subset: null subset); classes without rows in a split are left out.",
+            _cols("split:text", "class:text", *subsets, "total"),
+            tuple(rows),
+        )
+    )
+
+    agreement = stats["agreement"]
+    tables.append(
+        Table(
+            "agreement_by_subset",
+            "Soft-label agreement with the human label, per subset",
+            "Entropy (bits) of the soft label normalised to sum 1, over every row with a soft label; top-1 rate "
+            "and mean rank (1 = the soft label's largest score) of the human label, over rows whose human label "
+            "is 0..7 (ranked).",
+            _cols("subset:text", *_AGREEMENT_COLUMNS),
+            tuple((name, *_agreement_values(agreement["by_subset"][name])) for name in subsets if agreement["by_subset"][name]["rows"])
+            + ((ALL, *_agreement_values(agreement["overall"])),),
+        )
+    )
+    tables.append(
+        Table(
+            "agreement_by_class",
+            "Soft-label agreement with the human label, per class",
+            "As per subset, grouped by human label; none, uncertain and non_face are not in the soft label, so "
+            "they have no rank.",
+            _cols("class:text", *_AGREEMENT_COLUMNS),
+            tuple((name, *_agreement_values(agreement["by_class"][name])) for name in classes)
+            + ((ALL, *_agreement_values(agreement["overall"])),),
+        )
+    )
+    tables.append(
+        Table(
+            "agreement_by_class_subset",
+            "Soft-label agreement with the human label, per class and subset",
+            "As per subset, for each (class, subset) cell with rows.",
+            _cols("class:text", "subset:text", *_AGREEMENT_COLUMNS),
+            tuple(
+                (name, s, *_agreement_values(agreement["by_class_subset"][name][s]))
+                for name in classes
+                for s in subsets
+                if agreement["by_class_subset"][name][s]["rows"]
+            ),
+        )
+    )
+
+    soft = stats["soft_label_mean"]
+    tables.append(
+        Table(
+            "soft_label_mean",
+            "Mean normalised soft label per human class",
+            "Each row: the mean over that class's rows of the soft label divided by its sum (a row sums to 1); "
+            "the diagonal is how much of the soft label falls on the human label.",
+            _cols("class:text", "rows", *(f"{c}:float" for c in labels["soft_classes"])),
+            tuple((name, soft[name]["rows"], *soft[name]["normalised"]) for name in classes if soft[name]["normalised"]),
+        )
+    )
+
+    age = stats["age"]
+    decades = _decade_labels(labels["age_bin_edges"])
+    age_rows = [(ALL, age["overall"])] + [(name, age["by_class"][name]) for name in classes]
+    tables.append(
+        Table(
+            "age",
+            "Estimated age per class",
+            "Age in years: rows, rows with an age (known), nulls, mean, spread (population std), min and max.",
+            _cols("class:text", "rows", "known", "nulls", "mean:float", "std:float", "min:float", "max:float"),
+            tuple((name, a["rows"], a["known"], a["nulls"], a["mean"], a["std"], a["min"], a["max"]) for name, a in age_rows),
+        )
+    )
+    tables.append(
+        Table(
+            "age_distribution",
+            "Age distribution per class",
+            "Rows per 10-year age band (rows with an age).",
+            _cols("class:text", *decades),
+            tuple((name, *_decades(a["histogram"])) for name, a in age_rows),
+        )
+    )
+
+    for key, title in (("gender", "Gender"), ("race", "Race")):
+        block = stats[key]
+        groups = labels["genders" if key == "gender" else "races"]
+        keys = groups[:-1]
+        with_means = key == "gender"  # race's six mean probabilities are in stats.json and the card
+        items = [(ALL, block["overall"])] + [(name, block["by_class"][name]) for name in classes]
+        tables.append(
+            Table(
+                key,
+                f"{title} per class",
+                f"Rows per estimated {key} group (the largest probability; unknown where any probability is null)"
+                f" and share of the rows with a known group" + (", and mean probability." if with_means else "."),
+                _cols("class:text", "rows", *groups, *(f"{g}_share:share" for g in keys), *(f"mean_p_{g}:float" for g in keys if with_means)),
+                tuple(
+                    (
+                        name,
+                        d["rows"],
+                        *(d["counts"][g] for g in groups),
+                        *(d["shares"][g] for g in keys),
+                        *(d["mean_probability"][g] for g in keys if with_means),
+                    )
+                    for name, d in items
+                ),
+            )
+        )
+
+    va = stats["valence_arousal"]
+    va_items = [(ALL, va["overall"])] + [(name, va["by_class"][name]) for name in classes]
+    va_cols = [f"{axis}_{m}" + (":float" if m not in ("known", "nulls") else "") for axis in ("valence", "arousal") for m in ("known", "nulls", "mean", "std", "min", "max")]
+    tables.append(
+        Table(
+            "valence_arousal",
+            "Valence and arousal per class",
+            "Mean and spread (population std) of valence and arousal in [-1, 1]; nulls include AffectNet's -2 "
+            "'not applicable' sentinel.",
+            _cols("class:text", "rows", *va_cols),
+            tuple(
+                (name, d["rows"], *(d[axis][m] for axis in ("valence", "arousal") for m in ("known", "nulls", "mean", "std", "min", "max")))
+                for name, d in va_items
+            ),
+        )
+    )
+
+    nulls = stats["nulls"]
+    total_rows = stats["rows"]["total"]
+    tables.append(
+        Table(
+            "nulls",
+            "Null values per column",
+            "Null values per split; a struct field (gender.male) counts where it or its struct is null. The image "
+            "column is not read by statistics.",
+            _cols("column:text", *stats["splits"], "total", "share:share"),
+            tuple(
+                (c, *(nulls["by_split"][s][c] for s in stats["splits"]), nulls["total"][c], nulls["total"][c] / total_rows if total_rows else None)
+                for c in nulls["columns"]
+            ),
+        )
+    )
+
+    lm = stats["landmarks"]
+    if lm["mean"] is not None:
+        tables.append(
+            Table(
+                "landmarks",
+                "Mean landmark shape",
+                f"Mean and spread (population std) of each iBUG-68 point in pixels of the 224 x 224 crop, over "
+                f"{lm['rows']} rows with landmarks.",
+                _cols("point", "mean_x:float", "mean_y:float", "std_x:float", "std_y:float"),
+                tuple((i, *lm["mean"][i], *lm["std"][i]) for i in range(len(lm["mean"]))),
+            )
+        )
+    return tables
+
+
+def _decade_labels(edges: list[int]) -> list[str]:
+    last = edges[-1]
+    return [f"{a}-{a + 9}" for a in range(0, last, 10)] + [f"{last}+"]
+
+
+def _decades(histogram: list[int]) -> list[int]:
+    """5-year bins (the last open) -> 10-year bands (the last open)."""
+    body, last = histogram[:-1], histogram[-1]
+    return [sum(body[i : i + 2]) for i in range(0, len(body), 2)] + [last]
+
+
+def table_by_name(tables: list[Table], name: str) -> Table:
+    for table in tables:
+        if table.name == name:
+            return table
+    raise KeyError(f"no table {name!r}; tables: {[t.name for t in tables]}")
+
+
+def _csv_cell(value, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind in ("float", "share"):
+        return format(float(value), ".6g")
+    return str(value)
+
+
+def format_value(value, kind: str) -> str:
+    """A value for reading: ``–`` when undefined, shares as percentages, floats rounded."""
+    if value is None:
+        return "–"
+    if kind == "share":
+        return f"{100 * value:.1f}%"
+    if kind == "float":
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    if kind == "int":
+        return f"{value:,}"
+    return str(value)
+
+
+def _md_cell(value, kind: str) -> str:
+    return format_value(value, kind).replace("|", "\\|")
+
+
+def to_csv(table: Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.header)
+    for row in table.rows:
+        writer.writerow([_csv_cell(v, c.kind) for v, c in zip(row, table.columns)])
+    return buffer.getvalue()
+
+
+def to_markdown(table: Table, heading: str | None = "###", describe: bool = True) -> str:
+    """The table in GitHub Markdown, with a heading line and its description unless turned off."""
+    lines = []
+    if heading:
+        lines += [f"{heading} {table.title}", ""]
+    if describe:
+        lines += [table.description, ""]
+    lines.append("| " + " | ".join(table.header) + " |")
+    lines.append("|" + "|".join("---" if c.kind == "text" else "---:" for c in table.columns) + "|")
+    for row in table.rows:
+        lines.append("| " + " | ".join(_md_cell(v, c.kind) for v, c in zip(row, table.columns)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(stats: dict, out_dir: str | Path) -> list[Path]:
+    """Write ``tables/<name>.csv`` and ``tables/<name>.md`` for every table, and
+    ``tables.md`` with all of them; returns the paths written."""
+    out_dir = Path(out_dir)
+    folder = out_dir / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    tables = build_tables(stats)
+    for table in tables:
+        for suffix, text in ((".csv", to_csv(table)), (".md", to_markdown(table))):
+            path = folder / f"{table.name}{suffix}"
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    combined = out_dir / "tables.md"
+    combined.write_text("# AffectNet+ statistics\n\n" + "\n".join(to_markdown(t) for t in tables), encoding="utf-8")
+    written.append(combined)
+    return written
