@@ -55,7 +55,6 @@ import shutil
 import socket
 import tempfile
 import threading
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
