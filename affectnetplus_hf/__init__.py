@@ -41,6 +41,7 @@ __all__ = [
     "PublishError",
     "ReleaseNotFoundError",
     "export",
+    "push",
     "write_sample",
 ]
 
@@ -55,6 +56,10 @@ def __getattr__(name: str):
         from .export import export
 
         return export
+    if name == "push":
+        from .hub import push
+
+        return push
     if name == "write_sample":
         from .sample import write_sample
 

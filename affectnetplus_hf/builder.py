@@ -135,6 +135,12 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
     def manual_download_instructions(self) -> str:
         return MANUAL_DOWNLOAD_INSTRUCTIONS
 
+    def _check_manual_download(self, dl_manager) -> None:
+        # datasets < 4 checks for a data_dir before _split_generators and raises its own
+        # ManualDownloadError (naming a load_dataset call that does not apply here);
+        # find_release raises ReleaseNotFoundError with the instructions on every version.
+        return None
+
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
@@ -187,6 +193,8 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
             if subset_code is not None and row["subset"] != subset_code:
                 continue
             written += 1
+            if row["landmarks"] is not None:  # plain nested lists, as every other column (streaming yields rows as-is)
+                row["landmarks"] = row["landmarks"].tolist()
             yield row["image_id"], row
         logger.info(
             "AffectNet+ %s/%s: %d records read, %d bad, %d yielded%s",

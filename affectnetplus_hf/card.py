@@ -129,7 +129,28 @@ def card_yaml(info: dict) -> str:
         }
     )
     infos.to_dataset_card_data(card_data)
+    for entry in card_data.dataset_info or []:
+        entry["features"] = _old_list_spelling(entry["features"])
     return card_data.to_yaml()
+
+
+def _old_list_spelling(node):
+    """Spell lists of plain values ``sequence:`` in the YAML features, as ``datasets`` < 4 reads them.
+
+    ``datasets`` 4+ writes ``list: float32`` (+ ``length: 8``), which 3.x reads as a
+    variable-length ``[Value]`` (dropping the fixed length of ``soft_label``); both
+    read ``sequence: float32`` as ``Sequence`` / ``List`` of that value, so the card
+    gives exactly ``FEATURES`` on either. Lists of structs are left alone (the old
+    ``sequence`` of a struct meant a struct of lists).
+    """
+    if isinstance(node, list):
+        return [_old_list_spelling(item) for item in node]
+    if isinstance(node, dict):
+        return {
+            ("sequence" if key == "list" and isinstance(value, str) else key): _old_list_spelling(value)
+            for key, value in node.items()
+        }
+    return node
 
 
 def _size_category(n: int) -> str:

@@ -104,6 +104,28 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_push(args) -> int:
+    from .hub import push
+
+    result = push(
+        args.folder,
+        args.repo_id,
+        token=args.token,
+        public=args.public,
+        i_have_redistribution_rights=args.i_have_redistribution_rights,
+        revision=args.revision,
+        gated=False if args.gated == "off" else args.gated,
+        progress=not args.no_progress,
+    )
+    visibility = "private" if result.private else "PUBLIC"
+    print(f"pushed {args.folder} to {result.url} ({visibility}, gated={result.gated}, revision {result.revision})")
+    print(
+        f'stream it: python -c \'from datasets import load_dataset; '
+        f'print(next(iter(load_dataset("{result.repo_id}", "all", split="train", streaming=True)))["image_id"])\''
+    )
+    return 0
+
+
 def _add_common(parser, num_proc_default: int = 1) -> None:
     parser.add_argument("--num-proc", type=int, default=num_proc_default, help="worker processes (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -140,6 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-images", choices=("markers", "decode"), default="markers")
     _add_common(p, cpus)
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("push", help="upload an exported folder to a private, gated Hub dataset repo")
+    p.add_argument("folder", help="the folder written by `affectnetplus export`")
+    p.add_argument("repo_id", help="dataset repo to create or update, e.g. my-lab/affectnet_plus")
+    p.add_argument("--token", help="Hub token with write access (default: HF_TOKEN, then `hf auth login`; prefer those: "
+                   "a command-line token is visible to other users of the machine)")
+    p.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    p.add_argument("--gated", choices=("manual", "auto", "off"), default="manual",
+                   help="access requests: approved by you (manual, default), automatically (auto), or no gating (off)")
+    p.add_argument("--public", action="store_true",
+                   help="make the repo public (needs --i-have-redistribution-rights: the AffectNet+ licence forbids redistribution)")
+    p.add_argument("--i-have-redistribution-rights", action="store_true",
+                   help="state that the AffectNet+ authors allowed you to redistribute the data (only with --public)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_push)
 
     p = sub.add_parser("demo", help="run sample -> export -> load_dataset end to end on a synthetic release")
     p.add_argument("--dir", help="work folder (default: a new temporary folder)")

@@ -11,7 +11,7 @@ from affectnetplus_hf.export import export
 
 def test_card_yaml_round_trips_and_tables_match_the_data(make_release, tmp_path, hf_cache):
     manifest = make_release(n=12, faults={"train": ["bad_json"]})
-    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False)
+    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False, card_plots=False)
     card = DatasetCard.load(result.out_dir / "README.md")
     data = card.data
 

@@ -36,7 +36,7 @@ def _source_rows(manifest, part):
 def exported(make_release, tmp_path):
     manifest = make_release(faults={"train": ["truncated_jpeg", "missing_annotation", "bom_crlf", "sentinel"]})
     out = tmp_path / "affectnet_plus"
-    result = export(manifest.root, out, progress=False)
+    result = export(manifest.root, out, progress=False, card_plots=False)
     return manifest, out, result
 
 
@@ -94,8 +94,8 @@ def test_every_field_equals_its_source_and_images_are_not_reencoded(exported, hf
 
 def test_same_input_gives_byte_identical_shards_whatever_num_proc(make_release, tmp_path):
     manifest = make_release(n=20)
-    a = export(manifest.root, tmp_path / "a" / "affectnet_plus", num_shards=3, progress=False)
-    b = export(manifest.root, tmp_path / "b" / "affectnet_plus", num_shards=3, num_proc=2, progress=False)
+    a = export(manifest.root, tmp_path / "a" / "affectnet_plus", num_shards=3, progress=False, card_plots=False)
+    b = export(manifest.root, tmp_path / "b" / "affectnet_plus", num_shards=3, num_proc=2, progress=False, card_plots=False)
     files_a = sorted(p.relative_to(a.out_dir) for p in a.out_dir.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b.out_dir) for p in b.out_dir.rglob("*") if p.is_file())
     assert files_a == files_b
@@ -112,7 +112,7 @@ def test_reconciliation_and_report(make_release, tmp_path):
     manifest = make_release(n=len(FAULTS), faults={"train": list(FAULTS)})
     part_dir = find_release(manifest.root).parts["train"].images_dir
     (part_dir / "readme.txt").write_text("stray")
-    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False)
+    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False, card_plots=False)
     total = sum(len(ids) for ids in manifest.ids.values())
     bad = len(manifest.bad_ids("train"))
     assert (result.read, result.written, result.bad) == (total, total - bad, bad)
@@ -132,7 +132,7 @@ def test_on_bad_error_stops_and_writes_nothing(make_release, tmp_path):
     manifest = make_release(n=4, faults={"validation": ["bad_json"]})
     out = tmp_path / "affectnet_plus"
     with pytest.raises(BadRecordError, match="0.json"):
-        export(manifest.root, out, on_bad="error", num_proc=2, progress=False)
+        export(manifest.root, out, on_bad="error", num_proc=2, progress=False, card_plots=False)
     assert not out.exists()
     assert not list(tmp_path.glob(".affectnet_plus.tmp-*"))
 
@@ -140,7 +140,7 @@ def test_on_bad_error_stops_and_writes_nothing(make_release, tmp_path):
 def test_interrupted_export_leaves_the_previous_folder_intact(make_release, tmp_path, monkeypatch):
     manifest = make_release(n=6)
     out = tmp_path / "affectnet_plus"
-    first = export(manifest.root, out, progress=False)
+    first = export(manifest.root, out, progress=False, card_plots=False)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     (find_release(manifest.root).parts["train"].annotations_dir / "0.json").write_text('{"human-label": 1, "soft-label": [0,0,0,0,0,0,0,1]}')
 
@@ -151,7 +151,7 @@ def test_interrupted_export_leaves_the_previous_folder_intact(make_release, tmp_
 
     monkeypatch.setattr(export_module, "_swap_into_place", crash)
     with pytest.raises(KeyboardInterrupt):
-        export(manifest.root, out, progress=False)
+        export(manifest.root, out, progress=False, card_plots=False)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert not list(tmp_path.glob(".affectnet_plus.*"))
     assert first.fingerprint in (out / "README.md").read_text()
@@ -163,7 +163,7 @@ def test_reexport_never_serves_previous_rows(make_release, tmp_path, hf_cache, m
     parent = tmp_path / "work"
     parent.mkdir()
     monkeypatch.chdir(parent)
-    export(manifest.root, parent / "affectnet_plus", progress=False)
+    export(manifest.root, parent / "affectnet_plus", progress=False, card_plots=False)
     first = datasets.load_dataset("affectnet_plus", "all", split="validation")
     assert len(first) == 8
     # the user extracts the part they had not extracted, and fixes a file
@@ -174,7 +174,7 @@ def test_reexport_never_serves_previous_rows(make_release, tmp_path, hf_cache, m
     doc = json.loads(annotation.read_text())
     doc["meta-data"]["valence"] = 0.5
     annotation.write_text(json.dumps(doc))
-    export(manifest.root, parent / "affectnet_plus", progress=False)
+    export(manifest.root, parent / "affectnet_plus", progress=False, card_plots=False)
     second = datasets.load_dataset("affectnet_plus", "all", split="validation")
     assert second.filter(lambda r: r["image_id"] == "3")[0]["valence"] == 0.5
     assert len(datasets.load_dataset("affectnet_plus", "unlabeled", split="train")) == 8
@@ -186,20 +186,20 @@ def test_refuses_to_overwrite_a_foreign_folder(make_release, tmp_path):
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
     with pytest.raises(ExportError, match="refusing to overwrite"):
-        export(manifest.root, out, progress=False)
+        export(manifest.root, out, progress=False, card_plots=False)
     assert (out / "thesis.tex").read_text() == "precious"
 
 
 def test_a_part_without_good_records_is_left_out_of_the_configs(make_release, tmp_path, hf_cache):
     manifest = make_release(n=2, parts=("train", "validation"), faults={"train": ["bad_json", "missing_image"]})
-    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False)
+    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False, card_plots=False)
     assert result.written == 2 and result.bad == 2
     assert list(datasets.load_dataset(str(result.out_dir), "all")) == ["validation"]
 
 
 def test_partial_release_exports_the_parts_present(make_release, tmp_path, hf_cache):
     manifest = make_release(n=5, parts=("validation",), layout="pdf")
-    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False)
+    result = export(manifest.root, tmp_path / "affectnet_plus", progress=False, card_plots=False)
     ds = datasets.load_dataset(str(result.out_dir), "easy")
     assert list(ds) == ["validation"]
     with pytest.raises(ValueError):

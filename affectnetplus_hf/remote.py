@@ -1,0 +1,329 @@
+"""Stream an exported AffectNet+ folder from wherever it lives: a Hub repo, a web server, any fsspec URL.
+
+Three ways in, one result (an ``IterableDataset`` with exactly
+:data:`~affectnetplus_hf.schema.FEATURES`)::
+
+    stream("my-lab/affectnet_plus", "difficult", split="train")         # a Hub dataset repo
+    stream("https://data.my-lab.org/affectnet_plus", "easy")             # a web server with Range
+    stream("s3://bucket/affectnet_plus", "all", storage_options={...})   # any fsspec URL
+    stream("./affectnet_plus", "all")                                    # a local export
+
+A Hub repo id goes straight to ``datasets.load_dataset(repo_id, config, streaming=True)``.
+Any other URL is read as the exported folder's files: its ``README.md`` gives each config's
+``data_files`` patterns, its ``export_info.json`` the exact shard list (plain HTTP cannot
+list a folder, so patterns are expanded against that list, never by globbing the server),
+and ``load_dataset("parquet", data_files=..., features=FEATURES, streaming=True)`` reads them.
+
+Streaming Parquet needs random access: the reader fetches the footer, then row groups, with
+HTTP ``Range`` requests. A server that ignores ``Range`` (``python -m http.server`` does)
+would send whole files for each read; :func:`check_range_support` finds that out with one
+request and raises :class:`~affectnetplus_hf.errors.PublishError` saying so.
+
+Distributed training: :func:`shard_plan` states the shard-count rule (see the README section
+"Publishing and streaming").
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PublishError
+
+__all__ = [
+    "ShardPlan",
+    "check_range_support",
+    "config_data_files",
+    "is_repo_id",
+    "read_card_configs",
+    "shard_paths",
+    "shard_plan",
+    "stream",
+]
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_CARD = "README.md"
+_INFO = "export_info.json"
+
+
+# ----------------------------------------------------------------------------- what an export holds
+
+
+def shard_paths(info: dict) -> list[str]:
+    """Every shard of an export, relative to its root, from its ``export_info.json`` dict.
+
+    ``<data_dir>/<part>/<partition>-SSSSS-of-NNNNN.parquet`` for each part, partition and shard.
+    """
+    try:
+        data_dir = info["data_dir"].strip("/")
+        return [
+            f"{data_dir}/{part}/{partition}-{shard:05d}-of-{spec['num_shards']:05d}.parquet"
+            for part, spec in info["parts"].items()
+            for partition in spec["partitions"]
+            for shard in range(spec["num_shards"])
+        ]
+    except (KeyError, TypeError, AttributeError) as err:
+        raise PublishError(
+            f"{_INFO}: lacks {err}; expected data_dir and parts with num_shards and partitions, as written "
+            "by `affectnetplus export`. Re-run the export."
+        ) from None
+
+
+def _front_matter(text: str, where: str) -> dict:
+    import yaml
+
+    match = re.match(r"^\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.S)
+    if not match:
+        raise PublishError(f"{where}: no YAML header (--- ... ---); expected the dataset card written by the export.")
+    data = yaml.safe_load(match.group(1))
+    if not isinstance(data, dict):
+        raise PublishError(f"{where}: the YAML header is not a mapping; expected the card written by the export.")
+    return data
+
+
+def read_card_configs(card_text: str, where: str = _CARD) -> dict[str, dict[str, list[str]]]:
+    """config -> split -> data_files patterns, from a dataset card's YAML ``configs``."""
+    configs: dict[str, dict[str, list[str]]] = {}
+    for entry in _front_matter(card_text, where).get("configs") or []:
+        name = entry.get("config_name", "default")
+        files = entry.get("data_files")
+        splits: dict[str, list[str]] = {}
+        if isinstance(files, (str, list)) and not (isinstance(files, list) and files and isinstance(files[0], dict)):
+            splits["train"] = [files] if isinstance(files, str) else list(files)
+        else:
+            for item in files or []:
+                path = item["path"]
+                splits[item["split"]] = [path] if isinstance(path, str) else list(path)
+        configs[name] = splits
+    if not configs:
+        raise PublishError(f"{where}: the YAML header has no `configs`; expected the card written by the export.")
+    return configs
+
+
+def _join(base: str, rel: str) -> str:
+    return base.rstrip("/") + "/" + rel
+
+
+def _read_text(url: str, storage_options: dict | None) -> str:
+    import fsspec
+
+    try:
+        with fsspec.open(url, "rt", encoding="utf-8", **(storage_options or {})) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise PublishError(
+            f"{url}: not found; expected an exported AffectNet+ folder (README.md, {_INFO}, data/) at "
+            f"{url.rsplit('/', 1)[0]}. Check the URL, or publish the folder written by `affectnetplus export`."
+        ) from None
+    except ImportError as err:
+        raise PublishError(
+            f"{url}: reading this URL needs an optional package ({err}). For http(s) URLs install "
+            "aiohttp (pip install 'affectnetplus-hf[remote]'); for s3:// install s3fs, for gs:// gcsfs."
+        ) from None
+
+
+def config_data_files(source: str, config: str = "all", *, storage_options: dict | None = None) -> dict[str, list[str]]:
+    """split -> full URLs of the shards of ``config`` in the exported folder at ``source``.
+
+    ``source`` is a URL (``https://``, ``s3://``, ``file://``, any fsspec protocol) or a local
+    path. Patterns from the card are matched against the shard list of ``export_info.json``.
+    """
+    source = str(source).rstrip("/")
+    card = _read_text(_join(source, _CARD), storage_options)
+    configs = read_card_configs(card, _join(source, _CARD))
+    if config not in configs:
+        raise PublishError(f"config {config!r} is not in {_join(source, _CARD)}; expected one of {sorted(configs)}.")
+    info = json.loads(_read_text(_join(source, _INFO), storage_options))
+    shards = shard_paths(info)
+    out: dict[str, list[str]] = {}
+    for split, patterns in configs[config].items():
+        matched = sorted({rel for rel in shards for pattern in patterns if fnmatch.fnmatchcase(rel, pattern.lstrip("./"))})
+        if not matched:
+            raise PublishError(
+                f"config {config!r} split {split!r}: patterns {patterns} match no shard listed in "
+                f"{_join(source, _INFO)}; the card and export_info.json disagree. Re-run the export."
+            )
+        out[split] = [_join(source, rel) for rel in matched]
+    return out
+
+
+# ----------------------------------------------------------------------------- HTTP Range
+
+
+def check_range_support(url: str, *, storage_options: dict | None = None, timeout: float = 30.0) -> None:
+    """Raise :class:`PublishError` unless the server of ``url`` honours HTTP ``Range`` requests.
+
+    Sends one ``GET`` with ``Range: bytes=0-0`` and expects ``206 Partial Content``. Only
+    http(s) URLs are checked; object stores (s3, gcs, ...) and local files always support
+    ranged reads. Headers in ``storage_options["headers"]`` (e.g. an auth header) are sent.
+    """
+    if not url.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    headers = {"Range": "bytes=0-0", "Accept-Encoding": "identity"}
+    headers.update((storage_options or {}).get("headers", {}))
+    request = urllib.request.Request(url, headers=headers, method="GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status = response.status
+            content_range = response.headers.get("Content-Range")
+    except urllib.error.HTTPError as err:
+        if err.code == 416:  # an empty file: the server did parse the Range header
+            return
+        raise PublishError(f"{url}: the server answered HTTP {err.code} {err.reason}; check the URL and access rights.") from None
+    except urllib.error.URLError as err:
+        raise PublishError(f"{url}: cannot reach the server ({err.reason}).") from None
+    if status != 206 or not content_range:
+        raise PublishError(
+            f"{url}: the server does not support HTTP Range requests (asked for bytes 0-0, got HTTP {status} "
+            "with the whole file). Streaming Parquet reads the footer and row groups by byte range, so it "
+            "needs a server that answers 206 Partial Content: nginx, Apache, Caddy, S3/GCS/R2 all do; "
+            "`python -m http.server` does not. Serve the folder with one of those, or download it and "
+            "load it locally."
+        )
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def is_repo_id(source: str) -> bool:
+    """Whether ``source`` names a Hub dataset repo (``namespace/name`` that is not a local path)."""
+    return bool(_REPO_ID.match(source)) and not os.path.exists(source)
+
+
+def stream(
+    source: str | os.PathLike,
+    config: str = "all",
+    split: str | None = None,
+    *,
+    token: str | bool | None = None,
+    revision: str | None = None,
+    storage_options: dict | None = None,
+    check_range: bool = True,
+    **load_kwargs: Any,
+):
+    """Stream ``config`` (``split``, or all splits) of an export from ``source``.
+
+    Args:
+        source: a Hub repo id (``"my-lab/affectnet_plus"``, or ``hf://datasets/...``), a URL
+            of an exported folder (``https://``, ``s3://``, ...) or a local folder.
+        config: ``all`` (default), ``easy``, ``challenging``, ``difficult`` or ``unlabeled``.
+        split: ``"train"`` / ``"validation"``; ``None`` gives an ``IterableDatasetDict``.
+        token: Hub token (default ``HF_TOKEN`` / login cache); Hub repos only.
+        revision: Hub branch, tag or commit; Hub repos only.
+        storage_options: fsspec options for URLs (credentials, headers).
+        check_range: for http(s) URLs, first check that the server honours ``Range``.
+        **load_kwargs: passed to ``datasets.load_dataset``.
+
+    Returns:
+        ``datasets.IterableDataset`` (or ``IterableDatasetDict``) whose features are exactly
+        :data:`~affectnetplus_hf.schema.FEATURES`.
+    """
+    import datasets
+
+    from .schema import FEATURES
+
+    source = os.fspath(source)
+    if source.startswith("hf://datasets/"):
+        source = source[len("hf://datasets/") :].rstrip("/")
+    if is_repo_id(source):
+        return datasets.load_dataset(source, config, split=split, streaming=True, token=token, revision=revision, **load_kwargs)
+    if "://" not in source and os.path.isdir(source):
+        return datasets.load_dataset(source, config, split=split, streaming=True, **load_kwargs)
+    if "://" not in source:
+        raise PublishError(
+            f"{source!r}: not a local folder, a URL or a Hub repo id; expected e.g. ./affectnet_plus, "
+            "https://host/affectnet_plus or my-lab/affectnet_plus."
+        )
+    files = config_data_files(source, config, storage_options=storage_options)
+    if check_range:
+        check_range_support(next(iter(files.values()))[0], storage_options=storage_options)
+    if split is not None and split not in files:
+        raise PublishError(f"split {split!r} is not in config {config!r} at {source}; expected one of {sorted(files)}.")
+    return datasets.load_dataset(
+        "parquet",
+        data_files=files,
+        split=split,
+        features=FEATURES,
+        streaming=True,
+        storage_options=storage_options,
+        **load_kwargs,
+    )
+
+
+# ----------------------------------------------------------------------------- distributed
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """How ``num_shards`` files spread over ``world_size`` ranks x ``num_workers`` DataLoader workers."""
+
+    num_shards: int
+    world_size: int
+    num_workers: int
+    by_shard: bool  #: every rank gets whole shards (``num_shards % world_size == 0``)
+    shards_per_reader: float  #: shards each (rank, worker) reads
+    idle_workers: int  #: workers per rank that get no shard at all
+
+    @property
+    def ok(self) -> bool:
+        """Every rank and every worker streams whole shards and none is idle or uneven."""
+        readers = self.world_size * max(1, self.num_workers)
+        return self.num_shards % readers == 0
+
+    def advice(self) -> str:
+        readers = self.world_size * max(1, self.num_workers)
+        if self.ok:
+            return (
+                f"{self.num_shards} shards / ({self.world_size} ranks x {max(1, self.num_workers)} workers) = "
+                f"{self.num_shards // readers} whole shards per reader: balanced."
+            )
+        lines = [f"{self.num_shards} shards do not divide among {self.world_size} ranks x {max(1, self.num_workers)} workers."]
+        if not self.by_shard:
+            lines.append(
+                "split_dataset_by_node falls back to example striding: every rank reads every shard and keeps "
+                f"1/{self.world_size} of the rows ({self.world_size}x the I/O)."
+            )
+        if self.idle_workers:
+            lines.append(f"{self.idle_workers} DataLoader worker(s) per rank get no shard and sit idle.")
+        lines.append(
+            "Re-export with --num-shards a multiple of world_size x num_workers (the default rounds to a "
+            "multiple of 8), or pick world_size x num_workers dividing the shard count."
+        )
+        return " ".join(lines)
+
+
+def shard_plan(num_shards: int, world_size: int = 1, num_workers: int = 0) -> ShardPlan:
+    """The shard-count rule, for a split of ``num_shards`` files.
+
+    ``datasets.distributed.split_dataset_by_node`` gives each rank whole shards when
+    ``num_shards % world_size == 0`` (otherwise each rank reads everything and keeps every
+    ``world_size``-th row), and a ``DataLoader`` with ``num_workers`` gives each worker whole
+    shards of its rank's share (workers beyond that share sit idle). So the shard count of
+    each split should be a multiple of ``world_size x num_workers`` for the setups you use;
+    the export rounds shard counts above 1 up to a multiple of 8, which serves 1, 2, 4 and 8
+    GPUs x 1 worker, 2 GPUs x 4 workers, 4 x 2 and so on. A config's split holds
+    (partitions x shards) files, a multiple of the part's shard count.
+    """
+    for name, value, low in (("num_shards", num_shards, 1), ("world_size", world_size, 1), ("num_workers", num_workers, 0)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    by_shard = num_shards % world_size == 0
+    per_rank = num_shards / world_size if by_shard else num_shards
+    workers = max(1, num_workers)
+    idle = max(0, workers - int(per_rank)) if by_shard else max(0, workers - num_shards)
+    return ShardPlan(
+        num_shards=num_shards,
+        world_size=world_size,
+        num_workers=num_workers,
+        by_shard=by_shard,
+        shards_per_reader=per_rank / workers,
+        idle_workers=idle,
+    )
+

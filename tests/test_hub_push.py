@@ -1,0 +1,258 @@
+"""Push an export to a Hub-compatible server with the real huggingface_hub client.
+
+Private by default, gated, every file once, stale shards of an earlier export removed,
+retries that never duplicate, public only with the licence acknowledgement, and the token
+nowhere but in the Authorization header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from affectnetplus_hf.errors import PublishError
+from affectnetplus_hf.hub import exported_files, push
+from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
+from .hub_server import TOKEN_READ, TOKEN_WRITE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(monkeypatch):
+    import affectnetplus_hf.hub as hub_module
+
+    monkeypatch.setattr(hub_module.time, "sleep", lambda seconds: None)
+
+
+def _local_files(folder: Path) -> dict[str, bytes]:
+    return {rel: (folder / rel).read_bytes() for rel in exported_files(folder)}
+
+
+def _lfs_puts(server) -> list[str]:
+    return [path for method, path, status in server.log if method == "PUT" and path.startswith("/lfs-upload/")]
+
+
+def test_push_creates_a_private_gated_repo_holding_exactly_the_export(hub, exported):
+    messages: list[str] = []
+    result = push(exported, REPO_ID, progress=False, echo=messages.append)
+
+    repo = hub.repo(REPO_ID)
+    assert repo.private is True and result.private is True
+    assert repo.gated == "manual" and result.gated == "manual"
+    remote = hub.files(REPO_ID)
+    remote.pop(".gitattributes")
+    assert remote == _local_files(exported)
+    assert not any(p.endswith(".jsonl") for p in remote)  # the bad-record report stays home
+    assert sorted(result.uploaded) == sorted(_local_files(exported))
+    assert any("private" in m for m in messages)
+    info = json.loads(remote["export_info.json"])
+    assert all(p.startswith(f"data/{info['fingerprint']}/") for p in remote if p.startswith("data/"))
+    # The Hub reads the gating form from the card: the requester is asked about their licence.
+    from huggingface_hub import HfApi
+
+    card = HfApi().dataset_info(REPO_ID).card_data
+    assert "licence" in card["extra_gated_prompt"].lower()
+    assert any("licence" in field.lower() for field in card["extra_gated_fields"])
+
+
+def test_a_card_without_gating_fields_cannot_go_public(hub, exported):
+    card = (exported / "README.md").read_text()
+    stripped = "\n".join(line for line in card.splitlines() if not line.startswith("extra_gated_prompt"))
+    (exported / "README.md").write_text(stripped)
+    with pytest.raises(PublishError, match="extra_gated_prompt"):
+        push(exported, REPO_ID, public=True, i_have_redistribution_rights=True, progress=False, echo=None)
+    assert hub.log == []
+    messages: list[str] = []
+    push(exported, REPO_ID, progress=False, echo=messages.append)  # private: a warning, not a stop
+    assert any("extra_gated_prompt" in m for m in messages)
+
+
+def test_second_push_uploads_nothing_and_makes_no_data_commit(hub, exported):
+    push(exported, REPO_ID, progress=False, echo=None)
+    commits_before = len(hub.repo(REPO_ID).commits)
+    puts_before = len(_lfs_puts(hub))
+
+    again = push(exported, REPO_ID, progress=False, echo=None)
+
+    assert again.uploaded == [] and again.deleted == [] and again.commits == []
+    assert sorted(again.unchanged) == sorted(_local_files(exported))
+    assert len(_lfs_puts(hub)) == puts_before
+    assert len(hub.repo(REPO_ID).commits) == commits_before
+
+
+def test_push_of_a_new_export_removes_the_previous_fingerprint_folder(hub, exported, tmp_path):
+    push(exported, REPO_ID, progress=False, echo=None)
+    old = json.loads((exported / "export_info.json").read_text())["fingerprint"]
+    newer = make_export(tmp_path / "second", n=9, seed=5)
+    new = json.loads((newer / "export_info.json").read_text())["fingerprint"]
+    assert new != old
+
+    result = push(newer, REPO_ID, progress=False, echo=None)
+
+    remote = hub.files(REPO_ID)
+    assert not any(p.startswith(f"data/{old}/") for p in remote)
+    assert result.deleted and all(p.startswith(f"data/{old}/") for p in result.deleted)
+    remote.pop(".gitattributes")
+    assert remote == _local_files(newer)
+
+
+def test_the_cards_plots_go_with_it_and_old_plots_are_removed(hub, exported):
+    plots = exported / "stats"
+    plots.mkdir(exist_ok=True)
+    (plots / "old_plot.png").write_bytes(b"\x89PNG old")
+    (plots / "class_subset.png").write_bytes(b"\x89PNG class x subset")
+    push(exported, REPO_ID, progress=False, echo=None)
+    assert {"stats/old_plot.png", "stats/class_subset.png"} <= set(hub.files(REPO_ID))
+
+    (plots / "old_plot.png").unlink()
+    result = push(exported, REPO_ID, progress=False, echo=None)
+    assert result.deleted == ["stats/old_plot.png"]
+    assert "stats/old_plot.png" not in hub.files(REPO_ID) and "stats/class_subset.png" in hub.files(REPO_ID)
+
+
+def test_shards_go_in_several_commits_and_the_card_last(hub, exported):
+    result = push(exported, REPO_ID, progress=False, echo=None, max_files_per_commit=3)
+
+    data = [p for p in exported_files(exported) if p.startswith("data/")]
+    expected_commits = -(-len(data) // 3) + 1
+    assert len(result.commits) == expected_commits
+    repo = hub.repo(REPO_ID)
+    last = repo.commits[result.commits[-1]]
+    before_last = repo.commits[last.parent]
+    assert "README.md" not in before_last.files and set(data) <= set(before_last.files)
+    assert "README.md" in last.files
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["failed-commit", "lost-response"])
+def test_a_commit_that_fails_or_loses_its_answer_is_retried_without_duplicates(hub, exported, after):
+    hub.inject("POST", r"/commit/main$", 503, times=1, after=after)
+    messages: list[str] = []
+
+    push(exported, REPO_ID, progress=False, echo=messages.append)
+
+    assert any("retry 1/3" in m for m in messages)
+    remote = hub.files(REPO_ID)
+    remote.pop(".gitattributes")
+    assert remote == _local_files(exported)
+    repo = hub.repo(REPO_ID)
+    # Each file was added by exactly one commit: walk the history and count introductions.
+    introduced: dict[str, int] = {}
+    commit = repo.head
+    chain = []
+    while commit is not None:
+        chain.append(commit)
+        commit = repo.commits.get(commit.parent) if commit.parent else None
+    for newer, older in zip(chain, chain[1:]):
+        for path, entry in newer.files.items():
+            if path not in older.files or older.files[path].sha256 != entry.sha256:
+                introduced[path] = introduced.get(path, 0) + 1
+    assert introduced and all(n == 1 for n in introduced.values())
+    uploaded = _lfs_puts(hub)
+    assert len(uploaded) == len(set(uploaded))
+
+
+def test_public_needs_the_acknowledgement_and_says_why(hub, exported):
+    with pytest.raises(PublishError) as err:
+        push(exported, REPO_ID, public=True, progress=False, echo=None)
+    assert "redistribut" in str(err.value) and "--i-have-redistribution-rights" in str(err.value)
+    assert hub.log == [] and hub.repos == {}  # nothing reached the server
+
+    messages: list[str] = []
+    result = push(exported, REPO_ID, public=True, i_have_redistribution_rights=True, progress=False, echo=messages.append)
+    assert result.private is False
+    assert hub.repo(REPO_ID).private is False and hub.repo(REPO_ID).gated == "manual"
+    assert any("WARNING" in m and "redistribut" in m for m in messages)
+    # Gating went on before the repo was made public.
+    settings = [path for method, path, status in hub.log if method == "PUT" and path.endswith("/settings")]
+    assert len(settings) == 2
+
+
+def test_an_existing_public_repo_is_refused_for_a_private_push(hub, exported):
+    from huggingface_hub import HfApi
+
+    HfApi().create_repo(REPO_ID, repo_type="dataset", private=False)
+    with pytest.raises(PublishError, match="PUBLIC"):
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert set(hub.files(REPO_ID)) == {".gitattributes"}
+
+
+def test_an_incomplete_export_is_refused_before_any_request(hub, exported):
+    shard = next(p for p in exported_files(exported) if p.startswith("data/"))
+    (exported / shard).unlink()
+    with pytest.raises(PublishError, match="missing"):
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert hub.log == []
+
+
+def test_no_token_anywhere_is_a_clear_error(hub, exported, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(PublishError, match="HF_TOKEN"):
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert hub.log == []
+
+
+def test_the_login_cache_token_is_used(hub, exported, monkeypatch):
+    import huggingface_hub.constants as hconst
+
+    monkeypatch.delenv("HF_TOKEN")
+    Path(hconst.HF_TOKEN_PATH).parent.mkdir(parents=True, exist_ok=True)
+    Path(hconst.HF_TOKEN_PATH).write_text(TOKEN_WRITE)
+    push(exported, REPO_ID, progress=False, echo=None)
+    assert hub.repo(REPO_ID).private is True
+
+
+@pytest.mark.parametrize(
+    "token, status",
+    [(TOKEN_READ, 403), ("hf_UnknownTokenDoNotLeak9876543210zyxwv", 401)],
+    ids=["read-only-token", "unknown-token"],
+)
+def test_the_token_never_appears_in_output_logs_errors_or_files(hub, exported, monkeypatch, capfd, caplog, token, status):
+    from huggingface_hub.utils import logging as hf_logging
+
+    monkeypatch.delenv("HF_TOKEN")
+    hf_logging.set_verbosity_debug()  # the most the library ever logs (curl commands included)
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    try:
+        # A good push with --token, then a push that the server refuses.
+        push(exported, REPO_ID, token=TOKEN_WRITE, progress=True, echo=texts.append)
+        with pytest.raises(PublishError) as err:
+            push(exported, "my-lab/second", token=token, progress=True, echo=texts.append)
+    finally:
+        hf_logging.set_verbosity_warning()
+    assert f"({status})" in str(err.value)
+    out, errout = capfd.readouterr()
+    texts += [out, errout, caplog.text, str(err.value), repr(err.value), str(err.value.__cause__ or "")]
+    for secret in (TOKEN_WRITE, token):
+        assert all(secret not in text for text in texts)
+        for path in [*hub.stored_paths(), *exported.rglob("*")]:
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
+    assert hub.log  # the requests did reach the server
+
+
+def test_cli_push(hub, exported, capsys):
+    from affectnetplus_hf.cli import main
+
+    assert main(["push", str(exported), REPO_ID, "--public", "--no-progress"]) == 2
+    assert "redistribut" in capsys.readouterr().err
+    assert hub.repos == {}
+
+    assert main(["push", str(exported), REPO_ID, "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert REPO_ID in captured.out + captured.err
+    assert hub.repo(REPO_ID).private is True
+    assert TOKEN_WRITE not in captured.out + captured.err
+
+
+def test_push_to_a_branch_leaves_main_alone(hub, exported):
+    result = push(exported, REPO_ID, revision="v1", progress=False, echo=None)
+    assert result.revision == "v1"
+    assert set(hub.files(REPO_ID, revision="main")) == {".gitattributes"}
+    on_branch = hub.files(REPO_ID, revision="v1")
+    on_branch.pop(".gitattributes")
+    assert on_branch == _local_files(exported)
