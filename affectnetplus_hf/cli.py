@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import AffectNetPlusError
+from .export import DEFAULT_SHARD_RECORDS
 
 __all__ = ["main"]
 
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a raw release to a no-code Parquet dataset folder")
     p.add_argument("raw", help="folder the release was extracted into")
     p.add_argument("out", nargs="?", default="affectnet_plus", help="dataset folder to write (default ./%(default)s)")
-    p.add_argument("--shard-records", type=int, default=20_000, help="target records per shard before rounding (default %(default)s)")
+    p.add_argument("--shard-records", type=int, default=DEFAULT_SHARD_RECORDS, help="target records per shard before rounding (default %(default)s)")
     p.add_argument("--num-shards", type=int, default=None, help="force this many shards per part")
     p.add_argument("--on-bad", choices=("skip", "error"), default="skip", help="skip and report bad records (default), or stop at the first")
     p.add_argument("--check-images", choices=("markers", "decode"), default="markers", help="JPEG check: start/end markers (fast) or a full decode")

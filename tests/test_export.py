@@ -208,6 +208,6 @@ def test_partial_release_exports_the_parts_present(make_release, tmp_path, hf_ca
 
 def test_shard_rule():
     assert auto_num_shards(5_500) == 1
-    assert auto_num_shards(414_799) == 24
-    assert auto_num_shards(539_607) == 32
+    assert auto_num_shards(414_799) == 48
+    assert auto_num_shards(539_607) == 56
     assert all(auto_num_shards(n) % 8 == 0 for n in (20_001, 100_000, 414_799))
