@@ -139,3 +139,15 @@ def test_remote_stream_helper_takes_a_repo_id(pushed):
     assert _ids(ds) == _ids(_stream_ids(repo_id, "easy")) and _ids(ds)
     assert _ids(stream(f"hf://datasets/{repo_id}", "easy", split="train")) == _ids(ds)
     assert _ids(stream(str(folder), "easy", split="train")) == _ids(ds)  # a local export folder
+
+
+def test_stats_from_a_repo_id_equal_stats_from_the_local_folder(pushed):
+    """`affectnetplus stats my-lab/affectnet_plus` reads the Hub copy and finds the same numbers."""
+    from affectnetplus_hf.stats import compute_stats
+
+    server, repo_id, folder = pushed
+    remote = compute_stats(repo_id)
+    local = compute_stats(str(folder))
+    assert remote["counts"] == local["counts"]
+    assert remote["agreement"] == local["agreement"]
+    assert sum(n for split in remote["counts"].values() for cls in split.values() for n in cls.values()) == 36
