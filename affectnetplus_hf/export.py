@@ -388,10 +388,11 @@ def export(
 
         results = run_jobs(_export_shard, jobs, num_proc, advance)
         bar.close()
-        result = _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path)
+        result, report_lines = _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path)
         stats_section = _card_stats_section(results, staging, card_plots)
         (staging / "README.md").write_text(render_card(load_export_info(staging), local_name=out_dir.name, stats_section=stats_section))
         _swap_into_place(staging, out_dir)
+        _write_report(report_path, report_lines)
     finally:
         bar.close()
         if staging.exists():
@@ -405,14 +406,18 @@ def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> str:
     from .stats import StatsAccumulator, card_section, write_card_plots
 
     accumulator = StatsAccumulator()
-    for r in sorted(results, key=lambda r: (PARTS.index(r["part"]), r["shard"])):
+    for r in results:  # in job order: parts in PARTS order, shards in order (see run_jobs)
         accumulator.merge(r["stats"])
     stats = accumulator.result()
     return card_section(stats, write_card_plots(stats, staging) if plots else {})
 
 
-def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path) -> ExportResult:
-    results.sort(key=lambda r: (PARTS.index(r["part"]), r["shard"]))
+def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path) -> tuple[ExportResult, list[dict]]:
+    """Fill empty shards, fingerprint and move the data, write ``export_info.json``.
+
+    ``results`` are in job order. Returns the result and the report's lines, which the
+    caller writes only once the export is in place.
+    """
     partition_counts: dict[str, Counter] = defaultdict(Counter)
     class_subset: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     read = 0
@@ -430,8 +435,9 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
     # empty), so a config's shards line up with its part's. A partition with no rows at all
     # gets no file, and the card leaves that split out of the config (an empty split does
     # not load); a part with no good record keeps one empty file so it still loads.
+    partitions_by_part: dict[str, list[str]] = {}
     for part, shards in shard_counts.items():
-        partitions = [p for p in _PARTITIONS if partition_counts[part].get(p)] or [NO_SUBSET]
+        partitions = partitions_by_part[part] = [p for p in _PARTITIONS if partition_counts[part].get(p)] or [NO_SUBSET]
         for partition in partitions:
             for shard in range(shards):
                 path = _partition_path(staging, part, partition, shard, shards)
@@ -471,10 +477,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
         "parts": {
             part: {
                 "num_shards": shard_counts[part],
-                "partitions": sorted(
-                    {p.name.split("-")[0] for p in (final_data / part).glob("*.parquet")},
-                    key=_PARTITIONS.index,
-                ),
+                "partitions": partitions_by_part[part],
                 "rows": result.partition_counts.get(part, {}),
             }
             for part in shard_counts
@@ -485,9 +488,12 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
     (staging / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
     summary = {"kind": "summary", **info["records"], "ignored_files": len(ignored_lines), "source": str(release.root)}
+    return result, [*bad_lines, *note_lines, *ignored_lines, summary]
+
+
+def _write_report(report_path: Path, lines: list[dict]) -> None:
     tmp_report = report_path.with_name(report_path.name + ".tmp")
     with open(tmp_report, "w") as handle:
-        for line in [*bad_lines, *note_lines, *ignored_lines, summary]:
+        for line in lines:
             handle.write(json.dumps(line, sort_keys=True) + "\n")
     os.replace(tmp_report, report_path)
-    return result

@@ -212,7 +212,8 @@ def _optional_struct(
         except KeyError:
             pass
         else:
-            if len(struct) == len(keys) and sum(struct.values()) == sum(struct.values()):
+            total = sum(struct.values())
+            if len(struct) == len(keys) and total == total:  # total != total: a NaN among them
                 return struct
     wanted = {_key(k): k for k in keys}
     struct = dict.fromkeys(keys)

@@ -41,12 +41,6 @@ class PartReport:
     def good(self) -> int:
         return sum(self.counts.values())
 
-    def class_totals(self) -> Counter:
-        totals: Counter = Counter()
-        for (label, _), n in self.counts.items():
-            totals[label] += n
-        return totals
-
     def looks_incomplete(self) -> bool:
         return self.read < PUBLISHED_TOTALS.get(self.name, 0)
 

@@ -142,6 +142,7 @@ def test_interrupted_export_leaves_the_previous_folder_intact(make_release, tmp_
     out = tmp_path / "affectnet_plus"
     first = export(manifest.root, out, progress=False, card_plots=False)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    report_before = first.report_path.read_bytes()
     (find_release(manifest.root).parts["train"].annotations_dir / "0.json").write_text('{"human-label": 1, "soft-label": [0,0,0,0,0,0,0,1]}')
 
     import affectnetplus_hf.export as export_module
@@ -153,6 +154,7 @@ def test_interrupted_export_leaves_the_previous_folder_intact(make_release, tmp_
     with pytest.raises(KeyboardInterrupt):
         export(manifest.root, out, progress=False, card_plots=False)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert first.report_path.read_bytes() == report_before  # the report still describes the folder in place
     assert not list(tmp_path.glob(".affectnet_plus.*"))
     assert first.fingerprint in (out / "README.md").read_text()
 
