@@ -236,14 +236,7 @@ class JpegCollator:
             if self.memory_format == "channels_last":
                 tensors["image"] = tensors["image"].permute(0, 3, 1, 2)
 
-        out: dict[str, Any] = {}
-        for key in (*_OUTPUT_ORDER, *tensors):
-            if key in out:
-                continue
-            if key in tensors:
-                out[key] = tensors[key]
-            elif key in lists:
-                out[key] = lists[key]
+        out = _ordered_batch(tensors, lists)
         if self.reuse_memory and _in_worker():
             return _Packed(out, storage, release)
         return out
@@ -414,6 +407,11 @@ def _unpack(whole: torch.Tensor, layout: list, lists: dict, release) -> dict:
     }
     if release is not None:
         weakref.finalize(storage, _release, *release)
+    return _ordered_batch(tensors, lists)
+
+
+def _ordered_batch(tensors: dict, lists: dict) -> dict[str, Any]:
+    """The batch dict in its documented key order (:data:`_OUTPUT_ORDER`), then any other key."""
     batch: dict[str, Any] = {}
     for key in (*_OUTPUT_ORDER, *tensors, *lists):
         if key in batch:
