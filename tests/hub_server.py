@@ -162,7 +162,29 @@ class _Fault:
     after: bool  # True: perform the request, then answer the error (a lost response)
 
 
-class HubServer:
+class _BackgroundServer:
+    """A ``_QuietServer`` served from a daemon thread: its URL, start and stop, for both test servers."""
+
+    _httpd: "_QuietServer"
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _serve_in_background(self, name: str) -> None:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def _shut_down(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+class HubServer(_BackgroundServer):
     """A threaded Hub-compatible server on ``127.0.0.1`` at a free port, storing under ``root``.
 
     ``tokens`` maps token -> (user, role) with role ``"write"`` or ``"read"``; ``orgs`` are the
@@ -196,25 +218,14 @@ class HubServer:
         self.lock = threading.RLock()
         self._counter = itertools.count()
         self._httpd = _QuietServer((host, port), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
     def start(self) -> "HubServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="hub-server", daemon=True)
-        self._thread.start()
+        self._serve_in_background("hub-server")
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._shut_down()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -973,7 +984,7 @@ def hub_fixture(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------- plain static file servers
 
 
-class RangeFileServer:
+class RangeFileServer(_BackgroundServer):
     """A static file server over a folder, like a lab's web server, with or without HTTP Range.
 
     ``ranges=True`` answers ``Range: bytes=a-b`` with 206 (what nginx or S3 do);
@@ -1042,24 +1053,13 @@ class RangeFileServer:
                         self.connection.sendfile(handle, offset=start, count=length)
 
         self._httpd = _QuietServer((host, 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     def __enter__(self) -> "RangeFileServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve_in_background("range-file-server")
         return self
 
     def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._shut_down()
 
 
 def NoRangeServer(folder: str | os.PathLike) -> RangeFileServer:
