@@ -47,7 +47,7 @@ from pathlib import Path
 from ._parallel import report_progress, run_jobs
 from .errors import ExportError
 from .layout import PARTS, RecordFiles, find_release, list_records
-from .reader import iter_rows
+from .reader import iter_rows, reason_class
 from .schema import COLUMN_NAMES, EXPRESSIONS, FEATURES, SUBSETS
 
 __all__ = [
@@ -180,10 +180,6 @@ def _arrow_schema():
 
 def _empty_columns() -> dict[str, list]:
     return {name: [] for name in COLUMN_NAMES}
-
-
-def _reason_class(reason: str) -> str:
-    return reason.split(":", 1)[0].split(";", 1)[0].strip()
 
 
 def _export_shard(job: tuple) -> dict:
@@ -462,7 +458,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
         ignored_files=len(ignored_lines),
         partition_counts={p: {k: c[k] for k in _PARTITIONS if c.get(k)} for p, c in partition_counts.items()},
         class_subset_counts={p: {k: dict(v) for k, v in d.items()} for p, d in class_subset.items()},
-        bad_reasons=dict(Counter(_reason_class(line["reason"]) for line in bad_lines)),
+        bad_reasons=dict(Counter(reason_class(line["reason"]) for line in bad_lines)),
     )
     if result.read != result.written + result.bad:  # pragma: no cover - an invariant of the loop above
         raise ExportError(f"internal error: {result.reconciliation()}")

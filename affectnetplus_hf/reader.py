@@ -40,6 +40,7 @@ from .schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, POSE_
 
 __all__ = [
     "BadRecord",
+    "reason_class",
     "Note",
     "ReadResult",
     "iter_rows",
@@ -82,6 +83,12 @@ _META_KEYS = {
 }
 _EXPRESSION_CODES = {_key(name): code for code, name in enumerate(EXPRESSIONS)}
 _SUBSET_CODES = {_key(name): code for code, name in enumerate(SUBSETS)}
+
+
+def reason_class(reason: str) -> str:
+    """The kind of a bad-record reason, for counting: its text before the first ':' or ';'
+    (reasons are written ``"<kind>: <details>; <what to do>"``)."""
+    return reason.split(":", 1)[0].split(";", 1)[0].strip()
 
 
 @dataclass(frozen=True)
@@ -384,7 +391,7 @@ def read_record(files: RecordFiles, check_images: CheckImages = "markers") -> Re
         document = _parse_json(json_bytes)
     except (UnicodeDecodeError, ValueError) as exc:
         size = len(json_bytes)
-        return bad(files.annotation, f"annotation is not valid JSON ({size} bytes): {exc}; re-extract it")
+        return bad(files.annotation, f"annotation is not valid JSON: {exc} (the file has {size} bytes); re-extract it")
     if not isinstance(document, dict):
         return bad(files.annotation, f"expected a JSON object, found {type(document).__name__}")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ._parallel import report_progress, run_jobs
 from .layout import PARTS, find_release, list_records
-from .reader import iter_rows
+from .reader import iter_rows, reason_class
 from .schema import EXPRESSIONS, PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
 
 __all__ = ["PartReport", "VerifyReport", "verify"]
@@ -101,7 +101,7 @@ def _part_text(part: PartReport) -> str:
         )
         out.append(verdict)
     if part.bad:
-        reasons = Counter(b["reason"].split(":", 1)[0].split(";")[0] for b in part.bad)
+        reasons = Counter(reason_class(b["reason"]) for b in part.bad)
         out.append("bad records by reason: " + ", ".join(f"{r} x{n}" for r, n in reasons.most_common()))
         for item in part.bad[:_SHOWN]:
             out.append(f"  BAD {item['path']}: {item['reason']}")

@@ -138,3 +138,16 @@ def test_on_bad_error_raises_with_path(make_release):
     assert info.value.path.endswith("0.json") and "--on-bad skip" in str(info.value)
     with pytest.raises(ValueError, match="on_bad must be"):
         list(iter_rows(records, on_bad="ignore"))
+
+
+def test_reason_classes_group_bad_records_whatever_their_details(tmp_path):
+    from affectnetplus_hf.reader import reason_class
+
+    reasons = []
+    for stem, text in (("0", '{"human-label": 1, "soft'), ("1", '{"human-label": 1, "soft-label": [0.1, 0.2')):
+        (tmp_path / f"{stem}.jpg").write_bytes(b"\xff\xd8\xff\xe0 data \xff\xd9")
+        (tmp_path / f"{stem}.json").write_text(text)
+        result = read_record(RecordFiles("train", stem, tmp_path / f"{stem}.jpg", tmp_path / f"{stem}.json"))
+        reasons.append(result.bad.reason)
+    assert reasons[0] != reasons[1]
+    assert reason_class(reasons[0]) == reason_class(reasons[1]) == "annotation is not valid JSON"
