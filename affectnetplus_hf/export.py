@@ -463,7 +463,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
     if result.read != result.written + result.bad:  # pragma: no cover - an invariant of the loop above
         raise ExportError(f"internal error: {result.reconciliation()}")
 
-    from . import __version__
+    from ._version import __version__
 
     info = {
         "format_version": _FORMAT_VERSION,

@@ -401,7 +401,7 @@ def push(
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
     from tqdm.auto import tqdm
 
-    from . import __version__
+    from ._version import __version__
 
     api = HfApi(endpoint=endpoint, token=token, library_name="affectnetplus-hf", library_version=__version__)
     branch = revision or "main"

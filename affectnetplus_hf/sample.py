@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .landmarks import IBUG68_CONTOURS
 from .schema import EXPRESSIONS, NUM_SOFT_CLASSES
 
 __all__ = ["FAULTS", "SampleManifest", "face_landmarks", "write_sample"]
@@ -122,7 +123,7 @@ def _draw(points: list[tuple[float, float]], rng: random.Random, label: str) -> 
     top = [(x, 2 * points[27][1] - y - 60) for x, y in reversed(jaw)]
     draw.polygon(jaw + top, fill=skin, outline=(40, 40, 40))
     ink = (30, 30, 30)
-    for a, b, closed in ((17, 22, False), (22, 27, False), (27, 31, False), (31, 36, False), (36, 42, True), (42, 48, True), (48, 60, True), (60, 68, True)):
+    for a, b, closed in IBUG68_CONTOURS[1:]:  # the jaw is the outline of the skin polygon above
         seq = points[a:b] + ([points[a]] if closed else [])
         draw.line(seq, fill=ink, width=2)
     draw.text((6, 4), "SYNTHETIC", fill=(255, 255, 255))

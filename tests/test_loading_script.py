@@ -30,7 +30,7 @@ import pytest
 
 from tests import loading_script_dump as dump
 from affectnetplus_hf import FEATURES
-from affectnetplus_hf.builder import CONFIG_NAMES
+from affectnetplus_hf.configs import CONFIG_NAMES
 from affectnetplus_hf.sample import write_sample
 
 ROOT = Path(__file__).resolve().parents[1]
