@@ -39,7 +39,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .augment import BatchAugment
-from .collate import BATCH_KEYS, JpegCollator, select_rows
+from .batch_plan import BATCH_KEYS, select_rows
+from .collate import JpegCollator
 from .decoders import DECODERS, available_decoders, get_decoder
 from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
