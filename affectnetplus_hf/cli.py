@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .configs import CONFIG_NAMES
 from .errors import AffectNetPlusError
 from .export import DEFAULT_SHARD_RECORDS
 
@@ -89,7 +90,7 @@ def _cmd_demo(args) -> int:
     print("[3/3] loading every config with datasets.load_dataset")
     datasets.disable_progress_bars()
     cache = workdir / "hf_cache"
-    for config in ("all", "easy", "challenging", "difficult", "unlabeled"):
+    for config in CONFIG_NAMES:
         ds = datasets.load_dataset(str(out), config, cache_dir=str(cache))
         print(f"  {config:<12} " + ", ".join(f"{split}: {len(d)} rows" for split, d in ds.items()))
     train = datasets.load_dataset(str(out), "all", split="train", cache_dir=str(cache))

@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .configs import PARTS
 from .landmarks import IBUG68_CONTOURS
 from .schema import EXPRESSIONS, NUM_SOFT_CLASSES
 
@@ -197,7 +198,7 @@ def write_sample(
     root: str | Path,
     n: int = 40,
     seed: int = 0,
-    parts: tuple[str, ...] = ("train", "validation", "unlabeled"),
+    parts: tuple[str, ...] = PARTS,
     faults: dict[str, list[str]] | None = None,
     layout: str = "release",
 ) -> SampleManifest:

@@ -266,6 +266,7 @@ def installed_package(compat_python, tmp_path_factory) -> Path:
     )
     package = target / "affectnetplus_hf"
     assert (package / "dataset_card" / "README.template.md").is_file(), "the wheel lost dataset_card/"
+    assert (package / "py.typed").is_file(), "the wheel lost py.typed (PEP 561 marker)"
     return target
 
 

@@ -3,7 +3,8 @@
 :func:`compute_stats` reads a source (:mod:`.sources`) batch by batch into a
 :class:`~.accumulate.StatsAccumulator` (fixed-size sums) and returns its
 :meth:`~.accumulate.StatsAccumulator.result` (shaped by :mod:`.summary`): a dict of ints,
-floats, strings, lists, dicts and ``None``; ``json.dumps`` writes it as is.
+floats, strings, lists, dicts and ``None``; ``json.dumps`` writes it as is. The groups
+named below (classes, subsets, bins) are the tuples of :mod:`.groups`.
 
 Definitions (what each number means):
 
@@ -39,38 +40,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from .accumulate import StatsAccumulator
-from .groups import (
-    AGE_BIN_EDGES,
-    AGE_BIN_LABELS,
-    CLASS_GROUPS,
-    GENDER_GROUPS,
-    NULL_COLUMNS,
-    RACE_GROUPS,
-    SOFT_CLASSES,
-    SPLIT_ORDER,
-    STATS_VERSION,
-    SUBSET_GROUPS,
-    UNKNOWN,
-    VA_BINS,
-)
 from .sources import BATCH_SIZE, SourceInfo, describe_source, iter_batches
 
-__all__ = [
-    "AGE_BIN_EDGES",
-    "AGE_BIN_LABELS",
-    "CLASS_GROUPS",
-    "GENDER_GROUPS",
-    "NULL_COLUMNS",
-    "RACE_GROUPS",
-    "SOFT_CLASSES",
-    "SPLIT_ORDER",
-    "STATS_VERSION",
-    "SUBSET_GROUPS",
-    "UNKNOWN",
-    "VA_BINS",
-    "StatsAccumulator",
-    "compute_stats",
-]
+__all__ = ["StatsAccumulator", "compute_stats"]
 
 
 def compute_stats(
