@@ -62,6 +62,7 @@ from .shared_memory import Packed, allocate, in_worker
 
 __all__ = ["BATCH_KEYS", "JpegCollator", "Rows", "annotation_arrays", "select_rows"]
 
+_ANNOTATIONS = tuple(name for name in COLLATED_COLUMNS if name != "image")
 _OUTPUTS = ("pixels", "jpeg")
 _MEMORY_FORMATS = ("channels_last", "contiguous")
 
@@ -272,7 +273,7 @@ def annotation_arrays(batch) -> tuple[dict[str, np.ndarray], dict[str, list], li
         table = batch
         images = _image_bytes(_combined(batch.column("image"))) if "image" in batch.column_names else None
     elif isinstance(batch, Mapping):
-        table = rows_to_arrow(batch)
+        table = rows_to_arrow(batch, _ANNOTATIONS)
         images = list(batch["image"]) if "image" in batch else None
     elif isinstance(batch, Sequence):
         rows = list(batch)
@@ -281,7 +282,7 @@ def annotation_arrays(batch) -> tuple[dict[str, np.ndarray], dict[str, list], li
                 f"JpegCollator expects rows as dicts (a datasets.Dataset row), got {type(rows[0]).__name__}; "
                 "read the dataset with datasets and cast_column('image', Image(decode=False))"
             )
-        table = rows_to_arrow(rows)
+        table = rows_to_arrow(rows, _ANNOTATIONS)
         images = [row.get("image") for row in rows] if rows and "image" in rows[0] else None
     else:
         raise TypeError(f"JpegCollator expects a list of rows, a dict of columns or a pyarrow.Table, got {type(batch).__name__}")
