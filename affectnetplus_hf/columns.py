@@ -102,8 +102,16 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
 
     def convert(values: dict[str, list]):
         features = datasets.Features({name: FEATURES[name] for name in values})
-        encoded = features.encode_batch(values)
-        arrays = [pa.array(TypedSequence(encoded[name], type=features[name])) for name in features]
+        arrays = []
+        for name, feature in features.items():
+            column = values[name]
+            if column and all(isinstance(v, np.ndarray) and v.shape == column[0].shape for v in column):
+                column = np.stack(column)  # the reader's NumPy landmarks: one conversion, not one per row
+            try:  # values already in storage form (the reader's rows, datasets' Python format)
+                arrays.append(pa.array(TypedSequence(column, type=feature)))
+            except Exception:  # noqa: BLE001 - names for class labels, and the like: let datasets encode
+                encoded = datasets.Features({name: feature}).encode_batch({name: values[name]})[name]
+                arrays.append(pa.array(TypedSequence(encoded, type=feature)))
         return pa.Table.from_arrays(arrays, names=list(features)) if arrays else pa.table({})
 
     try:
