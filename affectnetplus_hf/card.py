@@ -13,6 +13,8 @@ import string
 from pathlib import Path
 
 from .builder import BUILDER_CONFIGS, config_parts
+from .configs import NULL_LABEL, NULL_SUBSET
+from .export_layout import shard_glob
 from .schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
@@ -26,8 +28,6 @@ from .schema import (
 )
 
 __all__ = ["GATING", "card_yaml", "config_data_files", "render_card", "template_path"]
-
-NO_SUBSET = "nosubset"  # the export's partition of rows without a subset (see export.py)
 
 #: Gating fields: the Hub asks each requester for these before granting access.
 GATING = {
@@ -71,7 +71,7 @@ def config_data_files(info: dict) -> dict[str, dict[str, str]]:
             rows = parts[part]["rows"]
             if not (rows.get(subset, 0) if subset else sum(rows.values())):
                 continue  # an empty split does not load: leave it out of the config
-            files[split] = f"{data_dir}/{part}/{subset + '-' if subset else ''}*.parquet"
+            files[split] = shard_glob(data_dir, part, subset)
         if files:
             configs[config.name] = files
     return configs
@@ -166,13 +166,13 @@ def _md(text: str) -> str:
 
 def _class_subset_tables(info: dict) -> str:
     tables = []
-    subsets = [*SUBSETS, "null"]
+    subsets = [*SUBSETS, NULL_SUBSET]
     for part, by_class in info["class_subset_counts"].items():
         used = [s for s in subsets if any(by_class.get(c, {}).get(s) for c in by_class)]
         if not used:
             continue
         lines = [f"**{part}**", "", "| class | " + " | ".join(used) + " | total |", "|---|" + "---:|" * (len(used) + 1)]
-        for label in [*EXPRESSIONS, "null"]:
+        for label in [*EXPRESSIONS, NULL_LABEL]:
             if label not in by_class:
                 continue
             values = [by_class[label].get(s, 0) for s in used]
