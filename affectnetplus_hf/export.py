@@ -508,7 +508,7 @@ def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> tupl
     for r in results:  # in job order: parts in PARTS order, shards in order (see run_jobs)
         accumulator.merge(r["stats"])
     stats = accumulator.result()
-    drawn = write_card_plots(stats, staging, echo=log.info) if plots else {}
+    drawn = write_card_plots(stats, staging, echo=log.warning) if plots else {}
     return card_section(stats, drawn), sorted(drawn.values())
 
 
