@@ -160,6 +160,7 @@ class _Fault:
     status: int
     times: int
     after: bool  # True: perform the request, then answer the error (a lost response)
+    skip: int = 0  # matching requests to let through before the fault starts
 
 
 class _BackgroundServer:
@@ -236,13 +237,17 @@ class HubServer(_BackgroundServer):
         self.stop()
 
     # ------------------------------------------------------------------ test helpers
-    def inject(self, method: str, path_regex: str, status: int = 500, *, times: int = 1, after: bool = False) -> None:
-        """Answer the next ``times`` requests matching ``method`` and ``path_regex`` with ``status``.
+    def inject(
+        self, method: str, path_regex: str, status: int = 500, *, times: int = 1, after: bool = False, skip: int = 0
+    ) -> None:
+        """Answer ``times`` requests matching ``method`` and ``path_regex`` with ``status``, after
+        letting the first ``skip`` matching requests through (``skip=2`` on the commit route fails
+        the third commit: a push interrupted at that commit boundary).
 
         With ``after=True`` the request is carried out first and only its answer is replaced by
         the error: the client sees a failure for something that in fact happened (a lost response).
         """
-        self.faults.append(_Fault(method.upper(), re.compile(path_regex), status, times, after))
+        self.faults.append(_Fault(method.upper(), re.compile(path_regex), status, times, after, skip))
 
     def repo(self, repo_id: str, repo_type: str = "dataset") -> Repo:
         return self.repos[(repo_type, repo_id)]
@@ -472,6 +477,9 @@ class _HubHandler(BaseHTTPRequestHandler):
         with self.hub.lock:
             for f in self.hub.faults:
                 if f.times > 0 and f.method == method and f.pattern.search(split.path):
+                    if f.skip > 0:
+                        f.skip -= 1
+                        continue
                     f.times -= 1
                     fault = f
                     break

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from affectnetplus_hf.errors import PublishError
-from affectnetplus_hf.hub import exported_files, push
+from affectnetplus_hf.export_layout import file_record
+from affectnetplus_hf.hub import PLACEHOLDER_MARKER, exported_files, push
 from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
 from .hub_server import TOKEN_READ, TOKEN_WRITE
 
@@ -59,10 +60,18 @@ def test_push_creates_a_private_gated_repo_holding_exactly_the_export(hub, expor
     assert any("licence" in field.lower() for field in card["extra_gated_fields"])
 
 
+def _restamp(folder: Path, rel: str) -> None:
+    """Record ``rel``'s current size and sha256 in the manifest, as if the export had written it so."""
+    info = json.loads((folder / "export_info.json").read_text())
+    info["files"][rel] = file_record(folder / rel).to_json()
+    (folder / "export_info.json").write_text(json.dumps(info))
+
+
 def test_a_card_without_gating_fields_cannot_go_public(hub, exported):
     card = (exported / "README.md").read_text()
     stripped = "\n".join(line for line in card.splitlines() if not line.startswith("extra_gated_prompt"))
     (exported / "README.md").write_text(stripped)
+    _restamp(exported, "README.md")
     with pytest.raises(PublishError, match="extra_gated_prompt"):
         push(exported, REPO_ID, public=True, i_have_redistribution_rights=True, progress=False, echo=None)
     assert hub.log == []
@@ -100,31 +109,47 @@ def test_push_of_a_new_export_removes_the_previous_fingerprint_folder(hub, expor
     assert remote == _local_files(newer)
 
 
-def test_the_cards_plots_go_with_it_and_old_plots_are_removed(hub, exported):
-    plots = exported / "stats"
-    plots.mkdir(exist_ok=True)
-    (plots / "old_plot.png").write_bytes(b"\x89PNG old")
-    (plots / "class_subset.png").write_bytes(b"\x89PNG class x subset")
-    push(exported, REPO_ID, progress=False, echo=None)
-    assert {"stats/old_plot.png", "stats/class_subset.png"} <= set(hub.files(REPO_ID))
+def test_stray_files_in_the_folder_are_never_published(hub, exported):
+    (exported / "stats" / "my_notes.md").write_text("draft")
+    (exported / "NOTES.md").write_text("mine")
+    (exported / "my_experiments").mkdir()
+    (exported / "my_experiments" / "run1.csv").write_text("a,b\n")
+    messages: list[str] = []
+    result = push(exported, REPO_ID, progress=False, echo=messages.append)
+    remote = set(hub.files(REPO_ID))
+    assert not remote & {"stats/my_notes.md", "NOTES.md", "my_experiments/run1.csv", "export_report.jsonl"}
+    assert {"stats/my_notes.md", "NOTES.md", "my_experiments/run1.csv"} <= set(result.not_published)
+    assert any("not sent" in m for m in messages)
 
-    (plots / "old_plot.png").unlink()
-    result = push(exported, REPO_ID, progress=False, echo=None)
-    assert result.deleted == ["stats/old_plot.png"]
-    assert "stats/old_plot.png" not in hub.files(REPO_ID) and "stats/class_subset.png" in hub.files(REPO_ID)
+
+def test_plots_a_new_export_no_longer_has_are_removed(hub, exported, tmp_path):
+    push(exported, REPO_ID, progress=False, echo=None)
+    plots = {p for p in hub.files(REPO_ID) if p.startswith("stats/")}
+    assert plots  # the session export drew its plots
+    newer = make_export(tmp_path / "second", n=9, seed=5, card_plots=False)
+    result = push(newer, REPO_ID, progress=False, echo=None)
+    assert plots <= set(result.deleted)
+    assert not any(p.startswith("stats/") for p in hub.files(REPO_ID))
 
 
 def test_shards_go_in_several_commits_and_the_card_last(hub, exported):
     result = push(exported, REPO_ID, progress=False, echo=None, max_files_per_commit=3)
 
     data = [p for p in exported_files(exported) if p.startswith("data/")]
-    expected_commits = -(-len(data) // 3) + 1
+    expected_commits = 1 + -(-len(data) // 3) + 1  # placeholder card, shards, card
     assert len(result.commits) == expected_commits
     repo = hub.repo(REPO_ID)
-    last = repo.commits[result.commits[-1]]
+    first, last = repo.commits[result.commits[0]], repo.commits[result.commits[-1]]
     before_last = repo.commits[last.parent]
-    assert "README.md" not in before_last.files and set(data) <= set(before_last.files)
-    assert "README.md" in last.files
+    assert not any(p.startswith("data/") for p in first.files)  # the placeholder comes before any data
+    card_before_last = hub.blob_path(before_last.files["README.md"].sha256).read_text()
+    assert PLACEHOLDER_MARKER in card_before_last and set(data) <= set(before_last.files)
+    assert hub.blob_path(last.files["README.md"].sha256).read_bytes() == (exported / "README.md").read_bytes()
+    # gating went on before the first commit, so before the first data byte
+    requests = [(method, path) for method, path, status in hub.log]
+    first_settings = next(i for i, (m, p) in enumerate(requests) if m == "PUT" and p.endswith("/settings"))
+    first_commit = next(i for i, (m, p) in enumerate(requests) if m == "POST" and "/commit/" in p)
+    assert first_settings < first_commit
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["failed-commit", "lost-response"])
@@ -150,6 +175,7 @@ def test_a_commit_that_fails_or_loses_its_answer_is_retried_without_duplicates(h
         for path, entry in newer.files.items():
             if path not in older.files or older.files[path].sha256 != entry.sha256:
                 introduced[path] = introduced.get(path, 0) + 1
+    assert introduced.pop("README.md") == 2  # the placeholder card, then the card
     assert introduced and all(n == 1 for n in introduced.values())
     uploaded = _lfs_puts(hub)
     assert len(uploaded) == len(set(uploaded))
