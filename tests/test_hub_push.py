@@ -282,3 +282,130 @@ def test_push_to_a_branch_leaves_main_alone(hub, exported):
     on_branch = hub.files(REPO_ID, revision="v1")
     on_branch.pop(".gitattributes")
     assert on_branch == _local_files(exported)
+
+
+# ----------------------------------------------------------------------------- never a partial dataset
+
+
+def _ids_or_failure(repo_id: str, cache: Path) -> list[str] | None:
+    """The train image ids ``load_dataset`` returns for the repo, or None if it fails loudly.
+
+    Asked twice, as a user would: with the config ``all`` and with no config at all (what
+    auto-detection would serve from bare shards). Both must agree.
+    """
+    import datasets
+
+    answers = []
+    for config in ("all", None):
+        try:
+            ds = datasets.load_dataset(repo_id, config, split="train", cache_dir=str(cache / str(config)))
+        except Exception as err:  # a loud failure is allowed; which one does not matter
+            assert not isinstance(err, AssertionError)
+            answers.append(None)
+        else:
+            answers.append(sorted(ds["image_id"]))
+    assert answers[0] == answers[1] or None in answers, "the default config and `all` serve different rows"
+    return answers[1] if answers[0] is None else answers[0]
+
+
+def _local_ids(folder: Path) -> list[str]:
+    import datasets
+
+    return sorted(datasets.load_dataset(str(folder), "all", split="train")["image_id"])
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["failed-commit", "lost-response"])
+def test_a_first_push_stopped_at_any_commit_is_never_loadable_as_a_subset(hub, exported, hf_cache, after):
+    whole = _local_ids(exported)
+    stopped_at = []
+    for n in range(20):
+        repo_id = f"my-lab/first-{n}"
+        hub.inject("POST", rf"/{repo_id}/commit/main$", 503, skip=n, after=after)
+        try:
+            push(exported, repo_id, progress=False, echo=None, retries=0, max_files_per_commit=2)
+        except PublishError:
+            stopped_at.append(n)
+            got = _ids_or_failure(repo_id, hf_cache / repo_id)
+            assert got is None or got == whole, f"stopped at commit {n + 1}: {len(got)} of {len(whole)} rows"
+            repo = hub.repo(repo_id)
+            if any(p.startswith("data/") for p in repo.head.files):
+                assert repo.private and repo.gated == "manual"  # before the first data byte
+            push(exported, repo_id, progress=False, echo=None)  # running it again finishes it
+            assert _ids_or_failure(repo_id, hf_cache / (repo_id + "-done")) == whole
+        else:
+            hub.faults.clear()
+            assert _ids_or_failure(repo_id, hf_cache / repo_id) == whole
+            break
+    assert len(stopped_at) >= 4  # placeholder, at least two shard commits, the card
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["failed-commit", "lost-response"])
+def test_a_repush_stopped_at_any_commit_serves_the_old_export_or_the_new_one(hub, exported, tmp_path, hf_cache, after):
+    newer = make_export(tmp_path / "second", n=9, seed=5)
+    old, new = _local_ids(exported), _local_ids(newer)
+    assert old != new
+    for n in range(20):
+        repo_id = f"my-lab/again-{n}"
+        push(exported, repo_id, progress=False, echo=None)
+        hub.inject("POST", rf"/{repo_id}/commit/main$", 503, skip=n, after=after)
+        try:
+            push(newer, repo_id, progress=False, echo=None, retries=0, max_files_per_commit=2)
+        except PublishError:
+            got = _ids_or_failure(repo_id, hf_cache / repo_id)
+            assert got in (old, new), f"stopped at commit {n + 1}: neither the old nor the new export"
+        else:
+            hub.faults.clear()
+            assert _ids_or_failure(repo_id, hf_cache / repo_id) == new
+            break
+    assert n >= 3
+
+
+def test_foreign_files_in_the_repo_are_left_alone_and_named(hub, exported, tmp_path):
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi()
+    api.create_repo(REPO_ID, repo_type="dataset", private=True)
+    theirs = {"data/other_dataset/train.parquet": b"PAR1 theirs PAR1", "stats/my_notes.md": b"notes", "notes.txt": b"hi"}
+    api.create_commit(
+        REPO_ID,
+        operations=[CommitOperationAdd(path_in_repo=p, path_or_fileobj=c) for p, c in theirs.items()],
+        commit_message="their files",
+        repo_type="dataset",
+    )
+    messages: list[str] = []
+    first = push(exported, REPO_ID, progress=False, echo=messages.append)
+    newer = make_export(tmp_path / "second", n=9, seed=5, card_plots=False)
+    second = push(newer, REPO_ID, progress=False, echo=messages.append)
+
+    remote = hub.files(REPO_ID)
+    assert all(remote[p] == c for p, c in theirs.items())
+    assert first.left_alone == second.left_alone == sorted(theirs)
+    assert not set(second.deleted) & set(theirs)
+    assert any("left alone 3 file(s)" in m and "stats/my_notes.md" in m for m in messages)
+
+
+def test_a_card_the_package_did_not_write_is_not_overwritten(hub, exported):
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(REPO_ID, repo_type="dataset", private=True)
+    api.upload_file(path_or_fileobj=b"# my own dataset\n", path_in_repo="README.md", repo_id=REPO_ID, repo_type="dataset")
+    commits = len(hub.repo(REPO_ID).commits)
+    with pytest.raises(PublishError, match="README.md") as err:
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert "Nothing was uploaded" in str(err.value)
+    assert len(hub.repo(REPO_ID).commits) == commits and hub.files(REPO_ID)["README.md"] == b"# my own dataset\n"
+
+
+@pytest.mark.parametrize("change", ["truncated", "edited"])
+def test_a_shard_changed_after_the_export_is_refused_before_any_request(hub, exported, change):
+    shard = next(p for p in exported_files(exported) if p.startswith("data/"))
+    content = (exported / shard).read_bytes()
+    if change == "truncated":
+        (exported / shard).write_bytes(content[: len(content) // 2])
+    else:  # same size, one byte different
+        (exported / shard).write_bytes(content[:100] + bytes([content[100] ^ 1]) + content[101:])
+    with pytest.raises(PublishError) as err:
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert shard in str(err.value) and "re-run `affectnetplus export`" in str(err.value)
+    assert hub.log == []
