@@ -409,3 +409,10 @@ def test_a_shard_changed_after_the_export_is_refused_before_any_request(hub, exp
         push(exported, REPO_ID, progress=False, echo=None)
     assert shard in str(err.value) and "re-run `affectnetplus export`" in str(err.value)
     assert hub.log == []
+
+
+@pytest.mark.parametrize("repo_id", ["x/y--z", "affectnet_plus", "a/b/c", "./x"])
+def test_a_repo_id_the_hub_refuses_is_refused_before_any_request(hub, exported, repo_id):
+    with pytest.raises(PublishError, match="expected 'namespace/name'"):
+        push(exported, repo_id, progress=False, echo=None)
+    assert hub.log == []
