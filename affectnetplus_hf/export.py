@@ -240,31 +240,36 @@ def _export_shard(job: ShardJob) -> dict:
         writer.write_table(_to_table(columns))
         buffers[partition] = _empty_columns()
 
-    for result in iter_rows(records, on_bad=on_bad, check_images=check_images):
-        notes.extend(note.to_report() for note in result.notes)
-        if result.bad is not None:
-            bad.append(result.bad.to_report())
-        else:
-            row = result.row
-            stats.add_row(part, row)
-            subset = row["subset"]
-            partition = SUBSETS[subset] if subset is not None else NULL_SUBSET
-            columns = buffers[partition]
-            for name in COLUMN_NAMES:
-                columns[name].append(row[name])
-            counts[partition] += 1
-            label = row["human_label"]
-            class_subset[(EXPRESSIONS[label] if label is not None else NULL_LABEL, partition)] += 1
-            if len(columns["image_id"]) >= _ROW_GROUP:
-                flush(partition)
-        pending += 1
-        if pending >= 256:
-            report_progress(pending)
-            pending = 0
-    for partition in list(buffers):
-        flush(partition)
-    for writer in writers.values():
-        writer.finalize()
+    try:
+        for result in iter_rows(records, on_bad=on_bad, check_images=check_images):
+            notes.extend(note.to_report() for note in result.notes)
+            if result.bad is not None:
+                bad.append(result.bad.to_report())
+            else:
+                row = result.row
+                stats.add_row(part, row)
+                subset = row["subset"]
+                partition = SUBSETS[subset] if subset is not None else NULL_SUBSET
+                columns = buffers[partition]
+                for name in COLUMN_NAMES:
+                    columns[name].append(row[name])
+                counts[partition] += 1
+                label = row["human_label"]
+                class_subset[(EXPRESSIONS[label] if label is not None else NULL_LABEL, partition)] += 1
+                if len(columns["image_id"]) >= _ROW_GROUP:
+                    flush(partition)
+            pending += 1
+            if pending >= 256:
+                report_progress(pending)
+                pending = 0
+        for partition in list(buffers):
+            flush(partition)
+        for writer in writers.values():
+            writer.finalize()
+    except BaseException:
+        for writer in writers.values():
+            _abandon(writer)
+        raise
     report_progress(pending)
     files = {  # hashed here, in the workers, once: the fingerprint and the manifest are made from these
         partition: file_record(_partition_path(Path(staging), part, partition, shard, num_shards)).to_json()
@@ -283,11 +288,29 @@ def _export_shard(job: ShardJob) -> dict:
     }
 
 
+def _abandon(writer) -> None:
+    """Close a ``datasets`` ParquetWriter after a failure (a full disk) without a second error.
+
+    Left open, pyarrow's writer retries its close when garbage-collected and prints an
+    "Exception ignored" traceback from the worker; ``datasets``' ``close`` swallows that
+    error now. The half-written file goes with the staging folder.
+    """
+    try:
+        writer.close()
+    except Exception:  # pragma: no cover - datasets' close already swallows pyarrow's error
+        pass
+
+
 def _write_empty(path: Path) -> None:
     from datasets.arrow_writer import ParquetWriter
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP).finalize()
+    writer = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
+    try:
+        writer.finalize()
+    except BaseException:
+        _abandon(writer)
+        raise
 
 
 # ----------------------------------------------------------------------------- driver

@@ -242,3 +242,62 @@ def test_a_second_export_into_the_same_folder_fails_fast(two_releases, tmp_path,
     _assert_whole(out, {fa}, hf_cache / "1")
     assert export(b.root, out, num_shards=2, progress=False, card_plots=False).fingerprint == fb  # the lock died with it
     assert _leftovers(out) == []
+
+
+_FULL_DISK_SCRIPT = """
+set -u
+mount -t tmpfs -o size=2m tmpfs "$DISK" || exit 77
+"$PY" -m affectnetplus_hf export "$SMALL" "$DISK/out" --no-progress --num-proc 1 > /dev/null || exit 78
+echo mine > "$DISK/out/NOTES.md"
+"$PY" -m affectnetplus_hf export "$BIG" "$DISK/out" --no-progress --num-proc 2
+echo "rc=$?"
+"$PY" -c "
+import sys
+from affectnetplus_hf.export_layout import check_files, check_report, read_info
+out = sys.argv[1]
+print('problems', check_files(out, read_info(out)), len(check_report(out)) > 0)
+print('notes', open(out + '/NOTES.md').read().strip())
+" "$DISK/out"
+ls -a "$DISK"
+"""
+
+
+@pytest.mark.slow
+def test_a_really_full_disk_is_one_line_and_the_previous_export_stays(make_release, tmp_path):
+    """A 2 MB tmpfs, mounted in a private mount namespace (``unshare``): an export that fits, then one that does not."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to mount a small tmpfs")
+    small, big = make_release(n=3), make_release(n=100)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    env = {**os.environ, "DISK": str(disk), "PY": sys.executable, "SMALL": str(small.root), "BIG": str(big.root)}
+    run = subprocess.run(["unshare", "-r", "-m", "sh", "-c", _FULL_DISK_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if run.returncode == 77 or "unshare:" in run.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {run.stderr.strip()[:200]}")
+    assert run.returncode == 0, run.stderr
+    assert "rc=2" in run.stdout
+    errors = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and f"{disk}/out" in errors[0], run.stderr
+    assert "problems [] True" in run.stdout and "notes mine" in run.stdout
+    assert ".out.tmp-" not in run.stdout  # the staging folder went
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), which answers every write with ENOSPC")
+def test_a_real_enospc_from_the_parquet_writer_is_one_line_and_no_ignored_traceback(release, tmp_path, monkeypatch, capfd):
+    """Shards written to /dev/full: the OS's own ENOSPC comes through pyarrow, as on a full disk."""
+    import gc
+
+    import affectnetplus_hf.export as export_module
+
+    monkeypatch.setattr(export_module, "_partition_path", lambda *args: Path("/dev/full"))
+    out = tmp_path / "affectnet_plus"
+    with pytest.raises(ExportError) as err:
+        export(release.root, out, progress=False, card_plots=False)
+    message = str(err.value)
+    del err  # its traceback holds the writer: let it go, as a CLI run would on exit
+    gc.collect()
+    assert "No space left" in message and "\n" not in message and str(out) in message
+    assert "Exception ignored" not in capfd.readouterr().err  # the half-open writer was closed for good
+    assert not out.exists() and _leftovers(out) == []
