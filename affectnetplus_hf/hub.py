@@ -216,11 +216,10 @@ def exported_files(folder: str | os.PathLike) -> list[str]:
 
 
 def _unpublished(local: LocalExport) -> list[str]:
-    """Files in the folder that are not the export's published files (the report included)."""
+    """Files in the folder that the export did not write (the report, its own, is never sent either)."""
     from .export_swap import user_files
 
-    owned_unpublished = {rel for rel in owned_paths(local.info) - set(local.files) if (local.root / rel).exists()}
-    return sorted({*user_files(local.root, local.info), *owned_unpublished})
+    return user_files(local.root, local.info)
 
 
 def _missing_gating_fields(root: Path) -> list[str]:
@@ -305,7 +304,7 @@ def plan_push(local: LocalExport, remote: RemoteState, repo_id: str) -> PushPlan
     owned = owned_paths(remote.info) if remote.info is not None else set()
     if remote.placeholder:
         owned.add(CARD_FILE)
-    unchanged = [rel for rel in local.files if _same_as_remote(local, rel, remote.entries.get(rel))]
+    unchanged = {rel for rel in local.files if _same_as_remote(local, rel, remote.entries.get(rel))}
     conflicts = sorted(rel for rel in local.files if rel in remote.entries and rel not in owned and rel not in unchanged)
     if conflicts:
         raise PublishError(
@@ -509,10 +508,12 @@ def _commit_shards(session: _Session, local: LocalExport, plan: PushPlan, limits
     bar = tqdm(total=total, unit="B", unit_scale=True, desc="push", disable=not progress)
     try:
         for index, batch in enumerate(batches, start=1):
-            message = f"{session.title}: shards {index}/{len(batches)} ({local.fingerprint})"
-            operations = lambda batch=batch: [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in batch]  # noqa: E731
-            commit = session.call(f"commit shards {index}/{len(batches)}", lambda ops=operations, m=message: _commit(session, ops(), m))
-            commits.append(commit.oid)
+
+            def attempt(batch=batch, index=index):
+                operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in batch]
+                return _commit(session, operations, f"{session.title}: shards {index}/{len(batches)} ({local.fingerprint})")
+
+            commits.append(session.call(f"commit shards {index}/{len(batches)}", attempt).oid)
             bar.update(sum(local.files[rel].size for rel in batch))
     finally:
         bar.close()
