@@ -497,7 +497,10 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
         previous = swap(staging, out_dir, token)
         _step("after_swap")
         if previous is not None:
-            remove_owned(previous, out_dir)
+            try:
+                remove_owned(previous, out_dir)
+            except OSError as err:  # the new export is in place: a leftover is not a failure
+                log.warning("could not remove %s, the previous export: %s; the next export removes it", previous, err)
         return result
     finally:
         bar.close()
