@@ -13,6 +13,7 @@ import string
 from pathlib import Path
 
 from .configs import CONFIGS, DEFAULT_CONFIG, NULL_LABEL, NULL_SUBSET, config_spec
+from .export_layout import shard_glob
 from .schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
@@ -69,7 +70,7 @@ def config_data_files(info: dict) -> dict[str, dict[str, str]]:
             rows = parts[part]["rows"]
             if not (rows.get(subset, 0) if subset else sum(rows.values())):
                 continue  # an empty split does not load: leave it out of the config
-            files[split] = f"{data_dir}/{part}/{subset + '-' if subset else ''}*.parquet"
+            files[split] = shard_glob(data_dir, part, subset)
         if files:
             configs[spec.name] = files
     return configs

@@ -43,7 +43,7 @@ def test_cli_export_prints_reconciliation(make_release, tmp_path, capsys):
     assert main(["export", str(manifest.root), str(out), "--no-progress", "--num-proc", "1"]) == 0
     printed = capsys.readouterr().out
     assert "records read 12 = written 11 + reported bad 1 [OK]" in printed
-    assert str(out) + ".report.jsonl" in printed
+    assert str(out / "export_report.jsonl") in printed  # the report travels inside the folder
 
 
 def test_cli_errors_are_clear_and_exit_2(tmp_path, capsys):

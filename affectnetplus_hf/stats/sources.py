@@ -28,7 +28,6 @@ Memory stays flat: one batch is alive at a time.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 from ..columns import rows_to_arrow
 from ..configs import ROW_CONFIGS, part_of_split
 from ..errors import AffectNetPlusError, ReleaseNotFoundError
+from ..export_layout import CARD_FILE, DATA_DIR, INFO_FILE, SHARD_SUFFIX
 from ..schema import COLUMN_NAMES
 
 __all__ = [
@@ -56,7 +56,6 @@ STATS_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMN_NAMES if name != 
 #: Rows per batch handed to the accumulator.
 BATCH_SIZE = 1000
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass
@@ -65,7 +64,7 @@ class SourceInfo:
 
     ``kind`` is ``"raw"``, ``"exported"``, ``"hub"`` or ``"rows"``; ``bad_records`` and
     ``notes`` are per split and only counted for raw releases (an export has reported
-    them already, in its ``<OUT>.report.jsonl``).
+    them already, in its ``OUT/export_report.jsonl``).
     """
 
     kind: str
@@ -76,15 +75,15 @@ class SourceInfo:
 
 
 def _is_exported_folder(path: Path) -> bool:
-    if (path / "export_info.json").is_file():
+    if (path / INFO_FILE).is_file():
         return True
-    readme = path / "README.md"
+    readme = path / CARD_FILE
     if readme.is_file():
         head = readme.read_text(encoding="utf-8", errors="replace")[:20_000]
         if head.startswith("---") and "\nconfigs:" in head:
             return True
-    data = path / "data"
-    return data.is_dir() and next(data.rglob("*.parquet"), None) is not None
+    data = path / DATA_DIR
+    return data.is_dir() and next(data.rglob("*" + SHARD_SUFFIX), None) is not None
 
 
 def describe_source(source: Any) -> tuple[str, Any]:
@@ -118,7 +117,9 @@ def describe_source(source: Any) -> tuple[str, Any]:
                 f"Looking for a release said: {exc}"
             ) from None
         return "raw", path
-    if _REPO_ID.match(text) and not text.startswith((".", "~")):
+    from ..remote import is_repo_id
+
+    if is_repo_id(text):
         return "hub", text
     raise AffectNetPlusError(
         f"{text!r}: no such folder, and not a Hub repo id (expected 'owner/name'). Pass an exported "
