@@ -517,7 +517,7 @@ def _write_card_and_manifest(staging: Path, info: dict, results: list[dict], loc
     from .card import render_card
 
     stats_section, plots = _card_stats_section(results, staging, card_plots)
-    (staging / CARD_FILE).write_text(render_card(info, local_name=local_name, stats_section=stats_section), encoding="utf-8")
+    (staging / CARD_FILE).write_text(render_card(info, local_name=local_name, stats_section=stats_section, root=staging), encoding="utf-8")
     files = dict(info.pop("_shard_files"))
     files.update(manifest_entry(staging, [*plots, CARD_FILE]))
     info["files"] = dict(sorted(files.items()))
