@@ -237,7 +237,9 @@ def _export_shard(job: ShardJob) -> dict:
             path = _partition_path(Path(staging), part, partition, shard, num_shards)
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = writers[partition] = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
-        writer.write_table(_to_table(columns))
+        table = _to_table(columns)
+        writer.write_table(table)
+        stats.update(part, table)  # the card's statistics from the same Arrow batch: one conversion
         buffers[partition] = _empty_columns()
 
     try:
@@ -247,7 +249,6 @@ def _export_shard(job: ShardJob) -> dict:
                 bad.append(result.bad.to_report())
             else:
                 row = result.row
-                stats.add_row(part, row)
                 subset = row["subset"]
                 partition = SUBSETS[subset] if subset is not None else NULL_SUBSET
                 columns = buffers[partition]
