@@ -129,7 +129,7 @@ def card_yaml(info: dict) -> str:
         }
     )
     infos.to_dataset_card_data(card_data)
-    for entry in card_data.dataset_info or []:
+    for entry in getattr(card_data, "dataset_info", None) or []:  # absent when no config has a row
         entry["features"] = _old_list_spelling(entry["features"])
     return card_data.to_yaml()
 

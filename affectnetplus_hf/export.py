@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._parallel import report_progress, run_jobs
-from .errors import ExportError
+from .errors import ExportError, NothingToExportError
 from .layout import PARTS, RecordFiles, find_release, list_records
 from .reader import iter_rows, reason_class
 from .schema import COLUMN_NAMES, EXPRESSIONS, FEATURES, SUBSETS
@@ -337,6 +337,10 @@ def export(
         card_plots: draw the statistics plots into ``OUT/stats/*.png`` and link them from the
             card (needs matplotlib, the ``stats`` extra; without it they are skipped with a
             printed note). The card's statistics tables are written either way.
+
+    Raises :class:`~affectnetplus_hf.errors.NothingToExportError` when no record can be
+    written (none found, or every one bad), after writing the report; ``out_dir`` is left
+    as it was.
     """
     from .card import render_card
 
@@ -385,6 +389,9 @@ def export(
         results = run_jobs(_export_shard, jobs, num_proc, advance)
         bar.close()
         result, report_lines = _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path)
+        if result.written == 0:  # datasets cannot load a split of zero rows: report, keep OUT as it was
+            _write_report(report_path, report_lines)
+            raise _nothing_to_export(release, result, out_dir)
         stats_section = _card_stats_section(results, staging, card_plots)
         (staging / "README.md").write_text(render_card(load_export_info(staging), local_name=out_dir.name, stats_section=stats_section))
         _swap_into_place(staging, out_dir)
@@ -394,6 +401,21 @@ def export(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _nothing_to_export(release, result: ExportResult, out_dir: Path) -> NothingToExportError:
+    kept = f"{out_dir} was left as it was" if out_dir.exists() else f"{out_dir} was not created"
+    if result.read == 0:
+        found = f"the parts found ({', '.join(release.parts)}) hold no record (no images/<id>.jpg, no annotations/<id>.json)"
+    else:
+        found = f"all {result.read} records are bad"
+    return NothingToExportError(
+        f"{release.root}: nothing to export: {found}; {kept}. Every bad record and every file that is not a "
+        f"record is listed in {result.report_path}: fix or re-extract those files and run again.",
+        read=result.read,
+        bad=result.bad,
+        report_path=str(result.report_path),
+    )
 
 
 def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> str:

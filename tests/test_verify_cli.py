@@ -40,7 +40,7 @@ def test_cli_verify_exit_status(make_release, capsys):
 def test_cli_export_prints_reconciliation(make_release, tmp_path, capsys):
     manifest = make_release(n=4, faults={"train": ["missing_image"]})
     out = tmp_path / "affectnet_plus"
-    assert main(["export", str(manifest.root), str(out), "--no-progress", "--num-proc", "1"]) == 0
+    assert main(["export", str(manifest.root), str(out), "--no-progress", "--num-proc", "1"]) == 1  # bad records found
     printed = capsys.readouterr().out
     assert "records read 12 = written 11 + reported bad 1 [OK]" in printed
     assert str(out) + ".report.jsonl" in printed
