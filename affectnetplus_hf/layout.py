@@ -79,8 +79,8 @@ def natural_key(stem: str) -> tuple:
     order never depends on a set's or the file system's order."""
     if stem.isascii() and stem.isdigit():
         digits = stem.lstrip("0") or "0"
-        return (0, len(digits), digits, stem)  # numeric order without int(): no digit-count limit
-    return (1, 0, "", stem)
+        return (0, len(digits), digits, len(stem), stem)  # numeric order without int(): no digit-count limit
+    return (1, 0, "", 0, stem)
 
 
 @dataclass(frozen=True)

@@ -512,10 +512,12 @@ def _check_image(data: bytes, check: CheckImages) -> tuple[str | None, str | Non
         return f"not an image: expected a JPEG (starting FF D8 FF), found bytes {data[:8].hex(' ')}; re-extract it", None
     note = None
     if not data.endswith(_JPEG_EOI):
-        # The end-of-image marker is the last FF D9 after the last start-of-scan (FF D9 cannot
-        # occur inside scan data); anything after it is padding that decoders ignore.
+        # The end-of-image marker is the last FF D9 after the last start-of-scan FF DA (FF D9
+        # cannot occur inside scan data; one before the scan belongs to an embedded thumbnail);
+        # anything after it is padding that decoders ignore.
         eoi = data.rfind(_JPEG_EOI)
-        if eoi < 0 or data.rfind(_JPEG_SOS) > eoi:
+        sos = data.rfind(_JPEG_SOS)
+        if sos < 0 or eoi < sos:
             return (
                 f"JPEG cut short: no end-of-image marker (FF D9) after its image data ({len(data)} bytes); "
                 "the file was truncated (an interrupted download or extraction): re-extract it",
