@@ -129,7 +129,8 @@ def card_yaml(info: dict) -> str:
         }
     )
     infos.to_dataset_card_data(card_data)
-    for entry in getattr(card_data, "dataset_info", None) or []:  # absent when no config has a row
+    infos = getattr(card_data, "dataset_info", None) or []  # absent when no config has a row
+    for entry in infos if isinstance(infos, list) else [infos]:  # one config: a dict, not a list
         entry["features"] = _old_list_spelling(entry["features"])
     return card_data.to_yaml()
 

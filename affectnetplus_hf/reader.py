@@ -341,7 +341,7 @@ def _optional_struct(
     fast = _FAST_STRUCT_KEYS[keys]
     if type(value) is dict and len(value) == len(keys) and _plain_finite(list(value.values())):
         try:
-            struct = {fast[raw]: v for raw, v in value.items()}
+            struct = {fast[raw]: float(v) for raw, v in value.items()}
         except KeyError:
             pass
         else:
@@ -395,7 +395,7 @@ def _flat_numbers(value: Any) -> list[float | None]:
     if not isinstance(value, (list, tuple)):
         raise ValueError
     if _plain_finite(value):
-        return list(value)
+        return list(map(float, value))  # floats: Arrow refuses ints above 2**24 in a float32 column
     flat: list[float | None] = []
     for item in value:
         if isinstance(item, (list, tuple)):
