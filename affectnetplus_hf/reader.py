@@ -65,6 +65,7 @@ __all__ = [
     "DOCUMENTED_RANGES",
     "MAX_ANNOTATION_BYTES",
     "MAX_IMAGE_BYTES",
+    "RANGE_SLACK",
     "UNEXPECTED",
     "BadRecord",
     "reason_class",
@@ -79,8 +80,9 @@ logger = logging.getLogger(__name__)
 OnBad = Literal["skip", "error"]
 CheckImages = Literal["markers", "decode"]
 
-#: Column -> (low, high) of the values the format documents. A finite value outside is kept
-#: as released and noted (valence/arousal: [-1, 1]; age: years; probabilities and scores: [0, 1]).
+#: Column -> (low, high) of the values the format documents. A finite value outside by more
+#: than :data:`RANGE_SLACK` is kept as released and noted (valence/arousal: [-1, 1]; age:
+#: years; probabilities and scores: [0, 1]).
 DOCUMENTED_RANGES: dict[str, tuple[float, float]] = {
     "valence": (-1.0, 1.0),
     "arousal": (-1.0, 1.0),
@@ -89,6 +91,9 @@ DOCUMENTED_RANGES: dict[str, tuple[float, float]] = {
     "race": (0.0, 1.0),
     "soft_label": (0.0, 1.0),
 }
+#: Rounding of the release's 2-decimal values (a last probability written as ``1 - sum`` of
+#: the others can be -0.01): values outside a range by at most this much are not noted.
+RANGE_SLACK = 0.01
 #: Files above these sizes are reported, not read: AffectNet+ annotations are about 2 KB and
 #: images 224 x 224 JPEGs of about 8 KB, so such a file is not one of the release's.
 MAX_ANNOTATION_BYTES = 16 * 2**20
@@ -453,7 +458,7 @@ def _landmarks_29(ctx: _Context, meta: dict) -> list[float] | None:
 def _note_ranges(ctx: _Context, row: dict) -> None:
     """Note every finite value outside :data:`DOCUMENTED_RANGES` (the value is kept)."""
     for column, (low, high) in DOCUMENTED_RANGES.items():
-        value = row[column]
+        low, high, value = low - RANGE_SLACK, high + RANGE_SLACK, row[column]
         if value is None:
             continue
         if isinstance(value, dict):
@@ -464,6 +469,7 @@ def _note_ranges(ctx: _Context, row: dict) -> None:
             outside = {} if low <= value <= high else {"": value}
         if outside:
             found = ", ".join(f"{k} {v:g}" if k else f"{v:g}" for k, v in outside.items())
+            low, high = DOCUMENTED_RANGES[column]
             ctx.note(column, f"outside the documented range [{low:g}, {high:g}]: {found}; kept as released (check the file)")
 
 
