@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,9 +229,9 @@ def _release_level_ignored(root: Path, parts: dict[str, Part]) -> list[IgnoredFi
     part_dirs = {p.path for p in parts.values()}
     ignored: list[IgnoredFile] = []
     top_meanings = {"humanannotated": "the human-annotated parts", "nohumanannotated": "part unlabeled"}
-    top_used = {p for p in (_descend(root, ("humanannotated",)), _descend(root, ("nohumanannotated",))) if p is not None}
-    ignored += _unread_entries(root, top_used, first, top_meanings, "human_annotated/ and no_human_annotated/")
     human = _descend(root, ("humanannotated",))
+    top_used = {p for p in (human, _descend(root, ("nohumanannotated",))) if p is not None}
+    ignored += _unread_entries(root, top_used, first, top_meanings, "human_annotated/ and no_human_annotated/")
     if human is not None:
         meanings = {c: f"part {name}" for name in ("train", "validation") for c in _PART_PATHS[name][1]}
         used = {p for p in part_dirs if p.parent == human}
@@ -277,8 +278,6 @@ def _check_root(root: Path) -> None:
         raise ReleaseNotFoundError(
             f"{root}: {found}; expected the folder you extracted AffectNet+ into.\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
         ) from None
-    import stat
-
     if stat.S_ISDIR(mode):
         return
     if stat.S_ISREG(mode):
