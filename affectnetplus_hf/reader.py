@@ -688,6 +688,8 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
         document = _parse_json(json_bytes)
     except (UnicodeDecodeError, ValueError) as exc:
         size = len(json_bytes)
+        if "integer string conversion" in str(exc):  # Python's limit on digits (sys.int_max_str_digits)
+            return bad(files.annotation, f"annotation holds an integer of thousands of digits, which no AffectNet+ annotation does (the file has {size} bytes); re-extract it")
         return bad(files.annotation, f"annotation is not valid JSON: {exc} (the file has {size} bytes); re-extract it")
     if not isinstance(document, dict):
         return bad(files.annotation, f"expected a JSON object, found {type(document).__name__}; re-extract it")

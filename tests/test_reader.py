@@ -190,6 +190,12 @@ def test_non_finite_numbers_become_null_with_a_note(tmp_path, raw):
     assert "finite number" in notes["valence"] and "finite number" in notes["gender"]
 
 
+def test_an_integer_of_thousands_of_digits_is_a_bad_record_with_a_plain_reason(tmp_path):
+    result = _read(tmp_path, text=_meta(age=0).replace('"age": 0', '"age": 1' + "0" * 5000))
+    assert result.row is None and result.bad.reason.startswith("annotation holds an integer of thousands of digits")
+    assert "sys." not in result.bad.reason
+
+
 def test_non_finite_landmarks_are_null_and_a_non_finite_soft_label_is_bad(tmp_path):
     points = [10] * 136
     text = _meta(**{"landmark-68": points}).replace("[" + ", ".join(["10"] * 136) + "]", "[Infinity" + ", 10" * 135 + "]")
