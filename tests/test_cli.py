@@ -116,3 +116,14 @@ def test_odd_file_names_print_without_crashing(make_release, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "affectnetplus_hf", "verify", str(manifest.root), "-q"], capture_output=True, timeout=120)
     assert proc.returncode == EXIT_OK, proc.stderr
     assert b"not valid UTF-8" in proc.stdout and b"Traceback" not in proc.stderr
+
+
+def test_nothing_to_export_keeps_an_earlier_export_as_it_was(make_release, tmp_path, capsys):
+    out = tmp_path / "affectnet_plus"
+    good = make_release(n=2, parts=("validation",))
+    assert main(["export", str(good.root), str(out), "-q"]) == EXIT_OK
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    bad = make_release(n=2, parts=("validation",), faults={"validation": ["empty_image", "bad_json"]})
+    assert main(["export", str(bad.root), str(out), "-q"]) == EXIT_BAD_RECORDS
+    assert "was left as it was" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
