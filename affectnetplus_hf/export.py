@@ -50,7 +50,7 @@ from pathlib import Path
 
 from ._parallel import report_progress, run_jobs
 from .configs import NULL_LABEL, NULL_SUBSET
-from .errors import AffectNetPlusError, ExportError
+from .errors import AffectNetPlusError, ExportError, NothingToExportError
 from .export_layout import (
     CARD_FILE,
     FORMAT_VERSION,
@@ -62,6 +62,7 @@ from .export_layout import (
     read_info,
     shard_name,
     staging_folder,
+    unexported_report_path,
 )
 from .export_swap import carry, export_lock, filesystem_error, recover, remove_owned, swap, user_files
 from .layout import PARTS, Release, RecordFiles, find_release, list_records
@@ -422,6 +423,9 @@ def export(
             another export is writing it, a file of yours has a name the export writes), or
             the disk refused (no space, read-only, permission denied): one line naming
             ``out_dir``; the previous export there is unchanged.
+        NothingToExportError: no record can be written (none found, or every one bad); the
+            report is written beside ``out_dir`` (:func:`~.export_layout.unexported_report_path`,
+            since ``out_dir`` is left as it was and its own report belongs to its export).
     """
     if on_bad not in ("skip", "error"):
         raise ValueError(f"on_bad must be 'skip' or 'error', got {on_bad!r}")
@@ -490,6 +494,10 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
         bar.close()
         _step("shards_written")
         result, info, report_lines = _finish(staging, release, results, shard_counts, ignored_lines, out_dir)
+        if result.written == 0:  # datasets cannot load a split of zero rows: report, keep OUT as it was
+            result.report_path = unexported_report_path(out_dir)
+            _write_report(result.report_path, report_lines)
+            raise _nothing_to_export(release, result, out_dir)
         _write_card_and_manifest(staging, info, results, out_dir.name, card_plots)
         _write_report(staging / REPORT_FILE, report_lines)
         _step("staged")
@@ -523,6 +531,21 @@ def _write_card_and_manifest(staging: Path, info: dict, results: list[dict], loc
     files.update(manifest_entry(staging, [*plots, CARD_FILE]))
     info["files"] = dict(sorted(files.items()))
     (staging / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _nothing_to_export(release, result: ExportResult, out_dir: Path) -> NothingToExportError:
+    kept = f"{out_dir} was left as it was" if out_dir.exists() else f"{out_dir} was not created"
+    if result.read == 0:
+        found = f"the parts found ({', '.join(release.parts)}) hold no record (no images/<id>.jpg, no annotations/<id>.json)"
+    else:
+        found = f"all {result.read} records are bad"
+    return NothingToExportError(
+        f"{release.root}: nothing to export: {found}; {kept}. Every bad record and every file that is not a "
+        f"record is listed in {result.report_path}: fix or re-extract those files and run again.",
+        read=result.read,
+        bad=result.bad,
+        report_path=str(result.report_path),
+    )
 
 
 def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> tuple[str, list[str]]:

@@ -67,6 +67,7 @@ __all__ = [
     "shard_name",
     "shard_paths",
     "staging_folder",
+    "unexported_report_path",
 ]
 
 #: The dataset card, at the root of the folder.
@@ -248,6 +249,14 @@ def check_report(folder: str | os.PathLike) -> list[dict]:
 def lock_path(out_dir: Path) -> Path:
     """The lock file an export into ``out_dir`` holds while it runs."""
     return out_dir.with_name(f".{out_dir.name}.lock")
+
+
+def unexported_report_path(out_dir: Path) -> Path:
+    """Where the report of a run that exported nothing goes (every record bad, or none found):
+    ``<OUT>.report.jsonl`` beside ``OUT``, because ``OUT`` is left as it was and the report
+    inside it belongs to the export it holds. A later successful export does not remove it."""
+    out_dir = Path(out_dir)
+    return out_dir.with_name(f"{out_dir.name}.report.jsonl")
 
 
 def staging_folder(out_dir: Path, token: str) -> Path:

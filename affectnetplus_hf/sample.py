@@ -42,6 +42,23 @@ FAULTS: dict[str, tuple[str, bool]] = {
     "missing_landmark29": ("meta-data has no landmark-29", False),
     "sentinel": ("valence and arousal are -2 (AffectNet's 'not applicable')", False),
     "string_numbers": ("age and valence are numeric strings", False),
+    "non_finite": ("valence is Infinity, arousal -Infinity, age 1e400 (stored null, noted)", False),
+    "huge_int": ("a soft-label entry is 1 followed by 400 zeros (too large for a float)", True),
+    "deep_nesting": ("meta-data.age is a list nested 5,000 levels deep", True),
+    "duplicate_key": ('an empty "Meta Data": {} follows meta-data (two spellings of one key)', False),
+    "out_of_range": ("valence 5.0, age -40, gender probabilities -3 and 9 (kept, noted)", False),
+    "partial_struct": ("gender has no male key and race is {}", False),
+    "jpeg_padding": ("the JPEG has bytes after its end-of-image marker (decodes fine)", False),
+    "png_as_jpg": ("the image is a PNG saved as .jpg", True),
+}
+
+# JSON text that json.dumps cannot write: placeholder string -> raw text, for the faults above.
+_RAW_JSON = {
+    '"__inf__"': "Infinity",
+    '"__-inf__"': "-Infinity",
+    '"__1e400__"': "1e400",
+    '"__huge__"': "1" + "0" * 400,
+    '"__deep__"': "[" * 5000 + "]" * 5000,
 }
 
 _RACE_KEYS = ("asian", "indian", "black", "white", "middle eastern", "latino hispanic")
@@ -192,6 +209,17 @@ def _apply_fault(fault: str, annotation: dict) -> None:
     elif fault == "string_numbers":
         meta["age"] = str(meta["age"])
         meta["valence"] = str(meta["valence"])
+    elif fault == "non_finite":
+        meta["valence"], meta["arousal"], meta["age"] = "__inf__", "__-inf__", "__1e400__"
+    elif fault == "huge_int":
+        annotation["soft-label"][0] = "__huge__"
+    elif fault == "deep_nesting":
+        meta["age"] = "__deep__"
+    elif fault == "out_of_range":
+        meta["valence"], meta["age"], meta["gender"] = 5.0, -40, {"female": -3, "male": 9}
+    elif fault == "partial_struct":
+        meta["gender"].pop("male")
+        meta["race"] = {}
 
 
 def write_sample(
@@ -252,6 +280,10 @@ def write_sample(
                 manifest.faults[(part, image_id)] = fault
                 _apply_fault(fault, annotation)
             text = json.dumps(annotation)
+            for placeholder, raw in _RAW_JSON.items():
+                text = text.replace(placeholder, raw)
+            if fault == "duplicate_key":
+                text = text[:-1] + ', "Meta Data": {}}'
             if fault == "bom_crlf":
                 data = b"\xef\xbb\xbf" + json.dumps(annotation, indent=2).replace("\n", "\r\n").encode()
             elif fault == "bad_json":
@@ -262,6 +294,14 @@ def write_sample(
                 image_bytes = image_bytes[: len(image_bytes) // 2]
             elif fault == "empty_image":
                 image_bytes = b""
+            elif fault == "jpeg_padding":
+                image_bytes += b"\xff" * 16 + b"padding written by some tool"
+            elif fault == "png_as_jpg":
+                from PIL import Image
+
+                buffer = io.BytesIO()
+                Image.open(io.BytesIO(image_bytes)).save(buffer, format="PNG")
+                image_bytes = buffer.getvalue()
             if fault != "missing_image":
                 (base / images_name / f"{image_id}.jpg").write_bytes(image_bytes)
             if fault != "missing_annotation":
