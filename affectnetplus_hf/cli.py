@@ -19,9 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .configs import CONFIG_NAMES
-from .errors import AffectNetPlusError, BadRecordError, NothingToExportError
 from ._version import __version__
+from .configs import CONFIG_NAMES, DEFAULT_CONFIG
+from .errors import AffectNetPlusError, BadRecordError, NothingToExportError
 from .export import DEFAULT_SHARD_RECORDS
 
 __all__ = ["EXIT_BAD_RECORDS", "EXIT_INTERNAL", "EXIT_OK", "EXIT_STATUS_HELP", "EXIT_USAGE", "build_parser", "main"]
@@ -87,7 +87,7 @@ def _cmd_export(args) -> int:
     )
     _print_export(result)
     parent, name = result.out_dir.parent, result.out_dir.name
-    config = "all" if any(counts for part, counts in result.partition_counts.items() if part != "unlabeled") else "unlabeled"
+    config = DEFAULT_CONFIG if any(counts for part, counts in result.partition_counts.items() if part != "unlabeled") else "unlabeled"
     print(f'load it: cd {parent} && python -c \'from datasets import load_dataset; print(load_dataset("{name}", "{config}"))\'')
     return EXIT_BAD_RECORDS if result.bad else EXIT_OK
 
@@ -140,7 +140,7 @@ def _cmd_demo(args) -> int:
     for config in CONFIG_NAMES:
         ds = datasets.load_dataset(str(out), config, cache_dir=str(cache))
         print(f"  {config:<12} " + ", ".join(f"{split}: {len(d)} rows" for split, d in ds.items()))
-    train = datasets.load_dataset(str(out), "all", split="train", cache_dir=str(cache))
+    train = datasets.load_dataset(str(out), DEFAULT_CONFIG, split="train", cache_dir=str(cache))
     row, features = train[0], train.features
     pose = {k: round(v, 2) for k, v in row["head_pose"].items()} if row["head_pose"] else None
     label = features["human_label"].int2str(row["human_label"]) if row["human_label"] is not None else None
@@ -182,7 +182,7 @@ def _cmd_push(args) -> int:
     print(f"pushed {args.folder} to {result.url} ({visibility}, gated={result.gated}, revision {result.revision})")
     print(
         f'stream it: python -c \'from datasets import load_dataset; '
-        f'print(next(iter(load_dataset("{result.repo_id}", "all", split="train", streaming=True)))["image_id"])\''
+        f'print(next(iter(load_dataset("{result.repo_id}", "{DEFAULT_CONFIG}", split="train", streaming=True)))["image_id"])\''
     )
     return EXIT_OK
 

@@ -37,6 +37,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .configs import PARTS  # part names, in the order they are processed and reported
 from .errors import ReleaseNotFoundError
 from .schema import MANUAL_DOWNLOAD_INSTRUCTIONS
 
@@ -51,8 +52,6 @@ __all__ = [
     "normalize_name",
 ]
 
-#: Part names in the order they are processed and reported.
-PARTS: tuple[str, ...] = ("train", "validation", "unlabeled")
 
 # Each part: the chain of normalized folder names that leads to it from the release root.
 # Several spellings per level are accepted; the first is the release's own.
