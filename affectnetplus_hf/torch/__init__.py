@@ -43,10 +43,12 @@ from .collate import BATCH_KEYS, JpegCollator, select_rows
 from .decoders import DECODERS, available_decoders, get_decoder
 from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
-from .loader import make_loader
+from .curriculum import Curriculum
+from .loader import ResumableLoader, make_loader
 from .losses import SoftTargetCrossEntropy, SoftTargetKLDiv, soft_cross_entropy, soft_kl_div, to_distribution
 from .metrics import accuracy, ccc, classification_report, group_report, js_divergence, kl_divergence, macro_f1, rmse
 from .mixup import cutmix, mixup
+from .plan import BatchPlan
 from .sampling import balanced_sampler, class_balanced_weights, class_counts
 from .views import EIGHT_CLASS, SEVEN_CLASS, ClassView, class_view, view_batch, view_dataset
 
@@ -59,9 +61,12 @@ __all__ = [
     "IMAGENET_STD",
     "SEVEN_CLASS",
     "BatchAugment",
+    "BatchPlan",
+    "Curriculum",
     "ClassView",
     "DevicePrefetcher",
     "JpegCollator",
+    "ResumableLoader",
     "SoftTargetCrossEntropy",
     "SoftTargetKLDiv",
     "accuracy",
