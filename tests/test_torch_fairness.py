@@ -98,3 +98,21 @@ def test_rows_without_a_group_are_left_out_and_counted():
     probs = torch.tensor([[0.5, 0.5], [0.9, 0.1], [float("nan"), 0.2]])
     assert group_index(probs, "gender", min_probability=0.6).tolist() == [UNCERTAIN, 0, NO_GROUP]
     assert group_index(torch.tensor([1.0, 2.9, 3.0, 69.5, 70.0, float("nan")]), "age").tolist() == [0, 0, 1, 7, 8, NO_GROUP]
+
+
+def test_small_groups_follow_fairlearn_conventions():
+    """A group without a positive row of a class has a true-positive rate of 0, as in fairlearn."""
+    fairlearn = pytest.importorskip("fairlearn.metrics")
+    import numpy as np
+
+    target = torch.tensor([1, 0, 1, 0, 0, 0, 0, 0])
+    pred = torch.tensor([1, 0, 0, 1, 1, 0, 0, 0])
+    gender = torch.tensor([[0.9, 0.1]] * 4 + [[0.2, 0.8]] * 4)
+    report = fairness_report(pred, target, gender=gender, num_classes=2, n_boot=50)
+    groups = np.array([0] * 4 + [1] * 4)
+    for c, name in enumerate(EXPRESSIONS[:2]):
+        y, p = (target.numpy() == c).astype(int), (pred.numpy() == c).astype(int)
+        assert report["gender"]["equalized_odds_difference"]["per_class"][name]["value"] == pytest.approx(
+            fairlearn.equalized_odds_difference(y, p, sensitive_features=groups), abs=1e-6
+        )
+    assert not math.isnan(report["gender"]["equalized_odds_difference"]["ci"][0])

@@ -12,7 +12,9 @@ evaluation set) and gives, for each attribute:
   ``demographic_parity_difference`` / ``_ratio`` with ``method="between_groups"``);
 * **equalized odds difference**: per class ``c`` (one-vs-rest), the larger of the
   between-group differences of the true-positive rate and of the false-positive rate
-  (fairlearn's ``equalized_odds_difference``, ``agg="worst_case"``).
+  (fairlearn's ``equalized_odds_difference``, ``agg="worst_case"``; as there, a rate
+  with nothing to count, e.g. the true-positive rate of a group without a row of the
+  class, counts as 0, which makes small groups look unequal).
 
 The per-class values are under ``per_class``; the headline value is the worst class
 (largest difference, smallest ratio). Each value has a percentile bootstrap interval
@@ -26,9 +28,10 @@ Rows are scored as in :mod:`~affectnetplus_hf.torch.metrics` (human label known 
 below the number of classes); for each attribute, rows without a group (null estimate,
 or below ``min_probability``) are left out of that attribute's table and counted under
 ``"left_out"``. Groups with fewer than ``min_group_size`` scored rows are listed but
-left out of the parity and odds statistics. A statistic that has no defined value
-(e.g. a group without a positive row) is ``NaN``, and the worst class is taken over the
-defined ones.
+left out of the parity and odds statistics, and so is a group that a bootstrap
+resample happens to leave without rows. A statistic without a defined value (a parity
+ratio when no group predicts the class: 0 / 0) is ``NaN``, and the worst class is taken
+over the defined ones.
 """
 
 from __future__ import annotations
@@ -64,9 +67,15 @@ def _statistics(conf: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tenso
     present = (true + predicted) > 0
     f1 = torch.where(present, 2 * diag / (true + predicted).clamp_min(1e-300), torch.zeros_like(diag))
     macro_f1 = f1.sum(dim=2) / present.sum(dim=2)
-    selection = predicted / n.unsqueeze(2)  # B x G x C
-    tpr = diag / true  # NaN where a group has no row of class c
-    fpr = (predicted - diag) / (n.unsqueeze(2) - true)
+    rows = n.unsqueeze(2).expand_as(diag)
+    selection = predicted / rows  # B x G x C; NaN for a group without rows (left out of the spreads)
+    negatives = rows - true
+    # a rate with nothing to count (a group without a positive / negative row of the class) is
+    # 0, as fairlearn's true_positive_rate / false_positive_rate give it (zero_division=0)
+    tpr = torch.where(true > 0, diag / true.clamp_min(1), torch.zeros_like(diag))
+    fpr = torch.where(negatives > 0, (predicted - diag) / negatives.clamp_min(1), torch.zeros_like(diag))
+    empty = (rows == 0)
+    tpr, fpr = tpr.masked_fill(empty, math.nan), fpr.masked_fill(empty, math.nan)
     sel = selection[:, keep]
     out = {
         "accuracy": accuracy,
@@ -79,15 +88,18 @@ def _statistics(conf: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tenso
 
 
 def _amax(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(torch.isnan(x), torch.full_like(x, -math.inf), x).amax(dim=1).where(~torch.isnan(x).any(dim=1), torch.tensor(math.nan, dtype=x.dtype))
+    """Max over the group axis (1), ignoring ``NaN`` (groups without rows); ``NaN`` if none is left."""
+    out = torch.where(torch.isnan(x), torch.full_like(x, -math.inf), x).amax(dim=1)
+    return torch.where(torch.isinf(out), torch.full_like(out, math.nan), out)
 
 
 def _amin(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(torch.isnan(x), torch.full_like(x, math.inf), x).amin(dim=1).where(~torch.isnan(x).any(dim=1), torch.tensor(math.nan, dtype=x.dtype))
+    out = torch.where(torch.isnan(x), torch.full_like(x, math.inf), x).amin(dim=1)
+    return torch.where(torch.isinf(out), torch.full_like(out, math.nan), out)
 
 
 def _spread(x: torch.Tensor) -> torch.Tensor:
-    """Max minus min over the group axis (1); ``NaN`` where any group's value is undefined."""
+    """Max minus min over the group axis (1), over the groups that have rows."""
     return _amax(x) - _amin(x)
 
 

@@ -369,6 +369,15 @@ class ResumableLoader(StatefulDataLoader):
         """Batches yielded since the run began (across epochs, resumes included)."""
         return self._step_base + self._yielded
 
+    def stamped(self, key: str = "loader_state"):
+        """One epoch of batches, each carrying under ``key`` the ``state_dict()`` that resumes
+        right after it. A prefetcher (:class:`~affectnetplus_hf.torch.device.DevicePrefetcher`)
+        pulls batches ahead of the training step, so the loader's own state is ahead of the
+        model; checkpoint the state of the batch the model last trained on instead."""
+        for batch in self:
+            batch[key] = self.state_dict()
+            yield batch
+
     def _push(self) -> None:
         if self._epoch_target is not None:
             self._epoch_target.set_epoch(self.epoch, self._step_base)
