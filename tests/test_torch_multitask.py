@@ -117,19 +117,21 @@ def test_ema_scales_by_observed_magnitude_and_state_round_trips():
 
 
 def test_uncertainty_weights_are_learned_and_saved_with_the_model():
-    model = torch.nn.Linear(4, 2)
+    """With fixed losses L_h, exp(-s) L + s is least at s = log L: the learned weight exp(-s) tends to 1 / L."""
+    batch, outputs = make_batch(), {head: value.detach() for head, value in make_outputs().items()}
+    batch["arousal"] = batch["arousal"] * 10  # a task with a larger loss
     criterion = MultiTaskLoss(("valence", "arousal"), balancing="uncertainty", va_loss="mse")
-    optimiser = torch.optim.SGD([*model.parameters(), *criterion.parameters()], lr=0.5)
-    x, batch = torch.randn(6, 4), make_batch()
-    batch["arousal"] = batch["arousal"] * 10  # a noisier task
-    for _ in range(20):
-        out = model(x)
-        total, _ = criterion({"valence": out[:, 0], "arousal": out[:, 1]}, batch)
+    optimiser = torch.optim.SGD(criterion.parameters(), lr=0.1)
+    for _ in range(300):
+        total, losses = criterion(outputs, batch)
         optimiser.zero_grad()
         total.backward()
         optimiser.step()
     weights = criterion.current_weights()
+    assert weights["valence"] == pytest.approx(1 / losses["valence"], rel=0.02)
+    assert weights["arousal"] == pytest.approx(1 / losses["arousal"], rel=0.02)
     assert weights["arousal"] < weights["valence"]  # the task with the larger loss is down-weighted
+    model = torch.nn.Linear(4, 2)
     holder = torch.nn.ModuleDict({"model": model, "criterion": criterion})
     again = torch.nn.ModuleDict({"model": torch.nn.Linear(4, 2), "criterion": MultiTaskLoss(("valence", "arousal"), balancing="uncertainty")})
     again.load_state_dict(holder.state_dict())
