@@ -85,6 +85,7 @@ class BatchPlan(Sampler[list[int]]):
         self.rank, self.world_size = int(rank), int(world_size)
         self.epoch = 0
         self.step_base = 0
+        self._cached: tuple[tuple[int, int], list[np.ndarray]] | None = None  # len() and iter() of one epoch plan once
 
     # ------------------------------------------------------------------ epochs
     def set_epoch(self, epoch: int, step_base: int = 0) -> None:
@@ -96,6 +97,7 @@ class BatchPlan(Sampler[list[int]]):
 
     def load_state_dict(self, state: dict) -> None:
         self.seed, self.epoch, self.step_base = int(state["seed"]), int(state["epoch"]), int(state["step_base"])
+        self._cached = None
 
     def __iter__(self) -> Iterator[list[int]]:
         return _PlanIterator(self, self.epoch, self.step_base)
@@ -142,6 +144,12 @@ class BatchPlan(Sampler[list[int]]):
 
     def batches(self, epoch: int, step_base: int = 0) -> list[np.ndarray]:
         """This rank's batches of ``epoch`` (``step_base``: batches yielded before it, for a step curriculum)."""
+        key = (int(epoch), int(step_base))
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, self._plan(*key))
+        return self._cached[1]
+
+    def _plan(self, epoch: int, step_base: int) -> list[np.ndarray]:
         b = self.batch_size
         if self.curriculum is None or self.curriculum.by == "epoch":
             stage = None if self.curriculum is None else self.curriculum.stage_at(epoch)
