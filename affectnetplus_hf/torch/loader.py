@@ -1,15 +1,23 @@
-"""``make_loader``: a DataLoader that feeds AffectNet+ to PyTorch at the decoder's speed.
+"""``make_loader``: a resumable DataLoader that feeds AffectNet+ to PyTorch at the decoder's speed.
 
-For a ``datasets.Dataset`` (map-style), each worker receives a list of row indices,
-fetches those rows as one Arrow table (``with_format("arrow")``: no per-value Python
-objects, no image decoding by ``datasets``) and collates it with
+The loader is a :class:`ResumableLoader`, a ``torchdata`` ``StatefulDataLoader`` that
+counts epochs: ``state_dict()`` / ``load_state_dict()`` resume mid-epoch, in another
+process, with exactly the rows an uninterrupted run yields, and nothing skipped is decoded.
+
+For a ``datasets.Dataset`` (map-style), the batches of an epoch are a
+:class:`~affectnetplus_hf.torch.plan.BatchPlan` (shuffle, class-balanced draws,
+curriculum, ranks; resumed by recomputing the plan); each worker receives a list of row
+indices, gathers those rows from Arrow (no per-value Python objects, no image decoding
+by ``datasets``) and collates them with
 :class:`~affectnetplus_hf.torch.collate.JpegCollator`, which decodes every JPEG straight
 into a shared-memory batch. For a ``datasets.IterableDataset`` (streaming), each worker
-reads its own shards as Arrow record batches, re-cut to ``batch_size`` rows; when the
-shards do not spread evenly over the workers (fewer shards than workers, or 3 on 2),
-every worker reads the stream and decodes every ``num_workers``-th batch, so no worker
-idles. Any other dataset of row dicts gets the
-ordinary DataLoader with the collator as ``collate_fn``.
+reads its own shards as Arrow record batches, re-cut to ``batch_size`` rows; a stream
+whose files do not spread evenly over the readers is first resharded by Parquet row
+group; when the shards still do not spread evenly (fewer shards than workers, or 3 on
+2), every worker reads the stream and decodes every ``num_workers``-th batch, so no
+worker idles. A resumed stream worker passes over the batches it had yielded as Arrow
+tables. Any other dataset of row dicts gets the ordinary (stateful) DataLoader with the
+collator as ``collate_fn``.
 
 Images may be stored with ``Image()`` or ``Image(decode=False)``: the fast paths read
 the bytes from Arrow either way. (Reading rows yourself, cast to ``Image(decode=False)``
