@@ -24,9 +24,10 @@ from .schema import (
     SUBSETS,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
+    "__version__",
     "COLUMNS",
     "EXPRESSIONS",
     "FEATURES",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import datasets
 
+from .configs import CONFIGS, DEFAULT_CONFIG
 from .errors import ReleaseNotFoundError
 from .layout import find_release, list_records
 from .reader import iter_rows
@@ -37,7 +38,7 @@ from .schema import (
     SUBSETS,
 )
 
-__all__ = ["AffectNetPlus", "AffectNetPlusConfig", "CONFIG_NAMES", "config_parts"]
+__all__ = ["AffectNetPlus", "AffectNetPlusConfig", "BUILDER_CONFIGS"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,6 @@ _DESCRIPTION = (
     "data-complexity subset (easy / challenging / difficult), valence and arousal, 68 facial "
     "landmarks, head pose, and age, gender and race estimates."
 )
-
-#: split name -> release part, for the human-annotated configs and for ``unlabeled``.
-_HUMAN_SPLITS = {"train": "train", "validation": "validation"}
-_UNLABELED_SPLITS = {"train": "unlabeled"}
-
 
 @dataclass
 class AffectNetPlusConfig(datasets.BuilderConfig):
@@ -68,55 +64,31 @@ class AffectNetPlusConfig(datasets.BuilderConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field when ``subset`` or ``on_bad`` is not a valid value.
+
+        Run at creation and again by the builder, since ``datasets`` sets config overrides
+        (``on_bad=...``, ``subset=...``) as attributes after the config was created.
+        """
         if self.subset is not None and self.subset not in SUBSETS:
             raise ValueError(f"subset must be one of {list(SUBSETS)} or None, got {self.subset!r}")
         if self.on_bad not in ("skip", "error"):
             raise ValueError(f"on_bad must be 'skip' or 'error', got {self.on_bad!r}")
 
 
-def _configs() -> list[AffectNetPlusConfig]:
-    version = datasets.Version("1.0.0")
-    configs = [
-        AffectNetPlusConfig(
-            name="all",
-            version=version,
-            description="Human-annotated part, every subset: splits train and validation.",
-            splits=dict(_HUMAN_SPLITS),
-        )
-    ]
-    for subset in SUBSETS:
-        configs.append(
-            AffectNetPlusConfig(
-                name=subset,
-                version=version,
-                description=f"Human-annotated part, {subset} subset only: splits train and validation.",
-                splits=dict(_HUMAN_SPLITS),
-                subset=subset,
-            )
-        )
-    configs.append(
-        AffectNetPlusConfig(
-            name="unlabeled",
-            version=version,
-            description="The no_human_annotated part (no human label): split train.",
-            splits=dict(_UNLABELED_SPLITS),
-        )
+#: One builder config per :data:`affectnetplus_hf.configs.CONFIGS` entry, in the same order.
+BUILDER_CONFIGS = [
+    AffectNetPlusConfig(
+        name=spec.name,
+        version=datasets.Version("1.0.0"),
+        description=spec.description,
+        splits=dict(spec.splits),
+        subset=spec.subset,
     )
-    return configs
-
-
-BUILDER_CONFIGS = _configs()
-
-#: Config names in card order; ``all`` is the default.
-CONFIG_NAMES: tuple[str, ...] = tuple(c.name for c in BUILDER_CONFIGS)
-
-
-def config_parts(name: str) -> tuple[dict, str | None]:
-    """``(split -> part, subset)`` of config ``name``: the one place configs are defined."""
-    for config in BUILDER_CONFIGS:
-        if config.name == name:
-            return dict(config.splits), config.subset
-    raise ValueError(f"unknown config {name!r}; valid: {list(CONFIG_NAMES)}")
+    for spec in CONFIGS
+]
 
 
 class AffectNetPlus(datasets.GeneratorBasedBuilder):
@@ -124,21 +96,24 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
 
     BUILDER_CONFIG_CLASS = AffectNetPlusConfig
     BUILDER_CONFIGS = BUILDER_CONFIGS
-    DEFAULT_CONFIG_NAME = "all"
+    DEFAULT_CONFIG_NAME = DEFAULT_CONFIG
     DEFAULT_WRITER_BATCH_SIZE = 100  # image rows: keep row groups small for random access
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.config.__post_init__()  # config overrides (on_bad=..., subset=...) are set after __post_init__
+        self.config.validate()  # config overrides (on_bad=..., subset=...) are set after the config's creation
 
     @property
     def manual_download_instructions(self) -> str:
         return MANUAL_DOWNLOAD_INSTRUCTIONS
 
     def _check_manual_download(self, dl_manager) -> None:
-        # datasets < 4 checks for a data_dir before _split_generators and raises its own
+        # The one private hook of datasets we override (no public one exists): datasets < 4
+        # checks for a data_dir before _split_generators and raises its own
         # ManualDownloadError (naming a load_dataset call that does not apply here);
         # find_release raises ReleaseNotFoundError with the instructions on every version.
+        # datasets 4+ has no such check. tests/test_builder.py fails, naming the datasets
+        # version, if the hook changes.
         return None
 
     def _info(self) -> datasets.DatasetInfo:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from .builder import BUILDER_CONFIGS, config_parts
+from .configs import CONFIGS, DEFAULT_CONFIG, NULL_LABEL, NULL_SUBSET, config_spec
+from .export_layout import shard_glob
 from .schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
@@ -25,9 +26,7 @@ from .schema import (
     SUBSETS,
 )
 
-__all__ = ["GATING", "card_yaml", "config_data_files", "render_card", "template_path"]
-
-NO_SUBSET = "nosubset"  # the export's partition of rows without a subset (see export.py)
+__all__ = ["GATING", "card_yaml", "config_data_files", "distinct_rows", "render_card", "template_path"]
 
 #: Gating fields: the Hub asks each requester for these before granting access.
 GATING = {
@@ -62,34 +61,68 @@ def config_data_files(info: dict) -> dict[str, dict[str, str]]:
     data_dir = info["data_dir"]
     parts = info["parts"]
     configs: dict[str, dict[str, str]] = {}
-    for config in BUILDER_CONFIGS:
-        splits, subset = config_parts(config.name)
+    for spec in CONFIGS:
+        subset = spec.subset
         files = {}
-        for split, part in splits.items():
+        for split, part in spec.splits.items():
             if part not in parts:
                 continue
             rows = parts[part]["rows"]
             if not (rows.get(subset, 0) if subset else sum(rows.values())):
                 continue  # an empty split does not load: leave it out of the config
-            files[split] = f"{data_dir}/{part}/{subset + '-' if subset else ''}*.parquet"
+            files[split] = shard_glob(data_dir, part, subset)
         if files:
-            configs[config.name] = files
+            configs[spec.name] = files
     return configs
 
 
 def _config_rows(info: dict) -> dict[str, dict[str, int]]:
     rows: dict[str, dict[str, int]] = {}
     for name, files in config_data_files(info).items():
-        splits, subset = config_parts(name)
+        spec = config_spec(name)
+        subset = spec.subset
         rows[name] = {}
         for split in files:
-            counts = info["parts"][splits[split]]["rows"]
+            counts = info["parts"][spec.splits[split]]["rows"]
             rows[name][split] = counts.get(subset, 0) if subset else sum(counts.values())
     return rows
 
 
-def card_yaml(info: dict) -> str:
-    """The YAML header (without the ``---`` fences)."""
+def distinct_rows(info: dict) -> int:
+    """Rows of the export, each counted once (the configs overlap: ``all`` holds the subset configs' rows)."""
+    return sum(sum(part["rows"].values()) for part in info["parts"].values())
+
+
+def _config_sizes(data_files: dict[str, dict[str, str]], root: Path) -> dict[str, dict]:
+    """config -> ``{"splits": {split: num_bytes}, "download_size": bytes}`` measured on the files.
+
+    ``num_bytes`` of a split is the uncompressed size of its rows as the Parquet footers
+    record it (what ``datasets`` holds in memory, give or take Arrow's own overhead);
+    ``download_size`` is the bytes of the config's Parquet files on disk.
+    """
+    import pyarrow.parquet as pq
+
+    sizes: dict[str, dict] = {}
+    for name, files in data_files.items():
+        splits, download = {}, 0
+        for split, pattern in files.items():
+            paths = sorted(root.glob(pattern))
+            splits[split] = sum(
+                sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                for meta in (pq.read_metadata(path) for path in paths)
+            )
+            download += sum(path.stat().st_size for path in paths)
+        sizes[name] = {"splits": splits, "download_size": download}
+    return sizes
+
+
+def card_yaml(info: dict, root: str | Path | None = None) -> str:
+    """The YAML header (without the ``---`` fences).
+
+    With ``root`` (the exported folder, data files in place) each config's splits get
+    their ``num_bytes`` and the config its ``dataset_size`` and ``download_size``,
+    measured on the files; without it they are left out (``num_bytes: 0``).
+    """
     import datasets
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
@@ -104,32 +137,37 @@ def card_yaml(info: dict) -> str:
         license_link="http://mohammadmahoor.com/pages/databases/affectnet/",
         task_categories=["image-classification"],
         tags=["facial-expression-recognition", "affective-computing", "soft-labels", "valence-arousal", "landmarks"],
-        size_categories=[_size_category(sum(sum(s.values()) for s in rows.values()))],
+        size_categories=[_size_category(distinct_rows(info))],
         **GATING,
     )
     MetadataConfigs(
         {
             name: {
                 "data_files": [{"split": split, "path": pattern} for split, pattern in files.items()],
-                **({"default": True} if name == "all" else {}),
+                **({"default": True} if name == DEFAULT_CONFIG else {}),
             }
             for name, files in data_files.items()
         }
     ).to_dataset_card_data(card_data)
-    infos = DatasetInfosDict(
-        {
-            name: datasets.DatasetInfo(
-                config_name=name,
-                features=FEATURES,
-                splits=datasets.SplitDict(
-                    {split: datasets.SplitInfo(name=split, num_examples=n) for split, n in rows[name].items()}
-                ),
-            )
-            for name in data_files
-        }
-    )
+    sizes = _config_sizes(data_files, Path(root)) if root is not None else {}
+    infos = DatasetInfosDict()
+    for name in data_files:
+        size = sizes.get(name, {"splits": {}, "download_size": None})
+        infos[name] = datasets.DatasetInfo(
+            config_name=name,
+            features=FEATURES,
+            splits=datasets.SplitDict(
+                {
+                    split: datasets.SplitInfo(name=split, num_examples=n, num_bytes=size["splits"].get(split, 0))
+                    for split, n in rows[name].items()
+                }
+            ),
+            download_size=size["download_size"],
+            dataset_size=sum(size["splits"].values()) if size["splits"] else None,
+        )
     infos.to_dataset_card_data(card_data)
-    for entry in card_data.dataset_info or []:
+    infos = getattr(card_data, "dataset_info", None) or []  # absent when no config has a row
+    for entry in infos if isinstance(infos, list) else [infos]:  # one config: a dict, not a list
         entry["features"] = _old_list_spelling(entry["features"])
     return card_data.to_yaml()
 
@@ -164,29 +202,36 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _null_last(keys, names: tuple[str, ...], null_name: str) -> list[tuple[str, str]]:
+    """``(key, shown name)`` pairs: the known names in schema order, then the key of the
+    null group (any key that is not a name), shown as ``null_name``."""
+    keys = list(keys)
+    return [(k, k) for k in names if k in keys] + [(k, null_name) for k in sorted(keys) if k not in names]
+
+
 def _class_subset_tables(info: dict) -> str:
     tables = []
-    subsets = [*SUBSETS, "null"]
     for part, by_class in info["class_subset_counts"].items():
-        used = [s for s in subsets if any(by_class.get(c, {}).get(s) for c in by_class)]
+        subset_keys = {s for counts in by_class.values() for s, n in counts.items() if n}
+        used = _null_last(subset_keys, SUBSETS, NULL_SUBSET)
         if not used:
             continue
-        lines = [f"**{part}**", "", "| class | " + " | ".join(used) + " | total |", "|---|" + "---:|" * (len(used) + 1)]
-        for label in [*EXPRESSIONS, "null"]:
-            if label not in by_class:
-                continue
-            values = [by_class[label].get(s, 0) for s in used]
-            lines.append(f"| {label} | " + " | ".join(str(v) for v in values) + f" | {sum(values)} |")
-        totals = [sum(by_class[c].get(s, 0) for c in by_class) for s in used]
+        header = " | ".join(shown for _, shown in used)
+        lines = [f"**{part}**", "", f"| class | {header} | total |", "|---|" + "---:|" * (len(used) + 1)]
+        for label, shown in _null_last(by_class, EXPRESSIONS, NULL_LABEL):
+            values = [by_class[label].get(s, 0) for s, _ in used]
+            lines.append(f"| {shown} | " + " | ".join(str(v) for v in values) + f" | {sum(values)} |")
+        totals = [sum(by_class[c].get(s, 0) for c in by_class) for s, _ in used]
         lines.append("| **total** | " + " | ".join(str(v) for v in totals) + f" | {sum(totals)} |")
         tables.append("\n".join(lines))
     return "\n\n".join(tables) if tables else "_No rows were exported._"
 
 
-def render_card(info: dict, local_name: str = "affectnet_plus", stats_section: str = "") -> str:
-    """The whole ``README.md`` for an export described by ``info`` (its ``export_info.json``)."""
+def render_card(info: dict, local_name: str = "affectnet_plus", stats_section: str = "", root: str | Path | None = None) -> str:
+    """The whole ``README.md`` for an export described by ``info`` (its ``export_info.json``);
+    ``root``: the exported folder, to measure the size fields (see :func:`card_yaml`)."""
     rows = _config_rows(info)
-    descriptions = {c.name: c.description for c in BUILDER_CONFIGS}
+    descriptions = {spec.name: spec.description for spec in CONFIGS}
     config_lines = [
         f"| {name} | {split} | {n} | {_md(descriptions[name])} |" for name, splits in rows.items() for split, n in splits.items()
     ]
@@ -214,4 +259,4 @@ def render_card(info: dict, local_name: str = "affectnet_plus", stats_section: s
         citation_affectnetplus=AFFECTNETPLUS_CITATION,
         citation_affectnet=AFFECTNET_CITATION,
     )
-    return f"---\n{card_yaml(info)}\n---\n\n{body}"
+    return f"---\n{card_yaml(info, root)}\n---\n\n{body}"

@@ -1,35 +1,63 @@
 """The ``affectnetplus`` command: a thin face over the package's functions.
 
 Each subcommand parses its arguments, calls one function of the package and prints what
-happened and what to do next. Exit status: 0 success, 1 the data has bad records
-(``verify``), 2 a usage or input error (the message says which file and what to do).
+happened and what to do next. The library reports through ``logging`` (logger
+``affectnetplus_hf``) and callbacks; only this module prints, and it shows the library's
+log messages on stderr (warnings only with ``--quiet``).
+
+Exit status, the same for every subcommand (:data:`EXIT_STATUS_HELP`, shown by ``--help``):
+0 success, 1 bad records found, 2 usage or input error, 3 unexpected internal error (one
+line on stderr naming a file that holds the traceback; never a raw traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-from .errors import AffectNetPlusError
+from ._version import __version__
+from .configs import CONFIG_NAMES, DEFAULT_CONFIG
+from .errors import AffectNetPlusError, BadRecordError, NothingToExportError
 from .export import DEFAULT_SHARD_RECORDS
 
-__all__ = ["main"]
+__all__ = ["EXIT_BAD_RECORDS", "EXIT_INTERNAL", "EXIT_OK", "EXIT_STATUS_HELP", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_BAD_RECORDS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+EXIT_STATUS_HELP = """\
+exit status (every subcommand):
+  0  success: every record read was good (verify) or written (export)
+  1  bad records found (verify, export): verify listed them; export skipped them and listed them in
+     OUT/export_report.jsonl (or stopped at the first with --on-bad error; or every record was
+     bad: then OUT is left as it was and the report is OUT.report.jsonl beside it)
+  2  usage or input error: a wrong option, no release at the folder, nothing to export,
+     a file that cannot be written; the message says which file and what to do
+  3  unexpected internal error: one line on stderr and the path of a file holding the
+     traceback; please report it with that file"""
+
+# ----------------------------------------------------------------------------- commands
 
 
 def _cmd_sample(args) -> int:
     from .sample import FAULTS, write_sample
 
     faults = {"train": list(FAULTS)} if args.with_faults else None
+    if faults and args.n < len(FAULTS):
+        raise ValueError(f"--with-faults plants {len(FAULTS)} faults, one per record: use --n {len(FAULTS)} or more (got --n {args.n})")
     manifest = write_sample(args.out, n=args.n, seed=args.seed, layout=args.layout, faults=faults)
     total = sum(len(ids) for ids in manifest.ids.values())
     print(f"wrote a synthetic AffectNet+ release ({total} records, {args.n} per part) to {Path(args.out).resolve()}")
     if faults:
         print(f"planted faults in train: {', '.join(FAULTS)}")
     print(f"next: affectnetplus verify {args.out}   or   affectnetplus export {args.out} ./affectnet_plus")
-    return 0
+    return EXIT_OK
 
 
 def _print_export(result) -> None:
@@ -39,7 +67,7 @@ def _print_export(result) -> None:
         print(f"  {part:<10} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if result.bad:
         print(f"{result.bad} bad records skipped: " + ", ".join(f"{r} x{n}" for r, n in result.bad_reasons.items()))
-    print(f"report (bad records, notes, ignored files): {result.report_path}")
+    print(f"report (bad records, notes, files not read): {result.report_path}")
     if result.bad:
         print("fix or re-extract the files listed there and export again to include them.")
 
@@ -55,54 +83,86 @@ def _cmd_export(args) -> int:
         num_shards=args.num_shards,
         on_bad=args.on_bad,
         check_images=args.check_images,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
     _print_export(result)
     parent, name = result.out_dir.parent, result.out_dir.name
-    print(f'load it: cd {parent} && python -c \'from datasets import load_dataset; print(load_dataset("{name}", "easy"))\'')
-    return 0
+    config = DEFAULT_CONFIG if any(counts for part, counts in result.partition_counts.items() if part != "unlabeled") else "unlabeled"
+    print(f'load it: cd {parent} && python -c \'from datasets import load_dataset; print(load_dataset("{name}", "{config}"))\'')
+    return EXIT_BAD_RECORDS if result.bad else EXIT_OK
 
 
 def _cmd_verify(args) -> int:
     from .verify import verify
 
-    report = verify(args.raw, num_proc=args.num_proc, check_images=args.check_images, progress=not args.no_progress)
-    print(report.to_text())
-    return 0 if report.ok else 1
+    report = verify(args.raw, num_proc=args.num_proc, check_images=args.check_images, progress=not args.quiet)
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(report.to_text())
+    if report.read == 0:
+        print(
+            f"affectnetplus verify: error: {report.root}: no record found (no images/<id>.jpg and no "
+            "annotations/<id>.json in the parts above); re-extract the release",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return EXIT_OK if report.ok else EXIT_BAD_RECORDS
+
+
+def _fmt(value, spec: str) -> str:
+    return "null" if value is None else format(value, spec)
 
 
 def _cmd_demo(args) -> int:
-    """Sample -> export -> load_dataset, end to end, with two planted faults to show reporting."""
+    """Sample -> export -> load_dataset -> statistics, end to end, with planted faults to show reporting."""
     import datasets
 
     from .export import export
-    from .sample import write_sample
+    from .stats import write_stats
 
     workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="affectnetplus-demo-"))
     raw = workdir / "AffectNet+"
     out = workdir / "affectnet_plus"
-    print(f"[1/3] writing a synthetic release ({args.n} records per part) to {raw}")
+    stats_dir = workdir / "affectnet_plus_stats"
+    from .sample import write_sample
+
+    print(f"[1/4] writing a synthetic release ({args.n} records per part) to {raw}")
     write_sample(raw, n=args.n, faults={"train": ["truncated_jpeg", "missing_annotation", "bom_crlf", "sentinel"]})
-    print(f"[2/3] exporting to {out}")
-    result = export(raw, out, num_proc=args.num_proc, progress=not args.no_progress)
+    print(f"[2/4] exporting to {out} (2 planted bad records are skipped and reported)")
+    result = export(raw, out, num_proc=args.num_proc, progress=not args.quiet)
     _print_export(result)
-    print("[3/3] loading every config with datasets.load_dataset")
+    print("[3/4] loading every config with datasets.load_dataset")
     datasets.disable_progress_bars()
     cache = workdir / "hf_cache"
-    for config in ("all", "easy", "challenging", "difficult", "unlabeled"):
+    for config in CONFIG_NAMES:
         ds = datasets.load_dataset(str(out), config, cache_dir=str(cache))
         print(f"  {config:<12} " + ", ".join(f"{split}: {len(d)} rows" for split, d in ds.items()))
-    train = datasets.load_dataset(str(out), "all", split="train", cache_dir=str(cache))
+    train = datasets.load_dataset(str(out), DEFAULT_CONFIG, split="train", cache_dir=str(cache))
     row, features = train[0], train.features
     pose = {k: round(v, 2) for k, v in row["head_pose"].items()} if row["head_pose"] else None
+    label = features["human_label"].int2str(row["human_label"]) if row["human_label"] is not None else None
+    subset = features["subset"].int2str(row["subset"]) if row["subset"] is not None else None
     print("  one row of 'all'/train:")
-    print(f"    image_id={row['image_id']} image={row['image'].size} "
-          f"human_label={features['human_label'].int2str(row['human_label'])} subset={features['subset'].int2str(row['subset'])}")
+    print(f"    image_id={row['image_id']} image={row['image'].size} human_label={label} subset={subset}")
     print(f"    soft_label={[round(v, 3) for v in row['soft_label']]} (sum {sum(row['soft_label']):.2f}: scores, not a distribution)")
-    print(f"    valence={row['valence']:.3f} arousal={row['arousal']:.3f} age={row['age']:.0f} "
-          f"landmarks={len(row['landmarks'])}x{len(row['landmarks'][0])} head_pose={pose}")
-    print(f"demo done. Everything is under {workdir}; the card is {out / 'README.md'}")
-    return 0
+    landmarks = f"{len(row['landmarks'])}x{len(row['landmarks'][0])}" if row["landmarks"] else None
+    print(f"    valence={_fmt(row['valence'], '.3f')} arousal={_fmt(row['arousal'], '.3f')} age={_fmt(row['age'], '.0f')} "
+          f"landmarks={landmarks} head_pose={pose}")
+    print(f"[4/4] statistics of the export (tables and plots) into {stats_dir}")
+    notes: list[str] = []
+    stats = write_stats(str(out), stats_dir, progress=not args.quiet, echo=notes.append)
+    for note in notes:
+        print(f"  {note}")
+    if stats.plot_note:
+        print("  for the plots: pip install 'affectnetplus-hf[stats]' (scripts/demo.sh installs it), then run the demo again")
+    print(f"  {len(stats.plots)} plots, {len(stats.tables) // 2} tables")
+    print(f"demo done. Everything is under {workdir}")
+    print(f"  statistics report: {stats.report_path}")
+    print(f"  dataset card:      {out / 'README.md'}")
+    return EXIT_OK
 
 
 def _cmd_push(args) -> int:
@@ -116,31 +176,65 @@ def _cmd_push(args) -> int:
         i_have_redistribution_rights=args.i_have_redistribution_rights,
         revision=args.revision,
         gated=False if args.gated == "off" else args.gated,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
     visibility = "private" if result.private else "PUBLIC"
     print(f"pushed {args.folder} to {result.url} ({visibility}, gated={result.gated}, revision {result.revision})")
     print(
         f'stream it: python -c \'from datasets import load_dataset; '
-        f'print(next(iter(load_dataset("{result.repo_id}", "all", split="train", streaming=True)))["image_id"])\''
+        f'print(next(iter(load_dataset("{result.repo_id}", "{DEFAULT_CONFIG}", split="train", streaming=True)))["image_id"])\''
     )
-    return 0
+    return EXIT_OK
 
 
-def _add_common(parser, num_proc_default: int = 1) -> None:
-    parser.add_argument("--num-proc", type=int, default=num_proc_default, help="worker processes (default %(default)s)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+# ----------------------------------------------------------------------------- parser
+
+
+def _add_quiet(parser: argparse.ArgumentParser, add_quiet: bool = True) -> None:
+    """``--quiet``/``-q`` (no progress bars, library messages only when they are warnings),
+    and ``--no-progress``, its former spelling, kept as a hidden alias."""
+    if add_quiet:
+        parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars; only warnings and results")
+    parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
+
+
+def _add_num_proc(parser: argparse.ArgumentParser, default: int) -> None:
+    parser.add_argument("--num-proc", type=int, default=default, help="worker processes (default %(default)s)")
+
+
+def _subcommand(sub, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="examples:\n" + examples + "\n\n" + EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="affectnetplus",
-        description="AffectNet+ as a typed Hugging Face dataset: verify a release, export it to Parquet, publish and inspect it.",
+        description="AffectNet+ as a typed Hugging Face dataset: verify a release, export it to Parquet, "
+        "publish and inspect it. 'affectnetplus COMMAND --help' describes each command.",
+        epilog="examples:\n"
+        "  affectnetplus demo                                   # everything, on a synthetic release\n"
+        "  affectnetplus verify /data/AffectNet+                # what is there, what is broken\n"
+        "  affectnetplus export /data/AffectNet+ ./affectnet_plus\n\n" + EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cpus = max(1, min(8, os.cpu_count() or 1))
 
-    p = sub.add_parser("sample", help="write a small synthetic release in the real layout")
+    p = _subcommand(
+        sub, "sample", "write a small synthetic release in the real layout",
+        "Write a synthetic AffectNet+ release in the real folder layout and JSON format: cartoon faces\n"
+        "drawn from their own 68 landmarks, with SYNTHETIC written on them (no real face). With\n"
+        "--with-faults, one record of train gets each fault a real download has (see sample.FAULTS).",
+        "  affectnetplus sample ./AffectNet+-sample --n 40\n"
+        "  affectnetplus sample ./broken --with-faults && affectnetplus verify ./broken",
+    )
     p.add_argument("out", help="folder to write the release into")
     p.add_argument("--n", type=int, default=40, help="records per part (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
@@ -148,23 +242,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-faults", action="store_true", help="plant one of each known fault into train")
     p.set_defaults(func=_cmd_sample)
 
-    p = sub.add_parser("export", help="export a raw release to a no-code Parquet dataset folder")
+    p = _subcommand(
+        sub, "export", "export a raw release to a no-code Parquet dataset folder",
+        "Read every record of the release under RAW and write OUT: typed Parquet shards by part and\n"
+        "subset, a dataset card (README.md) with configs, features, counts and statistics, and\n"
+        "export_info.json. Bad records are skipped and listed with path and reason in\n"
+        "OUT/export_report.jsonl (with the notes and the files not read); the last line\n"
+        "printed reconciles: records read = written + reported bad. OUT is replaced at the end\n"
+        "by one swap; files in OUT that the previous export did not write are kept; an\n"
+        "interrupted export leaves the previous one as it was. When nothing can be exported\n"
+        "(every record bad) OUT is left as it was and the report is OUT.report.jsonl beside it.",
+        "  affectnetplus export /data/AffectNet+ ./affectnet_plus --num-proc 8\n"
+        "  affectnetplus export /data/AffectNet+ ./affectnet_plus --on-bad error --check-images decode",
+    )
     p.add_argument("raw", help="folder the release was extracted into")
     p.add_argument("out", nargs="?", default="affectnet_plus", help="dataset folder to write (default ./%(default)s)")
     p.add_argument("--shard-records", type=int, default=DEFAULT_SHARD_RECORDS, help="target records per shard before rounding (default %(default)s)")
     p.add_argument("--num-shards", type=int, default=None, help="force this many shards per part")
     p.add_argument("--on-bad", choices=("skip", "error"), default="skip", help="skip and report bad records (default), or stop at the first")
-    p.add_argument("--check-images", choices=("markers", "decode"), default="markers", help="JPEG check: start/end markers (fast) or a full decode")
-    _add_common(p, cpus)
+    p.add_argument("--check-images", choices=("markers", "decode"), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
+    _add_num_proc(p, cpus)
+    _add_quiet(p)
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("verify", help="count what is in a raw release and list what is broken")
+    p = _subcommand(
+        sub, "verify", "count what is in a raw release and list what is broken",
+        "Read every record of the release under RAW (nothing is written) and print, per part: the\n"
+        "counts per class x subset next to the published counts (a part with fewer records is\n"
+        "flagged LOOKS INCOMPLETE), the bad records with path and reason, the notes (values\n"
+        "stored null or kept out of range) and the files and folders not read. --json prints the\n"
+        "same report as JSON, listing every bad record, note kind and file not read.",
+        "  affectnetplus verify /data/AffectNet+\n"
+        "  affectnetplus verify /data/AffectNet+ --json -q > verify.json",
+    )
     p.add_argument("raw", help="folder the release was extracted into")
-    p.add_argument("--check-images", choices=("markers", "decode"), default="markers")
-    _add_common(p, cpus)
+    p.add_argument("--check-images", choices=("markers", "decode"), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    _add_num_proc(p, cpus)
+    _add_quiet(p)
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("push", help="upload an exported folder to a private, gated Hub dataset repo")
+    p = _subcommand(
+        sub, "push", "upload an exported folder to a private, gated Hub dataset repo",
+        "Upload a folder written by 'affectnetplus export' to a Hugging Face dataset repo, private\n"
+        "and gated by default (the AffectNet+ licence forbids redistribution). Files of an earlier\n"
+        "export are replaced; files the export did not write are kept.",
+        "  affectnetplus push ./affectnet_plus my-lab/affectnet_plus\n"
+        "  HF_TOKEN=... affectnetplus push ./affectnet_plus my-lab/affectnet_plus --revision v2 --gated auto",
+    )
     p.add_argument("folder", help="the folder written by `affectnetplus export`")
     p.add_argument("repo_id", help="dataset repo to create or update, e.g. my-lab/affectnet_plus")
     p.add_argument("--token", help="Hub token with write access (default: HF_TOKEN, then `hf auth login`; prefer those: "
@@ -176,25 +301,115 @@ def build_parser() -> argparse.ArgumentParser:
                    help="make the repo public (needs --i-have-redistribution-rights: the AffectNet+ licence forbids redistribution)")
     p.add_argument("--i-have-redistribution-rights", action="store_true",
                    help="state that the AffectNet+ authors allowed you to redistribute the data (only with --public)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_quiet(p)
     p.set_defaults(func=_cmd_push)
 
-    p = sub.add_parser("demo", help="run sample -> export -> load_dataset end to end on a synthetic release")
+    p = _subcommand(
+        sub, "demo", "run sample -> export -> load_dataset -> statistics end to end",
+        "On a synthetic release with planted faults: export it, load every config with\n"
+        "datasets.load_dataset, and write the statistics report beside the export. Ends with the\n"
+        "paths of report.html and of the dataset card. Exits 0 (its bad records are planted).",
+        "  affectnetplus demo\n"
+        "  affectnetplus demo --dir ./demo --n 200 -q",
+    )
     p.add_argument("--dir", help="work folder (default: a new temporary folder)")
     p.add_argument("--n", type=int, default=40, help="records per part (default %(default)s)")
-    _add_common(p)
+    _add_num_proc(p, 1)
+    _add_quiet(p)
     p.set_defaults(func=_cmd_demo)
 
     from .stats.command import add_parser as _add_stats_parser  # stats: numbers, tables, plots, report.html
 
-    _add_stats_parser(sub)
+    p = _add_stats_parser(sub)
+    p.epilog = (
+        "examples:\n"
+        "  affectnetplus stats ./affectnet_plus --out ./affectnet_plus_stats\n"
+        "  affectnetplus stats /data/AffectNet+ --split validation --no-plots -q\n\n" + EXIT_STATUS_HELP
+    )
+    _add_quiet(p, add_quiet=False)
     return parser
 
 
+# ----------------------------------------------------------------------------- main
+
+
+class _LogHandler(logging.StreamHandler):
+    """The package's log records on stderr, one line each (the stream looked up per record,
+    so tests that capture stderr see them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+_HANDLER = _LogHandler()
+
+
+def _setup_logging(quiet: bool) -> None:
+    logger = logging.getLogger("affectnetplus_hf")
+    if _HANDLER not in logger.handlers:
+        logger.addHandler(_HANDLER)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
+def _crash(command: str, exc: BaseException) -> int:
+    """Write the traceback to a file and print one line naming it."""
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    where = None
+    try:
+        fd, where = tempfile.mkstemp(prefix="affectnetplus-error-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+            # the command name and version only: arguments may hold a token
+            handle.write(f"affectnetplus {__version__} {command}, python {sys.version.split()[0]}\n\n{text}")
+    except OSError:
+        where = None
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    print(
+        f"affectnetplus {command}: internal error: {type(exc).__name__}: {first}; "
+        + (f"the traceback is in {where}; " if where else "the traceback could not be written to a file; ")
+        + "please report it with that file (exit status 3)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
+
+
+def _error(command: str, exc: BaseException) -> None:
+    print(f"affectnetplus {command}: error: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # file names that are not valid UTF-8 print escaped, never crash
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+    args = build_parser().parse_args(argv)  # usage errors: argparse prints them and exits 2
+    _setup_logging(getattr(args, "quiet", False))
     try:
         return args.func(args)
-    except (AffectNetPlusError, FileNotFoundError, ValueError) as exc:
-        print(f"affectnetplus {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"affectnetplus {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BadRecordError as exc:  # --on-bad error
+        _error(args.command, exc)
+        return EXIT_BAD_RECORDS
+    except NothingToExportError as exc:
+        _error(args.command, exc)
+        return EXIT_BAD_RECORDS if exc.bad else EXIT_USAGE
+    except (AffectNetPlusError, OSError, ValueError) as exc:
+        _error(args.command, exc)
+        return EXIT_USAGE
+    except Exception as exc:
+        return _crash(args.command, exc)

@@ -10,7 +10,10 @@ The hierarchy, in one place::
     │       one record cannot be read whole; carries ``path`` and ``reason``
     │       (raised only with ``on_bad="error"``; by default bad records are reported)
     ├── ExportError
-    │       an export cannot be written or an exported folder is not usable
+    │   │   an export cannot be written or an exported folder is not usable
+    │   └── NothingToExportError
+    │           no record of the release could be written (none found, or all bad);
+    │           the report is written, OUT is left as it was
     └── PublishError
             a Hub push or a remote read cannot go ahead (public without licence
             acknowledgement, a server without HTTP Range support, ...)
@@ -24,6 +27,7 @@ __all__ = [
     "AffectNetPlusError",
     "BadRecordError",
     "ExportError",
+    "NothingToExportError",
     "PublishError",
     "ReleaseNotFoundError",
 ]
@@ -55,6 +59,26 @@ class BadRecordError(AffectNetPlusError, ValueError):
 
 class ExportError(AffectNetPlusError):
     """An export could not be written, or an exported folder is not usable."""
+
+
+class NothingToExportError(ExportError):
+    """No record could be exported (the release holds none, or every one is bad).
+
+    ``read`` and ``bad`` are the record counts, ``report_path`` the report that lists every
+    bad record and every file that is not a record."""
+
+    def __init__(self, message: str, *, read: int = 0, bad: int = 0, report_path: str | None = None):
+        self.read = read
+        self.bad = bad
+        self.report_path = report_path
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_nothing_to_export, (str(self), self.read, self.bad, self.report_path))
+
+
+def _rebuild_nothing_to_export(message, read, bad, report_path):
+    return NothingToExportError(message, read=read, bad=bad, report_path=report_path)
 
 
 class PublishError(AffectNetPlusError):

@@ -1,43 +1,47 @@
 """Export a raw AffectNet+ release to a self-contained no-code Parquet dataset folder.
 
-Layout of ``OUT`` (default ``./affectnet_plus``, so ``load_dataset("affectnet_plus")``
-works from its parent)::
+The folder's layout (file names, shard naming, the fingerprint folder, the manifest) is
+described and owned by :mod:`.export_layout`; in short ``OUT/README.md``,
+``OUT/export_info.json`` (with the manifest), ``OUT/export_report.jsonl``, ``OUT/stats/`` and
+``OUT/data/<fingerprint>/<part>/<partition>-SSSSS-of-NNNNN.parquet``.
 
-    OUT/README.md                       dataset card: YAML configs + dataset_info + gating
-    OUT/export_info.json                fingerprint, counts, the package version
-    OUT/data/<fingerprint>/<part>/<subset>-SSSSS-of-NNNNN.parquet
-
-``part`` is ``train``, ``validation`` or ``unlabeled``; ``subset`` is ``easy``,
-``challenging``, ``difficult`` or ``nosubset`` (rows whose file has no subset). Each row
-is stored once; configs are globs over these shared files (``all`` = every file of a
-part, ``easy`` = the ``easy-*`` files, ...). Every (part, subset) has the same shard
-count as its part, so a part's shards line up for distributed reading; see
-:func:`auto_num_shards` for the rule.
+``part`` is ``train``, ``validation`` or ``unlabeled``; ``partition`` is ``easy``,
+``challenging``, ``difficult`` or :data:`~affectnetplus_hf.configs.NULL_SUBSET` (rows whose
+file has no subset). Each row is stored once; configs are globs over these shared files
+(``all`` = every file of a part, ``easy`` = the ``easy-*`` files, ...). Every (part,
+partition) has the same shard count as its part, so a part's shards line up for distributed
+reading; see :func:`auto_num_shards` for the rule.
 
 Guarantees:
 
 * **Same input, same bytes.** Records are read in natural id order and cut into shards by
   position, independent of ``num_proc``; Parquet is written through ``datasets``'
   ``ParquetWriter`` (features kept in the Arrow metadata).
-* **No half exports.** Everything is written into a hidden staging folder beside ``OUT``
-  and moved into place at the end; an interrupted export leaves ``OUT`` as it was.
+* **Old or new, whole; nothing of yours lost.** Everything is written into a hidden staging
+  folder beside ``OUT``; files in ``OUT`` that the previous export did not write are carried
+  into it, and it replaces ``OUT`` in one atomic exchange (see :mod:`.export_swap`). The
+  report is inside the folder, so it always describes the export beside it. A lock keeps a
+  second export into the same ``OUT`` out; leftovers of killed runs are removed by the next.
 * **No stale cache.** ``datasets`` caches a local folder by its name and YAML ``configs``,
   not by its files (datasets issues #6465, #2956): rewriting the Parquet under the same
   YAML would keep serving old rows. The data folder is therefore named after a
   fingerprint of the exported bytes, and the YAML's ``data_files`` name it, so any change
   of content changes the configs and with them the cache key.
 * **Every record accounted for.** Records read = records written + records reported; bad
-  records, notes and files that are not records go to ``<OUT>.report.jsonl`` beside the
-  folder (never inside it: the report holds local paths and the folder may be published).
+  records, notes and files that are not records go to ``OUT/export_report.jsonl`` (local
+  paths: it is not in the manifest, so ``affectnetplus push`` never publishes it).
+
+Progress and notes go to the ``affectnetplus_hf.export`` logger and the optional
+``on_progress`` callback; nothing is printed (the progress bar aside).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
-import shutil
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -45,34 +49,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._parallel import report_progress, run_jobs
-from .errors import ExportError
-from .layout import PARTS, RecordFiles, find_release, list_records
+from .configs import NULL_LABEL, NULL_SUBSET
+from .errors import AffectNetPlusError, ExportError, NothingToExportError
+from .export_layout import (
+    CARD_FILE,
+    FORMAT_VERSION,
+    INFO_FILE,
+    REPORT_FILE,
+    data_dir_for,
+    file_record,
+    manifest_entry,
+    read_info,
+    shard_name,
+    staging_folder,
+    unexported_report_path,
+)
+from .export_swap import carry, export_lock, filesystem_error, recover, remove_owned, swap, user_files
+from .layout import PARTS, Release, RecordFiles, find_release, list_records
 from .reader import iter_rows, reason_class
 from .schema import COLUMN_NAMES, EXPRESSIONS, FEATURES, SUBSETS
 
 __all__ = [
     "DEFAULT_SHARD_RECORDS",
-    "EXPORT_INFO_FILE",
-    "NO_SUBSET",
     "ExportResult",
+    "ShardJob",
     "auto_num_shards",
     "export",
-    "load_export_info",
     "report_path_for",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Target records per shard of a part before rounding (about 80 MB of JPEGs). Shards are also
 #: the export's unit of parallel work, so this bounds how many processes a small part can use.
 DEFAULT_SHARD_RECORDS = 10_000
 #: Shard counts above 1 are rounded up to a multiple of this (see auto_num_shards).
 SHARD_MULTIPLE = 8
-#: File name of the subset partition holding rows whose file has no subset.
-NO_SUBSET = "nosubset"
-EXPORT_INFO_FILE = "export_info.json"
 _ROW_GROUP = 500  # rows per Parquet row group (~4 MB of 8 KB JPEGs): small for random access, large enough that streaming is not dominated by per-group overhead
-_FORMAT_VERSION = 1
 
-_PARTITIONS = (*SUBSETS, NO_SUBSET)
+_PARTITIONS = (*SUBSETS, NULL_SUBSET)
 
 
 def auto_num_shards(num_records: int, shard_records: int = DEFAULT_SHARD_RECORDS) -> int:
@@ -92,9 +107,8 @@ def auto_num_shards(num_records: int, shard_records: int = DEFAULT_SHARD_RECORDS
 
 
 def report_path_for(out_dir: str | os.PathLike) -> Path:
-    """Where the report of an export into ``out_dir`` goes: ``<out_dir>.report.jsonl`` beside it."""
-    out_dir = Path(out_dir).resolve()
-    return out_dir.with_name(out_dir.name + ".report.jsonl")
+    """Where the report of an export into ``out_dir`` is: inside it, so it moves with the export."""
+    return Path(out_dir).resolve() / REPORT_FILE
 
 
 @dataclass
@@ -111,7 +125,7 @@ class ExportResult:
     ignored_files: int = 0
     #: part -> subset partition -> rows written
     partition_counts: dict = field(default_factory=dict)
-    #: part -> expression name (or "null") -> subset name (or "null") -> rows written
+    #: part -> expression name (or NULL_LABEL) -> subset name (or NULL_SUBSET) -> rows written
     class_subset_counts: dict = field(default_factory=dict)
     #: bad-record reason class -> count
     bad_reasons: dict = field(default_factory=dict)
@@ -128,8 +142,24 @@ class ExportResult:
 # ----------------------------------------------------------------------------- workers
 
 
+@dataclass(frozen=True)
+class ShardJob:
+    """One unit of an export's parallel work: the records of one shard of one part."""
+
+    staging: str
+    part: str
+    shard: int
+    num_shards: int
+    records: list[RecordFiles]
+    on_bad: str
+    check_images: str
+
+
+_UNFINGERPRINTED = "_pending"  # shards are written here, then moved into data/<fingerprint>/
+
+
 def _partition_path(staging: Path, part: str, partition: str, shard: int, num_shards: int) -> Path:
-    return staging / "data" / part / f"{partition}-{shard:05d}-of-{num_shards:05d}.parquet"
+    return staging / data_dir_for(_UNFINGERPRINTED) / part / shard_name(partition, shard, num_shards)
 
 
 def _to_table(columns: dict[str, list]):
@@ -182,13 +212,14 @@ def _empty_columns() -> dict[str, list]:
     return {name: [] for name in COLUMN_NAMES}
 
 
-def _export_shard(job: tuple) -> dict:
+def _export_shard(job: ShardJob) -> dict:
     """Read one shard's records and write one Parquet file per subset partition present."""
     from datasets.arrow_writer import ParquetWriter
 
     from .stats import StatsAccumulator
 
-    staging, part, shard, num_shards, records, on_bad, check_images = job
+    staging, part, shard, num_shards, records = job.staging, job.part, job.shard, job.num_shards, job.records
+    on_bad, check_images = job.on_bad, job.check_images
     stats = StatsAccumulator()  # the card's statistics, gathered in the same pass
     writers: dict[str, ParquetWriter] = {}
     buffers: dict[str, dict[str, list]] = defaultdict(_empty_columns)
@@ -207,36 +238,47 @@ def _export_shard(job: tuple) -> dict:
             path = _partition_path(Path(staging), part, partition, shard, num_shards)
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = writers[partition] = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
-        writer.write_table(_to_table(columns))
+        table = _to_table(columns)
+        writer.write_table(table)
+        stats.update(part, table)  # the card's statistics from the same Arrow batch: one conversion
         buffers[partition] = _empty_columns()
 
-    for result in iter_rows(records, on_bad=on_bad, check_images=check_images):
-        notes.extend(note.to_report() for note in result.notes)
-        if result.bad is not None:
-            bad.append(result.bad.to_report())
-        else:
-            row = result.row
-            stats.add_row(part, row)
-            subset = row["subset"]
-            partition = SUBSETS[subset] if subset is not None else NO_SUBSET
-            columns = buffers[partition]
-            for name in COLUMN_NAMES:
-                columns[name].append(row[name])
-            counts[partition] += 1
-            label = row["human_label"]
-            class_subset[(EXPRESSIONS[label] if label is not None else "null", SUBSETS[subset] if subset is not None else "null")] += 1
-            if len(columns["image_id"]) >= _ROW_GROUP:
-                flush(partition)
-        pending += 1
-        if pending >= 256:
-            report_progress(pending)
-            pending = 0
-    for partition in list(buffers):
-        flush(partition)
-    for writer in writers.values():
-        writer.finalize()
+    try:
+        for result in iter_rows(records, on_bad=on_bad, check_images=check_images):
+            notes.extend(note.to_report() for note in result.notes)
+            if result.bad is not None:
+                bad.append(result.bad.to_report())
+            else:
+                row = result.row
+                subset = row["subset"]
+                partition = SUBSETS[subset] if subset is not None else NULL_SUBSET
+                columns = buffers[partition]
+                for name in COLUMN_NAMES:
+                    columns[name].append(row[name])
+                counts[partition] += 1
+                label = row["human_label"]
+                class_subset[(EXPRESSIONS[label] if label is not None else NULL_LABEL, partition)] += 1
+                if len(columns["image_id"]) >= _ROW_GROUP:
+                    flush(partition)
+            pending += 1
+            if pending >= 256:
+                report_progress(pending)
+                pending = 0
+        for partition in list(buffers):
+            flush(partition)
+        for writer in writers.values():
+            writer.finalize()
+    except BaseException:
+        for writer in writers.values():
+            _abandon(writer)
+        raise
     report_progress(pending)
+    files = {  # hashed here, in the workers, once: the fingerprint and the manifest are made from these
+        partition: file_record(_partition_path(Path(staging), part, partition, shard, num_shards)).to_json()
+        for partition in writers
+    }
     return {
+        "files": files,
         "part": part,
         "shard": shard,
         "read": len(records),
@@ -248,11 +290,29 @@ def _export_shard(job: tuple) -> dict:
     }
 
 
+def _abandon(writer) -> None:
+    """Close a ``datasets`` ParquetWriter after a failure (a full disk) without a second error.
+
+    Left open, pyarrow's writer retries its close when garbage-collected and prints an
+    "Exception ignored" traceback from the worker; ``datasets``' ``close`` swallows that
+    error now. The half-written file goes with the staging folder.
+    """
+    try:
+        writer.close()
+    except Exception:  # pragma: no cover - datasets' close already swallows pyarrow's error
+        pass
+
+
 def _write_empty(path: Path) -> None:
     from datasets.arrow_writer import ParquetWriter
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP).finalize()
+    writer = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
+    try:
+        writer.finalize()
+    except BaseException:
+        _abandon(writer)
+        raise
 
 
 # ----------------------------------------------------------------------------- driver
@@ -268,45 +328,59 @@ def _chunks(records: list[RecordFiles], num_shards: int) -> list[list[RecordFile
     return chunks
 
 
-def _fingerprint(data_root: Path) -> str:
+def _fingerprint(records: dict[str, dict]) -> str:
+    """16 hex digits of the sha256 over every shard's path (relative to its data folder) and sha256."""
     digest = hashlib.sha256()
-    for path in sorted(data_root.rglob("*.parquet")):
-        digest.update(path.relative_to(data_root).as_posix().encode())
-        with open(path, "rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest() if hasattr(hashlib, "file_digest") else hashlib.sha256(handle.read()).digest())
+    for rel in sorted(records, key=lambda r: Path(r).parts):
+        digest.update(rel.encode())
+        digest.update(bytes.fromhex(records[rel]["sha256"]))
     return digest.hexdigest()[:16]
 
 
-def _check_target(out_dir: Path) -> None:
+def _check_target(out_dir: Path) -> dict | None:
+    """The previous export's ``export_info.json`` in ``out_dir`` (None when there is none);
+    :class:`ExportError` when ``out_dir`` is not a folder an export may replace."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir}: exists and is not a folder; expected a folder to export into. Choose another OUT.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / EXPORT_INFO_FILE).is_file():
-        raise ExportError(
-            f"{out_dir}: folder is not empty and holds no {EXPORT_INFO_FILE}, so it is not an earlier "
-            "export of this package; refusing to overwrite it. Choose an empty or new OUT folder."
-        )
-
-
-def _swap_into_place(staging: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by ``staging`` with two renames (the old folder is removed after)."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def load_export_info(out_dir: str | os.PathLike) -> dict:
-    """The ``export_info.json`` of an exported folder; :class:`ExportError` if there is none."""
-    path = Path(out_dir) / EXPORT_INFO_FILE
+    if not out_dir.is_dir():
+        return None
+    if not (out_dir / INFO_FILE).is_file():
+        if any(out_dir.iterdir()):
+            raise ExportError(
+                f"{out_dir}: folder is not empty and holds no {INFO_FILE}, so it is not an earlier export of this "
+                "package; refusing to overwrite it. Choose an empty or new OUT folder."
+            )
+        return None
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
+        return read_info(out_dir)
+    except ExportError as err:
         raise ExportError(
-            f"{path}: not found; expected a folder written by `affectnetplus export`. Export the release first."
+            f"{err} Without it the files of the earlier export in {out_dir} cannot be told from yours, so "
+            "nothing was changed: move your own files out of that folder and delete it, or choose another OUT."
         ) from None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _check_release_location(release: Release, out_dir: Path) -> None:
+    """Refuse an ``OUT`` that holds the release (or part of it), or that lies inside a part's files."""
+    roots = [release.root.resolve()] + [
+        Path(p).resolve() for part in release.parts.values() for p in (part.path, part.images_dir, part.annotations_dir) if p is not None
+    ]
+    for folder in roots:
+        if _inside(folder, out_dir):
+            raise ExportError(
+                f"{folder}: the release is inside the export folder {out_dir}; an export replaces that folder, so it "
+                f"refuses to run there. Move the release out of {out_dir} (for example next to it, in {out_dir.parent}) "
+                "or choose another OUT. Nothing was changed."
+            )
+        if _inside(out_dir, folder) and folder != release.root.resolve():
+            raise ExportError(
+                f"{out_dir}: the export folder is inside the release's folder {folder}; choose an OUT outside the "
+                "release (for example beside it). Nothing was changed."
+            )
 
 
 def export(
@@ -324,9 +398,14 @@ def export(
 ) -> ExportResult:
     """Export the release under ``raw_dir`` to the dataset folder ``out_dir``.
 
+    ``out_dir`` must be new, empty, or an earlier export. An earlier export's files (those
+    its manifest lists) are replaced; any other file in it is kept in the new folder (a file
+    with the name of one the export writes stops the export first, naming it). An
+    ``out_dir`` that holds the release is refused.
+
     Args:
         raw_dir: the folder the release was extracted into (any part may be missing).
-        out_dir: the dataset folder to (re)write; an earlier export there is replaced whole.
+        out_dir: the dataset folder to (re)write.
         num_proc: worker processes (the output bytes do not depend on it).
         shard_records: target records per shard before rounding (see :func:`auto_num_shards`).
         num_shards: force this many shards per part instead.
@@ -334,12 +413,20 @@ def export(
             raising :class:`~affectnetplus_hf.errors.BadRecordError`; nothing is written).
         check_images: ``"markers"`` (JPEG start/end markers, fast) or ``"decode"`` (full decode).
         progress: show a progress bar.
+        on_progress: called with the number of records just finished.
         card_plots: draw the statistics plots into ``OUT/stats/*.png`` and link them from the
             card (needs matplotlib, the ``stats`` extra; without it they are skipped with a
-            printed note). The card's statistics tables are written either way.
-    """
-    from .card import render_card
+            logged note). The card's statistics tables are written either way.
 
+    Raises:
+        ExportError: ``out_dir`` may not be replaced (not an export, holds the release,
+            another export is writing it, a file of yours has a name the export writes), or
+            the disk refused (no space, read-only, permission denied): one line naming
+            ``out_dir``; the previous export there is unchanged.
+        NothingToExportError: no record can be written (none found, or every one bad); the
+            report is written beside ``out_dir`` (:func:`~.export_layout.unexported_report_path`,
+            since ``out_dir`` is left as it was and its own report belongs to its export).
+    """
     if on_bad not in ("skip", "error"):
         raise ValueError(f"on_bad must be 'skip' or 'error', got {on_bad!r}")
     if check_images not in ("markers", "decode"):
@@ -351,14 +438,37 @@ def export(
 
     release = find_release(raw_dir)
     out_dir = Path(out_dir).resolve()
+    _check_release_location(release, out_dir)
     _check_target(out_dir)
-    report_path = report_path_for(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        with export_lock(out_dir):
+            recover(out_dir)
+            previous = _check_target(out_dir)
+            keep = user_files(out_dir, previous)
+            if keep:
+                log.info("keeping %d file(s) in %s that the previous export did not write", len(keep), out_dir)
+            return _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots)
+    except AffectNetPlusError:
+        raise
+    except OSError as err:
+        raise filesystem_error(err, out_dir) from None
 
+
+def _step(name: str) -> None:
+    """A named point of an export; does nothing (tests replace it to stop a run exactly there)."""
+
+
+def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots) -> ExportResult:
+    """The export proper, under the lock: stage, carry the user's files, swap, clean up."""
+    from tqdm.auto import tqdm
+
+    token = uuid.uuid4().hex[:8]
+    staging = staging_folder(out_dir, token)
     ignored_lines: list[dict] = []
-    jobs = []
+    jobs: list[ShardJob] = []
     shard_counts: dict[str, int] = {}
     total = 0
-    staging = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
     for part_name in PARTS:
         part = release.parts.get(part_name)
         if part is None:
@@ -369,13 +479,11 @@ def export(
         shard_counts[part_name] = shards
         total += len(records)
         for index, chunk in enumerate(_chunks(records, shards)):
-            jobs.append((str(staging), part_name, index, shards, chunk, on_bad, check_images))
-
-    from tqdm.auto import tqdm
+            jobs.append(ShardJob(str(staging), part_name, index, shards, chunk, on_bad, check_images))
 
     bar = tqdm(total=total, unit="rec", desc="export", disable=not progress)
     try:
-        staging.mkdir(parents=True)
+        staging.mkdir()
 
         def advance(n: int) -> None:
             bar.update(n)
@@ -384,41 +492,88 @@ def export(
 
         results = run_jobs(_export_shard, jobs, num_proc, advance)
         bar.close()
-        result, report_lines = _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path)
-        stats_section = _card_stats_section(results, staging, card_plots)
-        (staging / "README.md").write_text(render_card(load_export_info(staging), local_name=out_dir.name, stats_section=stats_section))
-        _swap_into_place(staging, out_dir)
-        _write_report(report_path, report_lines)
+        _step("shards_written")
+        result, info, report_lines = _finish(staging, release, results, shard_counts, ignored_lines, out_dir)
+        if result.written == 0:  # datasets cannot load a split of zero rows: report, keep OUT as it was
+            result.report_path = unexported_report_path(out_dir)
+            _write_report(result.report_path, report_lines)
+            raise _nothing_to_export(release, result, out_dir)
+        _write_card_and_manifest(staging, info, results, out_dir.name, card_plots)
+        _write_report(staging / REPORT_FILE, report_lines)
+        _step("staged")
+        carry(out_dir, staging, keep)
+        _step("before_swap")
+        previous = swap(staging, out_dir, token)
+        _step("after_swap")
+        if previous is not None:
+            try:
+                remove_owned(previous, out_dir)
+            except OSError as err:  # the new export is in place: a leftover is not a failure
+                log.warning("could not remove %s, the previous export: %s; the next export removes it", previous, err)
+        return result
     finally:
         bar.close()
         if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return result
+            try:
+                remove_owned(staging, out_dir)
+            except OSError as err:  # never hide the error that brought us here
+                log.warning("could not remove the staging folder %s: %s; the next export removes it", staging, err)
 
 
-def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> str:
+def _write_card_and_manifest(staging: Path, info: dict, results: list[dict], local_name: str, card_plots: bool) -> None:
+    """The card (with its statistics and plots), then ``export_info.json`` with the manifest of
+    every file written: the shards (hashed by the workers), the plots and the card."""
+    from .card import render_card
+
+    stats_section, plots = _card_stats_section(results, staging, card_plots)
+    (staging / CARD_FILE).write_text(render_card(info, local_name=local_name, stats_section=stats_section, root=staging), encoding="utf-8")
+    files = dict(info.pop("_shard_files"))
+    files.update(manifest_entry(staging, [*plots, CARD_FILE]))
+    info["files"] = dict(sorted(files.items()))
+    (staging / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _nothing_to_export(release, result: ExportResult, out_dir: Path) -> NothingToExportError:
+    kept = f"{out_dir} was left as it was" if out_dir.exists() else f"{out_dir} was not created"
+    if result.read == 0:
+        found = f"the parts found ({', '.join(release.parts)}) hold no record (no images/<id>.jpg, no annotations/<id>.json)"
+    else:
+        found = f"all {result.read} records are bad"
+    return NothingToExportError(
+        f"{release.root}: nothing to export: {found}; {kept}. Every bad record and every file that is not a "
+        f"record is listed in {result.report_path}: fix or re-extract those files and run again.",
+        read=result.read,
+        bad=result.bad,
+        report_path=str(result.report_path),
+    )
+
+
+def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> tuple[str, list[str]]:
     """The card's statistics (headline tables as Markdown) from the shards' accumulators,
-    with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`)."""
+    with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`),
+    and the plots' paths relative to ``staging``."""
     from .stats import StatsAccumulator, card_section, write_card_plots
 
     accumulator = StatsAccumulator()
     for r in results:  # in job order: parts in PARTS order, shards in order (see run_jobs)
         accumulator.merge(r["stats"])
     stats = accumulator.result()
-    return card_section(stats, write_card_plots(stats, staging) if plots else {})
+    drawn = write_card_plots(stats, staging, echo=log.warning) if plots else {}
+    return card_section(stats, drawn), sorted(drawn.values())
 
 
-def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, report_path) -> tuple[ExportResult, list[dict]]:
-    """Fill empty shards, fingerprint and move the data, write ``export_info.json``.
+def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> tuple[ExportResult, dict, list[dict]]:
+    """Fill empty shards, fingerprint and move the data; the result, ``export_info`` (its
+    shards' manifest under the private key ``_shard_files``) and the report's lines.
 
-    ``results`` are in job order. Returns the result and the report's lines, which the
-    caller writes only once the export is in place.
+    ``results`` are in job order.
     """
     partition_counts: dict[str, Counter] = defaultdict(Counter)
     class_subset: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     read = 0
     bad_lines: list[dict] = []
     note_lines: list[dict] = []
+    shard_files: dict[str, dict] = {}  # path relative to the data folder -> size and sha256
     for r in results:
         read += r["read"]
         partition_counts[r["part"]].update(r["counts"])
@@ -426,6 +581,8 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
             class_subset[r["part"]][label][subset] += n
         bad_lines += r["bad"]
         note_lines += r["notes"]
+        for partition, record in r["files"].items():
+            shard_files[f"{r['part']}/{shard_name(partition, r['shard'], shard_counts[r['part']])}"] = record
 
     # Every partition that has rows in a part gets all of the part's shards (some may be
     # empty), so a config's shards line up with its part's. A partition with no rows at all
@@ -433,23 +590,22 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
     # not load); a part with no good record keeps one empty file so it still loads.
     partitions_by_part: dict[str, list[str]] = {}
     for part, shards in shard_counts.items():
-        partitions = partitions_by_part[part] = [p for p in _PARTITIONS if partition_counts[part].get(p)] or [NO_SUBSET]
+        partitions = partitions_by_part[part] = [p for p in _PARTITIONS if partition_counts[part].get(p)] or [NULL_SUBSET]
         for partition in partitions:
             for shard in range(shards):
                 path = _partition_path(staging, part, partition, shard, shards)
                 if not path.exists():
                     _write_empty(path)
+                    shard_files[f"{part}/{shard_name(partition, shard, shards)}"] = file_record(path).to_json()
 
-    fingerprint = _fingerprint(staging / "data")
-    final_data = staging / "data" / fingerprint
-    final_data.mkdir()
-    for part in shard_counts:
-        (staging / "data" / part).rename(final_data / part)
+    fingerprint = _fingerprint(shard_files)
+    data_dir = data_dir_for(fingerprint)
+    (staging / data_dir_for(_UNFINGERPRINTED)).rename(staging / data_dir)
 
     written = sum(sum(c.values()) for c in partition_counts.values())
     result = ExportResult(
         out_dir=out_dir,
-        report_path=report_path,
+        report_path=out_dir / REPORT_FILE,
         fingerprint=fingerprint,
         read=read,
         written=written,
@@ -463,13 +619,13 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
     if result.read != result.written + result.bad:  # pragma: no cover - an invariant of the loop above
         raise ExportError(f"internal error: {result.reconciliation()}")
 
-    from . import __version__
+    from ._version import __version__
 
     info = {
-        "format_version": _FORMAT_VERSION,
+        "format_version": FORMAT_VERSION,
         "package_version": __version__,
         "fingerprint": fingerprint,
-        "data_dir": f"data/{fingerprint}",
+        "data_dir": data_dir,
         "parts": {
             part: {
                 "num_shards": shard_counts[part],
@@ -480,16 +636,19 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir, rep
         },
         "class_subset_counts": result.class_subset_counts,
         "records": {"read": result.read, "written": result.written, "bad": result.bad, "notes": result.notes},
+        "_shard_files": {f"{data_dir}/{rel}": record for rel, record in shard_files.items()},
     }
-    (staging / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-
-    summary = {"kind": "summary", **info["records"], "ignored_files": len(ignored_lines), "source": str(release.root)}
-    return result, [*bad_lines, *note_lines, *ignored_lines, summary]
+    summary = {
+        "kind": "summary",
+        **info["records"],
+        "ignored_files": len(ignored_lines),
+        "source": str(release.root),
+        "fingerprint": fingerprint,
+    }
+    return result, info, [*bad_lines, *note_lines, *ignored_lines, summary]
 
 
 def _write_report(report_path: Path, lines: list[dict]) -> None:
-    tmp_report = report_path.with_name(report_path.name + ".tmp")
-    with open(tmp_report, "w") as handle:
+    with open(report_path, "w", encoding="utf-8") as handle:
         for line in lines:
             handle.write(json.dumps(line, sort_keys=True) + "\n")
-    os.replace(tmp_report, report_path)

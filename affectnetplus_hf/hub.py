@@ -3,18 +3,28 @@
 Everything goes through ``huggingface_hub``; nothing here speaks HTTP itself. What
 :func:`push` does, in order:
 
-1. Checks the folder is a whole export (``README.md``, ``export_info.json`` and every shard
-   that ``export_info.json`` lists) and that a public push carries the licence
-   acknowledgement. Nothing touches the network before these checks pass.
-2. Creates the dataset repo **private** (``exist_ok``); refuses to push into an existing
-   public repo unless the push itself is public.
-3. Uploads the shards in commits of at most ``max_files_per_commit`` files /
-   ``max_bytes_per_commit`` bytes, then one last commit with the card, its plots
-   (``stats/``) and ``export_info.json`` that also deletes ``data/**`` and ``stats/**`` files
-   the new export does not have (the folder of an older fingerprint, old plots). The card, whose configs point at the new shards, only
-   lands once they are all there, and in the same commit the old ones go.
-4. Turns on gated access (``gated="manual"`` by default; the card's ``extra_gated_*`` fields
-   make the request form) and, only for a public push, makes the repo public last.
+1. **Checks the folder before any network write** (:func:`local_export`): ``README.md``,
+   ``export_info.json``, and every file of the export's manifest with the size and sha256
+   the export recorded. A missing, truncated or edited file stops the push, naming it and
+   telling the user to re-export. Only the manifest's files (and ``export_info.json``) are
+   published: not the report, not any other file in the folder.
+2. **Plans against the repo** (:func:`plan_push`): creates it **private** (``exist_ok``;
+   an existing public repo is refused unless the push is public), reads the previously
+   published manifest (the remote ``export_info.json``), and sorts every remote file into:
+   unchanged, to replace, stale (the previous manifest lists it, the new one does not: the
+   only files a push deletes) and left alone (everything else: named in the summary, never
+   touched). A remote file the push would overwrite that no manifest of ours lists is a
+   conflict: refused before anything is written.
+3. **Access first**: gated access (``gated="manual"`` by default) is turned on before the
+   first data byte is sent.
+4. **Commits so that no partial dataset is ever loadable.** A repo without a card first gets a
+   placeholder card whose configs name a path that holds no file, so ``load_dataset`` fails
+   loudly there (and never auto-detects the shards that arrive next). The shards go in
+   under ``data/<fingerprint>/``, a folder no published card names yet, in commits of at most
+   ``max_files_per_commit`` files / ``max_bytes_per_commit`` bytes. One last commit adds the
+   card, its plots and ``export_info.json`` and deletes the stale files: the configs switch
+   from the previous export (or the placeholder) to the new one in that single commit.
+5. Only for a public push, the repo is made public last.
 
 Retries never duplicate files: each commit is rebuilt from the remote state on every try,
 files already on the Hub with the same content are dropped (``huggingface_hub`` compares the
@@ -37,14 +47,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PublishError
+from .errors import ExportError, PublishError
+from .export_layout import (
+    CARD_FILE,
+    DATA_DIR,
+    INFO_FILE,
+    FileRecord,
+    check_files,
+    file_record,
+    manifest,
+    owned_paths,
+    read_info,
+    shard_paths,
+)
 from .schema import LICENSE_NOTE
 
 __all__ = [
     "DEFAULT_GATED",
     "PUBLIC_WARNING",
+    "LocalExport",
+    "PushPlan",
     "PushResult",
     "exported_files",
+    "local_export",
+    "placeholder_card",
+    "plan_push",
     "push",
     "resolve_token",
 ]
@@ -63,7 +90,13 @@ PUBLIC_WARNING = (
     "i_have_redistribution_rights=True) to say so."
 )
 
-_DATA_PREFIX = "data/"
+#: A line of the placeholder card: how a later push knows the card is its own.
+PLACEHOLDER_MARKER = "<!-- affectnetplus-hf: publishing in progress -->"
+#: Where the placeholder card's configs point: a path that never holds a file.
+PLACEHOLDER_DATA = "publishing-in-progress/no-data-yet.parquet"
+#: The Hub's own file in every repo; never ours, never named.
+_HUB_FILES = frozenset({".gitattributes"})
+
 _DEFAULT_FILES_PER_COMMIT = 100
 _DEFAULT_BYTES_PER_COMMIT = 20 * 1024**3  # 20 GiB
 _TRANSIENT_STATUS = {408, 409, 423, 429, 500, 502, 503, 504}
@@ -71,7 +104,7 @@ _TRANSIENT_STATUS = {408, 409, 423, 429, 500, 502, 503, 504}
 
 @dataclass
 class PushResult:
-    """What a push did. ``uploaded`` / ``unchanged`` / ``deleted`` are repo paths."""
+    """What a push did. ``uploaded`` / ``unchanged`` / ``deleted`` / ``left_alone`` are repo paths."""
 
     repo_id: str
     url: str
@@ -81,7 +114,12 @@ class PushResult:
     commits: list[str] = field(default_factory=list)
     uploaded: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: files the previously published manifest listed and the new one does not
     deleted: list[str] = field(default_factory=list)
+    #: files in the repo that no manifest of ours lists: never touched
+    left_alone: list[str] = field(default_factory=list)
+    #: files in the local folder that are not in its manifest: never sent
+    not_published: list[str] = field(default_factory=list)
 
 
 def _echo_stderr(message: str) -> None:
@@ -113,72 +151,75 @@ def resolve_token(token: str | None = None) -> str:
 # ----------------------------------------------------------------------------- the folder
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PublishError(
-            f"{path}: not found; expected the export_info.json of a folder written by "
-            "`affectnetplus export`. Export the release first, then push the folder it wrote."
-        ) from None
-    except json.JSONDecodeError as err:
-        raise PublishError(f"{path}: not valid JSON ({err}); re-run `affectnetplus export` to rewrite it.") from None
+@dataclass
+class LocalExport:
+    """An exported folder, checked file by file against its manifest."""
+
+    root: Path
+    info: dict
+    #: repo path -> size and sha256 of every file a push publishes (``export_info.json`` included)
+    files: dict[str, FileRecord]
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.info.get("fingerprint", ""))
 
 
-def exported_files(folder: str | os.PathLike) -> list[str]:
-    """The repo paths a push uploads from an exported ``folder``, checked to be all there.
+def local_export(folder: str | os.PathLike) -> LocalExport:
+    """The export in ``folder``, every manifest file checked for its size and sha256.
 
-    ``README.md``, ``export_info.json``, the card's plots (``stats/``) and the shards under
-    ``export_info["data_dir"]`` (``<data_dir>/<part>/<partition>-SSSSS-of-NNNNN.parquet`` for
-    every part, partition and shard that ``export_info.json`` lists). Nothing else is
-    published: not the bad-record report, not stray files. :class:`PublishError` names the
-    first missing file.
+    Raises :class:`PublishError` naming the first file that is missing, truncated or
+    changed since the export (and how many such), and saying to re-export. Reads every
+    byte of the export once; touches no network.
     """
     root = Path(folder)
     if not root.is_dir():
         raise PublishError(f"{root}: not a folder; expected the folder written by `affectnetplus export`.")
-    info = _read_json(root / "export_info.json")
-    if not (root / "README.md").is_file():
-        raise PublishError(f"{root / 'README.md'}: not found; the dataset card is missing. Re-run `affectnetplus export`.")
-    from .remote import shard_paths
-
-    expected = shard_paths(info)
-    data_dir = info["data_dir"].strip("/")
-    if not data_dir.startswith(_DATA_PREFIX.rstrip("/")):
-        raise PublishError(f"{root / 'export_info.json'}: data_dir {data_dir!r} is not under data/; re-run the export.")
-    for rel in expected:
-        if not (root / rel).is_file():
-            raise PublishError(
-                f"{root / rel}: missing, but export_info.json lists it; the export is incomplete. "
-                "Re-run `affectnetplus export` into this folder."
-            )
-    local_data = {p.relative_to(root).as_posix() for p in (root / data_dir).rglob("*.parquet")}
-    extra = sorted(local_data - set(expected))
-    if extra:
+    try:
+        info = read_info(root)
+        listed = manifest(info)
+        shards = shard_paths(info)
+    except ExportError as err:
+        raise PublishError(f"{err} Then push the folder it wrote.") from None
+    if not isinstance(info.get("files"), dict):
         raise PublishError(
-            f"{root / extra[0]}: a shard that export_info.json does not list ({len(extra)} such file(s)); "
-            "the folder was changed after the export. Re-run `affectnetplus export` into it."
+            f"{root / INFO_FILE}: lists no files with sizes and sha256 (written by an older version of the package); "
+            "re-run `affectnetplus export` into this folder, then push it."
         )
-    extras = sorted(
-        p.relative_to(root).as_posix()
-        for folder in _EXTRA_FOLDERS()
-        if (root / folder).is_dir()
-        for p in (root / folder).rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    return ["README.md", "export_info.json", *extras, *sorted(expected)]
+    data_dir = str(info.get("data_dir", "")).strip("/")
+    if not data_dir.startswith(DATA_DIR + "/"):
+        raise PublishError(f"{root / INFO_FILE}: data_dir {data_dir!r} is not under {DATA_DIR}/; re-run the export.")
+    unlisted = [rel for rel in [CARD_FILE, *shards] if rel not in listed]
+    if unlisted:
+        raise PublishError(
+            f"{root / INFO_FILE}: its manifest lacks {unlisted[0]}, a file of the export; re-run `affectnetplus export`."
+        )
+    problems = check_files(root, info)
+    if problems:
+        raise PublishError(
+            f"{problems[0]}" + (f" (and {len(problems) - 1} more such file(s))" if len(problems) > 1 else "")
+            + ". The folder was changed after the export; re-run `affectnetplus export` into it, then push. "
+            "Nothing was uploaded."
+        )
+    files = {INFO_FILE: file_record(root / INFO_FILE), **listed}
+    return LocalExport(root=root, info=info, files=files)
 
 
-def _EXTRA_FOLDERS() -> tuple[str, ...]:
-    """Folders of the export besides ``data/`` that the card links (its statistics plots)."""
-    from .stats.card import CARD_PLOTS_DIR
+def exported_files(folder: str | os.PathLike) -> list[str]:
+    """The repo paths a push publishes from ``folder``, each checked against the manifest.
 
-    return (CARD_PLOTS_DIR,)
+    ``README.md``, ``export_info.json``, then the other files of the manifest (the card's
+    plots, the shards) sorted. Nothing else in the folder is published.
+    """
+    files = local_export(folder).files
+    return [CARD_FILE, INFO_FILE, *sorted(rel for rel in files if rel not in (CARD_FILE, INFO_FILE))]
 
 
-def _managed(path: str) -> bool:
-    """Whether a repo path belongs to what push keeps in sync (and so may delete when stale)."""
-    return path.startswith(_DATA_PREFIX) or any(path.startswith(folder.rstrip("/") + "/") for folder in _EXTRA_FOLDERS())
+def _unpublished(local: LocalExport) -> list[str]:
+    """Files in the folder that the export did not write (the report, its own, is never sent either)."""
+    from .export_swap import user_files
+
+    return user_files(local.root, local.info)
 
 
 def _missing_gating_fields(root: Path) -> list[str]:
@@ -186,29 +227,136 @@ def _missing_gating_fields(root: Path) -> list[str]:
     from .remote import _front_matter
 
     try:
-        meta = _front_matter((root / "README.md").read_text(encoding="utf-8"), str(root / "README.md"))
+        meta = _front_matter((root / CARD_FILE).read_text(encoding="utf-8"), str(root / CARD_FILE))
     except PublishError:
         return ["a YAML header"]
     return [key for key in ("extra_gated_prompt", "extra_gated_fields") if not meta.get(key)]
 
 
-def _same_as_remote(path: Path, entry) -> bool:
-    """Whether the remote ``entry`` (a RepoFile or None) holds exactly the bytes of ``path``."""
-    if entry is None or getattr(entry, "size", None) != path.stat().st_size:
+def placeholder_card() -> str:
+    """The card a first push commits before any shard: gated, with configs that name a path
+    holding no file, so ``load_dataset`` on the repo fails loudly until the real card lands."""
+    import yaml
+
+    from .builder import BUILDER_CONFIGS
+    from .card import GATING
+
+    header = {
+        "license": "other",
+        **GATING,
+        "configs": [
+            {"config_name": c.name, "data_files": [{"split": "train", "path": PLACEHOLDER_DATA}]} for c in BUILDER_CONFIGS
+        ],
+    }
+    return (
+        "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n\n"
+        + PLACEHOLDER_MARKER + "\n\n# AffectNet+ (being published)\n\n"
+        "`affectnetplus push` is uploading this dataset. Until it finishes, the repo has no loadable data: "
+        "loading it fails. If the push was interrupted, run it again; it resumes.\n"
+    )
+
+
+# ----------------------------------------------------------------------------- the repo
+
+
+@dataclass
+class RemoteState:
+    """What a branch of the repo holds, as far as a push cares."""
+
+    #: repo path -> the tree entry (``RepoFile``: size, blob_id, lfs)
+    entries: dict
+    #: the previously published ``export_info.json`` (None: none, or not ours)
+    info: dict | None
+    #: the card in the repo is our placeholder
+    placeholder: bool
+
+
+@dataclass
+class PushPlan:
+    """Which repo paths a push sends, keeps, deletes and leaves alone."""
+
+    shards: list[str]
+    meta: list[str]
+    unchanged: list[str]
+    stale: list[str]
+    left_alone: list[str]
+    needs_placeholder: bool
+
+
+def _same_as_remote(local: LocalExport, rel: str, entry) -> bool:
+    """Whether the remote ``entry`` (a RepoFile or None) holds exactly the bytes of ``rel``."""
+    record = local.files[rel]
+    if entry is None or getattr(entry, "size", None) != record.size:
         return False
     lfs = getattr(entry, "lfs", None)
     if lfs is not None:
-        return lfs.sha256 == _sha256(path)
-    content = path.read_bytes()
+        return lfs.sha256 == record.sha256
+    content = (local.root / rel).read_bytes()
     return entry.blob_id == hashlib.sha1(b"blob %d\x00" % len(content) + content).hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def plan_push(local: LocalExport, remote: RemoteState, repo_id: str) -> PushPlan:
+    """Sort the export's files and the repo's into what to send, keep, delete and leave alone.
+
+    Raises :class:`PublishError` (nothing written yet) when the push would overwrite a repo
+    file that no manifest of ours lists and that holds other bytes.
+    """
+    owned = owned_paths(remote.info) if remote.info is not None else set()
+    if remote.placeholder:
+        owned.add(CARD_FILE)
+    unchanged = {rel for rel in local.files if _same_as_remote(local, rel, remote.entries.get(rel))}
+    conflicts = sorted(rel for rel in local.files if rel in remote.entries and rel not in owned and rel not in unchanged)
+    if conflicts:
+        raise PublishError(
+            f"{repo_id}: holds {', '.join(conflicts[:5])}"
+            + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
+            + ", not published by `affectnetplus push` (no export_info.json of ours lists them), and this push would "
+            "replace them. Nothing was uploaded. Push to a new repo id, or remove those files from the repo yourself."
+        )
+    stale = sorted(p for p in remote.entries if p in owned and p not in local.files)
+    left_alone = sorted(p for p in remote.entries if p not in local.files and p not in stale and p not in _HUB_FILES)
+    data_prefix = DATA_DIR + "/"
+    return PushPlan(
+        shards=[rel for rel in sorted(local.files) if rel.startswith(data_prefix) and rel not in unchanged],
+        meta=[CARD_FILE, INFO_FILE, *(rel for rel in sorted(local.files) if not rel.startswith(data_prefix) and rel not in (CARD_FILE, INFO_FILE))],
+        unchanged=sorted(unchanged),
+        stale=stale,
+        left_alone=left_alone,
+        needs_placeholder=CARD_FILE not in remote.entries,
+    )
+
+
+def _read_remote(api, repo_id: str, branch: str, call: Callable) -> RemoteState:
+    """The branch's files, its ``export_info.json`` when it is ours, and whether its card is our placeholder."""
+    entries = call(
+        "list remote files",
+        lambda: {e.path: e for e in api.list_repo_tree(repo_id, repo_type="dataset", revision=branch, recursive=True) if hasattr(e, "size")},
+    )
+    info = None
+    if INFO_FILE in entries:
+        text = _download_text(api, repo_id, branch, INFO_FILE, call)
+        try:
+            candidate = json.loads(text)
+            if isinstance(candidate, dict):
+                owned_paths(candidate)  # raises when it is not an export's
+                info = candidate
+        except (json.JSONDecodeError, ExportError):
+            info = None
+    placeholder = False
+    if CARD_FILE in entries and (info is None or CARD_FILE not in owned_paths(info)):
+        placeholder = PLACEHOLDER_MARKER in _download_text(api, repo_id, branch, CARD_FILE, call)
+    return RemoteState(entries=entries, info=info, placeholder=placeholder)
+
+
+def _download_text(api, repo_id: str, branch: str, path: str, call: Callable) -> str:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="affectnetplus-push-") as tmp:
+        local = call(
+            f"read {path}",
+            lambda: api.hf_hub_download(repo_id, path, repo_type="dataset", revision=branch, local_dir=tmp),
+        )
+        return Path(local).read_text(encoding="utf-8", errors="replace")
 
 
 def _batches(files: list[tuple[str, int]], max_files: int, max_bytes: int) -> list[list[str]]:
@@ -312,7 +460,131 @@ def _with_retries(fn: Callable, *, retries: int, what: str, repo_id: str, redact
             raise _explain(err, repo_id, what, redact) from None
 
 
+# ----------------------------------------------------------------------------- commits
+
+
+@dataclass
+class _Session:
+    """What every Hub call of one push shares."""
+
+    api: object
+    repo_id: str
+    branch: str
+    title: str
+    call: Callable
+    echo: Callable[[str], None]
+
+
+def _commit(session: _Session, operations: list, message: str):
+    return session.api.create_commit(
+        session.repo_id, operations=operations, commit_message=message, repo_type="dataset", revision=session.branch
+    )
+
+
+def _commit_placeholder(session: _Session):
+    """The first commit into a repo without a card: the placeholder card (no data)."""
+    from huggingface_hub import CommitOperationAdd
+
+    content = placeholder_card().encode("utf-8")
+    return session.call(
+        "commit placeholder card",
+        lambda: _commit(session, [CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=content)], f"{session.title}: placeholder card"),
+    )
+
+
+def _commit_shards(session: _Session, local: LocalExport, plan: PushPlan, limits: tuple[int, int], progress: bool) -> list[str]:
+    """Send the shards in commits of bounded size; returns the commit ids."""
+    from huggingface_hub import CommitOperationAdd
+    from tqdm.auto import tqdm
+
+    sizes = [(rel, local.files[rel].size) for rel in plan.shards]
+    batches = _batches(sizes, *limits)
+    total = sum(size for _, size in sizes)
+    session.echo(
+        f"{len(plan.shards)} shard(s) to upload ({total / 1e6:.1f} MB) in {len(batches)} commit(s); "
+        f"{sum(1 for p in plan.unchanged if p.startswith(DATA_DIR + '/'))} already on the Hub"
+    )
+    commits = []
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="push", disable=not progress)
+    try:
+        for index, batch in enumerate(batches, start=1):
+
+            def attempt(batch=batch, index=index):
+                operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in batch]
+                return _commit(session, operations, f"{session.title}: shards {index}/{len(batches)} ({local.fingerprint})")
+
+            commits.append(session.call(f"commit shards {index}/{len(batches)}", attempt).oid)
+            bar.update(sum(local.files[rel].size for rel in batch))
+    finally:
+        bar.close()
+    return commits
+
+
+def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple[object, list[str]]:
+    """The last commit: card, plots and ``export_info.json`` in, stale files out. Returns the
+    commit and the files it deleted."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    def attempt():
+        # Re-read the tree on every try: a lost answer may mean the deletions happened.
+        now = {e.path for e in session.api.list_repo_tree(session.repo_id, repo_type="dataset", revision=session.branch, recursive=True) if hasattr(e, "size")}
+        stale = [p for p in plan.stale if p in now]
+        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in plan.meta]
+        operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
+        message = f"{session.title}: card and export_info ({local.fingerprint})" + (f", remove {len(stale)} stale file(s)" if stale else "")
+        return _commit(session, operations, message), stale
+
+    return session.call("commit card", attempt)
+
+
+# ----------------------------------------------------------------------------- access
+
+
+def _set_gating(session: _Session, gated: str | bool, public: bool, redact: "_Redactor") -> str | bool:
+    """Turn on gated access; returns the gating in force. A private push goes on without it
+    (a warning); a public push stops."""
+    if gated is False:
+        return False
+    try:
+        session.call("enable gating", lambda: session.api.update_repo_settings(session.repo_id, repo_type="dataset", gated=gated))
+    except PublishError as err:
+        if public:
+            raise PublishError(redact(f"{err}\n{session.repo_id} was NOT made public because gating could not be turned on.")) from None
+        session.echo(redact(f"warning: could not turn on gated access for {session.repo_id}: {err}. The repo is private."))
+        return False
+    return gated
+
+
+def _make_public(session: _Session) -> None:
+    session.call("make public", lambda: session.api.update_repo_settings(session.repo_id, repo_type="dataset", private=False))
+
+
 # ----------------------------------------------------------------------------- push
+
+
+def _check_arguments(repo_id: str, gated, public: bool, rights: bool, limits: tuple[int, int], retries: int) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        if repo_id.count("/") != 1:
+            raise HFValidationError("a namespace is needed")
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise PublishError(f"repo id {repo_id!r}: expected 'namespace/name', e.g. my-lab/affectnet_plus ({err}).") from None
+    if gated not in _GATED_CHOICES:
+        raise PublishError(f"gated={gated!r}: expected one of 'manual', 'auto' or False.")
+    if min(limits) < 1:
+        raise PublishError("max_files_per_commit and max_bytes_per_commit must be >= 1.")
+    if retries < 0:
+        raise PublishError(f"retries must be >= 0, got {retries}.")
+    if public:
+        if not rights:
+            raise PublishError(
+                f"refusing to make {repo_id} public: {PUBLIC_WARNING}\nNothing was uploaded. Leave out "
+                "--public to push a private repo (the default)."
+            )
+        if gated is False:
+            raise PublishError(f"refusing to make {repo_id} public without gating; use gated='manual' or 'auto'.")
 
 
 def push(
@@ -357,63 +629,47 @@ def push(
         A :class:`PushResult`.
 
     Raises:
-        PublishError: the folder is not a whole export, a public push lacks the
-            acknowledgement, there is no token, the Hub refused (401/403/404), or a call
-            still failed after ``retries``. The message never contains the token.
+        PublishError: the folder is not a whole, unchanged export, a public push lacks the
+            acknowledgement, there is no token, the repo holds files of the same names that
+            are not ours, the Hub refused (401/403/404), or a call still failed after
+            ``retries``. The message never contains the token.
     """
     echo = echo or (lambda message: None)
-    if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise PublishError(f"repo id {repo_id!r}: expected 'namespace/name', e.g. my-lab/affectnet_plus.")
-    if gated not in _GATED_CHOICES:
-        raise PublishError(f"gated={gated!r}: expected one of 'manual', 'auto' or False.")
-    if max_files_per_commit < 1 or max_bytes_per_commit < 1:
-        raise PublishError("max_files_per_commit and max_bytes_per_commit must be >= 1.")
-    if retries < 0:
-        raise PublishError(f"retries must be >= 0, got {retries}.")
+    limits = (max_files_per_commit, max_bytes_per_commit)
+    _check_arguments(repo_id, gated, public, i_have_redistribution_rights, limits, retries)
     if public:
-        if not i_have_redistribution_rights:
-            raise PublishError(
-                f"refusing to make {repo_id} public: {PUBLIC_WARNING}\nNothing was uploaded. Leave out "
-                "--public to push a private repo (the default)."
-            )
-        if gated is False:
-            raise PublishError(f"refusing to make {repo_id} public without gating; use gated='manual' or 'auto'.")
         echo(f"WARNING: making {repo_id} public. {PUBLIC_WARNING}")
 
-    root = Path(folder)
-    files = exported_files(root)
-    missing_gating = _missing_gating_fields(root)
+    local = local_export(folder)
+    missing_gating = _missing_gating_fields(local.root)
     if missing_gating:
         message = (
-            f"{root / 'README.md'}: the card lacks {', '.join(missing_gating)}, so the Hub would not ask "
+            f"{local.root / CARD_FILE}: the card lacks {', '.join(missing_gating)}, so the Hub would not ask "
             "requesters for their AffectNet+ licence. Re-run `affectnetplus export` to rewrite the card."
         )
         if public:
             raise PublishError(message + " Nothing was uploaded.")
         echo("warning: " + message)
-    data_files = [p for p in files if p.startswith(_DATA_PREFIX)]
-    meta_files = [p for p in files if not p.startswith(_DATA_PREFIX)]
 
     token = resolve_token(token)
     redact = _Redactor(token)
 
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub import HfApi
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-    from tqdm.auto import tqdm
 
-    from . import __version__
+    from ._version import __version__
 
     api = HfApi(endpoint=endpoint, token=token, library_name="affectnetplus-hf", library_version=__version__)
-    branch = revision or "main"
 
     def call(what: str, fn: Callable):
         return _with_retries(fn, retries=retries, what=what, repo_id=repo_id, redact=redact, echo=echo)
 
+    session = _Session(api, repo_id, revision or "main", commit_message or "Upload AffectNet+ export", call, echo)
     bars_were_disabled = are_progress_bars_disabled()
     if not progress:
         disable_progress_bars()
     try:
-        echo(f"Pushing {root} to dataset repo {repo_id} ({'public' if public else 'private'}) on {api.endpoint}")
+        echo(f"Pushing {local.root} to dataset repo {repo_id} ({'public' if public else 'private'}) on {api.endpoint}")
         repo_url = call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True))
         repo_info = call("read repo info", lambda: api.dataset_info(repo_id))
         if repo_info.private is False and not public:
@@ -422,109 +678,46 @@ def push(
                 "Make the repo private in its settings on the Hub, or push to a new repo id. "
                 "(A public push needs --public --i-have-redistribution-rights.)"
             )
-        if branch != "main":
-            call("create branch", lambda: api.create_branch(repo_id, branch=branch, repo_type="dataset", exist_ok=True))
+        if session.branch != "main":
+            call("create branch", lambda: api.create_branch(repo_id, branch=session.branch, repo_type="dataset", exist_ok=True))
+        plan = plan_push(local, _read_remote(api, repo_id, session.branch, call), repo_id)
+        result = PushResult(repo_id=repo_id, url=str(repo_url), revision=session.branch, private=not public, gated=gated)
+        result.left_alone = plan.left_alone
+        result.not_published = _unpublished(local)
 
-        def remote_files() -> dict:
-            return {
-                entry.path: entry
-                for entry in api.list_repo_tree(repo_id, repo_type="dataset", revision=branch, recursive=True)
-                if hasattr(entry, "size")
-            }
-
-        remote = call("list remote files", remote_files)
-        result = PushResult(
-            repo_id=repo_id,
-            url=str(repo_url),
-            revision=branch,
-            private=not public,
-            gated=gated,
-        )
-
-        # Shards whose remote copy has the same size and sha256 are not re-committed.
-        to_send: list[tuple[str, int]] = []
-        for rel in data_files:
-            size = (root / rel).stat().st_size
-            if _same_as_remote(root / rel, remote.get(rel)):
-                result.unchanged.append(rel)
-            else:
-                to_send.append((rel, size))
-        batches = _batches(to_send, max_files_per_commit, max_bytes_per_commit)
-        total_bytes = sum(size for _, size in to_send)
-        title = commit_message or "Upload AffectNet+ export"
-        fingerprint = json.loads((root / "export_info.json").read_text()).get("fingerprint", "")
-        echo(
-            f"{len(to_send)} shard(s) to upload ({total_bytes / 1e6:.1f} MB) in {len(batches)} commit(s); "
-            f"{len(result.unchanged)} already on the Hub"
-        )
-
-        bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="push", disable=not progress)
-        try:
-            for index, batch in enumerate(batches, start=1):
-
-                def commit_batch(batch=batch, index=index):
-                    operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(root / rel)) for rel in batch]
-                    return api.create_commit(
-                        repo_id,
-                        operations=operations,
-                        commit_message=f"{title}: shards {index}/{len(batches)} ({fingerprint})",
-                        repo_type="dataset",
-                        revision=branch,
-                    )
-
-                commit = call(f"commit shards {index}/{len(batches)}", commit_batch)
-                result.commits.append(commit.oid)
-                result.uploaded.extend(batch)
-                bar.update(sum((root / rel).stat().st_size for rel in batch))
-        finally:
-            bar.close()
-
-        local = set(files)
-
-        def commit_card():
-            # Re-read the remote tree on every try: a lost answer may mean the deletions happened.
-            now = remote_files()
-            stale = sorted(p for p in now if _managed(p) and p not in local)
-            operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(root / rel)) for rel in meta_files]
-            operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
-            commit = api.create_commit(
-                repo_id,
-                operations=operations,
-                commit_message=f"{title}: card and export_info ({fingerprint})"
-                + (f", remove {len(stale)} stale file(s)" if stale else ""),
-                repo_type="dataset",
-                revision=branch,
-            )
-            return commit, stale
-
-        changed_meta = [rel for rel in meta_files if not _same_as_remote(root / rel, remote.get(rel))]
-        commit, stale = call("commit card", commit_card)
+        result.gated = _set_gating(session, gated, public, redact)  # before the first data byte
+        if plan.needs_placeholder:
+            result.commits.append(_commit_placeholder(session).oid)
+        result.commits += _commit_shards(session, local, plan, limits, progress)
+        result.uploaded += [rel for rel in plan.shards]
+        changed_meta = [rel for rel in plan.meta if rel not in plan.unchanged]
+        commit, stale = _commit_card(session, local, plan)
         result.deleted = stale
         if commit.oid not in result.commits and (changed_meta or stale):
             result.commits.append(commit.oid)
-        result.uploaded.extend(changed_meta)
-        result.unchanged.extend(rel for rel in meta_files if rel not in changed_meta)
-        if stale:
-            echo(f"removed {len(stale)} file(s) of an earlier export from {repo_id}")
-
-        if gated is not False:
-            try:
-                call("enable gating", lambda: api.update_repo_settings(repo_id, repo_type="dataset", gated=gated))
-            except PublishError as err:
-                if public:
-                    raise PublishError(
-                        redact(f"{err}\n{repo_id} was NOT made public because gating could not be turned on.")
-                    ) from None
-                result.gated = False
-                echo(redact(f"warning: could not turn on gated access for {repo_id}: {err}. The repo is private."))
+        result.uploaded += changed_meta
+        result.unchanged = plan.unchanged
         if public:
-            call("make public", lambda: api.update_repo_settings(repo_id, repo_type="dataset", private=False))
-        echo(
-            f"Done: {result.url} ({'public' if public else 'private'}, gated={result.gated}); "
-            f"{len(result.uploaded)} file(s) sent or updated, {len(result.unchanged)} unchanged, "
-            f"{len(result.deleted)} stale removed"
-        )
+            _make_public(session)
+        _summarise(result, echo)
         return result
     finally:
         if not progress and not bars_were_disabled:
             enable_progress_bars()
+
+
+def _summarise(result: PushResult, echo: Callable[[str], None]) -> None:
+    if result.deleted:
+        echo(f"removed {len(result.deleted)} file(s) of the previously published export from {result.repo_id}")
+    if result.left_alone:
+        echo(
+            f"left alone {len(result.left_alone)} file(s) in {result.repo_id} that this package did not publish: "
+            + ", ".join(result.left_alone[:10]) + (" ..." if len(result.left_alone) > 10 else "")
+        )
+    if result.not_published:
+        echo(f"not sent: {len(result.not_published)} local file(s) outside the export's manifest (e.g. {result.not_published[0]})")
+    echo(
+        f"Done: {result.url} ({'private' if result.private else 'public'}, gated={result.gated}); "
+        f"{len(result.uploaded)} file(s) sent or updated, {len(result.unchanged)} unchanged, "
+        f"{len(result.deleted)} stale removed, {len(result.left_alone)} left alone"
+    )

@@ -14,16 +14,30 @@ The folder rules live here and nowhere else:
 * a *record* is a file stem seen in ``images/`` (``.jpg``/``.jpeg``, any case) or in
   ``annotations/`` (``.json``); a stem present on one side only is still a record, and the
   reader reports it as bad. Other files are not records: they are returned as
-  :class:`IgnoredFile` so the report can list them.
+  :class:`IgnoredFile` so the report can list them;
+* folders that are not read are listed the same way, with the reason: a second spelling of
+  a part (``train/`` beside ``train_set/``: only the first spelling in ``_PART_PATHS`` is
+  read), an unknown folder beside the parts or inside a part (``test_set/``, ``old/``),
+  and an entry that cannot be followed (a symbolic-link loop, a broken mount). Those found
+  beside the parts are attached to the part they name, else to the first part present;
+* a file name that is not valid UTF-8 cannot be stored as an ``image_id``: the file is
+  listed, not read (rename it). Stems are compared in Unicode NFC form, so an image and an
+  annotation whose names differ only in Unicode normalisation (macOS NFD) still pair;
+* records come in :func:`natural_key` order, a total order: the same listing whatever the
+  file system's order or ``PYTHONHASHSEED`` (``7``, ``07`` and ``007`` always in that order).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .configs import PARTS  # part names, in the order they are processed and reported
 from .errors import ReleaseNotFoundError
 from .schema import MANUAL_DOWNLOAD_INSTRUCTIONS
 
@@ -38,8 +52,6 @@ __all__ = [
     "normalize_name",
 ]
 
-#: Part names in the order they are processed and reported.
-PARTS: tuple[str, ...] = ("train", "validation", "unlabeled")
 
 # Each part: the chain of normalized folder names that leads to it from the release root.
 # Several spellings per level are accepted; the first is the release's own.
@@ -62,18 +74,25 @@ def normalize_name(name: str) -> str:
 
 
 def natural_key(stem: str) -> tuple:
-    """Sort key that orders integer stems numerically (2 before 10) and others after them."""
-    return (0, int(stem), "") if stem.isdigit() else (1, 0, stem)
+    """Sort key: ASCII-digit stems numerically (2 before 10; ``7``, ``07``, ``007`` in that
+    order), then every other stem (``²``, ``a1``) by its text. A total order, so the record
+    order never depends on a set's or the file system's order."""
+    if stem.isascii() and stem.isdigit():
+        digits = stem.lstrip("0") or "0"
+        return (0, len(digits), digits, len(stem), stem)  # numeric order without int(): no digit-count limit
+    return (1, 0, "", 0, stem)
 
 
 @dataclass(frozen=True)
 class Part:
-    """One part of the release on disk."""
+    """One part of the release on disk; ``ignored`` lists the folders beside or inside it
+    that are not read (with the reason), which :func:`list_records` reports."""
 
     name: str
     path: Path
     images_dir: Path | None
     annotations_dir: Path | None
+    ignored: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -98,7 +117,7 @@ class RecordFiles:
 
 @dataclass(frozen=True)
 class IgnoredFile:
-    """A file or folder inside ``images/`` or ``annotations/`` that is not a record."""
+    """A file or folder of the release that is not read, and why."""
 
     part: str
     path: Path
@@ -111,17 +130,37 @@ class Release:
 
     root: Path
     parts: dict[str, Part] = field(default_factory=dict)
+    #: folders beside the parts that are not read (each also in its part's ``ignored``)
+    ignored: list[IgnoredFile] = field(default_factory=list)
+
+
+_NOT_FOLLOWED = "cannot be followed ({error}): a symbolic-link loop or a broken link or mount; not read. Fix or remove it"
+
+
+def _list_dirs(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The sub-folders of ``folder`` (symbolic links followed) and the entries that cannot be
+    followed, with the error; an unreadable ``folder`` gives nothing."""
+    dirs: list[Path] = []
+    broken: list[tuple[Path, str]] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir():
+                        dirs.append(Path(entry.path))
+                except OSError as exc:
+                    broken.append((Path(entry.path), exc.strerror or str(exc)))
+    except OSError:
+        pass
+    dirs.sort()
+    broken.sort()
+    return dirs, broken
 
 
 def _children_by_name(folder: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {}
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return found
-    for entry in entries:
-        if entry.is_dir():
-            found.setdefault(normalize_name(entry.name), []).append(Path(entry.path))
+    for path in _list_dirs(folder)[0]:
+        found.setdefault(normalize_name(path.name), []).append(path)
     return found
 
 
@@ -150,7 +189,55 @@ def _find_part(root: Path, name: str) -> Part | None:
     annotations = _descend(folder, _ANNOTATIONS_DIR)
     if images is None and annotations is None:
         return None
-    return Part(name, folder, images, annotations)
+    used = {p for p in (images, annotations) if p is not None}
+    ignored = _unread_entries(folder, used, name, {c: n for n, c in _part_folder_names()}, "images/ and annotations/")
+    return Part(name, folder, images, annotations, tuple(ignored))
+
+
+def _part_folder_names() -> list[tuple[str, str]]:
+    """(what, normalized spelling) of the folders inside a part."""
+    return [("images", c) for c in _IMAGES_DIR] + [("annotations", c) for c in _ANNOTATIONS_DIR]
+
+
+def _unread_entries(folder: Path, used: set[Path], part: str, meanings: dict[str, str], expected: str) -> list[IgnoredFile]:
+    """The sub-folders of ``folder`` not in ``used``, and its entries that cannot be followed,
+    as :class:`IgnoredFile` (``meanings``: normalized folder name -> what it would mean)."""
+    dirs, broken = _list_dirs(folder)
+    ignored = [IgnoredFile(part, path, _NOT_FOLLOWED.format(error=error)) for path, error in broken]
+    for path in dirs:
+        if path in used:
+            continue
+        meaning = meanings.get(normalize_name(path.name))
+        if path.name.startswith("."):
+            reason = "hidden folder (name starts with '.'); not read"
+        elif meaning:
+            taken = next((u.name for u in sorted(used) if meanings.get(normalize_name(u.name)) == meaning), None)
+            reason = (
+                f"another folder for {meaning}" + (f" beside {taken!r}, which was read" if taken else "")
+                + "; only one is read: merge the two folders (or remove this one) and run again"
+            )
+        else:
+            reason = f"not a folder of the AffectNet+ layout (expected {expected}); not read"
+        ignored.append(IgnoredFile(part, path, reason))
+    return ignored
+
+
+def _release_level_ignored(root: Path, parts: dict[str, Part]) -> list[IgnoredFile]:
+    """Folders beside the parts that are not read: in the release root and in ``human_annotated``."""
+    first = next(iter(parts))
+    part_dirs = {p.path for p in parts.values()}
+    ignored: list[IgnoredFile] = []
+    top_meanings = {"humanannotated": "the human-annotated parts", "nohumanannotated": "part unlabeled"}
+    human = _descend(root, ("humanannotated",))
+    top_used = {p for p in (human, _descend(root, ("nohumanannotated",))) if p is not None}
+    ignored += _unread_entries(root, top_used, first, top_meanings, "human_annotated/ and no_human_annotated/")
+    if human is not None:
+        meanings = {c: f"part {name}" for name in ("train", "validation") for c in _PART_PATHS[name][1]}
+        used = {p for p in part_dirs if p.parent == human}
+        for item in _unread_entries(human, used, first, meanings, "train_set/ and validation_set/"):
+            named = next((n for n in ("train", "validation") if normalize_name(item.path.name) in _PART_PATHS[n][1]), None)
+            ignored.append(IgnoredFile(named if named in parts else first, item.path, item.reason))
+    return ignored
 
 
 def _looks_like_release(folder: Path) -> bool:
@@ -162,7 +249,7 @@ def _locate_root(root: Path, depth: int = 2) -> Path | None:
         return root
     if depth == 0:
         return None
-    hits = [p for p in (_locate_root(child, depth - 1) for child in sorted(_iter_dirs(root))) if p]
+    hits = [p for p in (_locate_root(child, depth - 1) for child in _iter_dirs(root)) if p]
     if len(hits) > 1:
         listed = ", ".join(str(h) for h in hits)
         raise ReleaseNotFoundError(
@@ -172,11 +259,33 @@ def _locate_root(root: Path, depth: int = 2) -> Path | None:
     return hits[0] if hits else None
 
 
-def _iter_dirs(folder: Path):
+def _iter_dirs(folder: Path) -> list[Path]:
+    return _list_dirs(folder)[0]
+
+
+def _check_root(root: Path) -> None:
+    """Raise :class:`ReleaseNotFoundError` with its own message when ``root`` is not a folder."""
     try:
-        return [Path(e.path) for e in os.scandir(folder) if e.is_dir()]
-    except OSError:
-        return []
+        mode = root.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            found = "is a symbolic link that loops (Too many levels of symbolic links)"
+        elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            found = "no such folder"
+        else:
+            found = f"cannot be read ({exc.strerror or exc})"
+        raise ReleaseNotFoundError(
+            f"{root}: {found}; expected the folder you extracted AffectNet+ into.\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
+        ) from None
+    if stat.S_ISDIR(mode):
+        return
+    if stat.S_ISREG(mode):
+        hint = " (a zip or tar archive: extract it first, then pass the folder)" if root.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z") else ""
+        raise ReleaseNotFoundError(
+            f"{root}: is a file, not a folder{hint}; expected the folder you extracted AffectNet+ into.\n\n"
+            + MANUAL_DOWNLOAD_INSTRUCTIONS
+        )
+    raise ReleaseNotFoundError(f"{root}: is not a folder (a device, pipe or socket); expected the folder you extracted AffectNet+ into.")
 
 
 def find_release(root: str | os.PathLike | None) -> Release:
@@ -192,11 +301,7 @@ def find_release(root: str | os.PathLike | None) -> Release:
             "extracted the release into.\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
         )
     root = Path(root).expanduser()
-    if not root.is_dir():
-        raise ReleaseNotFoundError(
-            f"{root}: no such folder; expected the folder you extracted AffectNet+ into.\n\n"
-            + MANUAL_DOWNLOAD_INSTRUCTIONS
-        )
+    _check_root(root)
     located = _locate_root(root)
     release = Release(root=located or root)
     if located is not None:
@@ -204,6 +309,15 @@ def find_release(root: str | os.PathLike | None) -> Release:
             part = _find_part(located, name)
             if part is not None:
                 release.parts[name] = part
+    if release.parts:
+        release.ignored = _release_level_ignored(release.root, release.parts)
+        first = next(iter(release.parts))
+        own = [i for i in release.ignored if i.part == first]
+        others = [i for i in release.ignored if i.part != first]
+        for name, part in release.parts.items():
+            extra = own if name == first else [i for i in others if i.part == name]
+            if extra:
+                release.parts[name] = Part(part.name, part.path, part.images_dir, part.annotations_dir, (*extra, *part.ignored))
     if not release.parts:
         raise ReleaseNotFoundError(
             f"{root}: no AffectNet+ part found; looked for human_annotated/train_set, "
@@ -215,35 +329,59 @@ def find_release(root: str | os.PathLike | None) -> Release:
 
 
 def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile]):
+    """stem (NFC) -> paths of the record files in ``folder``; everything else into ``ignored``."""
     by_stem: dict[str, list[Path]] = {}
     if folder is None:
         return by_stem
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            name = entry.name
-            path = Path(entry.path)
-            if name.startswith("."):
-                ignored.append(IgnoredFile(part, path, "hidden file (name starts with '.')"))
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        ignored.append(IgnoredFile(part, folder, f"cannot list this folder ({exc.strerror or exc}); its files are not read. Check its permissions"))
+        return by_stem
+    for entry in entries:
+        name = entry.name
+        path = Path(entry.path)
+        if name.startswith("."):
+            ignored.append(IgnoredFile(part, path, "hidden file (name starts with '.')"))
+            continue
+        try:
+            regular = entry.is_file()
+        except OSError as exc:
+            ignored.append(IgnoredFile(part, path, _NOT_FOLLOWED.format(error=exc.strerror or exc)))
+            continue
+        if not regular:
+            if entry.is_symlink() and not os.path.exists(entry.path):
+                reason = "broken symbolic link (its target does not exist); not read. Fix or remove it"
+            else:
+                reason = "not a regular file (a folder, device or pipe); not read"
+            ignored.append(IgnoredFile(part, path, reason))
+            continue
+        stem, dot, suffix = name.rpartition(".")
+        if not dot or ("." + suffix.lower()) not in suffixes:
+            expected = " or ".join(suffixes)
+            ignored.append(IgnoredFile(part, path, f"unexpected file type (expected {expected})"))
+            continue
+        if not stem.isascii():
+            try:
+                stem.encode("utf-8")
+            except UnicodeEncodeError:
+                ignored.append(
+                    IgnoredFile(part, path, "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again")
+                )
                 continue
-            if not entry.is_file():
-                ignored.append(IgnoredFile(part, path, "not a regular file"))
-                continue
-            stem, dot, suffix = name.rpartition(".")
-            if not dot or ("." + suffix.lower()) not in suffixes:
-                expected = " or ".join(suffixes)
-                ignored.append(IgnoredFile(part, path, f"unexpected file type (expected {expected})"))
-                continue
-            by_stem.setdefault(stem, []).append(path)
+            stem = unicodedata.normalize("NFC", stem)
+        by_stem.setdefault(stem, []).append(path)
     return by_stem
 
 
 def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
     """Pair ``images/<id>.jpg`` with ``annotations/<id>.json`` by stem.
 
-    Returns the records in natural stem order (deterministic whatever the file system's
-    listing order) and the files that are not records.
+    Returns the records in :func:`natural_key` order (deterministic whatever the file
+    system's listing order or the hash seed) and what is not read: the files that are not
+    records and the part's ``ignored`` folders.
     """
-    ignored: list[IgnoredFile] = []
+    ignored: list[IgnoredFile] = list(part.ignored)
     images = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored)
     annotations = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored)
     records = []

@@ -4,30 +4,53 @@ This is the only parser of the release's files: the builder, the export, ``verif
 ``stats`` over a raw release and the loading script all call :func:`read_record` or
 :func:`iter_rows`.
 
+Reading one record never raises for bad data (see :func:`read_record`): every input ends
+as a row, a row plus :class:`Note` s, or a :class:`BadRecord`, each naming the file.
+
 What is tolerated, and how (see ``shared/affectnetplus-format.md`` for the facts):
 
 * JSON with a UTF-8 BOM, UTF-16 with a BOM, CRLF line ends;
 * key spellings: keys match case-insensitively with space, ``-`` and ``_`` ignored, so
   ``meta-data``/``Metadata`` and ``middle eastern``/``middle_eastern`` are the same key;
-* numbers: ints where floats are expected, numeric strings, ``null``; ``NaN`` becomes null;
-  the valence/arousal sentinel ``-2`` becomes null;
+* a key given twice (the same spelling twice, or two spellings of one key): equal values
+  are read once; an empty value (``null``, ``{}``, ``[]``, ``""``) gives way to the other;
+  two objects are merged key by key; two different values make an optional field null and
+  a label field (human label, soft label, subset) a bad record. Each case is noted;
+* numbers: ints where floats are expected, numeric strings, ``null``; the valence/arousal
+  sentinel ``-2`` becomes null. A number that is not finite in float32 (``NaN``,
+  ``Infinity``, ``1e400``, an integer of 400 digits) becomes null with a note, and makes the
+  record bad in the soft label, which is required;
 * optional metadata (age, gender, race, pose, landmarks, valence, arousal) that is missing
-  becomes null. Present but of an unexpected shape, it becomes null *and* a
-  :class:`Note` names the file, the field and what was found, so nothing disappears
-  without a trace. Keys the schema does not know are noted the same way.
+  becomes null. Present but of an unexpected shape (a gender object without ``male``, or
+  ``{}``), it becomes null *and* a :class:`Note` names the file, the field and what was
+  found. Keys the schema does not know are noted the same way;
+* values outside their documented range (:data:`DOCUMENTED_RANGES`: valence 5.0, age -40,
+  a probability of 9) are kept as released and noted, never clamped;
+* bytes after a JPEG's end-of-image marker are kept as released (decoders ignore them);
+  non-zero ones are noted.
 
 What makes a record *bad* (a :class:`BadRecord`, skipped and reported, or raised with
-``on_bad="error"``): no image, no annotation, two files for one stem, an empty or
-truncated JPEG (no end-of-image marker), an image that is neither JPEG nor another format
-PIL recognises, unparseable JSON or JSON that is not an object, a soft label that is not 8
-numbers, a human label or subset outside its codes.
+``on_bad="error"``): no image, no annotation, two files for one stem, a file that cannot
+be read or is far larger than any AffectNet+ file, an empty or truncated JPEG (no
+end-of-image marker after the last scan), an image that is not a JPEG (a PNG, GIF, WEBP
+... saved as ``.jpg``: the ``image`` column holds the release's JPEG bytes and is never
+re-encoded), with ``check_images="decode"`` a JPEG that does not decode or is above PIL's
+decompression-bomb limit, unparseable JSON (also nested too deeply to parse), JSON that is
+not an object, a soft label that is not 8 finite numbers, a human label or subset outside
+its codes or given twice with different values.
+
+Should anything else go wrong inside the reader (a bug), the record is reported as bad
+with the reason class :data:`UNEXPECTED` and the run goes on.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import math
+import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +62,11 @@ from .layout import RecordFiles
 from .schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
 
 __all__ = [
+    "DOCUMENTED_RANGES",
+    "MAX_ANNOTATION_BYTES",
+    "MAX_IMAGE_BYTES",
+    "RANGE_SLACK",
+    "UNEXPECTED",
     "BadRecord",
     "reason_class",
     "Note",
@@ -47,10 +75,34 @@ __all__ = [
     "read_record",
 ]
 
+logger = logging.getLogger(__name__)
+
 OnBad = Literal["skip", "error"]
 CheckImages = Literal["markers", "decode"]
 
+#: Column -> (low, high) of the values the format documents. A finite value outside by more
+#: than :data:`RANGE_SLACK` is kept as released and noted (valence/arousal: [-1, 1]; age:
+#: years; probabilities and scores: [0, 1]).
+DOCUMENTED_RANGES: dict[str, tuple[float, float]] = {
+    "valence": (-1.0, 1.0),
+    "arousal": (-1.0, 1.0),
+    "age": (0.0, 120.0),
+    "gender": (0.0, 1.0),
+    "race": (0.0, 1.0),
+    "soft_label": (0.0, 1.0),
+}
+#: Rounding of the release's 2-decimal values (a last probability written as ``1 - sum`` of
+#: the others can be -0.01): values outside a range by at most this much are not noted.
+RANGE_SLACK = 0.01
+#: Files above these sizes are reported, not read: AffectNet+ annotations are about 2 KB and
+#: images 224 x 224 JPEGs of about 8 KB, so such a file is not one of the release's.
+MAX_ANNOTATION_BYTES = 16 * 2**20
+MAX_IMAGE_BYTES = 64 * 2**20
+#: Reason class of a record that hit a bug in the reader (reported, so the run goes on).
+UNEXPECTED = "unexpected reader error"
+
 _SENTINEL = -2.0
+_F32_MAX = float(np.finfo(np.float32).max)
 _DELETE = str.maketrans("", "", " -_\t")
 
 
@@ -68,6 +120,7 @@ def _key(name: str) -> str:
 
 
 _TOP_KEYS = {"humanlabel": "human_label", "softlabel": "soft_label", "subset": "subset", "metadata": "meta"}
+_TOP_REQUIRED = frozenset(("human_label", "soft_label", "subset"))  # two different values: bad record
 _META_KEYS = {
     "age": "age",
     "valence": "valence",
@@ -141,6 +194,10 @@ class _Bad(Exception):
     pass
 
 
+class _NonFinite(ValueError):
+    """A number that is not finite as float32: NaN, +-Infinity, 1e400, 10**400, 1e39."""
+
+
 class _Context:
     __slots__ = ("files", "notes")
 
@@ -153,24 +210,81 @@ class _Context:
         self.notes.append(Note(files.part, files.image_id, str(files.annotation), name, reason))
 
 
+# ----------------------------------------------------------------------------- JSON values
+
+
+class _Repeated(dict):
+    """A JSON object in which a key appears more than once (a plain ``dict`` keeps only
+    the last); ``pairs`` holds every (key, value) in file order."""
+
+    __slots__ = ("pairs",)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook`` of the parser: a plain dict, or a :class:`_Repeated` one."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        obj = _Repeated(obj)
+        obj.pairs = pairs
+    return obj
+
+
+def _items(obj: dict):
+    return obj.pairs if type(obj) is _Repeated else obj.items()
+
+
+def _brief(value: Any, depth: int = 0) -> str:
+    """A short JSON-like spelling of a value, bounded in depth and width (never recursing far)."""
+    if isinstance(value, dict):
+        if depth >= 2:
+            return "{...}" if value else "{}"
+        items = list(_items(value))
+        inner = ", ".join(f"{json.dumps(str(k))}: {_brief(v, depth + 1)}" for k, v in items[:4])
+        return "{" + inner + (", ..." if len(items) > 4 else "") + "}"
+    if isinstance(value, (list, tuple)):
+        if depth >= 2:
+            return "[...]" if value else "[]"
+        inner = ", ".join(_brief(v, depth + 1) for v in value[:6])
+        return "[" + inner + (f", ... ({len(value)} items)" if len(value) > 6 else "") + "]"
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= 40 else value[:37] + "...")
+    if type(value) is int and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (bool, int, float)) or value is None:
+        return json.dumps(value)
+    return repr(value)[:40]
+
+
 def _describe(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, (bytes, bytearray)) else repr(value)
+    text = _brief(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _number(value: Any) -> float | None:
-    """A float from a JSON number or numeric string; None for null/NaN; raises ValueError otherwise."""
+    """A float from a JSON number or numeric string; None for null.
+
+    Raises :class:`_NonFinite` for a value that is not a finite float32 (NaN, Infinity,
+    1e400, a 400-digit integer) and ``ValueError`` for anything that is not a number.
+    """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError
-    if isinstance(value, (int, float)):
-        number = float(value)
+    kind = type(value)
+    if kind is float or kind is int:
+        number = value
     elif isinstance(value, str):
-        number = float(value.strip())
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = value
     else:
         raise ValueError
-    return None if math.isnan(number) else number
+    if not -_F32_MAX <= number <= _F32_MAX:  # false for NaN; exact for ints of any size
+        raise _NonFinite
+    return float(number)
 
 
 def _code(value: Any, names: dict[str, int], count: int) -> int | None:
@@ -186,10 +300,24 @@ def _code(value: Any, names: dict[str, int], count: int) -> int | None:
     return int(number)
 
 
+def _plain_finite(values: Any) -> bool:
+    """True for a non-empty list of plain ints/floats (no bool) all within float32's range:
+    the fast path, taken by every well-formed file."""
+    return (
+        bool(values)
+        and set(map(type, values)) <= _PLAIN_NUMBER
+        and -_F32_MAX <= min(values)
+        and max(values) <= _F32_MAX
+    )
+
+
 def _optional_number(ctx: _Context, meta: dict, name: str, sentinel: bool = False) -> float | None:
     value = meta.get(name)
     try:
         number = _number(value)
+    except _NonFinite:
+        ctx.note(name, f"expected a finite number, found {_describe(value)}; stored null")
+        return None
     except (ValueError, TypeError):
         ctx.note(name, f"expected a number or null, found {_describe(value)}; stored null")
         return None
@@ -202,7 +330,10 @@ def _optional_struct(
     ctx: _Context, meta: dict, name: str, column: str, keys: tuple[str, ...], list_order: bool = False
 ) -> dict | None:
     """A struct column from a JSON object; with ``list_order`` a list of ``len(keys)``
-    numbers is also read, in ``keys`` order (head pose only: ``[yaw, pitch, roll]``)."""
+    numbers is also read, in ``keys`` order (head pose only: ``[yaw, pitch, roll]``).
+
+    A key missing from the object is null in the struct (noted); an object with none of
+    the keys (``{}``) makes the column null (noted)."""
     value = meta.get(name)
     if value is None:
         return None
@@ -211,28 +342,44 @@ def _optional_struct(
     if not isinstance(value, dict):
         ctx.note(column, f"expected an object with keys {', '.join(keys)}, found {_describe(value)}; stored null")
         return None
-    # Fast path, taken by every well-formed file: the expected keys, plain numbers.
+    # Fast path, taken by every well-formed file: the expected keys, plain finite numbers.
     fast = _FAST_STRUCT_KEYS[keys]
-    if len(value) == len(keys) and set(map(type, value.values())) <= _PLAIN_NUMBER:
+    if type(value) is dict and len(value) == len(keys) and _plain_finite(list(value.values())):
         try:
-            struct = {fast[raw]: v for raw, v in value.items()}
+            struct = {fast[raw]: float(v) for raw, v in value.items()}
         except KeyError:
             pass
         else:
-            total = sum(struct.values())
-            if len(struct) == len(keys) and total == total:  # total != total: a NaN among them
+            if len(struct) == len(keys):
                 return struct
     wanted = {_key(k): k for k in keys}
     struct = dict.fromkeys(keys)
-    for raw_key, raw_value in value.items():
+    found: dict[str, Any] = {}
+    for raw_key, raw_value in _items(value):
         target = wanted.get(_key(str(raw_key)))
         if target is None:
             ctx.note(column, f"unknown key {raw_key!r} ignored (expected {', '.join(keys)})")
             continue
+        if target in found:
+            if found[target] == raw_value:
+                ctx.note(column, f"key {raw_key!r} given twice with the same value; read once")
+                continue
+            ctx.note(column, f"{target}: two different values ({_describe(found[target])} and {_describe(raw_value)}); stored null")
+            struct[target] = None
+            continue
+        found[target] = raw_value
         try:
             struct[target] = _number(raw_value)
+        except _NonFinite:
+            ctx.note(column, f"{raw_key}: expected a finite number, found {_describe(raw_value)}; stored null")
         except (ValueError, TypeError):
             ctx.note(column, f"{raw_key}: expected a number, found {_describe(raw_value)}; stored null")
+    if not found:
+        ctx.note(column, f"expected an object with keys {', '.join(keys)}, found {_describe(value)}; stored null")
+        return None
+    missing = [k for k in keys if k not in found]
+    if missing:
+        ctx.note(column, f"missing key(s) {', '.join(missing)} (expected {', '.join(keys)}); stored null for them")
     return struct
 
 
@@ -246,14 +393,14 @@ _FAST_STRUCT_KEYS = {
 
 
 def _flat_numbers(value: Any) -> list[float | None]:
-    """A flat list of numbers from a flat or nested JSON list (None for null/NaN)."""
+    """A flat list of numbers from a flat or one-level nested JSON list (None for null).
+
+    Raises :class:`_NonFinite` for a non-finite number and ``ValueError`` for anything else
+    that is not a number."""
     if not isinstance(value, (list, tuple)):
         raise ValueError
-    # Fast path, taken by every well-formed file: plain ints/floats (no bool), no NaN.
-    if set(map(type, value)) <= _PLAIN_NUMBER:
-        total = sum(value)
-        if total == total:
-            return list(value)
+    if _plain_finite(value):
+        return list(map(float, value))  # floats: Arrow refuses ints above 2**24 in a float32 column
     flat: list[float | None] = []
     for item in value:
         if isinstance(item, (list, tuple)):
@@ -268,13 +415,14 @@ def _landmarks(ctx: _Context, meta: dict) -> np.ndarray | None:
     value = meta.get("landmarks")
     if value is None:
         return None
-    # Fast path, taken by every well-formed file: 136 plain numbers, no NaN.
-    if type(value) is list and len(value) == 2 * NUM_LANDMARKS and set(map(type, value)) <= _PLAIN_NUMBER:
-        points = np.asarray(value, dtype=np.float32)
-        if not np.isnan(points.sum()):
-            return points.reshape(NUM_LANDMARKS, 2)
+    # Fast path, taken by every well-formed file: 136 plain finite numbers.
+    if type(value) is list and len(value) == 2 * NUM_LANDMARKS and _plain_finite(value):
+        return np.asarray(value, dtype=np.float32).reshape(NUM_LANDMARKS, 2)
     try:
         flat = _flat_numbers(value)
+    except _NonFinite:
+        ctx.note("landmarks", f"expected 136 finite numbers (68 x, y pairs), found a non-finite one in {_describe(value)}; stored null")
+        return None
     except (ValueError, TypeError):
         ctx.note("landmarks", f"expected 136 numbers (68 x, y pairs), found {_describe(value)}; stored null")
         return None
@@ -295,6 +443,9 @@ def _landmarks_29(ctx: _Context, meta: dict) -> list[float] | None:
         return None
     try:
         flat = _flat_numbers(value)
+    except _NonFinite:
+        ctx.note("landmarks_29", f"expected finite numbers, found a non-finite one in {_describe(value)}; stored null")
+        return None
     except (ValueError, TypeError):
         ctx.note("landmarks_29", f"expected a list of numbers, found {_describe(value)}; stored null")
         return None
@@ -304,29 +455,109 @@ def _landmarks_29(ctx: _Context, meta: dict) -> list[float] | None:
     return flat
 
 
-def _check_image(data: bytes, check: CheckImages) -> str | None:
-    """Why these bytes are not a usable image, or ``None`` when they are."""
+def _note_ranges(ctx: _Context, row: dict) -> None:
+    """Note every finite value outside :data:`DOCUMENTED_RANGES` (the value is kept)."""
+    for column, (low, high) in DOCUMENTED_RANGES.items():
+        low, high, value = low - RANGE_SLACK, high + RANGE_SLACK, row[column]
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            outside = {k: v for k, v in value.items() if v is not None and not low <= v <= high}
+        elif isinstance(value, list):
+            outside = {str(i): v for i, v in enumerate(value) if not low <= v <= high}
+        else:
+            outside = {} if low <= value <= high else {"": value}
+        if outside:
+            found = ", ".join(f"{k} {v:g}" if k else f"{v:g}" for k, v in outside.items())
+            low, high = DOCUMENTED_RANGES[column]
+            ctx.note(column, f"outside the documented range [{low:g}, {high:g}]: {found}; kept as released (check the file)")
+
+
+# ----------------------------------------------------------------------------- images
+
+_JPEG_SOI = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+_JPEG_SOS = b"\xff\xda"
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+)
+
+
+def _image_kind(data: bytes) -> str | None:
+    """The format of image bytes that are not a JPEG, from their signature (None if unknown)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[4:8] == b"ftyp":
+        return "HEIF/AVIF"
+    for signature, kind in _SIGNATURES:
+        if data.startswith(signature):
+            return kind
+    return None
+
+
+def _check_image(data: bytes, check: CheckImages) -> tuple[str | None, str | None]:
+    """``(problem, note)``: why these bytes are not a usable JPEG (or None), and a remark on
+    a usable one (or None)."""
     if not data:
-        return "image file is empty (0 bytes); re-extract it from the release zip"
-    if data[:3] == b"\xff\xd8\xff":
-        if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return "image file is empty (0 bytes); re-extract it from the release zip", None
+    if not data.startswith(_JPEG_SOI):
+        kind = _image_kind(data)
+        if kind:
             return (
-                f"JPEG cut short: no end-of-image marker (FF D9) after {len(data)} bytes; "
-                "the file was truncated (an interrupted download or extraction): re-extract it"
+                f"not a JPEG: the file holds a {kind} image although named .jpg; the image column holds "
+                "the release's JPEG bytes and this package never re-encodes: re-extract it, or convert it to JPEG yourself",
+                None,
             )
-        if check == "markers":
-            return None
-    from PIL import Image, UnidentifiedImageError
+        return f"not an image: expected a JPEG (starting FF D8 FF), found bytes {data[:8].hex(' ')}; re-extract it", None
+    note = None
+    if not data.endswith(_JPEG_EOI):
+        # The end-of-image marker is the last FF D9 after the last start-of-scan FF DA (FF D9
+        # cannot occur inside scan data; one before the scan belongs to an embedded thumbnail);
+        # anything after it is padding that decoders ignore.
+        eoi = data.rfind(_JPEG_EOI)
+        sos = data.rfind(_JPEG_SOS)
+        if sos < 0 or eoi < sos:
+            return (
+                f"JPEG cut short: no end-of-image marker (FF D9) after its image data ({len(data)} bytes); "
+                "the file was truncated (an interrupted download or extraction): re-extract it",
+                None,
+            )
+        trailing = data[eoi + 2 :]
+        if trailing.strip(b"\x00"):
+            note = f"{len(trailing)} bytes after the JPEG end-of-image marker; kept as released (decoders ignore them)"
+    if check == "decode":
+        problem = _decode_problem(data)
+        if problem:
+            return problem, None
+    return None, note
+
+
+def _decode_problem(data: bytes) -> str | None:
+    from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if check == "decode":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
                 image.load()
-            else:
-                image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        return f"not a readable image (expected a JPEG, starts with {data[:4].hex(' ')}): {exc}"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return (
+            f"image too large to decode safely: {exc} (AffectNet+ crops are 224 x 224); "
+            "not decoded: re-extract it, or remove it if it is not from the release"
+        )
+    except Exception as exc:  # PIL raises many types for garbage (OSError, SyntaxError, struct.error, ...)
+        return f"JPEG does not decode: {type(exc).__name__}: {exc}; re-extract it"
     return None
+
+
+# ----------------------------------------------------------------------------- reading
 
 
 def _parse_json(data: bytes) -> Any:
@@ -336,26 +567,60 @@ def _parse_json(data: bytes) -> Any:
         text = data.decode("utf-16")
     else:
         text = data.decode("utf-8")
-    return json.loads(text)
+    return json.loads(text, object_pairs_hook=_object)
 
 
-_SPELLINGS: dict[int, dict[str, str | None]] = {}  # id(known table) -> raw key -> target
+def _read_file(path, limit: int) -> tuple[bytes | None, int]:
+    """The file's bytes and size; ``None`` for the bytes when it is larger than ``limit``."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            return None, size
+        return handle.read(), size
 
 
-def _normalize_keys(ctx: _Context, obj: dict, known: dict[str, str], where: str) -> dict:
-    spellings = _SPELLINGS.setdefault(id(known), {})
+def _is_empty(value: Any) -> bool:
+    """``null``, ``{}``, ``[]`` or ``""``: a value that gives way to a non-empty one of the same key."""
+    return value is None or (isinstance(value, (dict, list, str)) and not value)
+
+
+def _normalize_keys(ctx: _Context, obj: dict, known: dict[str, str], where: str, required: frozenset = frozenset()) -> dict:
+    """``obj``'s keys mapped to schema names; unknown keys noted and dropped; a name given
+    twice resolved as the module docstring says (``required`` names: two different values
+    raise :class:`_Bad`)."""
     out: dict[str, Any] = {}
-    for raw_key, value in obj.items():
-        try:
-            name = spellings[raw_key]
-        except KeyError:
-            name = known.get(_key(str(raw_key)))
-            if len(spellings) < 1_000:
-                spellings[raw_key] = name
+    spelled: dict[str, str] = {}
+    for raw_key, value in _items(obj):
+        name = known.get(_key(str(raw_key)))
         if name is None:
             ctx.note(where, f"unknown key {raw_key!r} ignored")
             continue
-        out[name] = value
+        if name not in spelled:
+            spelled[name] = raw_key
+            out[name] = value
+            continue
+        first_key, first = spelled[name], out.get(name)
+        twice = f"key {first_key!r} given twice" if first_key == raw_key else f"{first_key!r} and {raw_key!r} both given (one key)"
+        if first == value:
+            ctx.note(where, f"{twice} with the same value; read once")
+        elif _is_empty(value):
+            ctx.note(where, f"{twice}; the empty one ({_describe(value)}) was ignored")
+        elif _is_empty(first):
+            ctx.note(where, f"{twice}; the empty one ({_describe(first)}) was ignored")
+            out[name] = value
+        elif isinstance(first, dict) and isinstance(value, dict):
+            merged = _Repeated({**first, **value})
+            merged.pairs = [*_items(first), *_items(value)]
+            out[name] = merged
+            ctx.note(where, f"{twice}; the two objects were merged")
+        elif name in required:
+            raise _Bad(
+                f"{first_key}: two different values ({_describe(first)} and {_describe(value)} under {raw_key!r}); "
+                "keep one of them in the file"
+            )
+        else:
+            ctx.note(where, f"{twice} with different values ({_describe(first)}, {_describe(value)}); stored null")
+            out[name] = None
     return out
 
 
@@ -365,11 +630,37 @@ def read_record(files: RecordFiles, check_images: CheckImages = "markers") -> Re
     ``row`` holds the :data:`FEATURES` columns with ``image`` as ``{"bytes", "path"}``
     (the file's bytes unchanged, ``path`` its file name) and ``landmarks`` as a
     ``68 x 2`` float32 numpy array (or None); every other value is a plain Python value.
+    Only ``MemoryError`` and ``KeyboardInterrupt``-like exceptions escape; an error that is
+    a bug of this module makes the record bad with reason class :data:`UNEXPECTED`.
     """
+    try:
+        return _read_record(files, check_images)
+    except RecursionError:
+        return _bad_result(
+            files, files.annotation or files.path,
+            "annotation nested too deeply: its lists or objects nest hundreds of levels deep, which no "
+            "AffectNet+ annotation does; re-extract it",
+        )
+    except MemoryError:
+        raise
+    except Exception as exc:
+        logger.debug("unexpected error reading %s", files.path, exc_info=True)
+        return _bad_result(
+            files, files.path,
+            f"{UNEXPECTED}: {type(exc).__name__}: {exc}; the record is left out so the run goes on. "
+            "Please report this file to the affectnetplus-hf maintainers",
+        )
+
+
+def _bad_result(files: RecordFiles, path: Any, reason: str) -> ReadResult:
+    return ReadResult(bad=BadRecord(files.part, files.image_id, str(path), reason))
+
+
+def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
     ctx = _Context(files)
 
     def bad(path: Any, reason: str) -> ReadResult:
-        return ReadResult(bad=BadRecord(files.part, files.image_id, str(path), reason))
+        return _bad_result(files, path, reason)
 
     if files.duplicates:
         others = ", ".join(p.name for p in files.duplicates)
@@ -378,55 +669,68 @@ def read_record(files: RecordFiles, check_images: CheckImages = "markers") -> Re
         return bad(files.annotation, "image missing: no images/<id>.jpg for this annotation; re-extract the image")
     if files.annotation is None:
         return bad(files.image, "annotation missing: no annotations/<id>.json for this image; re-extract it")
+    path = files.image
     try:
-        image_bytes = files.image.read_bytes()
-        json_bytes = files.annotation.read_bytes()
+        image_bytes, size = _read_file(path, MAX_IMAGE_BYTES)
+        if image_bytes is None:
+            return bad(path, f"image file too large: {size} bytes (AffectNet+ images are 224 x 224 JPEGs of about 8 KB); not read: re-extract it")
+        path = files.annotation
+        json_bytes, size = _read_file(path, MAX_ANNOTATION_BYTES)
+        if json_bytes is None:
+            return bad(path, f"annotation file too large: {size} bytes (AffectNet+ annotations are about 2 KB); not read: re-extract it")
     except OSError as exc:
-        return bad(exc.filename or files.path, f"cannot read file: {exc.strerror or exc}")
+        return bad(exc.filename or path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it")
 
-    problem = _check_image(image_bytes, check_images)
+    problem, image_note = _check_image(image_bytes, check_images)
     if problem:
         return bad(files.image, problem)
     try:
         document = _parse_json(json_bytes)
     except (UnicodeDecodeError, ValueError) as exc:
         size = len(json_bytes)
+        if "integer string conversion" in str(exc):  # Python's limit on digits (sys.int_max_str_digits)
+            return bad(files.annotation, f"annotation holds an integer of thousands of digits, which no AffectNet+ annotation does (the file has {size} bytes); re-extract it")
         return bad(files.annotation, f"annotation is not valid JSON: {exc} (the file has {size} bytes); re-extract it")
     if not isinstance(document, dict):
-        return bad(files.annotation, f"expected a JSON object, found {type(document).__name__}")
+        return bad(files.annotation, f"expected a JSON object, found {type(document).__name__}; re-extract it")
 
     try:
         row = _row(ctx, document, image_bytes)
     except _Bad as exc:
         return bad(files.annotation, str(exc))
+    if image_note:
+        ctx.notes.insert(0, Note(files.part, files.image_id, str(files.image), "image", image_note))
     return ReadResult(row=row, notes=ctx.notes)
+
+
+def _label_code(ctx: _Context, raw: Any, names: dict[str, int], count: int, column: str, expected: str) -> int | None:
+    try:
+        return _code(raw, names, count)
+    except _NonFinite:
+        ctx.note(column, f"expected {expected}, found {_describe(raw)} (not a finite number); stored null")
+        return None
+    except (ValueError, TypeError):
+        raise _Bad(f"{column.replace('_', '-')}: expected {expected}, found {_describe(raw)}") from None
 
 
 def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
     files = ctx.files
-    top = _normalize_keys(ctx, document, _TOP_KEYS, "annotation")
+    top = _normalize_keys(ctx, document, _TOP_KEYS, "annotation", _TOP_REQUIRED)
 
     soft = top.get("soft_label")
     try:
         soft_label = _flat_numbers(soft)
+    except _NonFinite:
+        raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} finite numbers, found {_describe(soft)}; fix or re-extract the file") from None
     except (ValueError, TypeError):
         raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}") from None
     if len(soft_label) != NUM_SOFT_CLASSES or any(v is None for v in soft_label):
         raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}")
 
-    raw_label = top.get("human_label")
-    try:
-        human_label = _code(raw_label, _EXPRESSION_CODES, len(EXPRESSIONS))
-    except (ValueError, TypeError):
-        raise _Bad(f"human-label: expected a code 0..{len(EXPRESSIONS) - 1} or null, found {_describe(raw_label)}") from None
+    human_label = _label_code(ctx, top.get("human_label"), _EXPRESSION_CODES, len(EXPRESSIONS), "human_label", f"a code 0..{len(EXPRESSIONS) - 1} or null")
     if human_label is None and files.part != "unlabeled":
         ctx.note("human_label", "human-label is null in a human-annotated part; stored null")
-
-    raw_subset = top.get("subset")
-    try:
-        subset = _code(raw_subset, _SUBSET_CODES, len(SUBSETS))
-    except (ValueError, TypeError):
-        raise _Bad(f"subset: expected 0 (easy), 1 (challenging), 2 (difficult) or null, found {_describe(raw_subset)}") from None
+    subset = _label_code(ctx, top.get("subset"), _SUBSET_CODES, len(SUBSETS), "subset", "0 (easy), 1 (challenging), 2 (difficult) or null")
 
     meta_raw = top.get("meta")
     if meta_raw is None:
@@ -437,7 +741,7 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
         ctx.note("meta-data", f"expected an object, found {_describe(meta_raw)}; metadata stored null")
         meta = {}
 
-    return {
+    row = {
         "image": {"bytes": image_bytes, "path": files.image.name},
         "image_id": files.image_id,
         "human_label": human_label,
@@ -452,6 +756,8 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
         "landmarks": _landmarks(ctx, meta),
         "landmarks_29": _landmarks_29(ctx, meta),
     }
+    _note_ranges(ctx, row)
+    return row
 
 
 def iter_rows(

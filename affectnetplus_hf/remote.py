@@ -32,7 +32,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PublishError
+from .errors import ExportError, PublishError
+from .export_layout import CARD_FILE as _CARD
+from .export_layout import INFO_FILE as _INFO
+from .export_layout import shard_paths as _layout_shard_paths
 
 __all__ = [
     "ShardPlan",
@@ -45,32 +48,17 @@ __all__ = [
     "stream",
 ]
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_CARD = "README.md"
-_INFO = "export_info.json"
-
 
 # ----------------------------------------------------------------------------- what an export holds
 
 
 def shard_paths(info: dict) -> list[str]:
-    """Every shard of an export, relative to its root, from its ``export_info.json`` dict.
-
-    ``<data_dir>/<part>/<partition>-SSSSS-of-NNNNN.parquet`` for each part, partition and shard.
-    """
+    """Every shard of an export (see :func:`.export_layout.shard_paths`); :class:`PublishError`
+    when ``info`` is not an export's ``export_info.json``."""
     try:
-        data_dir = info["data_dir"].strip("/")
-        return [
-            f"{data_dir}/{part}/{partition}-{shard:05d}-of-{spec['num_shards']:05d}.parquet"
-            for part, spec in info["parts"].items()
-            for partition in spec["partitions"]
-            for shard in range(spec["num_shards"])
-        ]
-    except (KeyError, TypeError, AttributeError) as err:
-        raise PublishError(
-            f"{_INFO}: lacks {err}; expected data_dir and parts with num_shards and partitions, as written "
-            "by `affectnetplus export`. Re-run the export."
-        ) from None
+        return _layout_shard_paths(info)
+    except ExportError as err:
+        raise PublishError(str(err)) from None
 
 
 def _front_matter(text: str, where: str) -> dict:
@@ -193,8 +181,17 @@ def check_range_support(url: str, *, storage_options: dict | None = None, timeou
 
 
 def is_repo_id(source: str) -> bool:
-    """Whether ``source`` names a Hub dataset repo (``namespace/name`` that is not a local path)."""
-    return bool(_REPO_ID.match(source)) and not os.path.exists(source)
+    """Whether ``source`` names a Hub dataset repo: ``namespace/name`` that is not a local path
+    and that ``huggingface_hub.utils.validate_repo_id`` accepts (the package's one repo-id rule)."""
+    if source.count("/") != 1 or os.path.exists(source):
+        return False
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return False
+    return True
 
 
 def stream(

@@ -21,6 +21,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .configs import PARTS
+from .landmarks import IBUG68_CONTOURS
 from .schema import EXPRESSIONS, NUM_SOFT_CLASSES
 
 __all__ = ["FAULTS", "SampleManifest", "face_landmarks", "write_sample"]
@@ -40,6 +42,23 @@ FAULTS: dict[str, tuple[str, bool]] = {
     "missing_landmark29": ("meta-data has no landmark-29", False),
     "sentinel": ("valence and arousal are -2 (AffectNet's 'not applicable')", False),
     "string_numbers": ("age and valence are numeric strings", False),
+    "non_finite": ("valence is Infinity, arousal -Infinity, age 1e400 (stored null, noted)", False),
+    "huge_int": ("a soft-label entry is 1 followed by 400 zeros (too large for a float)", True),
+    "deep_nesting": ("meta-data.age is a list nested 5,000 levels deep", True),
+    "duplicate_key": ('an empty "Meta Data": {} follows meta-data (two spellings of one key)', False),
+    "out_of_range": ("valence 5.0, age -40, gender probabilities -3 and 9 (kept, noted)", False),
+    "partial_struct": ("gender has no male key and race is {}", False),
+    "jpeg_padding": ("the JPEG has bytes after its end-of-image marker (decodes fine)", False),
+    "png_as_jpg": ("the image is a PNG saved as .jpg", True),
+}
+
+# JSON text that json.dumps cannot write: placeholder string -> raw text, for the faults above.
+_RAW_JSON = {
+    '"__inf__"': "Infinity",
+    '"__-inf__"': "-Infinity",
+    '"__1e400__"': "1e400",
+    '"__huge__"': "1" + "0" * 400,
+    '"__deep__"': "[" * 5000 + "]" * 5000,
 }
 
 _RACE_KEYS = ("asian", "indian", "black", "white", "middle eastern", "latino hispanic")
@@ -122,7 +141,7 @@ def _draw(points: list[tuple[float, float]], rng: random.Random, label: str) -> 
     top = [(x, 2 * points[27][1] - y - 60) for x, y in reversed(jaw)]
     draw.polygon(jaw + top, fill=skin, outline=(40, 40, 40))
     ink = (30, 30, 30)
-    for a, b, closed in ((17, 22, False), (22, 27, False), (27, 31, False), (31, 36, False), (36, 42, True), (42, 48, True), (48, 60, True), (60, 68, True)):
+    for a, b, closed in IBUG68_CONTOURS[1:]:  # the jaw is the outline of the skin polygon above
         seq = points[a:b] + ([points[a]] if closed else [])
         draw.line(seq, fill=ink, width=2)
     draw.text((6, 4), "SYNTHETIC", fill=(255, 255, 255))
@@ -190,13 +209,24 @@ def _apply_fault(fault: str, annotation: dict) -> None:
     elif fault == "string_numbers":
         meta["age"] = str(meta["age"])
         meta["valence"] = str(meta["valence"])
+    elif fault == "non_finite":
+        meta["valence"], meta["arousal"], meta["age"] = "__inf__", "__-inf__", "__1e400__"
+    elif fault == "huge_int":
+        annotation["soft-label"][0] = "__huge__"
+    elif fault == "deep_nesting":
+        meta["age"] = "__deep__"
+    elif fault == "out_of_range":
+        meta["valence"], meta["age"], meta["gender"] = 5.0, -40, {"female": -3, "male": 9}
+    elif fault == "partial_struct":
+        meta["gender"].pop("male")
+        meta["race"] = {}
 
 
 def write_sample(
     root: str | Path,
     n: int = 40,
     seed: int = 0,
-    parts: tuple[str, ...] = ("train", "validation", "unlabeled"),
+    parts: tuple[str, ...] = PARTS,
     faults: dict[str, list[str]] | None = None,
     layout: str = "release",
 ) -> SampleManifest:
@@ -250,6 +280,10 @@ def write_sample(
                 manifest.faults[(part, image_id)] = fault
                 _apply_fault(fault, annotation)
             text = json.dumps(annotation)
+            for placeholder, raw in _RAW_JSON.items():
+                text = text.replace(placeholder, raw)
+            if fault == "duplicate_key":
+                text = text[:-1] + ', "Meta Data": {}}'
             if fault == "bom_crlf":
                 data = b"\xef\xbb\xbf" + json.dumps(annotation, indent=2).replace("\n", "\r\n").encode()
             elif fault == "bad_json":
@@ -260,6 +294,14 @@ def write_sample(
                 image_bytes = image_bytes[: len(image_bytes) // 2]
             elif fault == "empty_image":
                 image_bytes = b""
+            elif fault == "jpeg_padding":
+                image_bytes += b"\xff" * 16 + b"padding written by some tool"
+            elif fault == "png_as_jpg":
+                from PIL import Image
+
+                buffer = io.BytesIO()
+                Image.open(io.BytesIO(image_bytes)).save(buffer, format="PNG")
+                image_bytes = buffer.getvalue()
             if fault != "missing_image":
                 (base / images_name / f"{image_id}.jpg").write_bytes(image_bytes)
             if fault != "missing_annotation":

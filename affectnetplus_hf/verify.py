@@ -5,6 +5,7 @@ table of counts per class x subset, the bad records and notes, the files that ar
 records, and the per-class counts next to the published ones (see
 :data:`~affectnetplus_hf.schema.PUBLISHED_COUNTS`), flagging a part that looks
 incomplete. :attr:`VerifyReport.ok` is false when any record is bad.
+:meth:`VerifyReport.to_json` is the same report as plain data (``affectnetplus verify --json``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ._parallel import report_progress, run_jobs
+from .configs import NULL_LABEL, NULL_SUBSET
 from .layout import PARTS, find_release, list_records
 from .reader import iter_rows, reason_class
 from .schema import EXPRESSIONS, PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
@@ -31,10 +33,12 @@ class PartReport:
     name: str
     path: str
     read: int = 0
-    #: (expression name or "null", subset name or "null") -> good records
+    #: (expression name or NULL_LABEL, subset name or NULL_SUBSET) -> good records
     counts: Counter = field(default_factory=Counter)
     bad: list[dict] = field(default_factory=list)
     notes: Counter = field(default_factory=Counter)  # (field, reason class) -> count
+    #: (field, reason class) -> the first note of that kind: path and full reason
+    note_examples: dict = field(default_factory=dict)
     ignored: list[dict] = field(default_factory=list)
 
     @property
@@ -56,8 +60,22 @@ class VerifyReport:
         return sum(len(p.bad) for p in self.parts.values())
 
     @property
+    def read(self) -> int:
+        return sum(p.read for p in self.parts.values())
+
+    @property
     def ok(self) -> bool:
         return self.bad == 0
+
+    def to_json(self) -> dict:
+        """The whole report as plain data: every bad record, note kind and ignored file."""
+        return {
+            "root": self.root,
+            "ok": self.ok,
+            "records": {"read": self.read, "good": sum(p.good for p in self.parts.values()), "bad": self.bad},
+            "missing_parts": list(self.missing_parts),
+            "parts": {name: _part_json(part) for name, part in self.parts.items()},
+        }
 
     def to_text(self) -> str:
         lines = [f"AffectNet+ release at {self.root}"]
@@ -74,10 +92,32 @@ class VerifyReport:
         return "\n".join(lines)
 
 
+def _part_json(part: PartReport) -> dict:
+    counts: dict[str, dict[str, int]] = {}
+    for (label, subset), n in sorted(part.counts.items()):
+        counts.setdefault(label, {})[subset] = n
+    expected = PUBLISHED_TOTALS.get(part.name)
+    return {
+        "path": part.path,
+        "read": part.read,
+        "good": part.good,
+        "bad": len(part.bad),
+        "published": expected,
+        "looks_incomplete": part.looks_incomplete() if expected else None,
+        "counts": counts,
+        "bad_records": part.bad,
+        "notes": [
+            {"field": name, "reason_class": reason, "count": n, **part.note_examples.get((name, reason), {})}
+            for (name, reason), n in part.notes.most_common()
+        ],
+        "ignored": part.ignored,
+    }
+
+
 def _part_text(part: PartReport) -> str:
-    subsets = [*SUBSETS, "null"]
+    subsets = [*SUBSETS, NULL_SUBSET]
     used_subsets = [s for s in subsets if any(k[1] == s for k in part.counts)] or list(SUBSETS)
-    labels = [e for e in (*EXPRESSIONS, "null") if any(k[0] == e for k in part.counts)]
+    labels = [e for e in (*EXPRESSIONS, NULL_LABEL) if any(k[0] == e for k in part.counts)]
     out = [f"== {part.name}: {part.path}", f"records: {part.read} read, {part.good} good, {len(part.bad)} bad"]
     header = f"{'class':<12}" + "".join(f"{s:>13}" for s in used_subsets) + f"{'total':>10}"
     published = PUBLISHED_COUNTS.get(part.name, {})
@@ -108,13 +148,20 @@ def _part_text(part: PartReport) -> str:
         if len(part.bad) > _SHOWN:
             out.append(f"  ... and {len(part.bad) - _SHOWN} more")
     if part.notes:
-        out.append("notes (records kept, a field stored null or a key ignored):")
+        out.append("notes (records kept; a value stored null, kept out of range, or a key ignored), by kind, with one example:")
         for (name, reason), n in part.notes.most_common(10):
+            example = part.note_examples.get((name, reason), {})
             out.append(f"  {name}: {reason} x{n}")
+            if example:
+                out.append(f"      e.g. {example['path']}: {example['reason']}")
+        if len(part.notes) > 10:
+            out.append(f"  ... and {len(part.notes) - 10} more kinds (affectnetplus verify --json lists them all)")
     if part.ignored:
-        out.append(f"files that are not records, ignored: {len(part.ignored)}")
-        for item in part.ignored[:5]:
+        out.append(f"files and folders not read: {len(part.ignored)}")
+        for item in part.ignored[:_SHOWN]:
             out.append(f"  {item['path']}: {item['reason']}")
+        if len(part.ignored) > _SHOWN:
+            out.append(f"  ... and {len(part.ignored) - _SHOWN} more (affectnetplus verify --json lists them all)")
     return "\n".join(out)
 
 
@@ -123,20 +170,24 @@ def _scan(job) -> dict:
     counts: Counter = Counter()
     bad: list[dict] = []
     notes: Counter = Counter()
+    examples: dict = {}
     for done, result in enumerate(iter_rows(records, check_images=check_images), 1):
         for note in result.notes:
-            notes[(note.field, note.reason.split(";")[0])] += 1
+            key = (note.field, reason_class(note.reason))
+            notes[key] += 1
+            if key not in examples:
+                examples[key] = {"path": note.path, "reason": note.reason}
         if result.bad is not None:
             bad.append(result.bad.to_report())
         else:
             row = result.row
-            label = EXPRESSIONS[row["human_label"]] if row["human_label"] is not None else "null"
-            subset = SUBSETS[row["subset"]] if row["subset"] is not None else "null"
+            label = EXPRESSIONS[row["human_label"]] if row["human_label"] is not None else NULL_LABEL
+            subset = SUBSETS[row["subset"]] if row["subset"] is not None else NULL_SUBSET
             counts[(label, subset)] += 1
         if done % 256 == 0:
             report_progress(256)
     report_progress(len(records) % 256)
-    return {"part": part, "read": len(records), "counts": counts, "bad": bad, "notes": notes}
+    return {"part": part, "read": len(records), "counts": counts, "bad": bad, "notes": notes, "examples": examples}
 
 
 def verify(
@@ -173,4 +224,6 @@ def verify(
             part.counts.update(chunk["counts"])
             part.bad += chunk["bad"]
             part.notes.update(chunk["notes"])
+            for key, example in chunk["examples"].items():
+                part.note_examples.setdefault(key, example)
     return report

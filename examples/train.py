@@ -193,7 +193,7 @@ def main(argv=None) -> int:
         soft_cross_entropy,
         soft_kl_div,
     )
-    from affectnetplus_hf.torch.plan import derived_seed
+    from affectnetplus_hf.torch.epoch_plan import derived_seed
 
     datasets.disable_progress_bars()
     torch.manual_seed(args.seed)

@@ -49,7 +49,7 @@ loading_script/affectnet_plus.py needs the affectnetplus-hf package installed in
 (the script only wraps its builder). Install it from a checkout or a built wheel, for example:
 
     pip install /path/to/affectnetplus-hf          # the repository folder (non-editable)
-    pip install affectnetplus_hf-0.1.0-py3-none-any.whl
+    pip install affectnetplus_hf-<version>-py3-none-any.whl
 
 then run load_dataset(...) again. ({error})
 """

@@ -26,14 +26,14 @@ def hub(tmp_path, monkeypatch, hf_cache):
     yield from hub_fixture(tmp_path, monkeypatch)
 
 
-def make_export(root: Path, *, n: int = 12, seed: int = 0, num_shards: int = NUM_SHARDS) -> Path:
+def make_export(root: Path, *, n: int = 12, seed: int = 0, num_shards: int = NUM_SHARDS, card_plots: bool = True) -> Path:
     """Export a synthetic release of ``n`` records per part into ``root / 'affectnet_plus'``."""
     from affectnetplus_hf.export import export
     from affectnetplus_hf.sample import write_sample
 
     raw = write_sample(root / "raw" / "AffectNet+", n=n, seed=seed)
     out = root / "affectnet_plus"
-    export(raw.root, out, num_shards=num_shards, progress=False)
+    export(raw.root, out, num_shards=num_shards, progress=False, card_plots=card_plots)
     return out
 
 

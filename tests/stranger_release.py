@@ -30,7 +30,7 @@ def _jpeg(rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def write_stranger_release(root: Path, spelling: str, n: int = 14, seed: int = 7):
+def write_stranger_release(root: Path, spelling: str, n: int = 16, seed: int = 7):
     """Write the release; return ``expected[(part, id)] = row dict or ("bad", reason words)``."""
     train, val, unl, images, annotations = SPELLINGS[spelling]
     rnd = random.Random(seed)
@@ -115,6 +115,18 @@ def write_stranger_release(root: Path, spelling: str, n: int = 14, seed: int = 7
                 meta.pop("landmark-29", None)
                 data = json.dumps(doc).encode()
                 row["landmarks_29"] = None
+            elif fault == 10:  # Infinity and 1e400 where numbers were expected: null
+                data = json.dumps(doc).replace(json.dumps(meta["valence"]), "Infinity", 1).replace(f'"age": {meta["age"]}', '"age": 1e400').encode()
+                row["valence"], row["age"] = None, None
+            elif fault == 11:  # a stray empty second spelling of meta-data: the metadata stays
+                data = (json.dumps(doc)[:-1] + ', "Meta Data": {}}').encode()
+            elif fault == 12:  # values outside the documented ranges: kept as released
+                meta["valence"], meta["age"] = 5.0, -40
+                data = json.dumps(doc).encode()
+                row["valence"], row["age"] = 5.0, -40
+            elif fault == 13:  # bytes after the JPEG's end-of-image marker: kept as released
+                image = image + b"\xff\xff trailing bytes"
+                row["image_bytes"] = image
             if write_image:
                 (root / folder / images / f"{image_id}.jpg").write_bytes(image)
             if write_json:

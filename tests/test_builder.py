@@ -4,7 +4,7 @@ import datasets
 import pytest
 
 from affectnetplus_hf import FEATURES, AffectNetPlus, BadRecordError, ReleaseNotFoundError
-from affectnetplus_hf.builder import CONFIG_NAMES
+from affectnetplus_hf.configs import CONFIG_NAMES
 
 
 def test_configs():
@@ -58,3 +58,26 @@ def test_on_bad_error_config(make_release, tmp_path):
     assert cause.path.endswith("0.json") and "soft-label: expected 8 numbers" in cause.reason
     with pytest.raises(ValueError, match="on_bad must be"):
         AffectNetPlus(config_name="all", data_dir=str(manifest.root), on_bad="maybe")
+
+
+def test_the_overridden_private_hook_of_datasets_is_still_where_it_was():
+    """AffectNetPlus overrides ``DatasetBuilder._check_manual_download`` (private: no public hook
+    exists) so that datasets < 4 raises our ReleaseNotFoundError, not its ManualDownloadError.
+    If datasets moves or renames it, this fails and names the version."""
+    import inspect
+
+    hook = getattr(datasets.DatasetBuilder, "_check_manual_download", None)
+    if int(datasets.__version__.split(".")[0]) < 4:
+        assert hook is not None and list(inspect.signature(hook).parameters) == ["self", "dl_manager"], (
+            f"datasets {datasets.__version__} changed DatasetBuilder._check_manual_download: update AffectNetPlus"
+        )
+    else:
+        assert hook is None, (
+            f"datasets {datasets.__version__} has DatasetBuilder._check_manual_download again: check that "
+            "AffectNetPlus still answers a missing data_dir with ReleaseNotFoundError"
+        )
+
+
+def test_config_overrides_are_validated(tmp_path):
+    with pytest.raises(ValueError, match="subset must be one of"):
+        AffectNetPlus(config_name="all", data_dir=str(tmp_path), subset="hard")

@@ -42,3 +42,45 @@ def test_card_yaml_round_trips_and_tables_match_the_data(make_release, tmp_path,
         per_subset = [sum(1 for i in good if i % 11 == code and i % 3 == s) for s in range(3)]
         expected_row = f"| {EXPRESSIONS[code]} | " + " | ".join(map(str, per_subset)) + f" | {sum(per_subset)} |"
         assert expected_row in validation_table
+
+
+def test_card_size_fields_are_measured_on_the_files(make_release, tmp_path, hf_cache):
+    import pyarrow.parquet as pq
+
+    manifest = make_release(n=12)
+    out = export(manifest.root, tmp_path / "affectnet_plus", progress=False, card_plots=False).out_dir
+    card = DatasetCard((out / "README.md").read_text(encoding="utf-8"))  # the card the export wrote
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    configs = MetadataConfigs.from_dataset_card_data(card.data)
+    every_file = sorted(out.glob("data/**/*.parquet"))
+    assert every_file
+    for name, config_info in infos.items():
+        split_files = {f["split"]: sorted(out.glob(f["path"])) for f in configs[name]["data_files"]}
+        for split, files in split_files.items():
+            uncompressed = sum(
+                pq.ParquetFile(path).metadata.row_group(i).total_byte_size
+                for path in files
+                for i in range(pq.ParquetFile(path).metadata.num_row_groups)
+            )
+            assert config_info.splits[split].num_bytes == uncompressed > 0, (name, split)
+        assert config_info.download_size == sum(p.stat().st_size for files in split_files.values() for p in files), name
+        assert config_info.dataset_size == sum(s.num_bytes for s in config_info.splits.values()), name
+    # the configs that hold every row once download every data file once
+    assert infos["all"].download_size + infos["unlabeled"].download_size == sum(p.stat().st_size for p in every_file)
+    assert card.data["size_categories"] == ["n<1K"]  # 36 rows
+
+
+def test_size_category_counts_each_row_once():
+    """960k records: 100K<n<1M, although `all` and the three subset configs hold the human-annotated rows twice."""
+    from affectnetplus_hf.card import card_yaml, distinct_rows
+
+    info = {
+        "data_dir": "data/x",
+        "parts": {
+            "train": {"rows": {"easy": 140_000, "challenging": 140_000, "difficult": 134_799}},
+            "validation": {"rows": {"easy": 2_000, "challenging": 2_000, "difficult": 1_500}},
+            "unlabeled": {"rows": {"no_subset": 539_607}},
+        },
+    }
+    assert distinct_rows(info) == 414_799 + 5_500 + 539_607
+    assert "100K<n<1M" in card_yaml(info)

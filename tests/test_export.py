@@ -10,6 +10,7 @@ import pytest
 from affectnetplus_hf import FEATURES
 from affectnetplus_hf.errors import BadRecordError, ExportError
 from affectnetplus_hf.export import auto_num_shards, export, report_path_for
+from affectnetplus_hf.export_layout import check_report
 from affectnetplus_hf.layout import find_release
 from affectnetplus_hf.sample import FAULTS
 
@@ -118,14 +119,17 @@ def test_reconciliation_and_report(make_release, tmp_path):
     assert (result.read, result.written, result.bad) == (total, total - bad, bad)
     assert "[OK]" in result.reconciliation()
     assert result.report_path == report_path_for(result.out_dir)
-    assert result.report_path.parent == result.out_dir.parent  # beside the folder, not inside it
-    lines = [json.loads(line) for line in result.report_path.read_text().splitlines()]
+    # inside the folder, so it moves with the export, but not in the manifest: never published
+    assert result.report_path.parent == result.out_dir
+    info = json.loads((result.out_dir / "export_info.json").read_text())
+    assert result.report_path.name not in info["files"]
+    lines = check_report(result.out_dir)
     reported = {(l["part"], l["image_id"]) for l in lines if l["kind"] == "bad_record"}
     assert reported == {("train", i) for i in manifest.bad_ids("train")}
     assert any(l["kind"] == "ignored_file" and l["path"].endswith("readme.txt") for l in lines)
     summary = lines[-1]
     assert summary["kind"] == "summary" and summary["read"] == summary["written"] + summary["bad"]
-    assert not any(p.name.endswith(".jsonl") for p in result.out_dir.rglob("*"))
+    assert summary["fingerprint"] == result.fingerprint
 
 
 def test_on_bad_error_stops_and_writes_nothing(make_release, tmp_path):
@@ -150,12 +154,12 @@ def test_interrupted_export_leaves_the_previous_folder_intact(make_release, tmp_
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("simulated interruption")
 
-    monkeypatch.setattr(export_module, "_swap_into_place", crash)
+    monkeypatch.setattr(export_module, "swap", crash)
     with pytest.raises(KeyboardInterrupt):
         export(manifest.root, out, progress=False, card_plots=False)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert first.report_path.read_bytes() == report_before  # the report still describes the folder in place
-    assert not list(tmp_path.glob(".affectnet_plus.*"))
+    assert not list(tmp_path.glob(".affectnet_plus.tmp-*")) and not list(tmp_path.glob(".affectnet_plus.old-*"))
     assert first.fingerprint in (out / "README.md").read_text()
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from affectnetplus_hf.errors import PublishError
-from affectnetplus_hf.hub import exported_files, push
+from affectnetplus_hf.export_layout import file_record
+from affectnetplus_hf.hub import PLACEHOLDER_MARKER, exported_files, push
 from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
 from .hub_server import TOKEN_READ, TOKEN_WRITE
 
@@ -59,10 +60,18 @@ def test_push_creates_a_private_gated_repo_holding_exactly_the_export(hub, expor
     assert any("licence" in field.lower() for field in card["extra_gated_fields"])
 
 
+def _restamp(folder: Path, rel: str) -> None:
+    """Record ``rel``'s current size and sha256 in the manifest, as if the export had written it so."""
+    info = json.loads((folder / "export_info.json").read_text())
+    info["files"][rel] = file_record(folder / rel).to_json()
+    (folder / "export_info.json").write_text(json.dumps(info))
+
+
 def test_a_card_without_gating_fields_cannot_go_public(hub, exported):
     card = (exported / "README.md").read_text()
     stripped = "\n".join(line for line in card.splitlines() if not line.startswith("extra_gated_prompt"))
     (exported / "README.md").write_text(stripped)
+    _restamp(exported, "README.md")
     with pytest.raises(PublishError, match="extra_gated_prompt"):
         push(exported, REPO_ID, public=True, i_have_redistribution_rights=True, progress=False, echo=None)
     assert hub.log == []
@@ -100,31 +109,47 @@ def test_push_of_a_new_export_removes_the_previous_fingerprint_folder(hub, expor
     assert remote == _local_files(newer)
 
 
-def test_the_cards_plots_go_with_it_and_old_plots_are_removed(hub, exported):
-    plots = exported / "stats"
-    plots.mkdir(exist_ok=True)
-    (plots / "old_plot.png").write_bytes(b"\x89PNG old")
-    (plots / "class_subset.png").write_bytes(b"\x89PNG class x subset")
-    push(exported, REPO_ID, progress=False, echo=None)
-    assert {"stats/old_plot.png", "stats/class_subset.png"} <= set(hub.files(REPO_ID))
+def test_stray_files_in_the_folder_are_never_published(hub, exported):
+    (exported / "stats" / "my_notes.md").write_text("draft")
+    (exported / "NOTES.md").write_text("mine")
+    (exported / "my_experiments").mkdir()
+    (exported / "my_experiments" / "run1.csv").write_text("a,b\n")
+    messages: list[str] = []
+    result = push(exported, REPO_ID, progress=False, echo=messages.append)
+    remote = set(hub.files(REPO_ID))
+    assert not remote & {"stats/my_notes.md", "NOTES.md", "my_experiments/run1.csv", "export_report.jsonl"}
+    assert {"stats/my_notes.md", "NOTES.md", "my_experiments/run1.csv"} <= set(result.not_published)
+    assert any("not sent" in m for m in messages)
 
-    (plots / "old_plot.png").unlink()
-    result = push(exported, REPO_ID, progress=False, echo=None)
-    assert result.deleted == ["stats/old_plot.png"]
-    assert "stats/old_plot.png" not in hub.files(REPO_ID) and "stats/class_subset.png" in hub.files(REPO_ID)
+
+def test_plots_a_new_export_no_longer_has_are_removed(hub, exported, tmp_path):
+    push(exported, REPO_ID, progress=False, echo=None)
+    plots = {p for p in hub.files(REPO_ID) if p.startswith("stats/")}
+    assert plots  # the session export drew its plots
+    newer = make_export(tmp_path / "second", n=9, seed=5, card_plots=False)
+    result = push(newer, REPO_ID, progress=False, echo=None)
+    assert plots <= set(result.deleted)
+    assert not any(p.startswith("stats/") for p in hub.files(REPO_ID))
 
 
 def test_shards_go_in_several_commits_and_the_card_last(hub, exported):
     result = push(exported, REPO_ID, progress=False, echo=None, max_files_per_commit=3)
 
     data = [p for p in exported_files(exported) if p.startswith("data/")]
-    expected_commits = -(-len(data) // 3) + 1
+    expected_commits = 1 + -(-len(data) // 3) + 1  # placeholder card, shards, card
     assert len(result.commits) == expected_commits
     repo = hub.repo(REPO_ID)
-    last = repo.commits[result.commits[-1]]
+    first, last = repo.commits[result.commits[0]], repo.commits[result.commits[-1]]
     before_last = repo.commits[last.parent]
-    assert "README.md" not in before_last.files and set(data) <= set(before_last.files)
-    assert "README.md" in last.files
+    assert not any(p.startswith("data/") for p in first.files)  # the placeholder comes before any data
+    card_before_last = hub.blob_path(before_last.files["README.md"].sha256).read_text()
+    assert PLACEHOLDER_MARKER in card_before_last and set(data) <= set(before_last.files)
+    assert hub.blob_path(last.files["README.md"].sha256).read_bytes() == (exported / "README.md").read_bytes()
+    # gating went on before the first commit, so before the first data byte
+    requests = [(method, path) for method, path, status in hub.log]
+    first_settings = next(i for i, (m, p) in enumerate(requests) if m == "PUT" and p.endswith("/settings"))
+    first_commit = next(i for i, (m, p) in enumerate(requests) if m == "POST" and "/commit/" in p)
+    assert first_settings < first_commit
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["failed-commit", "lost-response"])
@@ -150,6 +175,7 @@ def test_a_commit_that_fails_or_loses_its_answer_is_retried_without_duplicates(h
         for path, entry in newer.files.items():
             if path not in older.files or older.files[path].sha256 != entry.sha256:
                 introduced[path] = introduced.get(path, 0) + 1
+    assert introduced.pop("README.md") == 2  # the placeholder card, then the card
     assert introduced and all(n == 1 for n in introduced.values())
     uploaded = _lfs_puts(hub)
     assert len(uploaded) == len(set(uploaded))
@@ -256,3 +282,137 @@ def test_push_to_a_branch_leaves_main_alone(hub, exported):
     on_branch = hub.files(REPO_ID, revision="v1")
     on_branch.pop(".gitattributes")
     assert on_branch == _local_files(exported)
+
+
+# ----------------------------------------------------------------------------- never a partial dataset
+
+
+def _ids_or_failure(repo_id: str, cache: Path) -> list[str] | None:
+    """The train image ids ``load_dataset`` returns for the repo, or None if it fails loudly.
+
+    Asked twice, as a user would: with the config ``all`` and with no config at all (what
+    auto-detection would serve from bare shards). Both must agree.
+    """
+    import datasets
+
+    answers = []
+    for config in ("all", None):
+        try:
+            ds = datasets.load_dataset(repo_id, config, split="train", cache_dir=str(cache / str(config)))
+        except Exception as err:  # a loud failure is allowed; which one does not matter
+            assert not isinstance(err, AssertionError)
+            answers.append(None)
+        else:
+            answers.append(sorted(ds["image_id"]))
+    assert answers[0] == answers[1] or None in answers, "the default config and `all` serve different rows"
+    return answers[1] if answers[0] is None else answers[0]
+
+
+def _local_ids(folder: Path) -> list[str]:
+    import datasets
+
+    return sorted(datasets.load_dataset(str(folder), "all", split="train")["image_id"])
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["failed-commit", "lost-response"])
+def test_a_first_push_stopped_at_any_commit_is_never_loadable_as_a_subset(hub, exported, hf_cache, after):
+    whole = _local_ids(exported)
+    stopped_at = []
+    for n in range(20):
+        repo_id = f"my-lab/first-{n}"
+        hub.inject("POST", rf"/{repo_id}/commit/main$", 503, skip=n, after=after)
+        try:
+            push(exported, repo_id, progress=False, echo=None, retries=0, max_files_per_commit=2)
+        except PublishError:
+            stopped_at.append(n)
+            got = _ids_or_failure(repo_id, hf_cache / repo_id)
+            assert got is None or got == whole, f"stopped at commit {n + 1}: {len(got)} of {len(whole)} rows"
+            repo = hub.repo(repo_id)
+            if any(p.startswith("data/") for p in repo.head.files):
+                assert repo.private and repo.gated == "manual"  # before the first data byte
+            push(exported, repo_id, progress=False, echo=None)  # running it again finishes it
+            assert _ids_or_failure(repo_id, hf_cache / (repo_id + "-done")) == whole
+        else:
+            hub.faults.clear()
+            assert _ids_or_failure(repo_id, hf_cache / repo_id) == whole
+            break
+    assert len(stopped_at) >= 4  # placeholder, at least two shard commits, the card
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["failed-commit", "lost-response"])
+def test_a_repush_stopped_at_any_commit_serves_the_old_export_or_the_new_one(hub, exported, tmp_path, hf_cache, after):
+    newer = make_export(tmp_path / "second", n=9, seed=5)
+    old, new = _local_ids(exported), _local_ids(newer)
+    assert old != new
+    for n in range(20):
+        repo_id = f"my-lab/again-{n}"
+        push(exported, repo_id, progress=False, echo=None)
+        hub.inject("POST", rf"/{repo_id}/commit/main$", 503, skip=n, after=after)
+        try:
+            push(newer, repo_id, progress=False, echo=None, retries=0, max_files_per_commit=2)
+        except PublishError:
+            got = _ids_or_failure(repo_id, hf_cache / repo_id)
+            assert got in (old, new), f"stopped at commit {n + 1}: neither the old nor the new export"
+        else:
+            hub.faults.clear()
+            assert _ids_or_failure(repo_id, hf_cache / repo_id) == new
+            break
+    assert n >= 3
+
+
+def test_foreign_files_in_the_repo_are_left_alone_and_named(hub, exported, tmp_path):
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi()
+    api.create_repo(REPO_ID, repo_type="dataset", private=True)
+    theirs = {"data/other_dataset/train.parquet": b"PAR1 theirs PAR1", "stats/my_notes.md": b"notes", "notes.txt": b"hi"}
+    api.create_commit(
+        REPO_ID,
+        operations=[CommitOperationAdd(path_in_repo=p, path_or_fileobj=c) for p, c in theirs.items()],
+        commit_message="their files",
+        repo_type="dataset",
+    )
+    messages: list[str] = []
+    first = push(exported, REPO_ID, progress=False, echo=messages.append)
+    newer = make_export(tmp_path / "second", n=9, seed=5, card_plots=False)
+    second = push(newer, REPO_ID, progress=False, echo=messages.append)
+
+    remote = hub.files(REPO_ID)
+    assert all(remote[p] == c for p, c in theirs.items())
+    assert first.left_alone == second.left_alone == sorted(theirs)
+    assert not set(second.deleted) & set(theirs)
+    assert any("left alone 3 file(s)" in m and "stats/my_notes.md" in m for m in messages)
+
+
+def test_a_card_the_package_did_not_write_is_not_overwritten(hub, exported):
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(REPO_ID, repo_type="dataset", private=True)
+    api.upload_file(path_or_fileobj=b"# my own dataset\n", path_in_repo="README.md", repo_id=REPO_ID, repo_type="dataset")
+    commits = len(hub.repo(REPO_ID).commits)
+    with pytest.raises(PublishError, match="README.md") as err:
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert "Nothing was uploaded" in str(err.value)
+    assert len(hub.repo(REPO_ID).commits) == commits and hub.files(REPO_ID)["README.md"] == b"# my own dataset\n"
+
+
+@pytest.mark.parametrize("change", ["truncated", "edited"])
+def test_a_shard_changed_after_the_export_is_refused_before_any_request(hub, exported, change):
+    shard = next(p for p in exported_files(exported) if p.startswith("data/"))
+    content = (exported / shard).read_bytes()
+    if change == "truncated":
+        (exported / shard).write_bytes(content[: len(content) // 2])
+    else:  # same size, one byte different
+        (exported / shard).write_bytes(content[:100] + bytes([content[100] ^ 1]) + content[101:])
+    with pytest.raises(PublishError) as err:
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert shard in str(err.value) and "re-run `affectnetplus export`" in str(err.value)
+    assert hub.log == []
+
+
+@pytest.mark.parametrize("repo_id", ["x/y--z", "affectnet_plus", "a/b/c", "./x"])
+def test_a_repo_id_the_hub_refuses_is_refused_before_any_request(hub, exported, repo_id):
+    with pytest.raises(PublishError, match="expected 'namespace/name'"):
+        push(exported, repo_id, progress=False, echo=None)
+    assert hub.log == []

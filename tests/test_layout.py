@@ -69,3 +69,109 @@ def test_two_spellings_of_one_folder_is_an_error(make_release):
     # "human_annotated" and "Human Annotated" side by side are the same folder twice
     with pytest.raises(ReleaseNotFoundError, match="several folders"):
         find_release(manifest.root)
+
+
+# ----------------------------------------------------------------------------- odd folders of real downloads
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import unicodedata  # noqa: E402
+
+
+def _copy_record(part, src: str, stem: str) -> None:
+    shutil.copy(part.images_dir / f"{src}.jpg", part.images_dir / f"{stem}.jpg")
+    shutil.copy(part.annotations_dir / f"{src}.json", part.annotations_dir / f"{stem}.json")
+
+
+def test_record_order_is_total_and_numeric_first():
+    stems = ["007", "10", "²", "7", "a", "07", "2", "0", "٣", "1" + "0" * 5000]
+    ordered = sorted(stems, key=natural_key)
+    assert ordered == ["0", "2", "7", "07", "007", "10", "1" + "0" * 5000, "a", "²", "٣"]
+    assert sorted(reversed(stems), key=natural_key) == ordered  # no ties: input order cannot leak through
+
+
+def test_unicode_stems_are_records(make_release):
+    manifest = make_release(n=2, parts=("train",))
+    part = find_release(manifest.root).parts["train"]
+    _copy_record(part, "0", "²")
+    nfc, nfd = unicodedata.normalize("NFC", "é"), unicodedata.normalize("NFD", "é")
+    shutil.copy(part.images_dir / "1.jpg", part.images_dir / f"{nfc}.jpg")
+    shutil.copy(part.annotations_dir / "1.json", part.annotations_dir / f"{nfd}.json")  # saved on macOS
+    os.close(os.open(os.fsencode(part.images_dir) + b"/\xff.jpg", os.O_CREAT | os.O_WRONLY))  # not UTF-8
+    records, ignored = list_records(part)
+    by_id = {r.image_id: r for r in records}
+    assert [r.image_id for r in records] == ["0", "1", "²", nfc]
+    assert by_id[nfc].image is not None and by_id[nfc].annotation is not None  # paired across normalisations
+    assert [i.reason for i in ignored if "UTF-8" in i.reason]
+
+
+def test_symlink_loops_are_listed_not_fatal(make_release):
+    manifest = make_release(n=2)
+    release_root = manifest.root
+    os.symlink("loop", release_root / "loop")
+    train = release_root / "human_annotated" / "train_set"
+    os.symlink("x", train / "x")
+    os.symlink("9.jpg", train / "images" / "9.jpg")
+    shutil.rmtree(release_root / "no_human_annotated" / "images")
+    os.symlink("images", release_root / "no_human_annotated" / "images")
+    release = find_release(release_root)
+    listed = {}
+    for name, part in release.parts.items():
+        records, ignored = list_records(part)
+        listed.update({i.path.name: (name, i.reason) for i in ignored})
+        assert len(records) == 2
+    for name in ("loop", "x", "9.jpg", "images"):
+        assert "cannot be followed" in listed[name][1] and "symbolic-link loop" in listed[name][1], name
+    assert listed["images"][0] == "unlabeled"
+
+
+def test_a_root_that_is_a_file_or_a_loop_has_its_own_message(tmp_path):
+    (tmp_path / "AffectNet+.zip").write_bytes(b"PK")
+    with pytest.raises(ReleaseNotFoundError, match="is a file, not a folder .a zip or tar archive: extract it first"):
+        find_release(tmp_path / "AffectNet+.zip")
+    os.symlink("loop", tmp_path / "loop")
+    with pytest.raises(ReleaseNotFoundError, match="symbolic link that loops"):
+        find_release(tmp_path / "loop")
+
+
+def test_unknown_sibling_folders_are_listed_with_the_reason(make_release):
+    manifest = make_release(n=2)
+    human = manifest.root / "human_annotated"
+    shutil.copytree(human / "train_set", human / "train")
+    (human / "test_set").mkdir()
+    (human / "validation_set" / "images_old").mkdir()
+    release = find_release(manifest.root)
+    ignored = {name: {i.path.name: i.reason for i in list_records(part)[1]} for name, part in release.parts.items()}
+    assert "another folder for part train beside 'train_set', which was read" in ignored["train"]["train"]
+    assert "not a folder of the AffectNet+ layout" in ignored["train"]["test_set"]
+    assert "not a folder of the AffectNet+ layout" in ignored["validation"]["images_old"]
+    assert [r.image_id for r in list_records(release.parts["train"])[0]] == ["0", "1"]  # train_set was read
+
+
+_EXPORT = """
+import hashlib, pathlib, sys
+from affectnetplus_hf.export import export
+out = pathlib.Path(sys.argv[2])
+export(sys.argv[1], out, num_proc=1, progress=False, card_plots=False)
+for path in sorted(p for p in out.rglob("*") if p.is_file()):
+    print(path.relative_to(out), hashlib.sha256(path.read_bytes()).hexdigest())
+"""
+
+
+def test_export_bytes_do_not_depend_on_the_hash_seed(make_release, tmp_path):
+    manifest = make_release(n=3, parts=("train",))
+    part = find_release(manifest.root).parts["train"]
+    for stem in ("07", "007", "00", "²", "b", "a"):
+        _copy_record(part, "1", stem)
+    listings = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run(
+            [sys.executable, "-c", _EXPORT, str(manifest.root), str(tmp_path / f"seed{seed}" / "affectnet_plus")],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        listings.append(proc.stdout)
+    assert ".parquet" in listings[0] and listings[0] == listings[1] == listings[2]

@@ -30,7 +30,7 @@ import pytest
 
 from tests import loading_script_dump as dump
 from affectnetplus_hf import FEATURES
-from affectnetplus_hf.builder import CONFIG_NAMES
+from affectnetplus_hf.configs import CONFIG_NAMES
 from affectnetplus_hf.sample import write_sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,6 +266,7 @@ def installed_package(compat_python, tmp_path_factory) -> Path:
     )
     package = target / "affectnetplus_hf"
     assert (package / "dataset_card" / "README.template.md").is_file(), "the wheel lost dataset_card/"
+    assert (package / "py.typed").is_file(), "the wheel lost py.typed (PEP 561 marker)"
     return target
 
 

@@ -151,3 +151,187 @@ def test_reason_classes_group_bad_records_whatever_their_details(tmp_path):
         reasons.append(result.bad.reason)
     assert reasons[0] != reasons[1]
     assert reason_class(reasons[0]) == reason_class(reasons[1]) == "annotation is not valid JSON"
+
+
+# ----------------------------------------------------------------------------- odd inputs of real downloads
+
+_JPEG = b"\xff\xd8\xff\xe0 head \xff\xda scan \xff\xd9"
+_GOOD = {"human-label": 1, "soft-label": [0.1] * 8, "subset": 0}
+
+
+def _read(tmp_path, doc=None, text=None, image=_JPEG, part="train", **kw):
+    (tmp_path / "7.jpg").write_bytes(image)
+    (tmp_path / "7.json").write_text(text if text is not None else json.dumps(doc))
+    return read_record(RecordFiles(part, "7", tmp_path / "7.jpg", tmp_path / "7.json"), **kw)
+
+
+def _notes(result):
+    return {n.field: n.reason for n in result.notes}
+
+
+def _meta(**meta):
+    return json.dumps({**_GOOD, "meta-data": meta})
+
+
+def test_deep_nesting_is_a_bad_record_not_a_crash(tmp_path):
+    for text in ("[" * 100_000 + "]" * 100_000, _meta(age=0).replace('"age": 0', '"age": ' + "[" * 990 + "]" * 990)):
+        result = _read(tmp_path, text=text)
+        assert result.row is None and "nested too deeply" in result.bad.reason and result.bad.path.endswith("7.json")
+
+
+@pytest.mark.parametrize("raw", ["Infinity", "-Infinity", "1e400", "NaN", "1" + "0" * 400, "1e39", '"inf"'])
+def test_non_finite_numbers_become_null_with_a_note(tmp_path, raw):
+    text = _meta(age=0, valence=0, gender={"female": 0, "male": 1}).replace('"age": 0', f'"age": {raw}')
+    text = text.replace('"valence": 0', f'"valence": {raw}').replace('"female": 0', f'"female": {raw}')
+    result = _read(tmp_path, text=text)
+    row, notes = result.row, _notes(result)
+    assert row["age"] is None and row["valence"] is None and row["gender"] == {"female": None, "male": 1.0}
+    assert "finite number" in notes["age"] and "stored null" in notes["age"]
+    assert "finite number" in notes["valence"] and "finite number" in notes["gender"]
+
+
+def test_an_integer_of_thousands_of_digits_is_a_bad_record_with_a_plain_reason(tmp_path):
+    result = _read(tmp_path, text=_meta(age=0).replace('"age": 0', '"age": 1' + "0" * 5000))
+    assert result.row is None and result.bad.reason.startswith("annotation holds an integer of thousands of digits")
+    assert "sys." not in result.bad.reason
+
+
+def test_non_finite_landmarks_are_null_and_a_non_finite_soft_label_is_bad(tmp_path):
+    points = [10] * 136
+    text = _meta(**{"landmark-68": points}).replace("[" + ", ".join(["10"] * 136) + "]", "[Infinity" + ", 10" * 135 + "]")
+    result = _read(tmp_path, text=text)
+    assert result.row["landmarks"] is None and "non-finite" in _notes(result)["landmarks"]
+    text = json.dumps(_GOOD).replace("[0.1,", "[1" + "0" * 400 + ",")
+    result = _read(tmp_path, text=text)
+    assert result.row is None and "soft-label: expected 8 finite numbers" in result.bad.reason
+
+
+def test_a_key_given_twice_is_resolved_and_noted(tmp_path):
+    meta = {"age": 30, "valence": 0.5}
+    # a stray empty spelling of meta-data after the real one no longer erases the metadata
+    result = _read(tmp_path, text=json.dumps({**_GOOD, "meta-data": meta})[:-1] + ', "Meta Data": {}}')
+    assert result.row["age"] == 30.0 and result.row["valence"] == 0.5
+    assert "'meta-data' and 'Meta Data' both given" in _notes(result)["annotation"]
+    # the same key twice, equal values: read once, noted
+    result = _read(tmp_path, text='{"human-label": 1, "human-label": 1, "soft-label": [0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1]}')
+    assert result.row["human_label"] == 1 and "given twice with the same value" in _notes(result)["annotation"]
+    # two objects are merged; two different optional values give null
+    text = '{"human-label": 1, "soft-label": [0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1], "meta-data": {"age": 30}, "Metadata": {"valence": 0.5, "Age": 40}}'
+    result = _read(tmp_path, text=text)
+    assert result.row["valence"] == 0.5 and result.row["age"] is None
+    assert "different values" in _notes(result)["meta-data"]
+    # two different labels: the record is bad, never a silent pick
+    result = _read(tmp_path, text='{"human-label": 1, "Human Label": 2, "soft-label": [0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1]}')
+    assert result.row is None and "two different values" in result.bad.reason
+    # inside a struct: a probability twice with different values is null
+    result = _read(tmp_path, text=_meta(gender={"female": 0.2, "male": 0.8})[:-3] + ', "female": 0.3}}}')
+    assert result.row["gender"] == {"female": None, "male": 0.8} and "two different values" in _notes(result)["gender"]
+
+
+def test_gender_or_race_with_keys_missing_or_empty_is_noted(tmp_path):
+    result = _read(tmp_path, text=_meta(gender={"female": 0.3}, race={}))
+    assert result.row["gender"] == {"female": 0.3, "male": None} and result.row["race"] is None
+    notes = _notes(result)
+    assert "missing key(s) male" in notes["gender"] and "found {}" in notes["race"]
+
+
+def test_out_of_range_values_are_kept_as_released_and_noted(tmp_path):
+    result = _read(tmp_path, text=json.dumps({**_GOOD, "soft-label": [9] + [0.1] * 7, "meta-data": {"valence": 5.0, "arousal": -2, "age": -40, "gender": {"female": -3, "male": 9}}}))
+    row, notes = result.row, _notes(result)
+    assert row["valence"] == 5.0 and row["age"] == -40.0 and row["gender"] == {"female": -3.0, "male": 9.0}
+    assert row["soft_label"][0] == 9 and row["arousal"] is None  # -2 stays the documented sentinel
+    for name in ("valence", "age", "gender", "soft_label"):
+        assert "outside the documented range" in notes[name] and "kept as released" in notes[name], name
+    assert "arousal" not in notes
+
+
+def _image(kind: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["PNG", "GIF", "WEBP", "BMP", "TIFF"])
+def test_a_non_jpeg_saved_as_jpg_is_reported_never_reencoded(tmp_path, kind):
+    result = _read(tmp_path, dict(_GOOD), image=_image(kind))
+    assert result.row is None and result.bad.reason.startswith(f"not a JPEG: the file holds a {kind} image")
+    assert result.bad.path.endswith("7.jpg")
+    result = _read(tmp_path, dict(_GOOD), image=b"GARBAGE!" * 10)
+    assert result.bad.reason.startswith("not an image: expected a JPEG")
+
+
+def test_a_png_decompression_bomb_is_reported_without_decoding(tmp_path):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (14_000, 14_000)).save(buffer, format="PNG")  # 196 million pixels, a few hundred KB
+    for check in ("markers", "decode"):
+        result = _read(tmp_path, dict(_GOOD), image=buffer.getvalue(), check_images=check)
+        assert result.row is None and "PNG" in result.bad.reason
+
+
+def test_a_huge_jpeg_with_decode_check_is_reported(tmp_path, monkeypatch):
+    from PIL import Image
+
+    jpeg = _image("JPEG")  # 64 pixels: lower PIL's limit instead of writing a 200-megapixel file
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)  # above the limit: a warning
+    result = _read(tmp_path, dict(_GOOD), image=jpeg, check_images="decode")
+    assert result.row is None and "too large to decode safely" in result.bad.reason
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)  # above twice the limit: PIL's error
+    result = _read(tmp_path, dict(_GOOD), image=jpeg, check_images="decode")
+    assert result.row is None and "too large to decode safely" in result.bad.reason
+    assert _read(tmp_path, dict(_GOOD), image=jpeg, check_images="markers").row is not None  # markers: not decoded
+
+
+def test_padding_after_the_end_of_image_marker_is_not_cut_short(tmp_path):
+    jpeg = _image("JPEG")
+    for padding, noted in ((b"\x00" * 64, False), (b"\xff" * 16 + b"trailer", True)):
+        result = _read(tmp_path, dict(_GOOD), image=jpeg + padding, check_images="decode")
+        assert result.row is not None and result.row["image"]["bytes"] == jpeg + padding  # kept as released
+        assert ("image" in _notes(result)) == noted
+    # a real truncation is still reported, even when an embedded thumbnail's FF D9 precedes the scan
+    thumbnail = b"\xff\xe1\x00\x10Exif\xff\xd8\xff\xd9\x00\x00"
+    cut = jpeg[:2] + thumbnail + jpeg[2 : len(jpeg) // 2]
+    result = _read(tmp_path, dict(_GOOD), image=cut)
+    assert result.row is None and result.bad.reason.startswith("JPEG cut short")
+
+
+def test_files_far_larger_than_any_release_file_are_reported_unread(tmp_path, monkeypatch):
+    import affectnetplus_hf.reader as reader
+
+    monkeypatch.setattr(reader, "MAX_ANNOTATION_BYTES", 10)
+    result = _read(tmp_path, dict(_GOOD))
+    assert result.row is None and result.bad.reason.startswith("annotation file too large")
+
+
+def test_a_reader_bug_is_a_bad_record_not_a_crash(tmp_path, monkeypatch):
+    import affectnetplus_hf.reader as reader
+
+    def broken(*args):
+        raise TypeError("boom")
+
+    monkeypatch.setattr(reader, "_row", broken)
+    result = _read(tmp_path, dict(_GOOD))
+    assert reader.reason_class(result.bad.reason) == reader.UNEXPECTED and "TypeError: boom" in result.bad.reason
+
+
+def test_every_new_planted_fault_ends_as_its_manifest_says(make_release):
+    faults = ["non_finite", "huge_int", "deep_nesting", "duplicate_key", "out_of_range", "partial_struct", "jpeg_padding", "png_as_jpg"]
+    manifest = make_release(n=len(faults), faults={"train": faults})
+    records, _ = list_records(find_release(manifest.root).parts["train"])
+    by_fault = {}
+    for result in iter_rows(records):
+        image_id = result.row["image_id"] if result.row else result.bad.image_id
+        by_fault[manifest.faults[("train", image_id)]] = result
+    assert len(by_fault) == len(faults)
+    for fault, result in by_fault.items():
+        assert (result.bad is not None) == FAULTS[fault][1], fault
+        if result.bad is None:
+            assert result.notes, fault  # every tolerated oddity leaves a trace
+    assert by_fault["duplicate_key"].row["age"] is not None

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("datasets")
 
-from affectnetplus_hf.torch import BatchPlan, Curriculum, make_loader  # noqa: E402
+from affectnetplus_hf.torch import Curriculum, EpochPlan, make_loader  # noqa: E402
 from tests.torch_support import exported  # noqa: E402
 
 EASY, CHALLENGING, DIFFICULT = 0, 1, 2
@@ -65,13 +65,13 @@ def test_step_curriculum_with_balanced_draws(train):
 
 
 def test_plan_deals_rows_to_ranks_like_a_distributed_sampler():
-    plans = [BatchPlan(11, 2, seed=5, rank=r, world_size=3) for r in range(3)]
+    plans = [EpochPlan(11, 2, seed=5, rank=r, world_size=3) for r in range(3)]
     rows = [[i for batch in plan for i in batch] for plan in plans]
     assert all(len(r) == 4 for r in rows)  # 11 rows padded to 12
     assert set(i for r in rows for i in r) == set(range(11))
-    dropped = [[i for batch in BatchPlan(11, 2, seed=5, rank=r, world_size=3, drop_last=True) for i in batch] for r in range(3)]
+    dropped = [[i for batch in EpochPlan(11, 2, seed=5, rank=r, world_size=3, drop_last=True) for i in batch] for r in range(3)]
     assert all(len(r) == 2 for r in dropped) and len({i for r in dropped for i in r}) == 6
-    plan = BatchPlan(10, 4, seed=1)
+    plan = EpochPlan(10, 4, seed=1)
     it = iter(plan)
     first = next(it)
     state = it.state_dict()
@@ -79,4 +79,4 @@ def test_plan_deals_rows_to_ranks_like_a_distributed_sampler():
     again.load_state_dict(state)
     assert [first, *again] == [b.tolist() for b in plan.batches(0)]  # resumed at the second batch
     plan.set_epoch(1)
-    assert [list(b) for b in plan] != [list(b) for b in BatchPlan(10, 4, seed=1)]
+    assert [list(b) for b in plan] != [list(b) for b in EpochPlan(10, 4, seed=1)]

@@ -40,10 +40,10 @@ def test_cli_verify_exit_status(make_release, capsys):
 def test_cli_export_prints_reconciliation(make_release, tmp_path, capsys):
     manifest = make_release(n=4, faults={"train": ["missing_image"]})
     out = tmp_path / "affectnet_plus"
-    assert main(["export", str(manifest.root), str(out), "--no-progress", "--num-proc", "1"]) == 0
+    assert main(["export", str(manifest.root), str(out), "--no-progress", "--num-proc", "1"]) == 1  # bad records found
     printed = capsys.readouterr().out
     assert "records read 12 = written 11 + reported bad 1 [OK]" in printed
-    assert str(out) + ".report.jsonl" in printed
+    assert str(out / "export_report.jsonl") in printed  # the report travels inside the folder
 
 
 def test_cli_errors_are_clear_and_exit_2(tmp_path, capsys):
@@ -62,6 +62,11 @@ def test_demo_runs_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "[OK]" in proc.stdout and "demo done" in proc.stdout
     assert "unlabeled    train: 12 rows" in proc.stdout
+    # the demo ends with the statistics report beside the export, with pictures, and the card
+    report = (tmp_path / "demo" / "affectnet_plus_stats" / "report.html")
+    assert f"statistics report: {report}" in proc.stdout and report.is_file()
+    assert f"dataset card:      {tmp_path / 'demo' / 'affectnet_plus' / 'README.md'}" in proc.stdout
+    assert "Plots skipped" not in proc.stdout and list((report.parent / "plots").glob("*.png"))
 
 
 def test_import_pulls_in_neither_torch_nor_matplotlib():

@@ -17,13 +17,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..export_layout import STATS_DIR
 from .plots import PLOTS, MissingPlotDependency, draw_plots
 from .tables import Column, Table, build_tables, table_by_name, to_markdown
 
 __all__ = ["CARD_PLOTS_DIR", "card_section", "write_card_plots"]
 
 #: Folder of the card's plots, relative to the exported folder.
-CARD_PLOTS_DIR = "stats"
+CARD_PLOTS_DIR = STATS_DIR
 
 
 def write_card_plots(stats: dict, export_dir: str | os.PathLike, subdir: str = CARD_PLOTS_DIR, echo=print) -> dict[str, str]:

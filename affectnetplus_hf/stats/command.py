@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..configs import PARTS
+
 __all__ = ["add_parser", "configure_parser", "main", "run"]
 
 DESCRIPTION = """\
@@ -31,7 +33,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "--split",
         action="append",
         dest="splits",
-        choices=("train", "validation", "unlabeled"),
+        choices=PARTS,
         help="only this split (repeat for several; default: all)",
     )
     parser.add_argument("--no-plots", action="store_true", help="write numbers, tables and the report without plots")

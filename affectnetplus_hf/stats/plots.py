@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..configs import NULL_SUBSET
+from ..landmarks import IBUG68_CONTOURS
+
 __all__ = ["PLOTS", "MissingPlotDependency", "Plot", "draw_plots", "plots_available"]
 
 _INSTALL_HINT = "pip install 'affectnetplus-hf[stats]'  (or: pip install matplotlib)"
@@ -69,7 +72,7 @@ def _no_data(ax, text: str = "no data") -> None:
     ax.set_yticks([])
 
 
-# One strong colour per class group (codes 0..10, then no_label): tab10, then two darker tones.
+# One strong colour per class group (codes 0..10, then NULL_LABEL): tab10, then two darker tones.
 _CLASS_PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
     "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#636363",
@@ -80,7 +83,7 @@ def _class_colours(classes: Iterable[str], all_classes: list[str]) -> dict[str, 
     return {name: _CLASS_PALETTE[all_classes.index(name) % len(_CLASS_PALETTE)] for name in classes}
 
 
-_SUBSET_COLOURS = {"easy": "#4caf50", "challenging": "#ff9800", "difficult": "#e53935", "no_subset": "#9e9e9e"}
+_SUBSET_COLOURS = {"easy": "#4caf50", "challenging": "#ff9800", "difficult": "#e53935", NULL_SUBSET: "#9e9e9e"}
 _GENDER_COLOURS = {"female": "#d81b60", "male": "#1e88e5", "unknown": "#9e9e9e"}
 
 
@@ -244,10 +247,6 @@ def _draw_race(stats: dict):
     return figure
 
 
-# iBUG-68 contour groups: (first, last + 1, closed)
-_LANDMARK_GROUPS = ((0, 17, False), (17, 22, False), (22, 27, False), (27, 31, False), (31, 36, False), (36, 42, True), (42, 48, True), (48, 60, True), (60, 68, True))
-
-
 def _draw_landmarks(stats: dict):
     from matplotlib.patches import Ellipse
 
@@ -261,7 +260,7 @@ def _draw_landmarks(stats: dict):
     mean, std = lm["mean"], lm["std"]
     for (x, y), (sx, sy) in zip(mean, std):
         ax.add_patch(Ellipse((x, y), 2 * sx, 2 * sy, facecolor="#1e88e5", alpha=0.18, edgecolor="none"))
-    for first, stop, closed in _LANDMARK_GROUPS:
+    for first, stop, closed in IBUG68_CONTOURS:
         if stop > len(mean):
             continue
         seq = mean[first:stop] + ([mean[first]] if closed else [])

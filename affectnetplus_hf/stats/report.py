@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..configs import NULL_LABEL, NULL_SUBSET
 from .plots import PLOTS
 from .tables import Table, build_tables, format_value, table_by_name
 
@@ -62,8 +63,8 @@ _SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 _DEFINITIONS = (
-    ("class", "the human label's name, or <code>no_label</code> where it is null (the unlabeled part)."),
-    ("subset", "the released data-complexity subset, or <code>no_subset</code> where it is null."),
+    ("class", f"the human label's name, or <code>{NULL_LABEL}</code> where it is null (the unlabeled part)."),
+    ("subset", f"the released data-complexity subset, or <code>{NULL_SUBSET}</code> where it is null."),
     ("normalised soft label", "the 8 released scores divided by their sum (the release's scores do not sum to 1)."),
     ("entropy", "Shannon entropy of the normalised soft label, in bits (0 = one class, at most 3)."),
     (
@@ -164,7 +165,7 @@ def render_html(
     parts.append('<h2 id="definitions">Definitions</h2><dl class="defs">')
     parts += [f"<dt>{html.escape(term)}</dt><dd>{text}</dd>" for term, text in _DEFINITIONS]
     parts.append("</dl>")
-    from .. import __version__
+    from .._version import __version__
 
     parts.append(f'<p class="desc">Written by affectnetplus-hf {html.escape(__version__)} (<code>affectnetplus stats</code>). Full numbers: <a href="stats.json">stats.json</a>.</p>')
     parts.append("</main></body></html>\n")

@@ -1,11 +1,11 @@
 """Where statistics read rows from: a raw release, an exported folder, a Hub repo, or rows in hand.
 
 Every source is turned into the same stream of ``(split, batch)`` pairs of up to
-``batch_size`` rows over the :data:`STATS_COLUMNS`. A batch is either a dict ``{column:
-list of values}`` in the ``datasets`` Python format (``human_label`` an int or ``None``,
-``soft_label`` 8 floats, ``landmarks`` 68 ``[x, y]`` pairs or ``None``, structs as dicts)
-for raw releases and rows in hand, or a ``pyarrow.Table`` (``datasets``' ``arrow``
-format, several times faster: no Python object per value) for ``datasets`` sources.
+``batch_size`` rows over the :data:`STATS_COLUMNS`. A batch is always a ``pyarrow.Table``
+typed by the schema: ``datasets`` sources are read in their ``arrow`` format (no Python
+object per value), and rows of a raw release or rows in hand (``datasets``' Python
+format) are converted to Arrow once, by :func:`affectnetplus_hf.columns.rows_to_arrow`,
+so raw and exported statistics are computed by one code path.
 Images are never read into the stream, let alone decoded:
 
 * **raw release** (a folder :func:`~affectnetplus_hf.layout.find_release` accepts): records
@@ -28,19 +28,24 @@ Memory stays flat: one batch is alive at a time.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..columns import rows_to_arrow
+from ..configs import ROW_CONFIGS, part_of_split
 from ..errors import AffectNetPlusError, ReleaseNotFoundError
+from ..export_layout import CARD_FILE, DATA_DIR, INFO_FILE, SHARD_SUFFIX
 from ..schema import COLUMN_NAMES
 
 __all__ = [
     "BATCH_SIZE",
     "STATS_COLUMNS",
     "SourceInfo",
+    "arrow_of_columns",
+    "arrow_of_rows",
+    "batched_rows",
     "describe_source",
     "iter_batches",
 ]
@@ -51,9 +56,6 @@ STATS_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMN_NAMES if name != 
 #: Rows per batch handed to the accumulator.
 BATCH_SIZE = 1000
 
-#: Configs of an exported folder / Hub repo that together hold every row exactly once.
-_ROW_CONFIGS: tuple[str, ...] = ("all", "unlabeled")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass
@@ -62,7 +64,7 @@ class SourceInfo:
 
     ``kind`` is ``"raw"``, ``"exported"``, ``"hub"`` or ``"rows"``; ``bad_records`` and
     ``notes`` are per split and only counted for raw releases (an export has reported
-    them already, in its ``<OUT>.report.jsonl``).
+    them already, in its ``OUT/export_report.jsonl``).
     """
 
     kind: str
@@ -73,15 +75,15 @@ class SourceInfo:
 
 
 def _is_exported_folder(path: Path) -> bool:
-    if (path / "export_info.json").is_file():
+    if (path / INFO_FILE).is_file():
         return True
-    readme = path / "README.md"
+    readme = path / CARD_FILE
     if readme.is_file():
         head = readme.read_text(encoding="utf-8", errors="replace")[:20_000]
         if head.startswith("---") and "\nconfigs:" in head:
             return True
-    data = path / "data"
-    return data.is_dir() and next(data.rglob("*.parquet"), None) is not None
+    data = path / DATA_DIR
+    return data.is_dir() and next(data.rglob("*" + SHARD_SUFFIX), None) is not None
 
 
 def describe_source(source: Any) -> tuple[str, Any]:
@@ -115,7 +117,9 @@ def describe_source(source: Any) -> tuple[str, Any]:
                 f"Looking for a release said: {exc}"
             ) from None
         return "raw", path
-    if _REPO_ID.match(text) and not text.startswith((".", "~")):
+    from ..remote import is_repo_id
+
+    if is_repo_id(text):
         return "hub", text
     raise AffectNetPlusError(
         f"{text!r}: no such folder, and not a Hub repo id (expected 'owner/name'). Pass an exported "
@@ -123,42 +127,45 @@ def describe_source(source: Any) -> tuple[str, Any]:
     )
 
 
-def _columns_of_rows(rows: list[dict]) -> dict[str, list]:
-    missing = [name for name in STATS_COLUMNS if name not in rows[0]]
-    if missing:
-        raise AffectNetPlusError(
-            f"rows lack column(s) {', '.join(missing)}; expected AffectNet+ rows with the columns "
-            f"{', '.join(STATS_COLUMNS)} (see affectnetplus_hf.schema.FEATURES)."
-        )
-    return {name: [row[name] for row in rows] for name in STATS_COLUMNS}
+def arrow_of_rows(rows: list[dict]):
+    """Row dicts (``datasets``' Python format) -> one ``pyarrow.Table`` of the :data:`STATS_COLUMNS`."""
+    _check_columns(rows[0] if rows else STATS_COLUMNS, "rows")
+    return rows_to_arrow(rows, STATS_COLUMNS)
 
 
-def _batched_rows(rows: Iterable[dict], batch_size: int) -> Iterator[dict[str, list]]:
+def arrow_of_columns(columns: Mapping[str, list]):
+    """A dict ``{column: list of values}`` -> one ``pyarrow.Table`` of the :data:`STATS_COLUMNS`."""
+    _check_columns(columns, "rows")
+    return rows_to_arrow(columns, STATS_COLUMNS)
+
+
+def batched_rows(rows: Iterable[dict], batch_size: int) -> Iterator:
+    """Row dicts -> Arrow tables of up to ``batch_size`` rows."""
     buffer: list[dict] = []
     for row in rows:
         buffer.append(row)
         if len(buffer) >= batch_size:
-            yield _columns_of_rows(buffer)
+            yield arrow_of_rows(buffer)
             buffer = []
     if buffer:
-        yield _columns_of_rows(buffer)
+        yield arrow_of_rows(buffer)
 
 
 def _check_columns(names: Iterable[str], what: str) -> None:
     missing = [name for name in STATS_COLUMNS if name not in set(names)]
     if missing:
         raise AffectNetPlusError(
-            f"{what}: lacks column(s) {', '.join(missing)}; expected an AffectNet+ dataset with the columns "
+            f"{what} lack{'' if what == 'rows' else 's'} column(s) {', '.join(missing)}; expected AffectNet+ rows with the columns "
             f"{', '.join(STATS_COLUMNS)} (see affectnetplus_hf.schema.FEATURES)."
         )
 
 
-def _dataset_batches(dataset: Any, batch_size: int, what: str) -> Iterator[dict[str, list]]:
+def _dataset_batches(dataset: Any, batch_size: int, what: str) -> Iterator:
     names = getattr(dataset, "column_names", None)
     if names is None and getattr(dataset, "features", None) is not None:
         names = list(dataset.features)
     if names is not None:
-        _check_columns(names, what)
+        _check_columns(names, f"{what}:")
         if set(names) != set(STATS_COLUMNS):
             dataset = dataset.select_columns(list(STATS_COLUMNS))
     for table in dataset.with_format("arrow").iter(batch_size=batch_size):
@@ -209,10 +216,10 @@ def _raw_batches(root: Path, info: SourceInfo, splits, batch_size: int, progress
                 row.pop("image", None)
                 buffer.append(row)
                 if len(buffer) >= batch_size:
-                    yield name, _columns_of_rows(buffer)
+                    yield name, arrow_of_rows(buffer)
                     buffer = []
             if buffer:
-                yield name, _columns_of_rows(buffer)
+                yield name, arrow_of_rows(buffer)
         finally:
             bar.close()
 
@@ -260,11 +267,11 @@ def _hf_batches_unchecked(source: str, info: SourceInfo, splits, batch_size: int
     import datasets
 
     names = datasets.get_dataset_config_names(source)
-    configs = [name for name in _ROW_CONFIGS if name in names]
+    configs = [name for name in ROW_CONFIGS if name in names]
     if not configs:
         if len(names) != 1:
             raise AffectNetPlusError(
-                f"{source}: has configs {names}, none of which is {' or '.join(_ROW_CONFIGS)}; expected a dataset "
+                f"{source}: has configs {names}, none of which is {' or '.join(ROW_CONFIGS)}; expected a dataset "
                 "written by `affectnetplus export` (config 'all' holds the human-annotated rows, 'unlabeled' the rest)."
             )
         configs = names
@@ -272,7 +279,7 @@ def _hf_batches_unchecked(source: str, info: SourceInfo, splits, batch_size: int
     for config in configs:
         loaded = _load_streaming(source, config)
         for split_name, dataset in loaded.items():
-            split = "unlabeled" if config == "unlabeled" and split_name == "train" else str(split_name)
+            split = part_of_split(config, str(split_name))  # statistics report rows by part
             if splits is not None and split not in splits:
                 continue
             bar = _progress(_num_rows(dataset), f"stats {split}", progress)
@@ -306,9 +313,9 @@ def _rows_batches(obj: Any, info: SourceInfo, splits, batch_size: int, progress:
             if isinstance(value, (datasets.Dataset, datasets.IterableDataset)):
                 batches = _dataset_batches(value, batch_size, f"split {split!r}")
             else:
-                batches = _batched_rows(value, batch_size)
+                batches = batched_rows(value, batch_size)
             for columns in batches:
-                bar.update(columns.num_rows if hasattr(columns, "num_rows") else len(columns["image_id"]))
+                bar.update(columns.num_rows)
                 yield split, columns
         finally:
             bar.close()
@@ -321,7 +328,7 @@ def iter_batches(
     splits: Iterable[str] | None = None,
     batch_size: int = BATCH_SIZE,
     progress: bool = False,
-) -> Iterator[tuple[str, dict[str, list]]]:
+) -> Iterator[tuple[str, Any]]:
     """Yield ``(split, columns)`` batches of ``source`` (see the module docstring).
 
     ``info``, when given, is filled in as reading goes (configs read, bad records and

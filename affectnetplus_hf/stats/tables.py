@@ -14,6 +14,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..configs import NULL_LABEL, NULL_SUBSET
+
 __all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "table_by_name", "to_csv", "to_markdown", "write_tables"]
 
 #: Label of the row that sums or pools every group.
@@ -84,8 +86,8 @@ def build_tables(stats: dict) -> list[Table]:
         Table(
             "counts",
             "Rows per split, class and subset",
-            "Rows of each split by human label (no_label: null human label) and data-complexity subset "
-            "(no_subset: null subset); classes without rows in a split are left out.",
+            f"Rows of each split by human label ({NULL_LABEL}: null human label) and data-complexity subset "
+            f"({NULL_SUBSET}: null subset); classes without rows in a split are left out.",
             _cols("split:text", "class:text", *subsets, "total"),
             tuple(rows),
         )

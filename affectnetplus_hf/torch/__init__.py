@@ -4,7 +4,7 @@
 
 Worker side (CPU, in DataLoader workers)
     :func:`make_loader`           resumable DataLoader over a ``datasets.Dataset`` / ``IterableDataset``
-                                  (``torchdata`` ``StatefulDataLoader``; :class:`BatchPlan`, :class:`Curriculum`)
+                                  (``torchdata`` ``StatefulDataLoader``; :class:`EpochPlan`, :class:`Curriculum`)
     :class:`JpegCollator`         JPEG bytes -> uint8 ``N x 3 x H x W`` + annotation tensors
     :mod:`.decoders`              simplejpeg / PyTurboJPEG / Pillow, fastest installed
 Device side
@@ -45,11 +45,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .augment import BatchAugment
-from .collate import BATCH_KEYS, JpegCollator, select_rows
+from .batch_plan import BATCH_KEYS, select_rows
+from .collate import JpegCollator
+from .curriculum import Curriculum
 from .decoders import DECODERS, available_decoders, get_decoder
 from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher
+from .epoch_plan import EpochPlan
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
-from .curriculum import Curriculum
 from .loader import ResumableLoader, make_loader
 from .losses import SoftTargetCrossEntropy, SoftTargetKLDiv, soft_cross_entropy, soft_kl_div, to_distribution
 from .metrics import accuracy, ccc, classification_report, group_report, js_divergence, kl_divergence, macro_f1, rmse
@@ -57,7 +59,6 @@ from .fairness import fairness_report, format_fairness
 from .groups import AGE_BAND_EDGES, dataset_groups, group_index, group_names
 from .mixup import cutmix, mixup
 from .multitask import HEADS, MultiTaskLoss
-from .plan import BatchPlan
 from .resample import Resampled, resample
 from .sampling import balanced_sampler, class_balanced_weights, class_counts
 from .views import EIGHT_CLASS, SEVEN_CLASS, ClassView, class_view, view_batch, view_dataset
@@ -73,10 +74,10 @@ __all__ = [
     "IMAGENET_STD",
     "SEVEN_CLASS",
     "BatchAugment",
-    "BatchPlan",
-    "Curriculum",
     "ClassView",
+    "Curriculum",
     "DevicePrefetcher",
+    "EpochPlan",
     "JpegCollator",
     "MultiTaskLoss",
     "Resampled",

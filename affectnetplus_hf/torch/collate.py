@@ -38,80 +38,33 @@ int64, height and width as encoded); landmarks then stay in the encoded image's 
 
 Input: a list of row dicts (what a DataLoader gives by default), a dict of column lists,
 or a ``pyarrow.Table`` (the fast path :func:`~affectnetplus_hf.torch.loader.make_loader`
-uses: whole columns become arrays without Python objects per value). Inside a
-DataLoader worker the image batch is allocated in shared memory and each JPEG is
-decoded straight into its slot, so the batch crosses to the main process without a copy.
+uses). Annotations become arrays through :mod:`affectnetplus_hf.columns` (rows and
+column lists are converted to Arrow first, so every input takes one path); the batch's
+keys and order come from :mod:`.batch_plan`. Inside a DataLoader worker the batch is
+allocated in shared memory (:mod:`.shared_memory`) and each JPEG is decoded straight
+into its slot, so the batch crosses to the main process without a copy.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import torch
 
-import datasets
-
+from ..columns import annotation_arrays as core_annotation_arrays
+from ..columns import rows_to_arrow
 from ..errors import BadRecordError
-from ..schema import FEATURES
 from . import geometry
+from .batch_plan import BATCH_KEYS, COLLATED_COLUMNS, MASKED_COLUMNS, TORCH_DTYPES, ordered_batch, select_rows
 from .decoders import get_decoder
+from .shared_memory import Packed, allocate, in_worker
 
 __all__ = ["BATCH_KEYS", "JpegCollator", "Rows", "annotation_arrays", "select_rows"]
 
-_SKIPPED = ("landmarks_29",)
-_LIST_FEATURES = tuple(getattr(datasets, name) for name in ("Sequence", "List", "LargeList") if hasattr(datasets, name))
-
-
-def _kind(feature) -> str:
-    if isinstance(feature, datasets.Image):
-        return "image"
-    if isinstance(feature, datasets.ClassLabel):
-        return "label"
-    if isinstance(feature, datasets.Value):
-        return "string" if feature.dtype == "string" else "float"
-    if isinstance(feature, dict):
-        return "struct"
-    if isinstance(feature, datasets.Array2D):
-        return "array2d"
-    if isinstance(feature, _LIST_FEATURES) and (getattr(feature, "length", -1) or -1) > 0:
-        return "vector"
-    return "skip"
-
-
-#: column name -> (kind, member names or shape) for every collated schema column
-_PLAN: dict[str, tuple[str, Any]] = {}
-for _name, _feature in FEATURES.items():
-    _k = _kind(_feature)
-    if _k == "skip" or _name in _SKIPPED:
-        continue
-    if _k == "struct":
-        _PLAN[_name] = (_k, tuple(_feature))
-    elif _k == "array2d":
-        _PLAN[_name] = (_k, tuple(_feature.shape))
-    elif _k == "vector":
-        _PLAN[_name] = (_k, (_feature.length,))
-    else:
-        _PLAN[_name] = (_k, None)
-
-#: Float scalar columns that may be null get a ``<name>_valid`` mask.
-_MASKED = tuple(name for name, (kind, _) in _PLAN.items() if kind == "float")
-
-#: Every key a pixel batch can hold, in schema order (masks after their column).
-BATCH_KEYS: tuple[str, ...] = tuple(
-    key for name in _PLAN for key in ((name, f"{name}_valid") if name in _MASKED else (name,))
-)
-
+_ANNOTATIONS = tuple(name for name in COLLATED_COLUMNS if name != "image")
 _OUTPUTS = ("pixels", "jpeg")
 _MEMORY_FORMATS = ("channels_last", "contiguous")
-
-
-def _in_worker() -> bool:
-    return torch.utils.data.get_worker_info() is not None
 
 
 def _parse_size(size) -> tuple[int, int] | None:
@@ -222,9 +175,9 @@ class JpegCollator:
                 src = np.asarray(headers, dtype=np.float32).reshape(n, 2)
                 arrays["landmarks"] = geometry.resize_points(arrays["landmarks"], (src[:, 0:1], src[:, 1:2]), (float(h), float(w)))
         for key, array in arrays.items():
-            specs[key] = (_TORCH_DTYPES[array.dtype.type], array.shape)
+            specs[key] = (TORCH_DTYPES[array.dtype.type], array.shape)
 
-        tensors, storage, release = self._allocate(specs)
+        tensors, storage, release = allocate(specs, reuse_memory=self.reuse_memory, pool_size=self.pool_size)
         for key, array in arrays.items():
             tensors[key].numpy()[...] = array
         if "jpeg_data" in tensors:
@@ -236,27 +189,19 @@ class JpegCollator:
             if self.memory_format == "channels_last":
                 tensors["image"] = tensors["image"].permute(0, 3, 1, 2)
 
-        out = _ordered_batch(tensors, lists)
-        if self.reuse_memory and _in_worker():
-            return _Packed(out, storage, release)
+        out = ordered_batch(tensors, lists)
+        if self.reuse_memory and in_worker():
+            return Packed(out, storage, release)
         return out
 
     def _apply_view(self, n, arrays, lists, images):
         """Drop rows the view does not keep (before decoding them) and reduce the soft label."""
-        from .views import _reduce_soft
-
         view = self.view
         if "human_label" in arrays:
-            table = view.label_map().numpy()
-            labels = arrays["human_label"]
-            known = (labels >= 0) & (labels < table.size)
-            mapped = np.where(known, table[np.clip(labels, 0, table.size - 1)], -1)
-            keep = mapped >= 0
-            if view.keep_unlabeled:
-                keep |= labels < 0
-            arrays["human_label"] = mapped
-            if not keep.all():
-                rows = np.flatnonzero(keep)
+            mapped, keep = view.map_labels(torch.from_numpy(arrays["human_label"]))
+            arrays["human_label"] = mapped.numpy()
+            if not bool(keep.all()):
+                rows = keep.nonzero().flatten().numpy()
                 for key in arrays:
                     arrays[key] = arrays[key][rows]
                 for key in lists:
@@ -265,31 +210,8 @@ class JpegCollator:
                     images = [images[i] for i in rows]
                 n = len(rows)
         if "soft_label" in arrays:
-            arrays["soft_label"] = _reduce_soft(torch.from_numpy(arrays["soft_label"]), view).numpy()
+            arrays["soft_label"] = view.soft_targets(torch.from_numpy(arrays["soft_label"])).numpy()
         return n, images
-
-    # ------------------------------------------------------------------ memory
-    def _allocate(self, specs: dict[str, tuple[torch.dtype, tuple[int, ...]]]):
-        """Tensors for ``specs``, all views of one storage: in a worker, a shared-memory
-        storage (reused from the worker's pool when ``reuse_memory``), else ordinary memory.
-        Returns ``(tensors, storage, release)``; ``release`` is ``(counts, slot)`` for pooled memory."""
-        layout, total = {}, 0
-        for key, (dtype, shape) in specs.items():
-            itemsize = torch.empty((), dtype=dtype).element_size()
-            total = -(-total // _ALIGN) * _ALIGN
-            layout[key] = (dtype, shape, total // itemsize)
-            total += math.prod(shape) * itemsize
-        release = None
-        if not _in_worker():
-            storage = torch.UntypedStorage(max(total, 1))
-        elif self.reuse_memory:
-            storage, release = _pool(self.pool_size).acquire(total)
-        else:
-            storage = torch.UntypedStorage._new_shared(max(total, 1))
-        tensors = {
-            key: torch.empty(0, dtype=dtype).set_(storage, offset, shape) for key, (dtype, shape, offset) in layout.items()
-        }
-        return tensors, storage, release
 
     # ------------------------------------------------------------------ images
     def _header(self, raw: bytes, image_id: str) -> tuple[int, int]:
@@ -325,103 +247,6 @@ class JpegCollator:
                 raise _bad_image(image_id, exc) from exc
 
 
-_ALIGN = 64
-_TORCH_DTYPES = {np.float32: torch.float32, np.int64: torch.int64, np.bool_: torch.bool, np.uint8: torch.uint8}
-_OUTPUT_ORDER = ("image", "jpeg_data", "jpeg_offsets", "image_size", *BATCH_KEYS)
-
-
-# ---------------------------------------------------------------------- worker memory pool
-class _Pool:
-    """Shared-memory batch storages of one worker process, reused once the main process
-    has let go of every tensor of the batch that last used them.
-
-    ``counts[slot]`` (shared memory) is 1 from the moment the worker fills the slot until
-    the receiving process frees the batch's storage: :func:`_unpack` sets a finaliser on
-    it, which fires only when no tensor of the batch, nor any view of one, is left. A
-    slot is reused only at 0, so a batch that the training loop keeps is never
-    overwritten; when every slot is held, a fresh storage is used instead.
-    """
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.counts = torch.zeros(capacity, dtype=torch.int32).share_memory_()
-        self.storages: list[torch.UntypedStorage | None] = [None] * capacity
-        self.pid = os.getpid()
-
-    def acquire(self, nbytes: int):
-        counts = self.counts.numpy()
-        for slot in range(self.capacity):
-            if counts[slot] == 0:
-                storage = self.storages[slot]
-                if storage is None or storage.nbytes() < nbytes:
-                    storage = self.storages[slot] = torch.UntypedStorage._new_shared(max(nbytes, 1))
-                counts[slot] = 1
-                return storage, (self.counts, slot)
-        return torch.UntypedStorage._new_shared(max(nbytes, 1)), None
-
-
-_POOLS: dict[int, _Pool] = {}
-
-
-def _pool(capacity: int) -> _Pool:
-    pool = _POOLS.get(os.getpid())
-    if pool is None:
-        _POOLS.clear()  # pools inherited from a parent through fork belong to the parent
-        pool = _POOLS[os.getpid()] = _Pool(capacity)
-    return pool
-
-
-def _release(counts: torch.Tensor, slot: int) -> None:
-    counts[slot] = 0
-
-
-class _Packed:
-    """A batch on its way from a worker: one storage holding every tensor, sent once
-    (one file descriptor per batch instead of one per tensor), and rebuilt as the plain
-    batch dict by :func:`_unpack` in the receiving process."""
-
-    __slots__ = ("batch", "storage", "release")
-
-    def __init__(self, batch: dict, storage: torch.UntypedStorage, release):
-        self.batch, self.storage, self.release = batch, storage, release
-
-    def __reduce__(self):
-        whole = torch.empty(0, dtype=torch.uint8).set_(self.storage)
-        layout, lists = [], {}
-        base = self.storage.data_ptr()
-        for key, value in self.batch.items():
-            if isinstance(value, torch.Tensor) and value.untyped_storage().data_ptr() == base:
-                layout.append((key, value.dtype, tuple(value.shape), value.stride(), value.storage_offset()))
-            else:
-                lists[key] = value
-        return _unpack, (whole, layout, lists, self.release)
-
-
-def _unpack(whole: torch.Tensor, layout: list, lists: dict, release) -> dict:
-    """Runs in the receiving process while unpickling: the batch dict, its tensors views of
-    ``whole``'s storage. For pooled memory, the worker's slot is released when that
-    storage is freed, i.e. once no tensor of the batch (nor any view of one) is left."""
-    storage = whole.untyped_storage()
-    tensors = {
-        key: torch.empty(0, dtype=dtype).set_(storage, offset, shape, stride) for key, dtype, shape, stride, offset in layout
-    }
-    if release is not None:
-        weakref.finalize(storage, _release, *release)
-    return _ordered_batch(tensors, lists)
-
-
-def _ordered_batch(tensors: dict, lists: dict) -> dict[str, Any]:
-    """The batch dict in its documented key order (:data:`_OUTPUT_ORDER`), then any other key."""
-    batch: dict[str, Any] = {}
-    for key in (*_OUTPUT_ORDER, *tensors, *lists):
-        if key in batch:
-            continue
-        if key in tensors:
-            batch[key] = tensors[key]
-        elif key in lists:
-            batch[key] = lists[key]
-    return batch
-
 
 class Rows:
     """Rows already converted to collated form (what ``make_loader``'s map-style path hands
@@ -442,26 +267,42 @@ def annotation_arrays(batch) -> tuple[dict[str, np.ndarray], dict[str, list], li
     added), ``lists`` holds ``image_id``, ``images`` the encoded images (``None`` when
     there is no ``image`` column).
     """
-    columns, n = _to_columns(batch)
+    import pyarrow as pa
+
+    if isinstance(batch, (pa.Table, pa.RecordBatch)):
+        table = batch
+        images = _image_bytes(_combined(batch.column("image"))) if "image" in batch.column_names else None
+    elif isinstance(batch, Mapping):
+        table = rows_to_arrow(batch, _ANNOTATIONS)
+        images = list(batch["image"]) if "image" in batch else None
+    elif isinstance(batch, Sequence):
+        rows = list(batch)
+        if rows and not isinstance(rows[0], Mapping):
+            raise TypeError(
+                f"JpegCollator expects rows as dicts (a datasets.Dataset row), got {type(rows[0]).__name__}; "
+                "read the dataset with datasets and cast_column('image', Image(decode=False))"
+            )
+        table = rows_to_arrow(rows, _ANNOTATIONS)
+        images = [row.get("image") for row in rows] if rows and "image" in rows[0] else None
+    else:
+        raise TypeError(f"JpegCollator expects a list of rows, a dict of columns or a pyarrow.Table, got {type(batch).__name__}")
+    converted, lists = core_annotation_arrays(table.select([n for n in table.column_names if n in COLLATED_COLUMNS]))
+    lists = {key: [str(v) for v in values] for key, values in lists.items()}
     arrays: dict[str, np.ndarray] = {}
-    lists: dict[str, list] = {}
-    for name, (kind, spec) in _PLAN.items():
-        if name not in columns or kind == "image":
-            continue
-        column = columns[name]
-        if kind == "string":
-            lists[name] = [str(v) for v in _pylist(column)]
-        elif kind == "label":
-            arrays[name] = _labels(column)
-        elif kind == "float":
-            arrays[name] = _floats(column)
-            arrays[f"{name}_valid"] = ~np.isnan(arrays[name])
-        elif kind == "struct":
-            arrays[name] = _struct(column, spec, n)
-        else:  # vector, array2d
-            arrays[name] = _fixed(column, spec, n, name)
-    images = _image_bytes(columns["image"]) if "image" in columns else None
-    return arrays, lists, images, n
+    for name in COLLATED_COLUMNS:
+        if name in converted:
+            arrays[name] = converted[name]
+            if name in MASKED_COLUMNS:
+                arrays[f"{name}_valid"] = ~np.isnan(converted[name])
+    return arrays, lists, images, table.num_rows
+
+
+def _combined(column):
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
 
 
 def _bad_image(image_id: str, exc: Exception) -> BadRecordError:
@@ -480,129 +321,19 @@ def _resize(array: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize((w, h), Image.BILINEAR))
 
 
-# ---------------------------------------------------------------------- input shapes
-def _to_columns(batch) -> tuple[dict[str, Any], int]:
-    """name -> pyarrow Array or Python list, and the row count."""
-    import pyarrow as pa
-
-    if isinstance(batch, (pa.Table, pa.RecordBatch)):
-        columns = {}
-        for name in batch.column_names:
-            column = batch.column(name)
-            if isinstance(column, pa.ChunkedArray):
-                column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-            columns[name] = column
-        return columns, batch.num_rows
-    if isinstance(batch, Mapping):
-        columns = dict(batch)
-        n = len(next(iter(columns.values()))) if columns else 0
-        return columns, n
-    if isinstance(batch, Sequence):
-        rows = list(batch)
-        if rows and not isinstance(rows[0], Mapping):
-            raise TypeError(
-                f"JpegCollator expects rows as dicts (a datasets.Dataset row), got {type(rows[0]).__name__}; "
-                "read the dataset with datasets and cast_column('image', Image(decode=False))"
-            )
-        names = [name for name in rows[0] if name in _PLAN] if rows else []
-        return {name: [row.get(name) for row in rows] for name in names}, len(rows)
-    raise TypeError(f"JpegCollator expects a list of rows, a dict of columns or a pyarrow.Table, got {type(batch).__name__}")
-
-
-def _is_arrow(column) -> bool:
-    import pyarrow as pa
-
-    return isinstance(column, pa.Array)
-
-
-def _pylist(column) -> list:
-    return column.to_pylist() if _is_arrow(column) else list(column)
-
-
-def _labels(column) -> np.ndarray:
-    if _is_arrow(column):
-        import pyarrow.compute as pc
-
-        return np.array(pc.fill_null(column, -1).to_numpy(zero_copy_only=False), dtype=np.int64)  # a writable copy
-    return np.fromiter((-1 if v is None else int(v) for v in column), dtype=np.int64, count=len(column))
-
-
-def _floats(column) -> np.ndarray:
-    if _is_arrow(column):
-        values = column.to_numpy(zero_copy_only=False)
-        return np.array(values, dtype=np.float32)  # nulls are NaN already for float arrays
-    return np.fromiter((math.nan if v is None else float(v) for v in column), dtype=np.float32, count=len(column))
-
-
-def _struct(column, members: tuple[str, ...], n: int) -> np.ndarray:
-    out = np.full((n, len(members)), np.nan, dtype=np.float32)
-    if _is_arrow(column):
-        fields = {column.type.field(i).name: arr for i, arr in enumerate(column.flatten())}
-        for j, member in enumerate(members):
-            if member in fields:
-                out[:, j] = fields[member].to_numpy(zero_copy_only=False)
-        return out
-    for i, value in enumerate(column):
-        if value is None:
-            continue
-        if isinstance(value, Mapping):
-            for j, member in enumerate(members):
-                v = value.get(member)
-                if v is not None:
-                    out[i, j] = v
-        else:  # already a sequence in member order (e.g. numpy-formatted rows)
-            out[i] = np.asarray(value, dtype=np.float32)
-    return out
-
-
-def _fixed(column, shape: tuple[int, ...], n: int, name: str) -> np.ndarray:
-    size = math.prod(shape)
-    out = np.full((n, *shape), np.nan, dtype=np.float32)
-    if _is_arrow(column):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        if isinstance(column, pa.ExtensionArray):
-            column = column.storage
-        valid = column.is_valid().to_numpy(zero_copy_only=False) if column.null_count else None
-        if valid is not None:
-            column = column.filter(pc.is_valid(column))
-        values = column
-        while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type) or pa.types.is_large_list(values.type):
-            values = values.flatten()
-        flat = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float32)
-        rows = len(column)
-        if flat.size != rows * size:
-            raise ValueError(f"column {name!r}: expected {size} numbers per row {shape}, found {flat.size} for {rows} rows")
-        if valid is None:
-            out[...] = flat.reshape(n, *shape)
-        else:
-            out[valid] = flat.reshape(rows, *shape)
-        return out
-    for i, value in enumerate(column):
-        if value is None:
-            continue
-        array = np.asarray(value, dtype=np.float32)
-        if array.size != size:
-            raise ValueError(f"column {name!r} row {i}: expected {size} numbers {shape}, found {array.size}")
-        out[i] = array.reshape(shape)
-    return out
-
-
 def _image_bytes(column) -> list:
-    if _is_arrow(column):
-        import pyarrow as pa
+    """The encoded images of an Arrow ``image`` column: bytes, or ``{"bytes": None, "path"}``."""
+    import pyarrow as pa
 
-        if pa.types.is_struct(column.type):
-            names = [column.type.field(i).name for i in range(column.type.num_fields)]
-            fields = dict(zip(names, column.flatten()))
-            data = fields["bytes"].to_pylist()
-            if "path" in fields and any(d is None for d in data):
-                paths = fields["path"].to_pylist()
-                data = [d if d is not None else {"bytes": None, "path": p} for d, p in zip(data, paths)]
-            return data
-        return column.to_pylist()
-    return list(column)
+    if pa.types.is_struct(column.type):
+        names = [column.type.field(i).name for i in range(column.type.num_fields)]
+        fields = dict(zip(names, column.flatten()))
+        data = fields["bytes"].to_pylist()
+        if "path" in fields and any(d is None for d in data):
+            paths = fields["path"].to_pylist()
+            data = [d if d is not None else {"bytes": None, "path": p} for d, p in zip(data, paths)]
+        return data
+    return column.to_pylist()
 
 
 def _as_bytes(image, image_id: str) -> bytes:
@@ -622,27 +353,3 @@ def _as_bytes(image, image_id: str) -> bytes:
             "Read the dataset with dataset.cast_column('image', datasets.Image(decode=False))"
         )
     raise TypeError(f"image {image_id!r}: expected JPEG bytes or {{'bytes': ..., 'path': ...}}, got {type(image).__name__}")
-
-
-def select_rows(batch: dict, keep) -> dict:
-    """The rows ``keep`` (a bool mask or an index tensor) of a collated batch, every key alike
-    (tensors, ``image_id`` and the ``jpeg_data``/``jpeg_offsets`` pair)."""
-    keep = torch.as_tensor(keep)
-    index = keep.nonzero().flatten() if keep.dtype == torch.bool else keep.long()
-    out: dict[str, Any] = {}
-    for key, value in batch.items():
-        if key in ("jpeg_data", "jpeg_offsets"):
-            continue
-        if isinstance(value, torch.Tensor):
-            out[key] = value.index_select(0, index.to(value.device))
-        elif isinstance(value, list):
-            out[key] = [value[i] for i in index.tolist()]
-        else:
-            out[key] = value
-    if "jpeg_data" in batch:
-        offsets = batch["jpeg_offsets"].tolist()
-        pieces = [batch["jpeg_data"][offsets[i] : offsets[i + 1]] for i in index.tolist()]
-        lengths = torch.tensor([0] + [len(p) for p in pieces], dtype=torch.int64)
-        out["jpeg_data"] = torch.cat(pieces) if pieces else torch.empty(0, dtype=torch.uint8)
-        out["jpeg_offsets"] = torch.cumsum(lengths, 0)
-    return out

@@ -32,6 +32,7 @@ import math
 
 import torch
 
+from ..landmarks import IBUG68_FLIP_PERMUTATION, IBUG68_MIRROR_PAIRS  # re-exported: the torch API names them
 from ..schema import NUM_LANDMARKS, POSE_ANGLES
 
 __all__ = [
@@ -45,48 +46,6 @@ __all__ = [
     "resize_points",
     "transform_points",
 ]
-
-#: Pairs of iBUG-68 indices that swap under a horizontal mirror (the subject's right
-#: jaw end becomes the left one, and so on). Points on the vertical midline
-#: (nose bridge 27-30, nose tip 33, lip centres 51, 57, 62, 66, chin 8) map to themselves.
-IBUG68_MIRROR_PAIRS: tuple[tuple[int, int], ...] = (
-    # jaw line 0..16: 0 <-> 16, ..., 7 <-> 9; 8 (chin) on the midline
-    *((i, 16 - i) for i in range(8)),
-    # eyebrows 17..21 (image left, outer -> inner) <-> 26..22 (image right, outer -> inner)
-    *((17 + i, 26 - i) for i in range(5)),
-    # lower nose 31..35: 31 <-> 35, 32 <-> 34; 33 (tip) on the midline
-    (31, 35),
-    (32, 34),
-    # eyes: outer corners 36 <-> 45, upper lids 37 <-> 44, 38 <-> 43, inner corners 39 <-> 42,
-    # lower lids 40 <-> 47, 41 <-> 46
-    (36, 45),
-    (37, 44),
-    (38, 43),
-    (39, 42),
-    (40, 47),
-    (41, 46),
-    # outer lips: corners 48 <-> 54, upper 49 <-> 53, 50 <-> 52, lower 55 <-> 59, 56 <-> 58
-    (48, 54),
-    (49, 53),
-    (50, 52),
-    (55, 59),
-    (56, 58),
-    # inner lips: corners 60 <-> 64, upper 61 <-> 63, lower 65 <-> 67
-    (60, 64),
-    (61, 63),
-    (65, 67),
-)
-
-
-def _permutation() -> tuple[int, ...]:
-    perm = list(range(NUM_LANDMARKS))
-    for a, b in IBUG68_MIRROR_PAIRS:
-        perm[a], perm[b] = b, a
-    return tuple(perm)
-
-
-#: ``flipped[k] = mirror(original[IBUG68_FLIP_PERMUTATION[k]])``. An involution.
-IBUG68_FLIP_PERMUTATION: tuple[int, ...] = _permutation()
 
 _YAW = POSE_ANGLES.index("yaw")
 _ROLL = POSE_ANGLES.index("roll")

@@ -88,12 +88,13 @@ def dataset_groups(
     age_edges: tuple[int, ...] = AGE_BAND_EDGES,
 ) -> torch.Tensor:
     """:func:`group_index` of every row of a ``datasets.Dataset`` (its ``race`` / ``gender``
-    / ``age`` column read as Arrow, converted like the collator converts it)."""
-    from .collate import annotation_arrays
+    / ``age`` column read as Arrow and converted by :mod:`affectnetplus_hf.columns`, as
+    the collator converts it)."""
+    from ..columns import float_values, struct_values
 
-    group_names(attribute, age_edges)  # validates the attribute
+    names = group_names(attribute, age_edges)  # validates the attribute
     if attribute not in dataset.column_names:
         raise KeyError(f"dataset has no {attribute!r} column; columns: {dataset.column_names}")
-    table = dataset.select_columns([attribute]).with_format("arrow")[:]
-    arrays, _, _, _ = annotation_arrays(table)
-    return group_index(torch.from_numpy(np.ascontiguousarray(arrays[attribute])), attribute, min_probability=min_probability, age_edges=age_edges)
+    column = dataset.select_columns([attribute]).with_format("arrow")[:].column(attribute)
+    values = float_values(column) if attribute == "age" else struct_values(column, names)
+    return group_index(torch.from_numpy(np.ascontiguousarray(values)), attribute, min_probability=min_probability, age_edges=age_edges)

@@ -5,7 +5,7 @@ counts epochs: ``state_dict()`` / ``load_state_dict()`` resume mid-epoch, in ano
 process, with exactly the rows an uninterrupted run yields, and nothing skipped is decoded.
 
 For a ``datasets.Dataset`` (map-style), the batches of an epoch are a
-:class:`~affectnetplus_hf.torch.plan.BatchPlan` (shuffle, class-balanced draws,
+:class:`~affectnetplus_hf.torch.epoch_plan.EpochPlan` (shuffle, class-balanced draws,
 curriculum, ranks; resumed by recomputing the plan); each worker receives a list of row
 indices, gathers those rows from Arrow (no per-value Python objects, no image decoding
 by ``datasets``) and collates them with
@@ -44,7 +44,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .collate import JpegCollator
 from .curriculum import Curriculum
-from .plan import BatchPlan
+from .epoch_plan import EpochPlan
 from .views import ClassView, class_view
 
 __all__ = ["ArrowBatches", "ResumableLoader", "StreamBatches", "arrow_table", "default_num_workers", "make_loader", "row_mapping"]
@@ -576,7 +576,7 @@ def make_loader(
             return ResumableLoader(
                 ArrowBatches(dataset), batch_size=None, sampler=BatchSampler(sampler, batch_size, drop_last), **loader_kwargs
             )
-        plan = BatchPlan(
+        plan = EpochPlan(
             len(dataset),
             batch_size,
             shuffle=shuffle is None or bool(shuffle),

@@ -49,29 +49,22 @@ def to_distribution(scores: torch.Tensor, normalize: str, temperature: float = 1
     return torch.where(total > 0, scores / total.clamp_min(torch.finfo(scores.dtype).tiny), uniform)
 
 
-def _reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return values.mean()
-    if reduction == "sum":
-        return values.sum()
-    return values
-
-
 def soft_cross_entropy(
     logits: torch.Tensor, target: torch.Tensor, *, normalize: str, temperature: float = 1.0, reduction: str = "mean"
 ) -> torch.Tensor:
-    """``-sum_c p_c log softmax(logits)_c`` with ``p = to_distribution(target, normalize, temperature)``."""
+    """``-sum_c p_c log softmax(logits)_c`` with ``p = to_distribution(target, normalize, temperature)``
+    (``F.cross_entropy`` with probability targets)."""
     _check(normalize, temperature, reduction)
     if logits.shape != target.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape N x C")
     p = to_distribution(target, normalize, temperature).to(logits.dtype)
-    return _reduce(-(p * F.log_softmax(logits, dim=-1)).sum(dim=-1), reduction)
+    return F.cross_entropy(logits, p, reduction=reduction)  # probability targets
 
 
 def soft_kl_div(
     logits: torch.Tensor, target: torch.Tensor, *, normalize: str, temperature: float = 1.0, reduction: str = "mean"
 ) -> torch.Tensor:
-    """``KL(p || softmax(logits)) = sum_c p_c (log p_c - log q_c)``, ``0 log 0 = 0``.
+    """``KL(p || softmax(logits)) = sum_c p_c (log p_c - log q_c)``, ``0 log 0 = 0`` (``F.kl_div``).
 
     Equals :func:`soft_cross_entropy` minus the target's entropy: same gradient, but 0 at
     a perfect fit, so its value reads as a distance.
@@ -81,7 +74,9 @@ def soft_kl_div(
         raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape N x C")
     p = to_distribution(target, normalize, temperature).to(logits.dtype)
     log_q = F.log_softmax(logits, dim=-1)
-    return _reduce((torch.xlogy(p, p) - p * log_q).sum(dim=-1), reduction)
+    if reduction == "none":
+        return F.kl_div(log_q, p, reduction="none").sum(dim=-1)
+    return F.kl_div(log_q, p, reduction="batchmean" if reduction == "mean" else "sum")
 
 
 class SoftTargetCrossEntropy(nn.Module):

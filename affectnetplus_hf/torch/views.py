@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 
 from ..schema import EXPRESSIONS, NUM_SOFT_CLASSES
+from .batch_plan import select_rows
+from .losses import to_distribution
 
 __all__ = ["EIGHT_CLASS", "SEVEN_CLASS", "ClassView", "class_view", "view_batch", "view_dataset"]
 
@@ -68,6 +70,29 @@ class ClassView:
         table[list(self.codes)] = torch.arange(len(self.codes))
         return table
 
+    def map_labels(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The class filter of the view, the only one: ``(mapped, keep)`` for human-label
+        codes ``labels`` (``int64``, ``-1`` where null, any device).
+
+        ``mapped`` is each code's index in the view (``-1`` for codes the view drops and
+        for null); ``keep`` is ``True`` for rows the view keeps: a kept code, or a null
+        label when ``keep_unlabeled``.
+        """
+        table = self.label_map().to(labels.device)
+        known = (labels >= 0) & (labels < table.numel())
+        mapped = torch.where(known, table[labels.clamp(0, table.numel() - 1)], torch.full_like(labels, -1))
+        keep = mapped >= 0
+        if self.keep_unlabeled:
+            keep = keep | (labels < 0)
+        return mapped, keep
+
+    def soft_targets(self, soft: torch.Tensor) -> torch.Tensor:
+        """The kept codes' soft-label scores (``N x num_classes``), in view order, renormalised
+        by :func:`~affectnetplus_hf.torch.losses.to_distribution` (``normalize="sum"``) when
+        ``renormalize``."""
+        kept = soft[:, list(self.codes)]
+        return to_distribution(kept, "sum") if self.renormalize else kept
+
 
 #: Codes 0..7: neutral, happy, sad, surprise, fear, disgust, anger, contempt.
 EIGHT_CLASS = ClassView(tuple(range(8)))
@@ -95,34 +120,18 @@ def class_view(classes: int | Sequence[int | str] | ClassView, *, renormalize: b
     return ClassView(tuple(resolved), renormalize=renormalize, keep_unlabeled=keep_unlabeled)
 
 
-def _reduce_soft(soft: torch.Tensor, view: ClassView) -> torch.Tensor:
-    kept = soft[:, list(view.codes)]
-    if not view.renormalize:
-        return kept
-    total = kept.sum(dim=1, keepdim=True)
-    uniform = torch.full_like(kept, 1.0 / kept.shape[1])
-    return torch.where(total > 0, kept / total.clamp_min(torch.finfo(kept.dtype).tiny), uniform)
-
-
 def view_batch(batch: dict, view: ClassView | int) -> dict:
     """The batch seen through ``view``: rows with other labels dropped (see module docs)."""
-    from .collate import select_rows
-
     view = class_view(view)
     out = dict(batch)
     labels = batch.get("human_label")
     if labels is not None:
-        table = view.label_map().to(labels.device)
-        known = (labels >= 0) & (labels < table.numel())
-        mapped = torch.where(known, table[labels.clamp(0, table.numel() - 1)], torch.full_like(labels, -1))
-        keep = mapped >= 0
-        if view.keep_unlabeled:
-            keep = keep | (labels < 0)
+        mapped, keep = view.map_labels(labels)
         out["human_label"] = mapped
         if not bool(keep.all()):
             out = select_rows(out, keep)
     if "soft_label" in out:
-        out["soft_label"] = _reduce_soft(out["soft_label"], view)
+        out["soft_label"] = view.soft_targets(out["soft_label"])
     return out
 
 
@@ -137,15 +146,17 @@ def view_dataset(dataset, view: ClassView | int):
     import datasets
 
     view = class_view(view)
-    codes = set(view.codes)
-    label_of = {code: index for index, code in enumerate(view.codes)}
+
+    def codes(labels) -> torch.Tensor:
+        return torch.tensor([-1 if label is None else label for label in labels], dtype=torch.int64)
 
     def keep(labels):
-        return [(label in codes) or (label is None and view.keep_unlabeled) for label in labels]
+        return view.map_labels(codes(labels))[1].tolist()
 
     def remap(soft_labels, labels):
-        soft = _reduce_soft(torch.tensor(soft_labels, dtype=torch.float32).reshape(len(labels), -1), view)
-        return {"soft_label": soft.tolist(), "human_label": [None if label is None else label_of[label] for label in labels]}
+        soft = view.soft_targets(torch.tensor(soft_labels, dtype=torch.float32).reshape(len(labels), -1))
+        mapped = view.map_labels(codes(labels))[0].tolist()
+        return {"soft_label": soft.tolist(), "human_label": [None if label is None else m for label, m in zip(labels, mapped)]}
 
     features = dataset.features.copy() if dataset.features is not None else None
     kwargs = {}

@@ -1,6 +1,6 @@
-"""The batch plan of a map-style loader: which rows each batch of an epoch holds, resumable.
+"""The epoch plan of a map-style loader: which rows each batch of an epoch holds, resumable.
 
-:class:`BatchPlan` is the loader's batch sampler. The batches of epoch ``e`` are a pure
+:class:`EpochPlan` is the loader's batch sampler. The batches of epoch ``e`` are a pure
 function of ``(seed, e, rank, world_size)`` (and, for a step curriculum, of the number
 of batches the run had yielded before the epoch): a seeded permutation
 (``shuffle``), a seeded class-balanced draw with replacement (``balanced``), or the
@@ -25,7 +25,7 @@ from torch.utils.data import Sampler
 
 from .curriculum import Curriculum
 
-__all__ = ["BatchPlan", "derived_seed"]
+__all__ = ["EpochPlan", "derived_seed"]
 
 
 def derived_seed(*parts: int) -> int:
@@ -33,7 +33,7 @@ def derived_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFFFFFFFFFF for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-class BatchPlan(Sampler[list[int]]):
+class EpochPlan(Sampler[list[int]]):
     """Batches of row indices for one rank, epoch after epoch (see the module docstring).
 
     Args:
@@ -175,9 +175,9 @@ class BatchPlan(Sampler[list[int]]):
 
 
 class _PlanIterator(Iterator[list[int]]):
-    """One epoch of a :class:`BatchPlan`; ``Stateful``: ``{"epoch", "step_base", "yielded"}``."""
+    """One epoch of a :class:`EpochPlan`; ``Stateful``: ``{"epoch", "step_base", "yielded"}``."""
 
-    def __init__(self, plan: BatchPlan, epoch: int, step_base: int):
+    def __init__(self, plan: EpochPlan, epoch: int, step_base: int):
         self.plan = plan
         self.epoch, self.step_base = epoch, step_base
         self.plan_batches = plan.batches(epoch, step_base)

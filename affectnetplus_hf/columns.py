@@ -1,0 +1,251 @@
+"""AffectNet+ annotation columns as NumPy arrays: the one Arrow -> NumPy conversion.
+
+The statistics accumulator and the PyTorch collator both read a batch of rows as whole
+columns. This module is where a column becomes an array (no torch needed):
+
+================  ==========================  ===========================================
+kind              columns                     array
+================  ==========================  ===========================================
+``label``         ``human_label``, ``subset``  ``int64 (N,)``, ``-1`` where null
+``float``         ``valence``, ``arousal``,    ``(N,)`` in the asked dtype, ``NaN`` where null
+                  ``age``
+``struct``        ``gender``, ``race``,        ``(N, k)``, members in schema order, ``NaN``
+                  ``head_pose``                where the struct or the member is null
+``fixed``         ``soft_label`` (8),          ``(N, *shape)``, ``NaN`` rows where null
+                  ``landmarks`` (68 x 2)
+``string``        ``image_id``                 a list of ``str`` (``None`` where null)
+``list``          ``landmarks_29``             not converted (variable length): only its nulls
+``image``         ``image``                    not converted (the collator reads the bytes)
+================  ==========================  ===========================================
+
+:func:`null_masks` gives, for every column, which rows are null as a whole.
+
+Input is a ``pyarrow.Table`` / ``RecordBatch`` (``datasets``' ``arrow`` format: no Python
+object per value) or, through :func:`rows_to_arrow`, Python rows or columns in
+``datasets``' Python format, which are converted to Arrow once, with the schema's types,
+by ``datasets``' own encoder; every caller then takes the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import AffectNetPlusError
+from .schema import FEATURES
+
+__all__ = [
+    "COLUMN_KINDS",
+    "annotation_arrays",
+    "column_kind",
+    "fixed_values",
+    "float_values",
+    "label_codes",
+    "null_mask",
+    "null_masks",
+    "rows_to_arrow",
+    "struct_values",
+]
+
+
+def column_kind(feature) -> tuple[str, Any]:
+    """``(kind, spec)`` of a ``datasets`` feature: spec is the member names (``struct``),
+    the shape (``fixed``), the class count (``label``) or ``None``."""
+    import datasets
+
+    lists = tuple(getattr(datasets, name) for name in ("Sequence", "List", "LargeList") if hasattr(datasets, name))
+    if isinstance(feature, datasets.Image):
+        return "image", None
+    if isinstance(feature, datasets.ClassLabel):
+        return "label", feature.num_classes
+    if isinstance(feature, datasets.Value):
+        return ("string", None) if feature.dtype in ("string", "large_string") else ("float", None)
+    if isinstance(feature, dict):
+        return "struct", tuple(feature)
+    if isinstance(feature, datasets.Array2D):
+        return "fixed", tuple(feature.shape)
+    if isinstance(feature, lists) and (getattr(feature, "length", -1) or -1) > 0:
+        return "fixed", (feature.length,)
+    return "list", None
+
+
+#: Every schema column -> ``(kind, spec)`` (see the module docstring), in schema order.
+COLUMN_KINDS: dict[str, tuple[str, Any]] = {name: column_kind(feature) for name, feature in FEATURES.items()}
+
+
+# ----------------------------------------------------------------------------- Python rows -> Arrow
+
+
+def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequence[str] | None = None):
+    """Rows (a list of dicts) or columns (a dict of lists) -> a ``pyarrow.Table`` typed by FEATURES.
+
+    Keeps the schema columns in ``names`` (default: every schema column but ``image``)
+    that the batch has. Values are encoded by ``datasets`` (``Features.encode_batch``),
+    so anything ``Dataset.from_list(rows, features=FEATURES)`` accepts is accepted here
+    (NumPy landmarks, ints for floats). A value that does not fit the schema raises
+    :class:`~affectnetplus_hf.errors.AffectNetPlusError` naming the row, the column, what
+    was expected and what was found.
+    """
+    import datasets
+    import pyarrow as pa
+    from datasets.arrow_writer import TypedSequence
+
+    wanted = [n for n in (names or COLUMN_KINDS) if n in FEATURES and (names is not None or n != "image")]
+    if isinstance(batch, Mapping):
+        columns = {name: list(batch[name]) for name in wanted if name in batch}
+    else:
+        rows = list(batch)
+        present = [name for name in wanted if rows and name in rows[0]]
+        columns = {name: [row.get(name) for row in rows] for name in present}
+
+    def convert(values: dict[str, list]):
+        features = datasets.Features({name: FEATURES[name] for name in values})
+        arrays = []
+        for name, feature in features.items():
+            column = values[name]
+            if column and all(isinstance(v, np.ndarray) and v.shape == column[0].shape for v in column):
+                column = np.stack(column)  # the reader's NumPy landmarks: one conversion, not one per row
+            try:  # values already in storage form (the reader's rows, datasets' Python format)
+                arrays.append(pa.array(TypedSequence(column, type=feature)))
+            except Exception:  # noqa: BLE001 - names for class labels, and the like: let datasets encode
+                encoded = datasets.Features({name: feature}).encode_batch({name: values[name]})[name]
+                arrays.append(pa.array(TypedSequence(encoded, type=feature)))
+        return pa.Table.from_arrays(arrays, names=list(features)) if arrays else pa.table({})
+
+    try:
+        return convert(columns)
+    except Exception as exc:  # noqa: BLE001 - located and explained row by row below
+        error = exc
+    count = len(next(iter(columns.values())))
+    ids = columns.get("image_id") or list(range(count))
+    for i in range(count):
+        for name, values in columns.items():
+            try:
+                convert({name: [values[i]]})
+            except Exception as exc:  # noqa: BLE001
+                value = values[i]
+                found = f"shape {np.shape(value)}" if isinstance(value, (list, tuple, np.ndarray)) else repr(value)
+                raise AffectNetPlusError(
+                    f"row {ids[i]!r}: {name} does not fit the schema ({str(exc).splitlines()[0]}); expected "
+                    f"{FEATURES[name]!r} or null, found {found}. See affectnetplus_hf.schema.FEATURES."
+                ) from None
+    raise error  # pragma: no cover - every value converts alone: the batch's own error
+
+
+# ----------------------------------------------------------------------------- Arrow -> NumPy
+
+
+def _array(column):
+    """One contiguous ``pyarrow.Array`` of a column (chunked columns are combined)."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
+
+
+def null_mask(column) -> np.ndarray:
+    """``bool (N,)``: the rows where ``column`` is null."""
+    return np.asarray(_array(column).is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def label_codes(column, num_classes: int, name: str) -> np.ndarray:
+    """``int64 (N,)`` class codes, ``-1`` where null; a code outside ``0..num_classes-1`` raises."""
+    array = _array(column)
+    out = np.array(array.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)  # a writable copy
+    bad = (out < -1) | (out >= num_classes) | ((out == -1) & ~null_mask(array))
+    if bad.any():
+        raise AffectNetPlusError(f"{name}: expected codes 0..{num_classes - 1} or null, found {int(out[np.argmax(bad)])}")
+    return out
+
+
+def float_values(column, dtype=np.float32) -> np.ndarray:
+    """``(N,)`` numbers in ``dtype``, ``NaN`` where null."""
+    import pyarrow as pa
+
+    array = _array(column)
+    if not pa.types.is_floating(array.type):
+        array = array.cast(pa.float64())
+    return np.array(array.to_numpy(zero_copy_only=False), dtype=dtype)  # nulls of a float array are NaN
+
+
+def struct_values(column, members: tuple[str, ...], dtype=np.float32) -> np.ndarray:
+    """``(N, len(members))``, ``NaN`` where the struct or that member is null (or absent)."""
+    array = _array(column)
+    out = np.full((len(array), len(members)), np.nan, dtype=dtype)
+    fields = {array.type.field(i).name: child for i, child in enumerate(array.flatten())}  # parent nulls applied
+    for j, member in enumerate(members):
+        if member in fields:
+            out[:, j] = float_values(fields[member], dtype)
+    return out
+
+
+def fixed_values(column, shape: tuple[int, ...], name: str, ids: Sequence | None = None, dtype=np.float32) -> np.ndarray:
+    """``(N, *shape)`` from nested (fixed or variable) lists, ``NaN`` rows where null.
+
+    A row of another shape raises :class:`~affectnetplus_hf.errors.AffectNetPlusError`
+    naming it (by ``ids[i]`` when given, else by its index).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = _array(column)
+    if isinstance(array.type, pa.BaseExtensionType):
+        array = array.storage
+    null = null_mask(array)
+    out = np.full((len(array), *shape), np.nan, dtype=dtype)
+    values = array.filter(pc.invert(pa.array(null))) if null.any() else array
+    for length in shape:
+        if not (pa.types.is_list(values.type) or pa.types.is_large_list(values.type) or pa.types.is_fixed_size_list(values.type)):
+            raise AffectNetPlusError(f"{name}: expected nested lists of shape {shape}, found Arrow type {array.type}")
+        lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
+        wrong = lengths != length
+        if wrong.any():
+            raise _shape_error(array, null, shape, name, ids)
+        values = values.flatten()
+    out[~null] = float_values(values, dtype).reshape(-1, *shape)
+    return out
+
+
+def _shape_error(array, null: np.ndarray, shape, name: str, ids) -> AffectNetPlusError:
+    """Name the first row whose value is not of ``shape`` (only run when one is not)."""
+    for row in np.flatnonzero(~null):
+        found = np.shape(array[int(row)].as_py())
+        if found != tuple(shape):
+            value = ids[int(row)] if ids is not None else int(row)
+            label = repr(value.as_py() if hasattr(value, "as_py") else value)
+            return AffectNetPlusError(f"row {label}: {name} has shape {found}; expected {tuple(shape)} or null")
+    return AffectNetPlusError(f"{name}: expected rows of shape {tuple(shape)} or null")  # pragma: no cover
+
+
+def null_masks(table) -> dict[str, np.ndarray]:
+    """column -> ``bool (N,)`` rows where it is null, for every schema column of ``table``."""
+    return {name: null_mask(table.column(name)) for name in table.column_names if name in COLUMN_KINDS}
+
+
+def annotation_arrays(table, *, dtype=np.float32) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+    """Every annotation column of ``table`` as arrays (see the module docstring).
+
+    Returns ``(arrays, strings)``: ``arrays`` maps ``label``, ``float``, ``struct`` and
+    ``fixed`` columns to NumPy arrays (floats in ``dtype``), ``strings`` maps ``image_id``
+    to its Python list. ``image`` and ``landmarks_29`` are left out.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    strings: dict[str, list] = {}
+    ids = table.column("image_id") if "image_id" in table.column_names else None  # read only to name a bad row
+    for name in table.column_names:
+        kind, spec = COLUMN_KINDS.get(name, ("list", None))
+        column = table.column(name)
+        if kind == "string":
+            strings[name] = column.to_pylist()
+        elif kind == "label":
+            arrays[name] = label_codes(column, spec, name)
+        elif kind == "float":
+            arrays[name] = float_values(column, dtype)
+        elif kind == "struct":
+            arrays[name] = struct_values(column, spec, dtype)
+        elif kind == "fixed":
+            arrays[name] = fixed_values(column, spec, name, ids, dtype)
+    return arrays, strings

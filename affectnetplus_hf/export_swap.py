@@ -1,0 +1,261 @@
+"""Put a finished export into place without losing anything that was in ``OUT``.
+
+The export writes a new folder beside ``OUT`` (``.OUT.tmp-<hex>``) and replaces ``OUT`` by it.
+This module does that replacement and everything around it:
+
+* **One writer.** :func:`export_lock` holds ``.OUT.lock`` (``filelock``, an OS lock the kernel
+  drops when the process dies, even under ``kill -9``); a second export into the same
+  ``OUT`` fails at once with a message, never last-writer-wins.
+* **User files carried.** Files in ``OUT`` that the previous export's manifest does not list
+  (:func:`~affectnetplus_hf.export_layout.owned_paths`) are hard-linked into the new folder
+  (:func:`carry`): no byte is copied, and until the swap the originals stay where they were.
+  A name the new export also writes is a conflict, refused before the swap.
+* **Atomic swap.** On Linux ``renameat2(RENAME_EXCHANGE)`` swaps the two folders in one step,
+  so ``OUT`` is at every instant the old export or the new one. Elsewhere two renames are
+  used (``OUT`` -> ``.OUT.old-<hex>``, staging -> ``OUT``); a kill between them leaves ``OUT``
+  absent and the next export (or :func:`recover`) renames the old one back first.
+* **Safe removal.** A folder of a previous or killed run is removed file by file
+  (:func:`remove_owned`): only files its manifest lists, and hard links whose inode is the
+  same file in ``OUT``. Anything else keeps the folder, and a warning names it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import AffectNetPlusError, ExportError
+from .export_layout import INFO_FILE, leftover_folders, lock_path, old_folder, owned_paths, read_info
+
+__all__ = ["carry", "export_lock", "filesystem_error", "recover", "remove_owned", "swap", "user_files"]
+
+log = logging.getLogger(__name__)
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+# ----------------------------------------------------------------------------- lock
+
+
+@contextlib.contextmanager
+def export_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the lock of exports into ``out_dir`` (``.OUT.lock`` beside it) for the block.
+
+    Raises :class:`ExportError` at once when another process holds it.
+    """
+    from filelock import FileLock, Timeout
+
+    path = lock_path(out_dir)
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ExportError(
+            f"{out_dir}: another export into this folder is running (it holds {path}); wait for it to "
+            "finish, or export into another folder. If no export is running, the lock is stale: it is "
+            "released when its process ends, so re-run."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+# ----------------------------------------------------------------------------- user files
+
+
+def user_files(out_dir: Path, info: dict | None) -> list[str]:
+    """Paths in ``out_dir`` (files, symlinks and empty folders, POSIX, relative) that the
+    export described by ``info`` does not own. Symlinked folders are entries, not descended."""
+    if not out_dir.is_dir():
+        return []
+    owned = owned_paths(info) if info is not None else set()
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(out_dir, followlinks=False):
+        base = Path(dirpath)
+        rel_base = base.relative_to(out_dir)
+        for name in list(dirnames):
+            if (base / name).is_symlink():
+                dirnames.remove(name)
+                filenames.append(name)
+        if not dirnames and not filenames and base != out_dir:
+            found.append(rel_base.as_posix() + "/")
+        for name in filenames:
+            rel = (rel_base / name).as_posix()
+            if rel not in owned:
+                found.append(rel)
+    return sorted(found)
+
+
+def carry(out_dir: Path, staging: Path, rels: list[str]) -> None:
+    """Hard-link each of ``rels`` from ``out_dir`` into ``staging`` at the same path (symlinks
+    are recreated, empty folders made). Raises :class:`ExportError` naming the file when
+    the new export writes the same path, or when a link cannot be made."""
+    clashes = [rel for rel in rels if os.path.lexists(staging / rel.rstrip("/")) and not rel.endswith("/")]
+    if clashes:
+        raise ExportError(
+            f"{out_dir / clashes[0]}: not a file of the previous export, but the new export writes a file of that "
+            f"name ({len(clashes)} such: {', '.join(clashes[:5])}); refusing to replace it. Move it out of "
+            f"{out_dir} and export again. Nothing was changed."
+        )
+    for rel in rels:
+        target = staging / rel.rstrip("/")
+        source = out_dir / rel.rstrip("/")
+        if rel.endswith("/"):
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if source.is_symlink():
+                os.symlink(os.readlink(source), target)
+            else:
+                os.link(source, target, follow_symlinks=False)
+        except OSError as err:
+            raise ExportError(
+                f"{source}: a file of yours in the export folder could not be kept in the new export "
+                f"({err.strerror or err}); move it out of {out_dir} and export again. Nothing was changed."
+            ) from None
+
+
+# ----------------------------------------------------------------------------- swap
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the folders ``a`` and ``b`` atomically; False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _step(name: str) -> None:
+    """A named point of the swap; does nothing (tests replace it to stop a run exactly there)."""
+
+
+def swap(staging: Path, out_dir: Path, token: str, atomic: bool = True) -> Path | None:
+    """Replace ``out_dir`` by ``staging``. Returns the folder now holding the previous export
+    (to be removed with :func:`remove_owned`), or None when ``out_dir`` did not exist."""
+    if not out_dir.exists():
+        staging.rename(out_dir)
+        return None
+    if atomic and _exchange(staging, out_dir):
+        return staging
+    old = old_folder(out_dir, token)
+    out_dir.rename(old)
+    _step("between_renames")
+    staging.rename(out_dir)
+    return old
+
+
+# ----------------------------------------------------------------------------- cleanup
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = a.lstat(), b.lstat()
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def remove_owned(folder: Path, out_dir: Path) -> list[str]:
+    """Remove from ``folder`` (a previous export or a staging folder) what may go, then the
+    folder if it is empty. Returns the paths kept.
+
+    Goes: files the folder's own manifest lists (a folder without ``export_info.json`` is
+    a staging folder killed before it got one: everything in it was written by the export),
+    and files that are the same inode as the file at the same path in ``out_dir`` (user files
+    carried by hard link). A symlink goes when ``out_dir`` has the same link.
+    """
+    try:
+        info = read_info(folder)
+    except ExportError:
+        info = None
+    if info is None and not (folder / INFO_FILE).exists():
+        shutil.rmtree(folder)
+        return []
+    owned = owned_paths(info) if info is not None else {INFO_FILE}
+    kept: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, topdown=False, followlinks=False):
+        base = Path(dirpath)
+        for name in [*filenames, *(d for d in dirnames if (base / d).is_symlink())]:
+            path = base / name
+            rel = path.relative_to(folder).as_posix()
+            mine = out_dir / rel
+            carried = _same_file(path, mine) or (
+                path.is_symlink() and mine.is_symlink() and os.readlink(path) == os.readlink(mine)
+            )
+            if rel in owned or carried:
+                path.unlink()
+            else:
+                kept.append(rel)
+        if base != folder:
+            with contextlib.suppress(OSError):
+                base.rmdir()  # only when empty
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    if kept:
+        log.warning(
+            "kept %s: it holds %d file(s) that are not the export's and are not in %s (%s); move them "
+            "where you want them, then delete the folder",
+            folder, len(kept), out_dir, ", ".join(kept[:5]),
+        )
+    return sorted(kept)
+
+
+def recover(out_dir: Path) -> None:
+    """Undo what killed runs left: restore a previous export stranded between the two renames
+    of a swap, then remove leftover staging and old folders (:func:`remove_owned`)."""
+    staging, old = leftover_folders(out_dir)
+    if not out_dir.exists() and old:
+        newest = max(old, key=lambda p: p.stat().st_mtime)
+        log.warning("restoring %s from %s, left by an export that was killed while swapping", out_dir, newest)
+        newest.rename(out_dir)
+        old.remove(newest)
+    for folder in [*old, *staging]:
+        log.info("removing %s, left by an earlier export that did not finish", folder)
+        remove_owned(folder, out_dir)
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+_ADVICE = {
+    errno.ENOSPC: "free space on that disk (an export needs about the size of the release) or export to another disk",
+    errno.EDQUOT: "free space within your disk quota or export to another disk",
+    errno.EROFS: "the disk is read-only: choose an OUT on a writable disk",
+    errno.EACCES: "choose an OUT you may write to, or change the folder's permissions",
+    errno.EPERM: "choose an OUT you may write to, or change the folder's permissions",
+}
+
+
+def filesystem_error(err: OSError, out_dir: Path) -> ExportError:
+    """One line for an OS error met while exporting into ``out_dir``: the user's path, what
+    happened, what to do, and that the previous export is unchanged."""
+    if isinstance(err, AffectNetPlusError):  # pragma: no cover - callers re-raise ours unchanged
+        return err  # type: ignore[return-value]
+    code = err.errno
+    if code is None and "No space left" in str(err):
+        code = errno.ENOSPC
+    what = os.strerror(code) if code else (err.strerror or str(err).splitlines()[0] if str(err) else type(err).__name__)
+    advice = _ADVICE.get(code, "fix the cause and export again")
+    return ExportError(f"{out_dir}: cannot write the export: {what}; {advice}. Any previous export in {out_dir} is unchanged.")

@@ -1,0 +1,52 @@
+"""The groups statistics count rows in: classes, subsets, demographic groups, bins, null columns.
+
+Plain tuples shared by the accumulator (which sizes its arrays by them) and the result
+shaping (which names the array cells by them). Definitions: :mod:`.compute`.
+"""
+
+from __future__ import annotations
+
+from ..configs import NULL_LABEL, NULL_SUBSET, PARTS
+from ..schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
+from .sources import STATS_COLUMNS
+
+__all__ = [
+    "AGE_BIN_EDGES",
+    "AGE_BIN_LABELS",
+    "AGE_BIN_WIDTH",
+    "CLASS_GROUPS",
+    "GENDER_GROUPS",
+    "NULL_COLUMNS",
+    "RACE_GROUPS",
+    "SOFT_CLASSES",
+    "SPLIT_ORDER",
+    "STATS_VERSION",
+    "STRUCT_MEMBERS",
+    "SUBSET_GROUPS",
+    "UNKNOWN",
+    "VA_BINS",
+]
+
+STATS_VERSION = 1
+UNKNOWN = "unknown"
+#: Row groups by human label: the 11 expressions, then rows without a human label.
+CLASS_GROUPS: tuple[str, ...] = (*EXPRESSIONS, NULL_LABEL)
+SUBSET_GROUPS: tuple[str, ...] = (*SUBSETS, NULL_SUBSET)
+SOFT_CLASSES: tuple[str, ...] = EXPRESSIONS[:NUM_SOFT_CLASSES]
+GENDER_GROUPS: tuple[str, ...] = (*GENDERS, UNKNOWN)
+RACE_GROUPS: tuple[str, ...] = (*RACES, UNKNOWN)
+AGE_BIN_WIDTH = 5
+AGE_BIN_EDGES: tuple[int, ...] = tuple(range(0, 101, AGE_BIN_WIDTH))  # 0, 5, ..., 100
+AGE_BIN_LABELS: tuple[str, ...] = (*(f"{a}-{a + AGE_BIN_WIDTH - 1}" for a in AGE_BIN_EDGES[:-1]), f"{AGE_BIN_EDGES[-1]}+")
+VA_BINS = 40
+#: Split names in report order (the release's parts); other split names follow in the order first seen.
+SPLIT_ORDER: tuple[str, ...] = PARTS
+
+#: Struct columns and their members, in schema order.
+STRUCT_MEMBERS: dict[str, tuple[str, ...]] = {"gender": GENDERS, "race": RACES, "head_pose": POSE_ANGLES}
+#: Columns and struct fields whose nulls are counted, in table order.
+NULL_COLUMNS: tuple[str, ...] = tuple(
+    item
+    for name in STATS_COLUMNS
+    for item in ((name, *(f"{name}.{key}" for key in STRUCT_MEMBERS[name])) if name in STRUCT_MEMBERS else (name,))
+)

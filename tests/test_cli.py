@@ -1,0 +1,129 @@
+"""The command line's contract: exit codes, --version, help, one quiet flag, JSON, no tracebacks."""
+
+import json
+import subprocess
+import sys
+from importlib.metadata import version
+
+import pytest
+
+from affectnetplus_hf.cli import EXIT_BAD_RECORDS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, build_parser, main
+from affectnetplus_hf.configs import NULL_LABEL, NULL_SUBSET
+
+_COMMANDS = ("sample", "export", "verify", "push", "demo", "stats")
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"affectnetplus {version('affectnetplus-hf')}"
+
+
+@pytest.mark.parametrize("command", _COMMANDS)
+def test_every_subcommand_has_a_description_an_example_and_the_exit_codes(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    parser = build_parser()._subparsers._group_actions[0].choices[command]
+    assert parser.description and len(parser.description) > 40
+    assert f"examples:\n  affectnetplus {command}" in text
+    assert "exit status" in text and "3  unexpected internal error" in text
+
+
+@pytest.mark.parametrize("command", ["export", "verify", "push", "demo", "stats"])
+def test_one_quiet_flag_everywhere_and_the_old_spelling_still_works(command):
+    parser = build_parser()
+    positional = {"export": ["raw"], "verify": ["raw"], "push": ["folder", "me/repo"], "demo": [], "stats": ["src"]}[command]
+    for flag in ("--quiet", "-q", "--no-progress"):
+        assert parser.parse_args([command, *positional, flag]).quiet is True
+    assert "--no-progress" not in parser._subparsers._group_actions[0].choices[command].format_help()
+
+
+def test_exit_codes(make_release, tmp_path, capsys):
+    clean = make_release(n=2)
+    assert main(["verify", str(clean.root), "-q"]) == EXIT_OK
+    broken = make_release(n=2, faults={"train": ["bad_json"]})
+    assert main(["verify", str(broken.root), "-q"]) == EXIT_BAD_RECORDS
+    assert main(["export", str(broken.root), str(tmp_path / "out"), "-q", "--num-proc", "1"]) == EXIT_BAD_RECORDS
+    assert main(["export", str(broken.root), str(tmp_path / "out2"), "-q", "--on-bad", "error"]) == EXIT_BAD_RECORDS
+    assert main(["verify", str(tmp_path / "nowhere")]) == EXIT_USAGE
+    with pytest.raises(SystemExit) as info:
+        main(["verify", "--no-such-option"])
+    assert info.value.code == EXIT_USAGE
+
+
+def test_an_unexpected_error_is_one_line_and_a_traceback_file(make_release, monkeypatch, capsys):
+    import affectnetplus_hf.verify as verify_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something nobody expected")
+
+    monkeypatch.setattr(verify_module, "verify", broken)
+    assert main(["verify", str(make_release(n=1).root)]) == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "internal error: RuntimeError: something nobody expected" in err
+    path = err.split("the traceback is in ")[1].split(";")[0]
+    with open(path) as handle:
+        saved = handle.read()
+    assert "Traceback" in saved and "something nobody expected" in saved
+
+
+def test_verify_json_is_machine_readable(make_release, capsys):
+    manifest = make_release(n=3, faults={"train": ["bad_json", "non_finite"]})
+    assert main(["verify", str(manifest.root), "--json", "-q", "--num-proc", "1"]) == EXIT_BAD_RECORDS
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["records"] == {"read": 9, "good": 8, "bad": 1}
+    train = report["parts"]["train"]
+    assert train["bad_records"][0]["path"].endswith("0.json") and "not valid JSON" in train["bad_records"][0]["reason"]
+    assert any(n["field"] == "valence" and "finite" in n["reason"] for n in train["notes"])
+    assert report["parts"]["unlabeled"]["counts"] == {NULL_LABEL: {NULL_SUBSET: 3}}
+
+
+def test_nothing_to_export_stops_with_one_line_and_writes_the_report(make_release, tmp_path, capsys):
+    manifest = make_release(n=2, parts=("validation",), faults={"validation": ["empty_image", "png_as_jpg"]})
+    out = tmp_path / "affectnet_plus"
+    assert main(["export", str(manifest.root), str(out), "-q"]) == EXIT_BAD_RECORDS
+    err = capsys.readouterr().err
+    assert "nothing to export: all 2 records are bad" in err and "was not created" in err
+    assert not out.exists()
+    lines = [json.loads(line) for line in (tmp_path / "affectnet_plus.report.jsonl").read_text().splitlines()]
+    assert sorted(line["image_id"] for line in lines if line["kind"] == "bad_record") == ["0", "1"]
+    for path in (manifest.root / "human_annotated" / "validation_set").rglob("*.*"):
+        path.unlink()
+    assert main(["export", str(manifest.root), str(out), "-q"]) == EXIT_USAGE
+    assert "hold no record" in capsys.readouterr().err
+    assert main(["verify", str(manifest.root), "-q"]) == EXIT_USAGE
+
+
+def test_library_functions_do_not_print(make_release, tmp_path, capsys):
+    from affectnetplus_hf.export import export
+    from affectnetplus_hf.verify import verify
+
+    manifest = make_release(n=2, faults={"train": ["missing_image"]})
+    verify(manifest.root, progress=False)
+    export(manifest.root, tmp_path / "out", progress=False, card_plots=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_odd_file_names_print_without_crashing(make_release, tmp_path):
+    import os
+
+    manifest = make_release(n=1, parts=("train",))
+    images = manifest.root / "human_annotated" / "train_set" / "images"
+    os.close(os.open(os.fsencode(images) + b"/\xff\xfe.jpg", os.O_CREAT | os.O_WRONLY))
+    proc = subprocess.run([sys.executable, "-m", "affectnetplus_hf", "verify", str(manifest.root), "-q"], capture_output=True, timeout=120)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert b"not valid UTF-8" in proc.stdout and b"Traceback" not in proc.stderr
+
+
+def test_nothing_to_export_keeps_an_earlier_export_as_it_was(make_release, tmp_path, capsys):
+    out = tmp_path / "affectnet_plus"
+    good = make_release(n=2, parts=("validation",))
+    assert main(["export", str(good.root), str(out), "-q"]) == EXIT_OK
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    bad = make_release(n=2, parts=("validation",), faults={"validation": ["empty_image", "bad_json"]})
+    assert main(["export", str(bad.root), str(out), "-q"]) == EXIT_BAD_RECORDS
+    assert "was left as it was" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -1,0 +1,40 @@
+"""The configs as plain data: the builder, the card and stats all read them from affectnetplus_hf.configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from affectnetplus_hf import configs
+from affectnetplus_hf.builder import BUILDER_CONFIGS, AffectNetPlus
+from affectnetplus_hf.schema import SUBSETS
+
+
+def test_configs_parts_and_default():
+    assert configs.CONFIG_NAMES == ("all", "easy", "challenging", "difficult", "unlabeled")
+    assert configs.DEFAULT_CONFIG == "all" == AffectNetPlus.DEFAULT_CONFIG_NAME
+    assert configs.PARTS == ("train", "validation", "unlabeled")
+    for subset in SUBSETS:
+        spec = configs.config_spec(subset)
+        assert spec.subset == subset and dict(spec.splits) == {"train": "train", "validation": "validation"}
+    assert dict(configs.config_spec("unlabeled").splits) == {"train": "unlabeled"}
+    with pytest.raises(ValueError, match="unknown config 'nope'; valid: \\['all'"):
+        configs.config_spec("nope")
+
+
+def test_builder_configs_are_the_data():
+    assert [(c.name, c.splits, c.subset, c.description) for c in BUILDER_CONFIGS] == [
+        (s.name, dict(s.splits), s.subset, s.description) for s in configs.CONFIGS
+    ]
+
+
+def test_split_rename_is_undone_for_statistics():
+    assert configs.part_of_split("unlabeled", "train") == "unlabeled"
+    assert configs.part_of_split("all", "validation") == "validation"
+    assert configs.part_of_split("someone_elses_config", "test") == "test"
+    # the configs that hold every row once cover every part once
+    parts = [p for name in configs.ROW_CONFIGS for p in configs.config_spec(name).splits.values()]
+    assert sorted(parts) == sorted(configs.PARTS)
+
+
+def test_null_spellings():
+    assert (configs.NULL_LABEL, configs.NULL_SUBSET) == ("no_label", "no_subset")
