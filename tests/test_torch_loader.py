@@ -175,3 +175,41 @@ def test_prefetcher_on_cuda_matches_cpu(train):
     encoded = make_loader(train, 4, num_workers=0, shuffle=False, output="jpeg")
     decoded = next(iter(DevicePrefetcher(encoded, "cuda")))  # torchvision's GPU decoder when installed
     assert (decoded["image"].cpu() - on_cpu[0]["image"]).abs().mean() < 0.05
+
+
+def test_datasets_internals_the_loader_reads(train):
+    """row_mapping and arrow_table wrap the two datasets internals the map-style path needs;
+    if a datasets release changes them, this fails naming the version."""
+    import pickle
+
+    from affectnetplus_hf.torch.loader import ArrowBatches, arrow_table, row_mapping
+
+    version = datasets.__version__
+    picked = train.shuffle(seed=1).select([5, 0, 3])
+    mapping = row_mapping(picked)
+    assert mapping is not None, f"datasets {version}: Dataset._indices no longer holds the row mapping"
+    table = arrow_table(picked).table
+    assert table.column("image_id").take(mapping).to_pylist() == picked["image_id"], f"datasets {version}: row mapping changed meaning"
+    assert row_mapping(train) is None
+    # a memory-mapped table pickles as its file path: workers do not receive the images through a pipe
+    size = len(pickle.dumps(ArrowBatches(picked)))
+    assert size < arrow_table(train).table.nbytes / 4, f"datasets {version}: the Arrow table pickles by value ({size} bytes)"
+
+
+def test_streaming_workers_read_only_their_own_row_groups(tmp_path, train):
+    """One Parquet file of 4 row groups, 2 workers: the stream is resharded by row group and
+    each worker reads its own 2 (no worker reads the whole file)."""
+    from affectnetplus_hf.torch.loader import _reshard
+
+    path = tmp_path / "one.parquet"
+    train.cast_column("image", datasets.Image(decode=False)).to_parquet(str(path), batch_size=3)
+    stream = datasets.load_dataset("parquet", data_files=str(path), split="train", streaming=True)
+    assert stream.num_shards == 1
+    assert _reshard(stream, 2).num_shards == 4 and _reshard(stream, 1) is stream
+    loader = make_loader(stream, 3, num_workers=2, size=32)
+    assert loader.dataset.dataset.num_shards == 4
+    batches = list(loader)
+    assert sorted(i for b in batches for i in b["image_id"]) == sorted(train["image_id"])
+    # whole row groups per worker: batches alternate between the workers' groups, in order
+    groups = [train["image_id"][k : k + 3] for k in range(0, 12, 3)]
+    assert [b["image_id"] for b in batches] == [groups[0], groups[1], groups[2], groups[3]]

@@ -3,7 +3,8 @@
 ``import affectnetplus_hf`` never imports this package; importing it imports torch.
 
 Worker side (CPU, in DataLoader workers)
-    :func:`make_loader`           DataLoader over a ``datasets.Dataset`` / ``IterableDataset``
+    :func:`make_loader`           resumable DataLoader over a ``datasets.Dataset`` / ``IterableDataset``
+                                  (``torchdata`` ``StatefulDataLoader``; :class:`EpochPlan`, :class:`Curriculum`)
     :class:`JpegCollator`         JPEG bytes -> uint8 ``N x 3 x H x W`` + annotation tensors
     :mod:`.decoders`              simplejpeg / PyTurboJPEG / Pillow, fastest installed
 Device side
@@ -16,6 +17,11 @@ Training tools
     :data:`SEVEN_CLASS`, :data:`EIGHT_CLASS`, :func:`view_batch`, :func:`view_dataset`
     :func:`class_balanced_weights`, :func:`balanced_sampler`
     :mod:`.metrics`               accuracy, macro-F1 per subset/group, KL/JS, RMSE, CCC
+    :class:`MultiTaskLoss`        every annotated head, masked where null; fixed / uncertainty / EMA balancing
+Studies by demographic group
+    :mod:`.groups`                race, gender, age band of a row (most probable estimate)
+    :func:`resample`              a training subset with a target race / gender / age-band mix
+    :func:`fairness_report`       per-group accuracy / macro-F1, demographic parity, equalized odds, bootstrap CIs
 
 A typical loop::
 
@@ -41,28 +47,41 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .augment import BatchAugment
 from .batch_plan import BATCH_KEYS, select_rows
 from .collate import JpegCollator
+from .curriculum import Curriculum
 from .decoders import DECODERS, available_decoders, get_decoder
 from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher
+from .epoch_plan import EpochPlan
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
-from .loader import make_loader
+from .loader import ResumableLoader, make_loader
 from .losses import SoftTargetCrossEntropy, SoftTargetKLDiv, soft_cross_entropy, soft_kl_div, to_distribution
 from .metrics import accuracy, ccc, classification_report, group_report, js_divergence, kl_divergence, macro_f1, rmse
+from .fairness import fairness_report, format_fairness
+from .groups import AGE_BAND_EDGES, dataset_groups, group_index, group_names
 from .mixup import cutmix, mixup
+from .multitask import HEADS, MultiTaskLoss
+from .resample import Resampled, resample
 from .sampling import balanced_sampler, class_balanced_weights, class_counts
 from .views import EIGHT_CLASS, SEVEN_CLASS, ClassView, class_view, view_batch, view_dataset
 
 __all__ = [
+    "AGE_BAND_EDGES",
     "BATCH_KEYS",
     "DECODERS",
     "EIGHT_CLASS",
+    "HEADS",
     "IBUG68_FLIP_PERMUTATION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "SEVEN_CLASS",
     "BatchAugment",
     "ClassView",
+    "Curriculum",
     "DevicePrefetcher",
+    "EpochPlan",
     "JpegCollator",
+    "MultiTaskLoss",
+    "Resampled",
+    "ResumableLoader",
     "SoftTargetCrossEntropy",
     "SoftTargetKLDiv",
     "accuracy",
@@ -74,15 +93,21 @@ __all__ = [
     "class_view",
     "classification_report",
     "cutmix",
+    "dataset_groups",
+    "fairness_report",
     "flip_head_pose",
     "flip_landmarks",
+    "format_fairness",
     "get_decoder",
+    "group_index",
+    "group_names",
     "group_report",
     "js_divergence",
     "kl_divergence",
     "macro_f1",
     "make_loader",
     "mixup",
+    "resample",
     "rmse",
     "select_rows",
     "soft_cross_entropy",

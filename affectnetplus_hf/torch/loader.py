@@ -1,15 +1,23 @@
-"""``make_loader``: a DataLoader that feeds AffectNet+ to PyTorch at the decoder's speed.
+"""``make_loader``: a resumable DataLoader that feeds AffectNet+ to PyTorch at the decoder's speed.
 
-For a ``datasets.Dataset`` (map-style), each worker receives a list of row indices,
-fetches those rows as one Arrow table (``with_format("arrow")``: no per-value Python
-objects, no image decoding by ``datasets``) and collates it with
+The loader is a :class:`ResumableLoader`, a ``torchdata`` ``StatefulDataLoader`` that
+counts epochs: ``state_dict()`` / ``load_state_dict()`` resume mid-epoch, in another
+process, with exactly the rows an uninterrupted run yields, and nothing skipped is decoded.
+
+For a ``datasets.Dataset`` (map-style), the batches of an epoch are a
+:class:`~affectnetplus_hf.torch.epoch_plan.EpochPlan` (shuffle, class-balanced draws,
+curriculum, ranks; resumed by recomputing the plan); each worker receives a list of row
+indices, gathers those rows from Arrow (no per-value Python objects, no image decoding
+by ``datasets``) and collates them with
 :class:`~affectnetplus_hf.torch.collate.JpegCollator`, which decodes every JPEG straight
 into a shared-memory batch. For a ``datasets.IterableDataset`` (streaming), each worker
-reads its own shards as Arrow record batches, re-cut to ``batch_size`` rows; when the
-shards do not spread evenly over the workers (fewer shards than workers, or 3 on 2),
-every worker reads the stream and decodes every ``num_workers``-th batch, so no worker
-idles. Any other dataset of row dicts gets the
-ordinary DataLoader with the collator as ``collate_fn``.
+reads its own shards as Arrow record batches, re-cut to ``batch_size`` rows; a stream
+whose files do not spread evenly over the readers is first resharded by Parquet row
+group; when the shards still do not spread evenly (fewer shards than workers, or 3 on
+2), every worker reads the stream and decodes every ``num_workers``-th batch, so no
+worker idles. A resumed stream worker passes over the batches it had yielded as Arrow
+tables. Any other dataset of row dicts gets the ordinary (stateful) DataLoader with the
+collator as ``collate_fn``.
 
 Images may be stored with ``Image()`` or ``Image(decode=False)``: the fast paths read
 the bytes from Arrow either way. (Reading rows yourself, cast to ``Image(decode=False)``
@@ -27,15 +35,19 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, IterableDataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import IterableDataset, Sampler
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .collate import JpegCollator
+from .curriculum import Curriculum
+from .epoch_plan import EpochPlan
 from .views import ClassView, class_view
 
-__all__ = ["ArrowBatches", "StreamBatches", "default_num_workers", "make_loader"]
+__all__ = ["ArrowBatches", "ResumableLoader", "StreamBatches", "arrow_table", "default_num_workers", "make_loader", "row_mapping"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +65,49 @@ def default_num_workers() -> int:
 
 def _columns(dataset) -> list[str]:
     return [name for name in dataset.column_names if name not in _NOT_COLLATED]
+
+
+# ---------------------------------------------------------------------- datasets internals
+# ``datasets`` has no public way to read a Dataset's row mapping (set by select, shuffle,
+# filter) or to hand its Arrow table to another process as a file path. Each use is
+# wrapped here, once; tests/test_torch_loader.py fails naming the datasets version when
+# either stops working.
+
+
+def _datasets_version() -> str:
+    import datasets
+
+    return datasets.__version__
+
+
+def row_mapping(dataset):
+    """``int64`` table row of every dataset row (``None``: the identity), from the private
+    ``Dataset._indices`` Arrow table (held the mapping from datasets 1.x to at least 5.x)."""
+    import numpy as np
+
+    if not hasattr(dataset, "_indices"):
+        raise RuntimeError(
+            f"datasets {_datasets_version()} has no Dataset._indices (the row mapping of select/shuffle/filter) that "
+            "affectnetplus_hf.torch.loader.row_mapping reads: call dataset.flatten_indices() first, or use a datasets "
+            "version this package supports"
+        )
+    mapping = dataset._indices
+    if mapping is None:
+        return None
+    return np.asarray(mapping.column(0).to_numpy(), dtype=np.int64)
+
+
+def arrow_table(dataset):
+    """``dataset.data``: datasets' table wrapper, whose ``.table`` is the Arrow table. A
+    memory-mapped one pickles as its file path (datasets' ``MemoryMappedTable``), so
+    workers map the file instead of receiving the data through a pipe."""
+    data = dataset.data
+    if not hasattr(data, "table"):
+        raise RuntimeError(
+            f"datasets {_datasets_version()}: Dataset.data has no .table (the Arrow table) that "
+            "affectnetplus_hf.torch.loader.arrow_table reads; use a datasets version this package supports"
+        )
+    return data
 
 
 class ArrowBatches(torch.utils.data.Dataset):
@@ -74,10 +129,9 @@ class ArrowBatches(torch.utils.data.Dataset):
 
         self.num_rows = len(dataset)
         names = _columns(dataset)
-        table = dataset.data.table
-        mapping = getattr(dataset, "_indices", None)  # set by select/shuffle/filter: dataset row -> table row
-        rows = None if mapping is None else np.asarray(mapping.column(0).to_numpy(), dtype=np.int64)
-        # (``_indices`` is private to datasets but has held the row mapping since 1.x)
+        self._data = arrow_table(dataset)  # pickles as its file path when memory-mapped
+        table = self._data.table
+        rows = row_mapping(dataset)
         notes = table.select([n for n in names if n != "image"])
         arrays, lists, _, _ = annotation_arrays(notes)
         if rows is not None:
@@ -95,7 +149,6 @@ class ArrowBatches(torch.utils.data.Dataset):
             chunk = np.searchsorted(starts, table_rows, side="right") - 1
             self.image_chunk = torch.from_numpy(chunk.astype(np.int32)).share_memory_()
             self.image_local = torch.from_numpy((table_rows - starts[chunk]).astype(np.int64)).share_memory_()
-        self._data = dataset.data  # datasets' table wrapper: a memory-mapped one pickles as its file path
         self._buffers = None
 
     def __len__(self) -> int:
@@ -167,33 +220,73 @@ class StreamBatches(IterableDataset):
     """Streaming: Arrow tables of ``batch_size`` rows from a ``datasets.IterableDataset``,
     split between DataLoader workers: whole shards per worker when they spread evenly
     (within 10%), otherwise every worker reads the stream and decodes every
-    ``num_workers``-th batch. ``set_epoch`` reaches
-    persistent workers too (the epoch lives in shared memory)."""
+    ``num_workers``-th batch.
 
-    def __init__(self, dataset, batch_size: int, drop_last: bool = False, labels: tuple[int, ...] | None = None, keep_unlabeled: bool = False):
+    ``set_epoch`` reaches persistent workers too (the epoch lives in shared memory).
+    ``Stateful``: the state of a worker's copy is its epoch and the batches it has
+    yielded; a copy that loads it reads its part of the stream again and passes over
+    that many batches as Arrow tables (no image is decoded) before yielding the next.
+    With a :class:`~affectnetplus_hf.torch.curriculum.Curriculum`, rows whose subset the
+    stage of the coming batch does not allow are passed over."""
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int,
+        drop_last: bool = False,
+        labels: tuple[int, ...] | None = None,
+        keep_unlabeled: bool = False,
+        curriculum: Curriculum | None = None,
+    ):
         columns = _columns(dataset) if dataset.column_names else None
         self.dataset = dataset.select_columns(columns) if columns else dataset
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.labels = labels
         self.keep_unlabeled = keep_unlabeled
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self.curriculum = curriculum
+        # shared with the workers: epoch, batches the run yielded before it, and a count of
+        # set_epoch calls (a worker's count of yielded batches belongs to the pass it began in)
+        self._epoch = torch.zeros(3, dtype=torch.int64).share_memory_()
+        self._pass = -1
+        self._yielded = 0
+        self._resume: dict | None = None
 
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.fill_(int(epoch))
+    def set_epoch(self, epoch: int, step_base: int = 0) -> None:
+        self._epoch[0], self._epoch[1] = int(epoch), int(step_base)
+        self._epoch[2] += 1
 
-    def _tables(self, dataset) -> Iterator:
+    def state_dict(self) -> dict:
+        current = self._pass == int(self._epoch[2])  # else the next pass has not begun here yet
+        return {"epoch": int(self._epoch[0]), "yielded": self._yielded if current else 0}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = dict(state)
+
+    def _tables(self, dataset, epoch: int, codes_for) -> Iterator:
+        """``codes_for(k)``: subset codes batch ``k`` may hold (``None``: any)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         pending: list = []
         rows = 0
-        for table in dataset.with_format("arrow").iter(batch_size=self.batch_size):
+        emitted = 0
+        arrow = dataset.with_format("arrow")
+        if hasattr(arrow, "set_epoch"):  # after with_format/shard: datasets' copies start at epoch 0
+            arrow.set_epoch(epoch)
+        for table in arrow.iter(batch_size=self.batch_size):
+            keep = None
             if self.labels is not None:
                 column = table.column("human_label")
                 keep = pc.fill_null(pc.is_in(column, value_set=pa.array(self.labels, pa.int64())), False)
                 if self.keep_unlabeled:
                     keep = pc.or_(keep, pc.is_null(column))
+            codes = codes_for(emitted)
+            if codes is not None:
+                column = pc.fill_null(table.column("subset"), -1)
+                allowed = pc.is_in(column, value_set=pa.array(codes, pa.int64()))
+                keep = allowed if keep is None else pc.and_(keep, allowed)
+            if keep is not None:
                 table = table.filter(keep)
                 if table.num_rows == 0:
                     continue
@@ -202,33 +295,153 @@ class StreamBatches(IterableDataset):
             while rows >= self.batch_size:
                 whole = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
                 yield whole.slice(0, self.batch_size)
+                emitted += 1
                 rest = whole.slice(self.batch_size)
                 pending, rows = ([rest] if rest.num_rows else []), rest.num_rows
         if rows and not self.drop_last:
             yield pa.concat_tables(pending) if len(pending) > 1 else pending[0]
 
-    def __iter__(self) -> Iterator:
+    def _parts(self, epoch: int, step_base: int) -> Iterator:
+        """This worker's tables of the epoch."""
         dataset = self.dataset
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(int(self._epoch))
         info = torch.utils.data.get_worker_info()
-        if info is None or info.num_workers == 1:
-            yield from self._tables(dataset)
+        workers, me = (1, 0) if info is None else (info.num_workers, info.id)
+        curriculum = self.curriculum
+
+        def codes_for(position, stride=workers, offset=me):
+            if curriculum is None:
+                return None
+            return curriculum.codes_at(epoch if curriculum.by == "epoch" else step_base + position * stride + offset)
+
+        if workers == 1:
+            yield from self._tables(dataset, epoch, codes_for)
             return
         shards = getattr(dataset, "num_shards", 1)
-        if _shards_balance(shards, info.num_workers):
-            yield from self._tables(dataset.shard(num_shards=info.num_workers, index=info.id, contiguous=False))
+        if _shards_balance(shards, workers):
+            yield from self._tables(dataset.shard(num_shards=workers, index=me, contiguous=False), epoch, codes_for)
             return
-        if info.id == 0:
+        if me == 0:
             logger.info(
                 "streaming dataset has %d shard(s) for %d workers: each worker reads the stream and decodes every %d-th batch",
                 shards,
-                info.num_workers,
-                info.num_workers,
+                workers,
+                workers,
             )
-        for position, table in enumerate(self._tables(dataset)):
-            if position % info.num_workers == info.id:
+        for position, table in enumerate(self._tables(dataset, epoch, lambda k: codes_for(k, 1, 0))):
+            if position % workers == me:
                 yield table
+
+    def __iter__(self) -> Iterator:
+        epoch, step_base, self._pass = (int(v) for v in self._epoch.tolist())
+        resume, self._resume = self._resume, None
+        skip = 0
+        if resume is not None and int(resume["epoch"]) == epoch:
+            skip = int(resume["yielded"])
+        self._yielded = 0
+        for table in self._parts(epoch, step_base):
+            self._yielded += 1
+            if self._yielded > skip:
+                yield table
+
+
+class ResumableLoader(StatefulDataLoader):
+    """A ``torchdata`` ``StatefulDataLoader`` that also counts epochs.
+
+    Every ``iter(loader)`` starts the next epoch (the first is 0; :meth:`set_epoch` picks
+    one), and the loader tells its batch plan / stream which, so a reshuffle, a
+    curriculum stage and a resume all agree on it. ``state_dict()`` after batch ``k`` of
+    an epoch, loaded into a loader built the same way (any process), makes its next
+    ``iter()`` yield batches ``k + 1, k + 2, ...`` of that epoch, holding exactly the rows
+    an uninterrupted run yields; a state taken at the end of an epoch resumes at the next.
+    """
+
+    def __init__(self, dataset, *, epoch_target=None, **kwargs):
+        with warnings.catch_warnings():  # torchdata 0.11 calls a torch API that torch 2.13 deprecates
+            warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
+            super().__init__(dataset, **kwargs)
+        self._epoch_target = epoch_target
+        self.epoch = 0
+        self._step_base = 0  # batches yielded in the epochs before this one
+        self._yielded = 0  # batches yielded in this epoch
+        self._begun = False
+        self._resuming = False
+        self._push()
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next ``iter()`` yields."""
+        self.epoch, self._begun, self._resuming = int(epoch), False, False
+        self._push()
+
+    @property
+    def steps(self) -> int:
+        """Batches yielded since the run began (across epochs, resumes included)."""
+        return self._step_base + self._yielded
+
+    def stamped(self, key: str = "loader_state"):
+        """One epoch of batches, each carrying under ``key`` the ``state_dict()`` that resumes
+        right after it. A prefetcher (:class:`~affectnetplus_hf.torch.device.DevicePrefetcher`)
+        pulls batches ahead of the training step, so the loader's own state is ahead of the
+        model; checkpoint the state of the batch the model last trained on instead."""
+        for batch in self:
+            batch[key] = self.state_dict()
+            yield batch
+
+    def _push(self) -> None:
+        if self._epoch_target is not None:
+            self._epoch_target.set_epoch(self.epoch, self._step_base)
+
+    def __iter__(self):
+        if self._resuming:
+            self._resuming = False
+        else:
+            if self._begun:
+                self.epoch += 1
+            self._step_base += self._yielded
+            self._yielded = 0
+        self._begun = True
+        self._push()
+        return _Counted(super().__iter__(), self)
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state[_STATE_KEY] = {"epoch": self.epoch, "step_base": self._step_base, "yielded": self._yielded}
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        state = dict(state)
+        mine = state.pop(_STATE_KEY, None)
+        if mine is None:
+            raise ValueError(f"not a state of make_loader's loader: it has no {_STATE_KEY!r} entry (keys: {sorted(state)})")
+        if state.get("_iterator_finished", False):
+            self.epoch, self._step_base = int(mine["epoch"]) + 1, int(mine["step_base"]) + int(mine["yielded"])
+            self._yielded, self._begun, self._resuming = 0, False, False
+            super().load_state_dict({})
+        else:
+            self.epoch, self._step_base, self._yielded = int(mine["epoch"]), int(mine["step_base"]), int(mine["yielded"])
+            self._begun, self._resuming = True, True
+            super().load_state_dict(state)
+        self._push()
+
+
+_STATE_KEY = "affectnetplus"
+
+
+class _Counted:
+    """The loader's iterator, counting the batches it hands out."""
+
+    def __init__(self, inner, loader: ResumableLoader):
+        self._inner, self._loader = inner, loader
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self._inner)
+        self._loader._yielded += 1
+        return batch
+
+    def __len__(self) -> int:
+        return len(self._inner)
 
 
 def _is_hf_map(dataset) -> bool:
@@ -247,6 +460,20 @@ def _is_hf_stream(dataset) -> bool:
     return isinstance(dataset, datasets.IterableDataset)
 
 
+def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """``(rank, world_size)``: as given, else torch.distributed's when initialised, else ``(0, 1)``."""
+    if rank is None and world_size is None:
+        dist = torch.distributed
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+    if rank is None or world_size is None:
+        raise ValueError(f"pass both rank and world_size, or neither (got rank={rank}, world_size={world_size})")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size), got rank={rank}, world_size={world_size}")
+    return int(rank), int(world_size)
+
+
 def make_loader(
     dataset,
     batch_size: int,
@@ -259,6 +486,7 @@ def make_loader(
     memory_format: str = "channels_last",
     view: int | ClassView | None = None,
     balanced: bool | float = False,
+    curriculum: Curriculum | None = None,
     sampler: Sampler | None = None,
     drop_last: bool = False,
     pin_memory: bool | None = None,
@@ -266,32 +494,44 @@ def make_loader(
     prefetch_factor: int | None = None,
     shuffle_buffer: int = 10_000,
     seed: int | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
     collator: JpegCollator | None = None,
     multiprocessing_context=None,
-) -> DataLoader:
-    """A DataLoader of collated AffectNet+ batches (see :mod:`affectnetplus_hf.torch.collate` for the keys).
+) -> ResumableLoader:
+    """A resumable DataLoader of collated AffectNet+ batches (see
+    :mod:`affectnetplus_hf.torch.collate` for the keys): a :class:`ResumableLoader`, i.e. a
+    ``torchdata.stateful_dataloader.StatefulDataLoader`` whose ``state_dict()`` /
+    ``load_state_dict()`` resume mid-epoch without decoding the batches already seen.
 
     Args:
         dataset: ``datasets.Dataset``, ``datasets.IterableDataset`` (streaming), or any
             torch dataset of row dicts.
-        batch_size: rows per batch.
-        shuffle: map-style: reshuffle every epoch (default ``True`` unless a ``sampler`` or
-            ``balanced`` is given). Streaming: ``True`` shuffles shards and a buffer of
-            ``shuffle_buffer`` rows (``dataset.shuffle``), differently each epoch once you
-            call ``loader.dataset.set_epoch(epoch)``; default ``False``.
+        batch_size: rows per batch (per rank).
+        shuffle: map-style: a seeded reshuffle every epoch (default ``True`` unless a
+            ``sampler`` or ``balanced`` is given). Streaming: ``True`` shuffles shards and
+            a buffer of ``shuffle_buffer`` rows (``dataset.shuffle``), differently each
+            epoch; default ``False``.
         num_workers: decoding processes (default: the usable CPU cores, at most 8; ``0``
             decodes in the main process).
         size, decoder, output, memory_format: passed to :class:`JpegCollator`.
         view: keep only these classes (``7``, ``8`` or a ClassView); batches stay full.
         balanced: draw map-style rows class-balanced (``True`` = power 1, or a power).
+        curriculum: a :class:`~affectnetplus_hf.torch.curriculum.Curriculum` of
+            complexity subsets by epoch or step (map-style and streaming).
         sampler: a row sampler for map-style datasets (indices into ``dataset`` after
-            ``view``); excludes ``shuffle`` and ``balanced``.
+            ``view``); excludes ``shuffle``, ``balanced`` and ``curriculum``, and resumes
+            only as well as the sampler does.
         drop_last: drop a last, smaller batch.
         pin_memory: page-locked batches for fast, asynchronous GPU copies (default: when
             CUDA is available).
         persistent_workers: keep workers between epochs (default: when ``num_workers > 0``).
         prefetch_factor: batches each worker prepares ahead (torch's default, 2).
-        seed: seeds the shuffling (map-style ``RandomSampler`` / streaming ``shuffle``).
+        seed: seeds the shuffling and balanced draws (map-style: default a random seed,
+            kept in the loader's state; streaming: ``dataset.shuffle``'s seed).
+        rank, world_size: this process's share of a distributed run (default: from
+            ``torch.distributed`` when it is initialised). Map-style: rows dealt like
+            ``DistributedSampler``; streaming: ``datasets.distributed.split_dataset_by_node``.
         collator: use this collator instead of building one from the arguments above.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -299,15 +539,15 @@ def make_loader(
     num_workers = default_num_workers() if num_workers is None else int(num_workers)
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    if sampler is not None and (shuffle or balanced):
-        raise ValueError("pass either sampler or shuffle/balanced, not both")
+    if sampler is not None and (shuffle or balanced or curriculum is not None):
+        raise ValueError("pass either sampler or shuffle/balanced/curriculum, not both")
+    rank, world_size = _distributed(rank, world_size)
     view_obj = class_view(view) if view is not None else None
     if collator is None:
         collator = JpegCollator(size, decoder=decoder, output=output, memory_format=memory_format, reuse_memory=True)
     if view_obj is not None and collator.view is None:
         collator = copy.copy(collator)
         collator.view = view_obj  # reduces soft labels (and drops rows the fast paths have not filtered)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
     loader_kwargs = dict(
         num_workers=num_workers,
         collate_fn=collator,
@@ -320,46 +560,66 @@ def make_loader(
             loader_kwargs["prefetch_factor"] = prefetch_factor
 
     if _is_hf_map(dataset):
-        if view_obj is not None:
-            from .sampling import labels_of
+        from .sampling import labels_of
 
+        if view_obj is not None:
             labels = labels_of(dataset)
             keep = torch.isin(labels, torch.tensor(view_obj.codes))
             if view_obj.keep_unlabeled:
                 keep |= labels < 0
             dataset = dataset.select(keep.nonzero().flatten().tolist())
-        if sampler is None:
-            if balanced:
-                from .sampling import balanced_sampler
+        if sampler is not None:
+            if world_size > 1:
+                raise ValueError("with rank/world_size the loader deals the rows itself; pass no sampler")
+            from torch.utils.data import BatchSampler
 
-                power = 1.0 if balanced is True else float(balanced)
-                sampler = balanced_sampler(dataset, power=power, generator=generator)
-            elif (shuffle is None or shuffle) and len(dataset) > 0:
-                sampler = RandomSampler(range(len(dataset)), generator=generator)
-            else:
-                sampler = SequentialSampler(range(len(dataset)))
-        batches = BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last)
-        return DataLoader(ArrowBatches(dataset), batch_size=None, sampler=batches, **loader_kwargs)
+            return ResumableLoader(
+                ArrowBatches(dataset), batch_size=None, sampler=BatchSampler(sampler, batch_size, drop_last), **loader_kwargs
+            )
+        plan = EpochPlan(
+            len(dataset),
+            batch_size,
+            shuffle=shuffle is None or bool(shuffle),
+            labels=labels_of(dataset) if balanced else None,
+            balanced_power=(1.0 if balanced is True else float(balanced)) if balanced else None,
+            subsets=labels_of(dataset, "subset") if curriculum is not None else None,
+            curriculum=curriculum,
+            drop_last=drop_last,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+        )
+        return ResumableLoader(ArrowBatches(dataset), batch_size=None, sampler=plan, epoch_target=plan, **loader_kwargs)
 
     if _is_hf_stream(dataset):
         if sampler is not None or balanced:
             raise ValueError("sampler and balanced need a map-style dataset; a streaming dataset is read in order")
+        dataset = _reshard(dataset, world_size * max(num_workers, 1))
         if shuffle:
             dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer)
+        if world_size > 1:
+            from datasets.distributed import split_dataset_by_node
+
+            dataset = split_dataset_by_node(dataset, rank=rank, world_size=world_size)
         stream = StreamBatches(
             dataset,
             batch_size,
             drop_last=drop_last,
             labels=view_obj.codes if view_obj is not None else None,
             keep_unlabeled=view_obj is not None and view_obj.keep_unlabeled,
+            curriculum=curriculum,
         )
-        return DataLoader(stream, batch_size=None, **loader_kwargs)
+        return ResumableLoader(stream, batch_size=None, epoch_target=stream, **loader_kwargs)
 
-    if balanced:
-        raise ValueError("balanced needs a datasets.Dataset (its human_label column); build a sampler with balanced_sampler()")
+    if balanced or curriculum is not None:
+        raise ValueError(
+            "balanced and curriculum need a datasets.Dataset (its human_label / subset columns); "
+            "build a sampler with balanced_sampler()"
+        )
     if isinstance(dataset, IterableDataset):
-        return DataLoader(dataset, batch_size=batch_size, drop_last=drop_last, **loader_kwargs)
-    return DataLoader(
+        return ResumableLoader(dataset, batch_size=batch_size, drop_last=drop_last, **loader_kwargs)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return ResumableLoader(
         dataset,
         batch_size=batch_size,
         shuffle=(shuffle is None or shuffle) if sampler is None else False,
@@ -368,3 +628,15 @@ def make_loader(
         generator=generator,
         **loader_kwargs,
     )
+
+
+def _reshard(dataset, readers: int):
+    """Split the shards further (by Parquet row group, ``IterableDataset.reshard``) when the
+    files do not spread evenly over ``readers`` (ranks x workers); the stream as is otherwise."""
+    if readers <= 1 or _shards_balance(getattr(dataset, "num_shards", 1), readers) or not hasattr(dataset, "reshard"):
+        return dataset
+    try:
+        finer = dataset.reshard()
+    except NotImplementedError:  # a format datasets cannot split
+        return dataset
+    return finer if finer.num_shards > dataset.num_shards else dataset
