@@ -42,6 +42,8 @@ import torch
 from torch.utils.data import IterableDataset, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from ..columns import label_codes
+from ..schema import EXPRESSIONS
 from .collate import JpegCollator
 from .curriculum import Curriculum
 from .epoch_plan import EpochPlan
@@ -234,16 +236,14 @@ class StreamBatches(IterableDataset):
         dataset,
         batch_size: int,
         drop_last: bool = False,
-        labels: tuple[int, ...] | None = None,
-        keep_unlabeled: bool = False,
+        view: ClassView | None = None,
         curriculum: Curriculum | None = None,
     ):
         columns = _columns(dataset) if dataset.column_names else None
         self.dataset = dataset.select_columns(columns) if columns else dataset
         self.batch_size = batch_size
         self.drop_last = drop_last
-        self.labels = labels
-        self.keep_unlabeled = keep_unlabeled
+        self.view = view
         self.curriculum = curriculum
         # shared with the workers: epoch, batches the run yielded before it, and a count of
         # set_epoch calls (a worker's count of yielded batches belongs to the pass it began in)
@@ -276,11 +276,9 @@ class StreamBatches(IterableDataset):
             arrow.set_epoch(epoch)
         for table in arrow.iter(batch_size=self.batch_size):
             keep = None
-            if self.labels is not None:
-                column = table.column("human_label")
-                keep = pc.fill_null(pc.is_in(column, value_set=pa.array(self.labels, pa.int64())), False)
-                if self.keep_unlabeled:
-                    keep = pc.or_(keep, pc.is_null(column))
+            if self.view is not None:  # the view's one class filter, on this table's labels
+                codes = label_codes(table.column("human_label"), len(EXPRESSIONS), "human_label")
+                keep = pa.array(self.view.map_labels(torch.from_numpy(codes))[1].numpy())
             codes = codes_for(emitted)
             if codes is not None:
                 column = pc.fill_null(table.column("subset"), -1)
@@ -563,10 +561,7 @@ def make_loader(
         from .sampling import labels_of
 
         if view_obj is not None:
-            labels = labels_of(dataset)
-            keep = torch.isin(labels, torch.tensor(view_obj.codes))
-            if view_obj.keep_unlabeled:
-                keep |= labels < 0
+            _, keep = view_obj.map_labels(labels_of(dataset))
             dataset = dataset.select(keep.nonzero().flatten().tolist())
         if sampler is not None:
             if world_size > 1:
@@ -605,8 +600,7 @@ def make_loader(
             dataset,
             batch_size,
             drop_last=drop_last,
-            labels=view_obj.codes if view_obj is not None else None,
-            keep_unlabeled=view_obj is not None and view_obj.keep_unlabeled,
+            view=view_obj,
             curriculum=curriculum,
         )
         return ResumableLoader(stream, batch_size=None, epoch_target=stream, **loader_kwargs)
