@@ -1,8 +1,11 @@
-"""The iBUG-68 landmark scheme: its contour groups and its horizontal-mirror permutation.
+"""The iBUG-68 landmark scheme: its contour groups, its horizontal-mirror permutation and
+the outer eye corners.
 
 Plain tuples, no torch and no NumPy: the synthetic sample draws faces with them, the
 statistics plots draw the mean shape with them, and
-:mod:`affectnetplus_hf.torch.geometry` flips landmarks with them.
+:mod:`affectnetplus_hf.torch.geometry` flips landmarks with them, and
+:mod:`affectnetplus_hf.torch.multitask` normalises the landmark error by the distance
+between the outer eye corners.
 
 Index ``0`` is the jaw end on the image's left (the subject's right), as in iBUG-68.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from .schema import NUM_LANDMARKS
 
-__all__ = ["IBUG68_CONTOURS", "IBUG68_FLIP_PERMUTATION", "IBUG68_MIRROR_PAIRS"]
+__all__ = ["IBUG68_CONTOURS", "IBUG68_FLIP_PERMUTATION", "IBUG68_MIRROR_PAIRS", "OUTER_EYE_CORNERS"]
 
 #: The strokes of an iBUG-68 face: ``(first, stop, closed)`` covers indices
 #: ``first .. stop - 1``; a closed stroke returns to ``first``. Jaw, two eyebrows, nose
@@ -28,6 +31,11 @@ IBUG68_CONTOURS: tuple[tuple[int, int, bool], ...] = (
     (60, 68, True),  # inner lips
 )
 
+#: The outer eye corners (36: the eye on the image's left, 45: the one on its right); their
+#: distance (the inter-ocular distance) normalises the landmark error (the NME of 300-W).
+#: A mirror swaps them, so they are also a pair of :data:`IBUG68_MIRROR_PAIRS`.
+OUTER_EYE_CORNERS: tuple[int, int] = (36, 45)
+
 #: Pairs of iBUG-68 indices that swap under a horizontal mirror (the subject's right
 #: jaw end becomes the left one, and so on). Points on the vertical midline
 #: (nose bridge 27-30, nose tip 33, lip centres 51, 57, 62, 66, chin 8) map to themselves.
@@ -41,7 +49,7 @@ IBUG68_MIRROR_PAIRS: tuple[tuple[int, int], ...] = (
     (32, 34),
     # eyes: outer corners 36 <-> 45, upper lids 37 <-> 44, 38 <-> 43, inner corners 39 <-> 42,
     # lower lids 40 <-> 47, 41 <-> 46
-    (36, 45),
+    OUTER_EYE_CORNERS,
     (37, 44),
     (38, 43),
     (39, 42),

@@ -14,7 +14,7 @@ head            output                 loss                                     
 ``valence``     ``N``                  ``1 - CCC`` (``va_loss="ccc"``) or MSE        ``valence_valid``
 ``arousal``     ``N``                  the same                                      ``arousal_valid``
 ``landmarks``   ``N x 68 x 2`` pixels  mean point distance / inter-ocular distance  landmarks all finite
-                                       (outer eye corners, :data:`OUTER_EYE_CORNERS`)
+                                       (outer eye corners, :data:`~affectnetplus_hf.landmarks.OUTER_EYE_CORNERS`)
 ``age``         ``N`` years            smooth L1 of ``(pred - age) / age_scale``      ``age_valid``
 ``gender``      ``N x 2`` logits       soft cross-entropy on the probabilities      probabilities not ``NaN``
 ``race``        ``N x 6`` logits       the same                                      probabilities not ``NaN``
@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..landmarks import OUTER_EYE_CORNERS  # re-exported: the multi-task API names it
 from .losses import soft_cross_entropy
 from .metrics import ccc
 
@@ -56,9 +57,6 @@ __all__ = ["BALANCINGS", "HEADS", "OUTER_EYE_CORNERS", "MultiTaskLoss"]
 #: Every head, in the order of the batch keys they are trained on.
 HEADS: tuple[str, ...] = ("expression", "valence", "arousal", "landmarks", "age", "gender", "race", "head_pose")
 BALANCINGS: tuple[str, ...] = ("fixed", "uncertainty", "ema")
-#: iBUG-68 outer eye corners (36: the image's left eye, 45: the right): the inter-ocular
-#: distance that normalises the landmark error (the NME of 300-W).
-OUTER_EYE_CORNERS: tuple[int, int] = (36, 45)
 
 
 def _zero(output: torch.Tensor) -> torch.Tensor:
