@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..columns import annotation_arrays, null_masks
+from ..demographics import NO_GROUP, most_probable
 from ..schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, RACES, SUBSETS
 from .groups import (
     AGE_BIN_LABELS,
@@ -245,9 +246,9 @@ class StatsAccumulator:
 
     @staticmethod
     def _groups(probs: np.ndarray, counts: np.ndarray, prob_sum: np.ndarray, prob_n: np.ndarray, g: np.ndarray) -> np.ndarray:
-        complete = ~np.isnan(probs).any(axis=1)
-        group = np.full(len(probs), probs.shape[1], dtype=np.int64)  # unknown
-        group[complete] = np.argmax(probs[complete], axis=1)
+        group = most_probable(probs)
+        complete = group != NO_GROUP
+        group[~complete] = probs.shape[1]  # the last column: unknown
         np.add.at(counts, (g, group), 1)
         np.add.at(prob_n, g[complete], 1)
         np.add.at(prob_sum, g[complete], probs[complete])

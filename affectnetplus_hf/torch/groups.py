@@ -1,12 +1,9 @@
-"""Demographic groups of rows: race, gender and age band, from the release's estimates.
+"""Demographic groups of rows as tensors: race, gender and age band, from the release's estimates.
 
-AffectNet+ carries *estimated* race and gender probabilities and an estimated age, not
-self-reported identities. A row's group is its **most probable** race / gender, and its
-age band the band its estimated age falls in (:data:`AGE_BAND_EDGES`, the bands of
-FairFace-style studies). With ``min_probability``, a row whose most probable group has
-a lower probability gets :data:`UNCERTAIN` instead; a row whose estimate is null (or
-has a null member) gets :data:`NO_GROUP`. The resampler and the fairness report leave
-both out, and count them.
+The definitions (a row's most probable race / gender, its age band, :data:`NO_GROUP` and
+:data:`UNCERTAIN`) are :mod:`affectnetplus_hf.demographics`, shared with the statistics;
+this module gives them as ``int64`` tensors. The resampler and the fairness report leave
+rows of :data:`NO_GROUP` and :data:`UNCERTAIN` out, and count them.
 
 Groups come from a ``datasets.Dataset`` (read through Arrow, no image decoded) with
 :func:`dataset_groups`, or from tensors (a collated batch's ``race`` / ``gender`` /
@@ -18,38 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..schema import GENDERS, RACES
+from ..demographics import AGE_BAND_EDGES, ATTRIBUTES, NO_GROUP, UNCERTAIN, age_band_names, group_codes, group_names
 
 __all__ = ["AGE_BAND_EDGES", "ATTRIBUTES", "NO_GROUP", "UNCERTAIN", "age_band_names", "dataset_groups", "group_index", "group_names"]
-
-#: The attributes rows are grouped by (the batch / dataset column of each: ``race``, ``gender``, ``age``).
-ATTRIBUTES: tuple[str, ...] = ("race", "gender", "age")
-
-#: Lower edges of the age bands in years: 0-2, 3-9, 10-19, ..., 60-69, 70+.
-AGE_BAND_EDGES: tuple[int, ...] = (0, 3, 10, 20, 30, 40, 50, 60, 70)
-
-#: Group index of a row whose estimate is null.
-NO_GROUP = -1
-#: Group index of a row whose most probable group is below ``min_probability``.
-UNCERTAIN = -2
-
-
-def age_band_names(edges: tuple[int, ...] = AGE_BAND_EDGES) -> tuple[str, ...]:
-    """``("0-2", "3-9", ..., "70+")`` for ``edges``."""
-    if list(edges) != sorted(set(edges)) or not edges:
-        raise ValueError(f"age band edges must increase, got {edges}")
-    return (*(f"{a}-{b - 1}" for a, b in zip(edges, edges[1:])), f"{edges[-1]}+")
-
-
-def group_names(attribute: str, age_edges: tuple[int, ...] = AGE_BAND_EDGES) -> tuple[str, ...]:
-    """Group names of ``attribute`` in index order."""
-    if attribute == "race":
-        return RACES
-    if attribute == "gender":
-        return GENDERS
-    if attribute == "age":
-        return age_band_names(age_edges)
-    raise ValueError(f"attribute must be one of {list(ATTRIBUTES)}, got {attribute!r}")
 
 
 def group_index(
@@ -59,25 +27,15 @@ def group_index(
     min_probability: float | None = None,
     age_edges: tuple[int, ...] = AGE_BAND_EDGES,
 ) -> torch.Tensor:
-    """``int64`` group per row: race / gender ``N x G`` probabilities -> the most probable
-    group; age ``N`` years -> its band. :data:`NO_GROUP` where null (``NaN``),
-    :data:`UNCERTAIN` where the top probability is below ``min_probability``."""
-    names = group_names(attribute, age_edges)
+    """``int64`` group per row, on the device of ``values``: race / gender ``N x G``
+    probabilities -> the most probable group; age ``N`` years -> its band (see
+    :func:`affectnetplus_hf.demographics.group_codes`). :data:`NO_GROUP` where null
+    (``NaN``), :data:`UNCERTAIN` where the top probability is below ``min_probability``."""
     values = torch.as_tensor(values)
-    if attribute == "age":
-        if values.dim() != 1:
-            raise ValueError(f"age: expected N ages, got shape {tuple(values.shape)}")
-        ages = values.double()
-        edges = torch.tensor(age_edges[1:], dtype=torch.float64)
-        index = torch.bucketize(ages, edges, right=True)
-        return torch.where(torch.isnan(ages) | (ages < age_edges[0]), torch.full_like(index, NO_GROUP), index)
-    if values.dim() != 2 or values.shape[1] != len(names):
-        raise ValueError(f"{attribute}: expected N x {len(names)} probabilities ({', '.join(names)}), got shape {tuple(values.shape)}")
-    top, index = values.float().nan_to_num(-1.0).max(dim=1)
-    index = torch.where(torch.isnan(values).any(dim=1), torch.full_like(index, NO_GROUP), index)
-    if min_probability is not None:
-        index = torch.where((index >= 0) & (top < min_probability), torch.full_like(index, UNCERTAIN), index)
-    return index
+    array = values.detach().cpu()
+    array = (array.double() if attribute == "age" else array.float()).numpy()
+    codes = group_codes(array, attribute, min_probability=min_probability, age_edges=age_edges)
+    return torch.from_numpy(codes).to(values.device)
 
 
 def dataset_groups(

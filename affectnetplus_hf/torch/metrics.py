@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..demographics import most_probable
 from ..schema import GENDERS, RACES, SUBSETS
 
 __all__ = [
@@ -112,8 +113,7 @@ def group_report(
     if groups.dim() == 2:
         if groups.shape[1] != len(names):
             raise ValueError(f"{groups.shape[1]} group probabilities per row but {len(names)} names")
-        index = groups.argmax(dim=1)
-        index = torch.where(torch.isnan(groups).any(dim=1), torch.full_like(index, -1), index)
+        index = torch.from_numpy(most_probable(groups.detach().cpu().double().numpy()))  # float64: exact for any float
     else:
         index = groups.long()
     index = index.to(target.device)
