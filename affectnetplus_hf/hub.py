@@ -563,14 +563,11 @@ def _make_public(session: _Session) -> None:
 
 
 def _check_arguments(repo_id: str, gated, public: bool, rights: bool, limits: tuple[int, int], retries: int) -> None:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from .repo_id import repo_id_problem
 
-    try:
-        if repo_id.count("/") != 1:
-            raise HFValidationError("a namespace is needed")
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise PublishError(f"repo id {repo_id!r}: expected 'namespace/name', e.g. my-lab/affectnet_plus ({err}).") from None
+    problem = repo_id_problem(repo_id)
+    if problem:
+        raise PublishError(f"repo id {repo_id!r}: expected 'namespace/name', e.g. my-lab/affectnet_plus ({problem}).")
     if gated not in _GATED_CHOICES:
         raise PublishError(f"gated={gated!r}: expected one of 'manual', 'auto' or False.")
     if min(limits) < 1:

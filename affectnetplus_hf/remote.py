@@ -181,17 +181,11 @@ def check_range_support(url: str, *, storage_options: dict | None = None, timeou
 
 
 def is_repo_id(source: str) -> bool:
-    """Whether ``source`` names a Hub dataset repo: ``namespace/name`` that is not a local path
-    and that ``huggingface_hub.utils.validate_repo_id`` accepts (the package's one repo-id rule)."""
-    if source.count("/") != 1 or os.path.exists(source):
-        return False
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    """Whether ``source`` names a Hub dataset repo: ``namespace/name``, not a local path, and
+    accepted by :func:`affectnetplus_hf.repo_id.repo_id_problem` (the package's one repo-id rule)."""
+    from .repo_id import repo_id_problem
 
-    try:
-        validate_repo_id(source)
-    except HFValidationError:
-        return False
-    return True
+    return not os.path.exists(source) and repo_id_problem(source) is None
 
 
 def stream(

@@ -1,0 +1,23 @@
+"""The package's one repo-id rule: a Hub dataset repo is ``namespace/name`` that
+``huggingface_hub.utils.validate_repo_id`` accepts (``x/y--z`` is refused and ``x/_y``
+accepted, as on the Hub). ``push`` refuses a bad id with the reason; ``stream`` and
+``stats`` read a source that passes (and is not a local path) as a Hub repo."""
+
+from __future__ import annotations
+
+__all__ = ["repo_id_problem"]
+
+
+def repo_id_problem(text: str) -> str | None:
+    """Why ``text`` is not a Hub repo id (``namespace/name``), or ``None`` when it is one."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(text, str):
+        return f"not a string but {type(text).__name__}"
+    if text.count("/") != 1:
+        return f"it has {text.count('/')} '/', not the one between namespace and name"
+    try:
+        validate_repo_id(text)
+    except HFValidationError as err:
+        return str(err)
+    return None
