@@ -151,10 +151,13 @@ def null_mask(column) -> np.ndarray:
     return np.asarray(_array(column).is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def label_codes(column, num_classes: int, name: str) -> np.ndarray:
-    """``int64 (N,)`` class codes, ``-1`` where null; a code outside ``0..num_classes-1`` raises."""
+def label_codes(column, num_classes: int | None, name: str) -> np.ndarray:
+    """``int64 (N,)`` class codes, ``-1`` where null; a code outside ``0..num_classes-1`` raises
+    (``num_classes=None``, for a column that is not a schema class label: codes as stored)."""
     array = _array(column)
     out = np.array(array.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)  # a writable copy
+    if num_classes is None:
+        return out
     bad = (out < -1) | (out >= num_classes) | ((out == -1) & ~null_mask(array))
     if bad.any():
         raise AffectNetPlusError(f"{name}: expected codes 0..{num_classes - 1} or null, found {int(out[np.argmax(bad)])}")

@@ -215,3 +215,16 @@ def test_class_balanced_weights_by_hand(tmp_path):
     assert from_dataset.shape == (len(ds),) and bool((from_dataset > 0).all())
     with pytest.raises(ValueError, match="no row has a usable label"):
         class_balanced_weights(torch.tensor([-1, -1]))
+
+
+def test_labels_of_a_dataset_are_its_codes_with_minus_one_for_null():
+    import datasets
+
+    from affectnetplus_hf.schema import FEATURES
+    from affectnetplus_hf.torch.sampling import labels_of
+
+    features = datasets.Features({"human_label": FEATURES["human_label"], "subset": FEATURES["subset"], "mine": datasets.Value("int64")})
+    ds = datasets.Dataset.from_dict({"human_label": [0, None, 3], "subset": [None, 1, 2], "mine": [5, -1, 70]}, features=features)
+    assert labels_of(ds).tolist() == [0, -1, 3]
+    assert labels_of(ds, "subset").tolist() == [-1, 1, 2]
+    assert labels_of(ds, "mine").tolist() == [5, -1, 70]  # not a schema class label: codes as stored

@@ -43,7 +43,7 @@ from torch.utils.data import IterableDataset, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from ..columns import label_codes
-from ..schema import EXPRESSIONS
+from ..schema import EXPRESSIONS, SUBSETS
 from .collate import JpegCollator
 from .curriculum import Curriculum
 from .epoch_plan import EpochPlan
@@ -265,6 +265,7 @@ class StreamBatches(IterableDataset):
 
     def _tables(self, dataset, epoch: int, codes_for) -> Iterator:
         """``codes_for(k)``: subset codes batch ``k`` may hold (``None``: any)."""
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -281,8 +282,8 @@ class StreamBatches(IterableDataset):
                 keep = pa.array(self.view.map_labels(torch.from_numpy(codes))[1].numpy())
             codes = codes_for(emitted)
             if codes is not None:
-                column = pc.fill_null(table.column("subset"), -1)
-                allowed = pc.is_in(column, value_set=pa.array(codes, pa.int64()))
+                subsets = label_codes(table.column("subset"), len(SUBSETS), "subset")
+                allowed = pa.array(np.isin(subsets, codes))
                 keep = allowed if keep is None else pc.and_(keep, allowed)
             if keep is not None:
                 table = table.filter(keep)

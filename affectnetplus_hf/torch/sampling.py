@@ -12,7 +12,6 @@ Labels come from a tensor / sequence, or straight from a ``datasets.Dataset``'s
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch.utils.data import WeightedRandomSampler
 
@@ -28,10 +27,11 @@ def labels_of(source, column: str = "human_label") -> torch.Tensor:
             raise TypeError("class-balanced weights need a map-style dataset (a streaming dataset has no row count)")
         if column not in source.column_names:
             raise KeyError(f"dataset has no {column!r} column; columns: {source.column_names}")
-        import pyarrow.compute as pc
+        from ..columns import COLUMN_KINDS, label_codes
 
+        kind, num_classes = COLUMN_KINDS.get(column, (None, None))
         array = source.with_format("arrow")[column]
-        return torch.from_numpy(np.array(pc.fill_null(array, -1).to_numpy(), dtype=np.int64))
+        return torch.from_numpy(label_codes(array, num_classes if kind == "label" else None, column))
     return torch.tensor([-1 if v is None else int(v) for v in source], dtype=torch.int64)
 
 
