@@ -47,6 +47,7 @@ __all__ = [
     "null_masks",
     "rows_to_arrow",
     "struct_values",
+    "whole_array",
 ]
 
 
@@ -137,7 +138,7 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
 # ----------------------------------------------------------------------------- Arrow -> NumPy
 
 
-def _array(column):
+def whole_array(column):
     """One contiguous ``pyarrow.Array`` of a column (chunked columns are combined)."""
     import pyarrow as pa
 
@@ -148,13 +149,13 @@ def _array(column):
 
 def null_mask(column) -> np.ndarray:
     """``bool (N,)``: the rows where ``column`` is null."""
-    return np.asarray(_array(column).is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(whole_array(column).is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def label_codes(column, num_classes: int | None, name: str) -> np.ndarray:
     """``int64 (N,)`` class codes, ``-1`` where null; a code outside ``0..num_classes-1`` raises
     (``num_classes=None``, for a column that is not a schema class label: codes as stored)."""
-    array = _array(column)
+    array = whole_array(column)
     out = np.array(array.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)  # a writable copy
     if num_classes is None:
         return out
@@ -168,7 +169,7 @@ def float_values(column, dtype=np.float32) -> np.ndarray:
     """``(N,)`` numbers in ``dtype``, ``NaN`` where null."""
     import pyarrow as pa
 
-    array = _array(column)
+    array = whole_array(column)
     if not pa.types.is_floating(array.type):
         array = array.cast(pa.float64())
     return np.array(array.to_numpy(zero_copy_only=False), dtype=dtype)  # nulls of a float array are NaN
@@ -176,7 +177,7 @@ def float_values(column, dtype=np.float32) -> np.ndarray:
 
 def struct_values(column, members: tuple[str, ...], dtype=np.float32) -> np.ndarray:
     """``(N, len(members))``, ``NaN`` where the struct or that member is null (or absent)."""
-    array = _array(column)
+    array = whole_array(column)
     out = np.full((len(array), len(members)), np.nan, dtype=dtype)
     fields = {array.type.field(i).name: child for i, child in enumerate(array.flatten())}  # parent nulls applied
     for j, member in enumerate(members):
@@ -194,7 +195,7 @@ def fixed_values(column, shape: tuple[int, ...], name: str, ids: Sequence | None
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    array = _array(column)
+    array = whole_array(column)
     if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage
     null = null_mask(array)

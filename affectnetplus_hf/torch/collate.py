@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from ..columns import annotation_arrays as core_annotation_arrays
-from ..columns import rows_to_arrow
+from ..columns import rows_to_arrow, whole_array
 from ..errors import BadRecordError
 from . import geometry
 from .batch_plan import BATCH_KEYS, COLLATED_COLUMNS, MASKED_COLUMNS, TORCH_DTYPES, ordered_batch, select_rows
@@ -271,7 +271,7 @@ def annotation_arrays(batch) -> tuple[dict[str, np.ndarray], dict[str, list], li
 
     if isinstance(batch, (pa.Table, pa.RecordBatch)):
         table = batch
-        images = _image_bytes(_combined(batch.column("image"))) if "image" in batch.column_names else None
+        images = _image_bytes(whole_array(batch.column("image"))) if "image" in batch.column_names else None
     elif isinstance(batch, Mapping):
         table = rows_to_arrow(batch, _ANNOTATIONS)
         images = list(batch["image"]) if "image" in batch else None
@@ -295,14 +295,6 @@ def annotation_arrays(batch) -> tuple[dict[str, np.ndarray], dict[str, list], li
             if name in MASKED_COLUMNS:
                 arrays[f"{name}_valid"] = ~np.isnan(converted[name])
     return arrays, lists, images, table.num_rows
-
-
-def _combined(column):
-    import pyarrow as pa
-
-    if isinstance(column, pa.ChunkedArray):
-        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    return column
 
 
 def _bad_image(image_id: str, exc: Exception) -> BadRecordError:
