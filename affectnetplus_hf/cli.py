@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from ._version import __version__
-from .configs import CONFIG_NAMES, DEFAULT_CONFIG
+from .configs import CONFIG_NAMES, DEFAULT_CONFIG, PARTS, UNLABELED_PART, config_reading
 from .errors import AffectNetPlusError, BadRecordError, NothingToExportError
 from .export import DEFAULT_SHARD_RECORDS
 
@@ -87,7 +87,7 @@ def _cmd_export(args) -> int:
     )
     _print_export(result)
     parent, name = result.out_dir.parent, result.out_dir.name
-    config = DEFAULT_CONFIG if any(counts for part, counts in result.partition_counts.items() if part != "unlabeled") else "unlabeled"
+    config = next((config_reading(p) for p in PARTS if result.partition_counts.get(p)), config_reading(UNLABELED_PART))
     print(f'load it: cd {parent} && python -c \'from datasets import load_dataset; print(load_dataset("{name}", "{config}"))\'')
     return EXIT_BAD_RECORDS if result.bad else EXIT_OK
 

@@ -27,11 +27,14 @@ __all__ = [
     "CONFIGS",
     "CONFIG_NAMES",
     "DEFAULT_CONFIG",
+    "HUMAN_PARTS",
     "NULL_LABEL",
     "NULL_SUBSET",
     "PARTS",
     "ROW_CONFIGS",
+    "UNLABELED_PART",
     "ConfigSpec",
+    "config_reading",
     "config_spec",
     "part_of_split",
 ]
@@ -41,11 +44,15 @@ NULL_LABEL = "no_label"
 #: How a null data-complexity subset is named wherever a user can see it.
 NULL_SUBSET = "no_subset"
 
+#: The human-annotated parts (their rows have a human label).
+HUMAN_PARTS: tuple[str, ...] = ("train", "validation")
+#: The part without human labels (the release's ``no_human_annotated`` folder).
+UNLABELED_PART = "unlabeled"
 #: The release's parts, in report order.
-PARTS: tuple[str, ...] = ("train", "validation", "unlabeled")
+PARTS: tuple[str, ...] = (*HUMAN_PARTS, UNLABELED_PART)
 
-_HUMAN_SPLITS = MappingProxyType({"train": "train", "validation": "validation"})
-_UNLABELED_SPLITS = MappingProxyType({"train": "unlabeled"})
+_HUMAN_SPLITS = MappingProxyType({part: part for part in HUMAN_PARTS})
+_UNLABELED_SPLITS = MappingProxyType({"train": UNLABELED_PART})
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ CONFIGS: tuple[ConfigSpec, ...] = (
         ConfigSpec(subset, _HUMAN_SPLITS, subset, f"Human-annotated part, {subset} subset only: splits train and validation.")
         for subset in SUBSETS
     ),
-    ConfigSpec("unlabeled", _UNLABELED_SPLITS, None, "The no_human_annotated part (no human label): split train."),
+    ConfigSpec(UNLABELED_PART, _UNLABELED_SPLITS, None, "The no_human_annotated part (no human label): split train."),
 )
 
 #: Config names in card order.
@@ -75,8 +82,9 @@ CONFIG_NAMES: tuple[str, ...] = tuple(spec.name for spec in CONFIGS)
 #: The config ``load_dataset(folder)`` gives without a name.
 DEFAULT_CONFIG = CONFIGS[0].name
 
-#: Configs that together hold every row exactly once (the subset configs repeat ``all``'s rows).
-ROW_CONFIGS: tuple[str, ...] = ("all", "unlabeled")
+#: Configs that together hold every row exactly once: those that keep every subset (the
+#: subset configs repeat ``all``'s rows).
+ROW_CONFIGS: tuple[str, ...] = tuple(spec.name for spec in CONFIGS if spec.subset is None)
 
 
 def config_spec(name: str) -> ConfigSpec:
@@ -85,6 +93,15 @@ def config_spec(name: str) -> ConfigSpec:
         if spec.name == name:
             return spec
     raise ValueError(f"unknown config {name!r}; valid: {list(CONFIG_NAMES)}")
+
+
+def config_reading(part: str) -> str:
+    """The config, keeping every subset, one of whose splits reads ``part`` (``train`` ->
+    ``all``, ``unlabeled`` -> ``unlabeled``); an unknown part raises ``ValueError``."""
+    for name in ROW_CONFIGS:
+        if part in config_spec(name).splits.values():
+            return name
+    raise ValueError(f"unknown part {part!r}; valid: {list(PARTS)}")
 
 
 def part_of_split(config: str, split: str) -> str:

@@ -57,6 +57,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .configs import UNLABELED_PART
 from .errors import BadRecordError
 from .layout import RecordFiles
 from .schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
@@ -728,7 +729,7 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
         raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}")
 
     human_label = _label_code(ctx, top.get("human_label"), _EXPRESSION_CODES, len(EXPRESSIONS), "human_label", f"a code 0..{len(EXPRESSIONS) - 1} or null")
-    if human_label is None and files.part != "unlabeled":
+    if human_label is None and files.part != UNLABELED_PART:
         ctx.note("human_label", "human-label is null in a human-annotated part; stored null")
     subset = _label_code(ctx, top.get("subset"), _SUBSET_CODES, len(SUBSETS), "subset", "0 (easy), 1 (challenging), 2 (difficult) or null")
 

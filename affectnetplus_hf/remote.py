@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .configs import DEFAULT_CONFIG
 from .errors import ExportError, PublishError
 from .export_layout import CARD_FILE as _CARD
 from .export_layout import INFO_FILE as _INFO
@@ -114,7 +115,7 @@ def _read_text(url: str, storage_options: dict | None) -> str:
         ) from None
 
 
-def config_data_files(source: str, config: str = "all", *, storage_options: dict | None = None) -> dict[str, list[str]]:
+def config_data_files(source: str, config: str = DEFAULT_CONFIG, *, storage_options: dict | None = None) -> dict[str, list[str]]:
     """split -> full URLs of the shards of ``config`` in the exported folder at ``source``.
 
     ``source`` is a URL (``https://``, ``s3://``, ``file://``, any fsspec protocol) or a local
@@ -190,7 +191,7 @@ def is_repo_id(source: str) -> bool:
 
 def stream(
     source: str | os.PathLike,
-    config: str = "all",
+    config: str = DEFAULT_CONFIG,
     split: str | None = None,
     *,
     token: str | bool | None = None,

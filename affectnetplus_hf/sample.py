@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .configs import PARTS
+from .configs import PARTS, UNLABELED_PART
 from .landmarks import IBUG68_CONTOURS
 from .schema import EXPRESSIONS, NUM_SOFT_CLASSES
 
@@ -249,11 +249,7 @@ def write_sample(
         if len(names) > n:
             raise ValueError(f"{len(names)} faults for part {part!r} but only n={n} records")
     human, train_name, val_name, unlabeled_name, images_name, annotations_name = _LAYOUTS[layout]
-    folders = {
-        "train": Path(human, train_name),
-        "validation": Path(human, val_name),
-        "unlabeled": Path(unlabeled_name),
-    }
+    folders = dict(zip(PARTS, (Path(human, train_name), Path(human, val_name), Path(unlabeled_name))))  # in PARTS order
     root = Path(root)
     manifest = SampleManifest(root=root)
     for part_index, part in enumerate(parts):
@@ -266,7 +262,7 @@ def write_sample(
         for index in range(n):
             image_id = str(index)
             manifest.ids[part].append(image_id)
-            if part == "unlabeled":
+            if part == UNLABELED_PART:
                 expression, subset = None, None
             else:
                 expression = index % len(EXPRESSIONS)

@@ -2,8 +2,8 @@
 
     python benchmarks/stats_bench.py [--copies 100]
 
-Exports a drawn sample (400 records per part), then hard-links its train and unlabeled
-shards ``--copies`` times under new shard names (the configs glob them), and measures:
+Exports a drawn sample (400 records per part), then hard-links each of its shards
+``--copies`` times under new shard names (the card's configs glob them), and measures:
 
 * floor: stream the exported folder in Arrow format over the statistics columns, nothing else;
 * ``compute_stats`` on the folder: rows/s, ratio to the floor, peak RSS at 1 copy and at all;
@@ -27,7 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from affectnetplus_hf.configs import ROW_CONFIGS  # noqa: E402
 from affectnetplus_hf.export import export  # noqa: E402
+from affectnetplus_hf.export_layout import read_info, shard_name  # noqa: E402
 from affectnetplus_hf.sample import write_sample  # noqa: E402
 from affectnetplus_hf.stats import compute as stats_compute  # noqa: E402
 from affectnetplus_hf.stats.sources import STATS_COLUMNS  # noqa: E402
@@ -45,7 +47,7 @@ def _floor(folder: Path) -> tuple[int, float]:
     import datasets
 
     rows, start = 0, time.perf_counter()
-    for config in ("all", "unlabeled"):
+    for config in ROW_CONFIGS:
         for split in datasets.load_dataset(str(folder), config, streaming=True, columns=list(STATS_COLUMNS)).values():
             for table in split.with_format("arrow").iter(batch_size=1000):
                 rows += table.num_rows
@@ -68,25 +70,27 @@ def main() -> None:
         write_sample(raw, n=400)
 
         timings = {"with": [], "without": []}
-        original = stats_compute.StatsAccumulator.add_row
+        original = stats_compute.StatsAccumulator.update  # the export feeds each written Arrow batch to it
         for _ in range(3):
             for mode in ("with", "without"):
-                stats_compute.StatsAccumulator.add_row = original if mode == "with" else (lambda self, split, row: None)
+                stats_compute.StatsAccumulator.update = original if mode == "with" else (lambda self, split, columns: None)
                 start = time.perf_counter()
                 export(raw, small, progress=False, card_plots=False)
                 timings[mode].append(time.perf_counter() - start)
-        stats_compute.StatsAccumulator.add_row = original
+        stats_compute.StatsAccumulator.update = original
         ratio = sorted(timings["with"])[1] / sorted(timings["without"])[1]
         print(f"export with in-pass statistics / without: {ratio:.2f} (median of 3, 1,200 records; small, so noisy)")
 
         big = work / "big"
         shutil.copytree(small, big)
-        data = next((big / "data").iterdir())
-        for part in ("train", "unlabeled"):
-            for shard in sorted((data / part).glob("*-00000-of-00001.parquet")):
-                stem = shard.name.split("-00000-")[0]
-                for i in range(1, args.copies):
-                    os.link(shard, data / part / f"{stem}-{i:05d}-of-{args.copies:05d}.parquet")
+        info = read_info(big)
+        for part, spec in info["parts"].items():
+            folder = big / info["data_dir"] / part
+            for partition in spec["partitions"]:
+                for shard in range(spec["num_shards"]):
+                    source = folder / shard_name(partition, shard, spec["num_shards"])
+                    for i in range(1, args.copies):  # new names the card's glob matches: partition-i-of-copies
+                        os.link(source, folder / shard_name(partition, spec["num_shards"] * i + shard, spec["num_shards"] * args.copies))
 
         rows_floor, floor_s = _floor(big)
         rows_small, _, rss_small = _child(small)

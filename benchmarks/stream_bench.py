@@ -24,7 +24,7 @@ meaningful. Target (issue 3): remote >= 80% of local.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 import shutil
 import sys
@@ -42,11 +42,9 @@ os.environ["HF_HOME"] = _HOME  # before datasets / huggingface_hub are imported
 
 
 def _load_test_server():
-    spec = importlib.util.spec_from_file_location("hub_server", ROOT / "tests" / "hub_server.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hub_server"] = module
-    spec.loader.exec_module(module)
-    return module
+    """``tests.hub_server`` (a package module: it imports its store, routes and client set-up
+    relatively; ROOT is on ``sys.path``)."""
+    return importlib.import_module("tests.hub_server")
 
 
 class _Patch:
@@ -129,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     import datasets
 
     from affectnetplus_hf.export import export
+    from affectnetplus_hf.export_layout import INFO_FILE, read_info, shard_paths
     from affectnetplus_hf.hub import push
     from affectnetplus_hf.remote import stream
 
@@ -137,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="stream-bench-"))
     try:
         raw, out = work / "AffectNet+", work / "affectnet_plus"
-        if not (out / "export_info.json").exists():
+        if not (out / INFO_FILE).exists():
             print(f"building a {args.n}-record release and exporting it ...", flush=True)
             make_release(raw, args.n)
             export(raw, out, num_shards=args.num_shards, num_proc=min(2, os.cpu_count() or 1), progress=False)
-        train = sorted((out / "data").glob("*/train/*.parquet"))
+        info = read_info(out)
+        train = [out / rel for rel in shard_paths({**info, "parts": {"train": info["parts"]["train"]}})]  # the train part's shards
         megabytes = sum(p.stat().st_size for p in train) / 1e6
 
         with hub_server.running_hub(work / "hub") as hub, hub_server.RangeFileServer(out) as web:

@@ -127,3 +127,11 @@ def test_nothing_to_export_keeps_an_earlier_export_as_it_was(make_release, tmp_p
     assert main(["export", str(bad.root), str(out), "-q"]) == EXIT_BAD_RECORDS
     assert "was left as it was" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize(("parts", "config"), [(("unlabeled",), "unlabeled"), (("validation", "unlabeled"), "all")])
+def test_export_suggests_the_config_that_holds_the_exported_rows(make_release, tmp_path, capsys, parts, config):
+    manifest = make_release(n=2, parts=parts)
+    assert main(["export", str(manifest.root), str(tmp_path / "out"), "-q", "--num-proc", "1"]) == 0
+    suggestion = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("load it:"))
+    assert f'load_dataset("out", "{config}")' in suggestion

@@ -34,6 +34,14 @@ def test_split_rename_is_undone_for_statistics():
     # the configs that hold every row once cover every part once
     parts = [p for name in configs.ROW_CONFIGS for p in configs.config_spec(name).splits.values()]
     assert sorted(parts) == sorted(configs.PARTS)
+    assert configs.ROW_CONFIGS == ("all", "unlabeled")
+
+
+def test_the_config_that_reads_each_part():
+    assert configs.PARTS == (*configs.HUMAN_PARTS, configs.UNLABELED_PART)
+    assert [configs.config_reading(p) for p in configs.PARTS] == ["all", "all", "unlabeled"]
+    with pytest.raises(ValueError, match="unknown part 'test'"):
+        configs.config_reading("test")
 
 
 def test_null_spellings():

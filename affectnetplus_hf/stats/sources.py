@@ -111,8 +111,8 @@ def describe_source(source: Any) -> tuple[str, Any]:
             find_release(path)
         except ReleaseNotFoundError as exc:
             raise ReleaseNotFoundError(
-                f"{path}: is neither an exported dataset folder (no export_info.json, no README.md with "
-                "`configs:`, no data/**/*.parquet) nor a raw AffectNet+ release. Pass the folder written by "
+                f"{path}: is neither an exported dataset folder (no {INFO_FILE}, no {CARD_FILE} with "
+                f"`configs:`, no {DATA_DIR}/**/*{SHARD_SUFFIX}) nor a raw AffectNet+ release. Pass the folder written by "
                 "`affectnetplus export`, the folder you extracted the release into, or a Hub repo id.\n"
                 f"Looking for a release said: {exc}"
             ) from None
