@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from affectnetplus_hf.configs import NULL_LABEL, NULL_SUBSET
 from affectnetplus_hf.errors import AffectNetPlusError, ReleaseNotFoundError
 from affectnetplus_hf.schema import EXPRESSIONS, FEATURES, SUBSETS
 from affectnetplus_hf.stats import StatsAccumulator, compute_stats
@@ -53,7 +54,7 @@ def test_counts_per_split_class_subset_equal_hand_counts(faulty):
     for part in PART_DIRS:
         docs = _annotations(manifest, part)
         expected = Counter(
-            (EXPRESSIONS[d["human-label"]] if d["human-label"] is not None else "no_label", SUBSETS[d["subset"]] if d["subset"] is not None else "no_subset")
+            (EXPRESSIONS[d["human-label"]] if d["human-label"] is not None else NULL_LABEL, SUBSETS[d["subset"]] if d["subset"] is not None else NULL_SUBSET)
             for d in docs.values()
         )
         got = {(c, s): n for c, row in stats["counts"][part].items() for s, n in row.items() if n}
@@ -93,12 +94,12 @@ def test_null_counts_equal_hand_counts(faulty):
 
 def test_soft_label_agreement_equals_hand_computation_on_release(faulty):
     manifest, stats = faulty
-    ranks: dict[str, list[int]] = {name: [] for name in ("easy", "challenging", "difficult", "no_subset")}
+    ranks: dict[str, list[int]] = {name: [] for name in (*SUBSETS, NULL_SUBSET)}
     entropies: dict[str, list[float]] = {name: [] for name in ranks}
     for part in PART_DIRS:
         for d in _annotations(manifest, part).values():
             soft = [float(v) for v in d["soft-label"]]
-            subset = SUBSETS[d["subset"]] if d["subset"] is not None else "no_subset"
+            subset = SUBSETS[d["subset"]] if d["subset"] is not None else NULL_SUBSET
             total = sum(soft)
             entropies[subset].append(-sum(v / total * math.log2(v / total) for v in soft if v > 0))
             label = d["human-label"]
@@ -127,7 +128,7 @@ def test_landmarks_age_valence_equal_hand_computation_on_release(faulty):
             if m["age"] is not None:
                 ages.append(float(m["age"]))
             v = _sentinel_or_none(m["valence"])
-            name = EXPRESSIONS[d["human-label"]] if d["human-label"] is not None else "no_label"
+            name = EXPRESSIONS[d["human-label"]] if d["human-label"] is not None else NULL_LABEL
             if v is not None:
                 valence_by_class.setdefault(name, []).append(v)
     assert stats["landmarks"]["rows"] == len(points)
@@ -215,8 +216,8 @@ def test_hand_rows_agreement(hand):
     assert h["by_class"]["sad"]["mean_entropy"] == pytest.approx(entropy_d)
     assert h["by_class"]["none"]["ranked"] == 0 and h["by_class"]["none"]["mean_rank"] is None
     assert h["by_class"]["none"]["mean_entropy"] == pytest.approx(1.0)
-    assert h["by_class"]["no_label"]["mean_entropy"] == pytest.approx(0.0)
-    assert h["by_class"]["no_label"]["ranked"] == 0
+    assert h["by_class"][NULL_LABEL]["mean_entropy"] == pytest.approx(0.0)
+    assert h["by_class"][NULL_LABEL]["ranked"] == 0
     # difficult = rows c (rank 1, 3 bits) and d (rank 8)
     difficult = h["by_subset"]["difficult"]
     assert difficult["ranked"] == 2 and difficult["top1_rate"] == 0.5 and difficult["mean_rank"] == 4.5
@@ -273,7 +274,7 @@ def test_hand_rows_valence_arousal(hand):
     assert cells["happy"] == [(0, 39)]
     assert cells["contempt"] == [(20, 20)]
     assert cells["sad"] == []  # valence null
-    assert cells["no_label"] == [(39, 0)]
+    assert cells[NULL_LABEL] == [(39, 0)]
 
 
 def test_hand_rows_counts_and_splits(hand):
@@ -281,7 +282,7 @@ def test_hand_rows_counts_and_splits(hand):
     assert hand["rows"] == {"train": 4, "unlabeled": 2, "total": 6}
     assert hand["counts"]["train"]["contempt"]["difficult"] == 1
     assert hand["counts"]["unlabeled"]["none"]["easy"] == 1
-    assert hand["counts"]["unlabeled"]["no_label"]["no_subset"] == 1
+    assert hand["counts"]["unlabeled"][NULL_LABEL][NULL_SUBSET] == 1
     assert sum(n for row in hand["counts"]["train"].values() for n in row.values()) == 4
     assert hand["landmarks"] == {"rows": 0, "mean": None, "std": None}
 

@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from affectnetplus_hf.configs import NULL_SUBSET
+from affectnetplus_hf.schema import SUBSETS
 from affectnetplus_hf.stats import PLOTS, card_section, compute_stats, write_card_plots, write_stats_files
 from affectnetplus_hf.stats.command import main
 
@@ -78,7 +80,7 @@ def test_cli_writes_report_tables_json(cli_run):
         if row["class"] == "all":
             assert int(row["total"]) == stats["rows"][row["split"]]
             continue
-        for subset in ("easy", "challenging", "difficult", "no_subset"):
+        for subset in (*SUBSETS, NULL_SUBSET):
             assert int(row[subset]) == stats["counts"][row["split"]][row["class"]][subset]
     assert {r["split"] for r in rows} == {"train", "validation", "unlabeled"}
     assert "| split | class | easy |" in (out / "tables" / "counts.md").read_text()

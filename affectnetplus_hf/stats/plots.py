@@ -222,7 +222,9 @@ def _draw_race(stats: dict):
 
     race = stats["race"]
     keys = stats["labels"]["races"][:-1]
-    items = [("all", race["overall"])] + [(c, race["by_class"][c]) for c in _present(stats)]
+    from .tables import ALL
+
+    items = [(ALL, race["overall"])] + [(c, race["by_class"][c]) for c in _present(stats)]
     items = [(name, d) for name, d in items if any(v is not None for v in d["shares"].values())]
     figure = _figure(8, 0.42 * max(len(items), 4) + 1.9)
     ax = figure.subplots()
