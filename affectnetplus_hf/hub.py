@@ -224,10 +224,10 @@ def _unpublished(local: LocalExport) -> list[str]:
 
 def _missing_gating_fields(root: Path) -> list[str]:
     """The gating keys (``extra_gated_prompt``, ``extra_gated_fields``) the card's YAML lacks."""
-    from .remote import _front_matter
+    from .remote import card_metadata
 
     try:
-        meta = _front_matter((root / CARD_FILE).read_text(encoding="utf-8"), str(root / CARD_FILE))
+        meta = card_metadata((root / CARD_FILE).read_text(encoding="utf-8"), str(root / CARD_FILE))
     except PublishError:
         return ["a YAML header"]
     return [key for key in ("extra_gated_prompt", "extra_gated_fields") if not meta.get(key)]

@@ -28,13 +28,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from .configs import DEFAULT_CONFIG
 from .errors import ExportError, PublishError
 from .export_layout import CARD_FILE as _CARD
+from .export_layout import DATA_DIR
 from .export_layout import INFO_FILE as _INFO
 from .export_layout import shard_paths as _layout_shard_paths
 
@@ -42,6 +42,7 @@ __all__ = [
     "ShardPlan",
     "check_range_support",
     "config_data_files",
+    "card_metadata",
     "is_repo_id",
     "read_card_configs",
     "shard_paths",
@@ -62,32 +63,41 @@ def shard_paths(info: dict) -> list[str]:
         raise PublishError(str(err)) from None
 
 
-def _front_matter(text: str, where: str) -> dict:
+def card_metadata(card_text: str, where: str = _CARD) -> dict:
+    """The YAML header of a dataset card as a dict, parsed by ``huggingface_hub.DatasetCard``
+    (as the Hub parses it; a leading byte-order mark is allowed). :class:`PublishError`
+    when there is no header or it is not a YAML mapping."""
     import yaml
+    from huggingface_hub import DatasetCard
 
-    match = re.match(r"^\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.S)
-    if not match:
-        raise PublishError(f"{where}: no YAML header (--- ... ---); expected the dataset card written by the export.")
-    data = yaml.safe_load(match.group(1))
-    if not isinstance(data, dict):
-        raise PublishError(f"{where}: the YAML header is not a mapping; expected the card written by the export.")
-    return data
+    text = card_text.removeprefix("\ufeff")
+    if not text.lstrip().startswith("---"):
+        raise PublishError(f"{where}: no YAML header (--- ... ---); expected the card written by the export.")
+    try:
+        return DatasetCard(text).data.to_dict()
+    except (ValueError, yaml.YAMLError) as err:
+        reason = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise PublishError(
+            f"{where}: the YAML header is not a readable mapping ({reason}); expected the card written by the export."
+        ) from None
 
 
 def read_card_configs(card_text: str, where: str = _CARD) -> dict[str, dict[str, list[str]]]:
-    """config -> split -> data_files patterns, from a dataset card's YAML ``configs``."""
-    configs: dict[str, dict[str, list[str]]] = {}
-    for entry in _front_matter(card_text, where).get("configs") or []:
-        name = entry.get("config_name", "default")
-        files = entry.get("data_files")
-        splits: dict[str, list[str]] = {}
-        if isinstance(files, (str, list)) and not (isinstance(files, list) and files and isinstance(files[0], dict)):
-            splits["train"] = [files] if isinstance(files, str) else list(files)
-        else:
-            for item in files or []:
-                path = item["path"]
-                splits[item["split"]] = [path] if isinstance(path, str) else list(path)
-        configs[name] = splits
+    """config -> split -> data_files patterns, from a dataset card's YAML ``configs``
+    (read by ``datasets``' ``MetadataConfigs`` and ``sanitize_patterns``, as ``load_dataset`` reads them)."""
+    from datasets.data_files import sanitize_patterns
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
+
+    try:
+        metadata = MetadataConfigs.from_dataset_card_data(DatasetCardData(**card_metadata(card_text, where)))
+        configs = {
+            name: {split: list(paths) for split, paths in sanitize_patterns(config.get("data_files") or []).items()}
+            for name, config in metadata.items()
+        }
+    except ValueError as err:
+        reason = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise PublishError(f"{where}: its `configs` are not valid ({reason}); expected the card written by the export.") from None
     if not configs:
         raise PublishError(f"{where}: the YAML header has no `configs`; expected the card written by the export.")
     return configs
@@ -105,7 +115,7 @@ def _read_text(url: str, storage_options: dict | None) -> str:
             return handle.read()
     except FileNotFoundError:
         raise PublishError(
-            f"{url}: not found; expected an exported AffectNet+ folder (README.md, {_INFO}, data/) at "
+            f"{url}: not found; expected an exported AffectNet+ folder ({_CARD}, {_INFO}, {DATA_DIR}/) at "
             f"{url.rsplit('/', 1)[0]}. Check the URL, or publish the folder written by `affectnetplus export`."
         ) from None
     except ImportError as err:

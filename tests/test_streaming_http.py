@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import datasets
 import fsspec
 import pytest
 
 from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.remote import (
+    card_metadata,
     check_range_support,
     config_data_files,
     is_repo_id,
@@ -96,6 +99,35 @@ def test_data_files_come_from_export_info_not_from_listing(exported):
         assert all("/easy-" in r for r in rels)
         part = "validation" if split == "validation" else "train"
         assert len(rels) == info["parts"][part]["num_shards"]
+
+
+def test_card_configs_are_read_as_load_dataset_reads_them():
+    card = (
+        "\ufeff---\nconfigs:\n- config_name: all\n  data_files:\n  - split: train\n    path: data/x/train/*.parquet\n"
+        "  - split: validation\n    path: [a.parquet, b.parquet]\n- config_name: one\n  data_files: data/*.parquet\n"
+        "extra_gated_prompt: read the licence\n---\n# AffectNet+\n"
+    )
+    assert read_card_configs(card) == {
+        "all": {"train": ["data/x/train/*.parquet"], "validation": ["a.parquet", "b.parquet"]},
+        "one": {"train": ["data/*.parquet"]},  # a bare pattern is the train split, as in datasets
+    }
+    assert card_metadata(card)["extra_gated_prompt"] == "read the licence"
+
+
+@pytest.mark.parametrize(
+    "card, message",
+    [
+        ("# a card without a header\n", "no YAML header"),
+        ("---\n- a\n- b\n---\n", "not a readable mapping"),
+        ("---\nlicense: [unclosed\n---\n", "not a readable mapping"),
+        ("---\nlicense: other\n---\n", "has no `configs`"),
+        ("---\nconfigs:\n- data_files: data/*.parquet\n---\n", "`configs` are not valid (Each config must include `config_name`"),
+    ],
+)
+def test_a_card_that_is_not_the_exports_is_refused_with_one_message(card, message):
+    with pytest.raises(PublishError, match=re.escape(message)) as err:
+        read_card_configs(card, "somewhere/README.md")
+    assert str(err.value).startswith("somewhere/README.md: ") and "expected the card written by the export" in str(err.value)
 
 
 def test_repo_ids_and_paths_are_told_apart(exported, monkeypatch):
