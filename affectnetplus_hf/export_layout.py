@@ -274,6 +274,6 @@ def leftover_folders(out_dir: Path) -> tuple[list[Path], list[Path]]:
     parent = out_dir.parent
     if not parent.is_dir():
         return [], []
-    staging = sorted(p for p in parent.glob(f".{out_dir.name}.tmp-*") if p.is_dir() and not p.is_symlink())
-    old = sorted(p for p in parent.glob(f".{out_dir.name}.old-*") if p.is_dir() and not p.is_symlink())
+    staging = sorted(p for p in parent.glob(staging_folder(out_dir, "*").name) if p.is_dir() and not p.is_symlink())
+    old = sorted(p for p in parent.glob(old_folder(out_dir, "*").name) if p.is_dir() and not p.is_symlink())
     return staging, old
