@@ -137,7 +137,8 @@ def _draw(points: list[tuple[float, float]], rng: random.Random, label: str) -> 
     image = Image.new("RGB", (224, 224), bg)
     draw = ImageDraw.Draw(image)
     skin = tuple(min(255, 150 + rng.randrange(0, 90)) for _ in range(3))
-    jaw = points[0:17]
+    jaw_first, jaw_stop, _ = IBUG68_CONTOURS[0]
+    jaw = points[jaw_first:jaw_stop]
     top = [(x, 2 * points[27][1] - y - 60) for x, y in reversed(jaw)]
     draw.polygon(jaw + top, fill=skin, outline=(40, 40, 40))
     ink = (30, 30, 30)
