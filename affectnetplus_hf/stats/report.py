@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..configs import NULL_LABEL, NULL_SUBSET
 from .plots import PLOTS
-from .tables import Table, build_tables, format_value, table_by_name
+from .tables import Table, build_tables, format_value, table_by_name, table_file
 
 __all__ = ["render_html", "write_report"]
 
@@ -87,10 +87,11 @@ def _table_html(table: Table, heading: str = "h3") -> str:
             for v, c in zip(row, table.columns)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
+    csv = html.escape(table_file(table.name, ".csv"))  # written beside the report by write_tables
     return (
         f'<{heading} id="table-{table.name}">{html.escape(table.title)}</{heading}>\n'
         f'<p class="desc">{html.escape(table.description)} '
-        f'<a href="tables/{table.name}.csv">tables/{table.name}.csv</a></p>\n'
+        f'<a href="{csv}">{csv}</a></p>\n'
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 

@@ -16,10 +16,16 @@ from pathlib import Path
 
 from ..configs import NULL_LABEL, NULL_SUBSET
 
-__all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "table_by_name", "to_csv", "to_markdown", "write_tables"]
+__all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "table_by_name", "table_file", "to_csv", "to_markdown", "write_tables"]
 
 #: Label of the row that sums or pools every group.
 ALL = "all"
+
+
+def table_file(name: str, suffix: str) -> str:
+    """Where :func:`write_tables` writes table ``name`` as ``suffix`` (``.csv`` / ``.md``),
+    relative to the output folder: ``tables/<name><suffix>``."""
+    return f"tables/{name}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -310,13 +316,12 @@ def write_tables(stats: dict, out_dir: str | Path) -> list[Path]:
     """Write ``tables/<name>.csv`` and ``tables/<name>.md`` for every table, and
     ``tables.md`` with all of them; returns the paths written."""
     out_dir = Path(out_dir)
-    folder = out_dir / "tables"
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     tables = build_tables(stats)
     for table in tables:
         for suffix, text in ((".csv", to_csv(table)), (".md", to_markdown(table))):
-            path = folder / f"{table.name}{suffix}"
+            path = out_dir / table_file(table.name, suffix)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             written.append(path)
     combined = out_dir / "tables.md"
