@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..configs import NULL_SUBSET
 from ..landmarks import IBUG68_CONTOURS
+from .tables import ALL, present_classes
 
 __all__ = ["PLOTS", "MissingPlotDependency", "Plot", "draw_plots", "plots_available"]
 
@@ -87,12 +88,6 @@ _SUBSET_COLOURS = {"easy": "#4caf50", "challenging": "#ff9800", "difficult": "#e
 _GENDER_COLOURS = {"female": "#d81b60", "male": "#1e88e5", "unknown": "#9e9e9e"}
 
 
-def _present(stats: dict) -> list[str]:
-    from .tables import _present_classes
-
-    return _present_classes(stats)
-
-
 def _draw_class_subset(stats: dict):
     splits = stats["splits"] or ["(none)"]
     figure = _figure(max(6.0, 0.55 * len(stats["labels"]["classes"]) + 2), 3.0 * len(splits) + 0.4)
@@ -126,7 +121,7 @@ def _draw_va_density(stats: dict):
 
     density = stats["valence_arousal"]["density"]
     lo, hi = density["range"]
-    classes = [c for c in _present(stats) if sum(map(sum, density["by_class"][c]))]
+    classes = [c for c in present_classes(stats) if sum(map(sum, density["by_class"][c]))]
     if not classes:
         figure = _figure(5, 4)
         _margins(figure)
@@ -170,7 +165,7 @@ def _draw_confusion(stats: dict):
     import numpy as np
 
     soft = stats["soft_label_mean"]
-    classes = [c for c in _present(stats) if soft[c]["normalised"]]
+    classes = [c for c in present_classes(stats) if soft[c]["normalised"]]
     columns = stats["labels"]["soft_classes"]
     figure = _figure(8, 0.45 * max(len(classes), 4) + 2)
     ax = figure.subplots()
@@ -222,9 +217,7 @@ def _draw_race(stats: dict):
 
     race = stats["race"]
     keys = stats["labels"]["races"][:-1]
-    from .tables import ALL
-
-    items = [(ALL, race["overall"])] + [(c, race["by_class"][c]) for c in _present(stats)]
+    items = [(ALL, race["overall"])] + [(c, race["by_class"][c]) for c in present_classes(stats)]
     items = [(name, d) for name, d in items if any(v is not None for v in d["shares"].values())]
     figure = _figure(8, 0.42 * max(len(items), 4) + 1.9)
     ax = figure.subplots()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..configs import NULL_LABEL, NULL_SUBSET
 
-__all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "table_by_name", "table_file", "to_csv", "to_markdown", "write_tables"]
+__all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "present_classes", "table_by_name", "table_file", "to_csv", "to_markdown", "write_tables"]
 
 #: Label of the row that sums or pools every group.
 ALL = "all"
@@ -65,7 +65,8 @@ def _agreement_values(cell: dict) -> tuple:
     return (cell["rows"], cell["entropy_rows"], cell["mean_entropy"], cell["std_entropy"], cell["ranked"], cell["top1_rate"], cell["mean_rank"])
 
 
-def _present_classes(stats: dict) -> list[str]:
+def present_classes(stats: dict) -> list[str]:
+    """The classes with at least one row in some split, in class order (tables and plots leave the others out)."""
     rows = {name: sum(sum(stats["counts"][split][name].values()) for split in stats["splits"]) for name in stats["labels"]["classes"]}
     return [name for name in stats["labels"]["classes"] if rows[name]]
 
@@ -73,7 +74,7 @@ def _present_classes(stats: dict) -> list[str]:
 def build_tables(stats: dict) -> list[Table]:
     """Every table, in report order."""
     labels = stats["labels"]
-    subsets, classes = labels["subsets"], _present_classes(stats)
+    subsets, classes = labels["subsets"], present_classes(stats)
     tables: list[Table] = []
 
     rows = []
