@@ -238,14 +238,14 @@ def placeholder_card() -> str:
     holding no file, so ``load_dataset`` on the repo fails loudly until the real card lands."""
     import yaml
 
-    from .builder import BUILDER_CONFIGS
+    from .configs import CONFIG_NAMES
     from .card import GATING
 
     header = {
         "license": "other",
         **GATING,
         "configs": [
-            {"config_name": c.name, "data_files": [{"split": "train", "path": PLACEHOLDER_DATA}]} for c in BUILDER_CONFIGS
+            {"config_name": name, "data_files": [{"split": "train", "path": PLACEHOLDER_DATA}]} for name in CONFIG_NAMES
         ],
     }
     return (
