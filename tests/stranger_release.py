@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from affectnetplus_hf.configs import PARTS, UNLABELED_PART
+
 SPELLINGS = {
     "release": ("human_annotated/train_set", "human_annotated/validation_set", "no_human_annotated", "images", "annotations"),
     "pdf": ("Human Annotated/Train Set", "Human Annotated/Validation Set", "No Human Annotated", "Images", "Annotations"),
@@ -36,14 +38,14 @@ def write_stranger_release(root: Path, spelling: str, n: int = 16, seed: int = 7
     rnd = random.Random(seed)
     nrng = np.random.default_rng(seed)
     expected = {}
-    for part, folder in (("train", train), ("validation", val), ("unlabeled", unl)):
+    for part, folder in zip(PARTS, (train, val, unl)):
         (root / folder / images).mkdir(parents=True)
         (root / folder / annotations).mkdir(parents=True)
         for k in range(n):
             image_id = str(1000 + 7 * k)
             image = _jpeg(nrng)
-            label = None if part == "unlabeled" else rnd.randrange(11)
-            subset = None if part == "unlabeled" else rnd.randrange(3)
+            label = None if part == UNLABELED_PART else rnd.randrange(11)
+            subset = None if part == UNLABELED_PART else rnd.randrange(3)
             soft = [round(rnd.uniform(0, 0.6), 4) for _ in range(8)]
             landmarks = [rnd.randrange(0, 224) for _ in range(136)]
             gender_f = round(rnd.random(), 2)
