@@ -191,11 +191,22 @@ def _old_list_spelling(node):
     return node
 
 
+_SIZE_CATEGORIES = (
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+)
+
+
 def _size_category(n: int) -> str:
-    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+    """The Hub's ``size_categories`` label for ``n`` rows."""
+    for limit, label in _SIZE_CATEGORIES:
         if n < limit:
             return label
-    return "1M<n<10M"
+    return "100M<n<1B"  # the next Hub label; AffectNet+ has 960k rows
 
 
 def _md(text: str) -> str:

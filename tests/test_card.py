@@ -84,3 +84,11 @@ def test_size_category_counts_each_row_once():
     }
     assert distinct_rows(info) == 414_799 + 5_500 + 539_607
     assert "100K<n<1M" in card_yaml(info)
+
+
+def test_size_category_labels_at_their_edges():
+    from affectnetplus_hf.card import _size_category
+
+    assert [_size_category(n) for n in (0, 999, 1_000, 959_906, 1_000_000, 12_000_000)] == [
+        "n<1K", "n<1K", "1K<n<10K", "100K<n<1M", "1M<n<10M", "10M<n<100M"
+    ]
