@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._parallel import report_progress, run_jobs
+from .columns import rows_to_arrow
 from .configs import NULL_LABEL, NULL_SUBSET
 from .errors import AffectNetPlusError, ExportError, NothingToExportError
 from .export_layout import (
@@ -162,50 +163,6 @@ def _partition_path(staging: Path, part: str, partition: str, shard: int, num_sh
     return staging / data_dir_for(_UNFINGERPRINTED) / part / shard_name(partition, shard, num_shards)
 
 
-def _to_table(columns: dict[str, list]):
-    """Columns of python values -> an Arrow table in the exact schema of FEATURES.
-
-    Built column by column with the schema's own Arrow types (the Array2D landmarks from
-    their storage type), which is several times faster than inferring through
-    ``datasets``' typed sequences; ``ParquetWriter.write_table`` then checks it against
-    the features it writes.
-    """
-    import pyarrow as pa
-
-    schema = _arrow_schema()
-    arrays = []
-    for field_ in schema:
-        values = columns[field_.name]
-        if isinstance(field_.type, pa.ExtensionType):  # landmarks: 68 x 2 float32 arrays or None
-            arrays.append(pa.ExtensionArray.from_storage(field_.type, _points_storage(values, field_.type.storage_type)))
-        else:
-            arrays.append(pa.array(values, type=field_.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _points_storage(values: list, storage_type):
-    """``list<list<float>>`` storage of an Array2D column from ``(rows, cols)`` arrays, nulls kept."""
-    import numpy as np
-    import pyarrow as pa
-
-    present = [v for v in values if v is not None]
-    rows_per_item, cols = present[0].shape if present else (0, 0)
-    flat = np.concatenate([np.asarray(v, dtype=np.float32).reshape(-1) for v in present]) if present else np.zeros(0, np.float32)
-    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, flat.size + 1, max(cols, 1), dtype=np.int32)), pa.array(flat))
-    lengths = np.array([rows_per_item if v is not None else 0 for v in values], dtype=np.int32)
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-    mask = pa.array([v is None for v in values]) if len(present) < len(values) else None
-    return pa.ListArray.from_arrays(offsets, inner, type=storage_type, mask=mask)
-
-
-_SCHEMA = None
-
-
-def _arrow_schema():
-    global _SCHEMA
-    if _SCHEMA is None:
-        _SCHEMA = FEATURES.arrow_schema
-    return _SCHEMA
 
 
 def _empty_columns() -> dict[str, list]:
@@ -238,7 +195,7 @@ def _export_shard(job: ShardJob) -> dict:
             path = _partition_path(Path(staging), part, partition, shard, num_shards)
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = writers[partition] = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
-        table = _to_table(columns)
+        table = rows_to_arrow(columns, COLUMN_NAMES)  # the schema's Arrow types; the writer checks them
         writer.write_table(table)
         stats.update(part, table)  # the card's statistics from the same Arrow batch: one conversion
         buffers[partition] = _empty_columns()
