@@ -108,6 +108,9 @@ class RecordFiles:
     image: Path | None
     annotation: Path | None
     duplicates: tuple[Path, ...] = ()
+    #: why the missing file is missing when its folder could not be listed or followed
+    #: (``"images/ cannot be listed (Permission denied)"``); empty otherwise
+    unreadable: str = ""
 
     @property
     def path(self) -> Path:
@@ -135,6 +138,16 @@ class Release:
 
 
 _NOT_FOLLOWED = "cannot be followed ({error}): a symbolic-link loop or a broken link or mount; not read. Fix or remove it"
+_NOT_LISTED = "folder cannot be listed ({error}); nothing in it is read. Check its permissions (ls -ld) and run again"
+
+
+def _unlistable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be listed (``"Permission denied"``), or None when it can."""
+    try:
+        with os.scandir(folder):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def _list_dirs(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -204,11 +217,17 @@ def _unread_entries(folder: Path, used: set[Path], part: str, meanings: dict[str
     as :class:`IgnoredFile` (``meanings``: normalized folder name -> what it would mean)."""
     dirs, broken = _list_dirs(folder)
     ignored = [IgnoredFile(part, path, _NOT_FOLLOWED.format(error=error)) for path, error in broken]
+    error = _unlistable(folder)
+    if error:
+        ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=error)))
     for path in dirs:
         if path in used:
             continue
         meaning = meanings.get(normalize_name(path.name))
-        if path.name.startswith("."):
+        error = _unlistable(path)
+        if error:
+            reason = _NOT_LISTED.format(error=error)
+        elif path.name.startswith("."):
             reason = "hidden folder (name starts with '.'); not read"
         elif meaning:
             taken = next((u.name for u in sorted(used) if meanings.get(normalize_name(u.name)) == meaning), None)
@@ -278,6 +297,12 @@ def _check_root(root: Path) -> None:
             f"{root}: {found}; expected the folder you extracted AffectNet+ into.\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
         ) from None
     if stat.S_ISDIR(mode):
+        error = _unlistable(root)
+        if error:
+            raise ReleaseNotFoundError(
+                f"{root}: folder cannot be listed ({error}); expected the folder you extracted AffectNet+ "
+                "into, readable by you: check its permissions (ls -ld) and run again"
+            )
         return
     if stat.S_ISREG(mode):
         hint = " (a zip or tar archive: extract it first, then pass the folder)" if root.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z") else ""
@@ -286,6 +311,19 @@ def _check_root(root: Path) -> None:
             + MANUAL_DOWNLOAD_INSTRUCTIONS
         )
     raise ReleaseNotFoundError(f"{root}: is not a folder (a device, pipe or socket); expected the folder you extracted AffectNet+ into.")
+
+
+def _unlistable_below(root: Path, depth: int = 3) -> list[tuple[Path, str]]:
+    """The folders up to ``depth`` levels below ``root`` that cannot be listed, with why:
+    what hides a release's parts when none is found."""
+    found: list[tuple[Path, str]] = []
+    for child in _iter_dirs(root):
+        error = _unlistable(child)
+        if error:
+            found.append((child, error))
+        elif depth > 1:
+            found += _unlistable_below(child, depth - 1)
+    return found
 
 
 def find_release(root: str | os.PathLike | None) -> Release:
@@ -319,6 +357,10 @@ def find_release(root: str | os.PathLike | None) -> Release:
             if extra:
                 release.parts[name] = Part(part.name, part.path, part.images_dir, part.annotations_dir, (*extra, *part.ignored))
     if not release.parts:
+        blocked = _unlistable_below(root)
+        if blocked:
+            listed = "; ".join(f"{path}: {_NOT_LISTED.format(error=error)}" for path, error in blocked[:5])
+            raise ReleaseNotFoundError(f"{root}: no AffectNet+ part could be read; {listed}")
         raise ReleaseNotFoundError(
             f"{root}: no AffectNet+ part found; looked for human_annotated/train_set, "
             "human_annotated/validation_set and no_human_annotated (each with images/ and "
@@ -332,12 +374,12 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
     """stem (NFC) -> paths of the record files in ``folder``; everything else into ``ignored``."""
     by_stem: dict[str, list[Path]] = {}
     if folder is None:
-        return by_stem
+        return by_stem, ""
     try:
         entries = list(os.scandir(folder))
     except OSError as exc:
-        ignored.append(IgnoredFile(part, folder, f"cannot list this folder ({exc.strerror or exc}); its files are not read. Check its permissions"))
-        return by_stem
+        ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=exc.strerror or exc)))
+        return by_stem, f"{folder} cannot be listed ({exc.strerror or exc}): check its permissions and run again"
     for entry in entries:
         name = entry.name
         path = Path(entry.path)
@@ -371,7 +413,7 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
                 continue
             stem = unicodedata.normalize("NFC", stem)
         by_stem.setdefault(stem, []).append(path)
-    return by_stem
+    return by_stem, ""
 
 
 def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
@@ -382,8 +424,13 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
     records and the part's ``ignored`` folders.
     """
     ignored: list[IgnoredFile] = list(part.ignored)
-    images = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored)
-    annotations = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored)
+    images, images_error = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored)
+    annotations, annotations_error = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored)
+    followed = [i for i in part.ignored if i.path.parent == part.path and i.reason.startswith("cannot be followed")]
+    if part.images_dir is None and any(normalize_name(i.path.name) in _IMAGES_DIR for i in followed):
+        images_error = f"{part.path}/images cannot be followed (a symbolic-link loop or a broken link): fix it and run again"
+    if part.annotations_dir is None and any(normalize_name(i.path.name) in _ANNOTATIONS_DIR for i in followed):
+        annotations_error = f"{part.path}/annotations cannot be followed (a symbolic-link loop or a broken link): fix it and run again"
     records = []
     for stem in sorted(images.keys() | annotations.keys(), key=natural_key):
         image_paths = sorted(images.get(stem, []))
@@ -395,6 +442,7 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
                 image=image_paths[0] if image_paths else None,
                 annotation=annotation_paths[0] if annotation_paths else None,
                 duplicates=tuple(image_paths[1:] + annotation_paths[1:]),
+                unreadable=(images_error if not image_paths else annotations_error if not annotation_paths else ""),
             )
         )
     ignored.sort(key=lambda item: str(item.path))

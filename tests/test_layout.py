@@ -175,3 +175,58 @@ def test_export_bytes_do_not_depend_on_the_hash_seed(make_release, tmp_path):
         assert proc.returncode == 0, proc.stderr
         listings.append(proc.stdout)
     assert ".parquet" in listings[0] and listings[0] == listings[1] == listings[2]
+
+
+def _deny(monkeypatch, *blocked):
+    """Make ``os.scandir`` refuse the ``blocked`` folders as a ``chmod 000`` does for a user
+    who is not root (the tests may run as root, whom permissions do not stop)."""
+    real = os.scandir
+    blocked = {os.fspath(b) for b in blocked}
+
+    def scandir(path="."):
+        if os.fspath(path) in blocked:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_unreadable_folders_are_named_not_taken_for_missing_ones(make_release, monkeypatch):
+    from affectnetplus_hf.reader import read_record
+
+    manifest = make_release(n=2)
+    human = manifest.root / "human_annotated"
+    _deny(monkeypatch, human / "train_set", human / "validation_set" / "images")
+    release = find_release(manifest.root)
+    assert sorted(release.parts) == ["unlabeled", "validation"]  # train_set cannot be read
+    records, ignored = list_records(release.parts["validation"])
+    reasons = {i.path.name: i.reason for i in ignored}
+    assert "folder cannot be listed (Permission denied)" in reasons["train_set"]  # not "another folder for part train"
+    assert "folder cannot be listed (Permission denied)" in reasons["images"]
+    assert len(records) == 2
+    for files in records:
+        reason = read_record(files).bad.reason
+        assert reason.startswith("image missing: ") and "images cannot be listed (Permission denied)" in reason
+
+
+def test_unreadable_root_or_parts_have_their_own_message(make_release, monkeypatch):
+    manifest = make_release(n=2, parts=("train",))
+    _deny(monkeypatch, manifest.root)
+    with pytest.raises(ReleaseNotFoundError, match=r"folder cannot be listed \(Permission denied\).*check its permissions"):
+        find_release(manifest.root)
+    monkeypatch.undo()
+    _deny(monkeypatch, manifest.root / "human_annotated")
+    with pytest.raises(ReleaseNotFoundError, match=r"no AffectNet\+ part could be read; .*human_annotated: folder cannot be listed"):
+        find_release(manifest.root)
+
+
+def test_a_looping_images_folder_is_named_in_its_records_reason(make_release):
+    from affectnetplus_hf.reader import read_record
+
+    manifest = make_release(n=2, parts=("unlabeled",))
+    unlabeled = manifest.root / "no_human_annotated"
+    shutil.rmtree(unlabeled / "images")
+    os.symlink("images", unlabeled / "images")
+    records, _ = list_records(find_release(manifest.root).parts["unlabeled"])
+    reasons = [read_record(files).bad.reason for files in records]
+    assert len(reasons) == 2 and all("images cannot be followed (a symbolic-link loop" in r for r in reasons)
