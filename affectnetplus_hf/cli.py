@@ -33,12 +33,15 @@ EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 EXIT_STATUS_HELP = """\
 exit status (every subcommand):
-  0  success: every record read was good (verify) or written (export)
+  0  success: every record read was good (verify) or written (export); stats written (stats
+     counts the bad records of a raw release and exits 0 unless every record is bad)
   1  bad records found (verify, export): verify listed them; export skipped them and listed them in
      OUT/export_report.jsonl (or stopped at the first with --on-bad error; or every record was
-     bad: then OUT is left as it was and the report is OUT.report.jsonl beside it)
-  2  usage or input error: a wrong option, no release at the folder, nothing to export,
-     a file that cannot be written; the message says which file and what to do
+     bad: then OUT is left as it was and the report is OUT.report.jsonl beside it); stats: every
+     record is bad, nothing written
+  2  usage or input error: a wrong option, no release at the folder (or one that cannot be read),
+     a release with no record, a file that cannot be written; the message says which file and
+     what to do
   3  unexpected internal error: one line on stderr and the path of a file holding the
      traceback; please report it with that file
   130  interrupted (Ctrl-C): one line saying what was left as it was"""
