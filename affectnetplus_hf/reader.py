@@ -139,9 +139,10 @@ _SUBSET_CODES = {_key(name): code for code, name in enumerate(SUBSETS)}
 
 
 def reason_class(reason: str) -> str:
-    """The kind of a bad-record reason, for counting: its text before the first ':' or ';'
-    (reasons are written ``"<kind>: <details>; <what to do>"``)."""
-    return reason.split(":", 1)[0].split(";", 1)[0].strip()
+    """The kind of a bad-record or note reason, for counting: its text before the first
+    ':', ';' or ', found ' (reasons are written ``"<kind>: <details>; <what to do>"`` or
+    ``"expected X, found Y; stored null"``), so the values found do not split a kind."""
+    return reason.split(":", 1)[0].split(";", 1)[0].split(", found ", 1)[0].strip()
 
 
 @dataclass(frozen=True)
