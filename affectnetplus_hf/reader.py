@@ -691,8 +691,12 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
         others = ", ".join(p.name for p in files.duplicates)
         return bad(files.path, f"more than one file for id {files.image_id!r} ({others} as well); keep one")
     if files.image is None:
+        if files.unreadable:
+            return bad(files.annotation, f"image missing: {files.unreadable}")
         return bad(files.annotation, "image missing: no images/<id>.jpg for this annotation; re-extract the image")
     if files.annotation is None:
+        if files.unreadable:
+            return bad(files.image, f"annotation missing: {files.unreadable}")
         return bad(files.image, "annotation missing: no annotations/<id>.json for this image; re-extract it")
     path = files.image
     try:
