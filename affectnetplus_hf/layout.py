@@ -327,7 +327,7 @@ def _unlistable_below(root: Path, depth: int = 3) -> list[tuple[Path, str]]:
 
 
 def find_release(root: str | os.PathLike | None) -> Release:
-    """Return the parts present under ``root``.
+    """Return the parts present under ``root`` (made absolute, so every path found is).
 
     Raises :class:`ReleaseNotFoundError` (a ``FileNotFoundError``) when ``root`` is missing,
     is not a folder, or holds no part; the message says what was looked for and how to get
@@ -338,7 +338,9 @@ def find_release(root: str | os.PathLike | None) -> Release:
             "No AffectNet+ folder was given (data_dir is None); expected the folder you "
             "extracted the release into.\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
         )
-    root = Path(root).expanduser()
+    # absolute (links kept as named): the paths in a report must still name the files when it
+    # is read from another folder (an export's report lives inside OUT)
+    root = Path(root).expanduser().absolute()
     _check_root(root)
     located = _locate_root(root)
     release = Release(root=located or root)

@@ -230,3 +230,12 @@ def test_a_looping_images_folder_is_named_in_its_records_reason(make_release):
     records, _ = list_records(find_release(manifest.root).parts["unlabeled"])
     reasons = [read_record(files).bad.reason for files in records]
     assert len(reasons) == 2 and all("images cannot be followed (a symbolic-link loop" in r for r in reasons)
+
+
+def test_paths_are_absolute_when_the_root_is_given_relative(make_release, monkeypatch):
+    manifest = make_release(n=1, parts=("train",))
+    monkeypatch.chdir(manifest.root.parent)
+    release = find_release(manifest.root.name)
+    assert release.root == manifest.root and release.root.is_absolute()
+    records, _ = list_records(release.parts["train"])
+    assert all(r.image.is_absolute() and r.annotation.is_absolute() for r in records)
