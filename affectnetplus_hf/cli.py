@@ -151,8 +151,13 @@ def _cmd_demo(args) -> int:
     from .export import export
     from .stats import write_stats
 
-    workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="affectnetplus-demo-"))
+    workdir = Path(args.dir).absolute() if args.dir else Path(tempfile.mkdtemp(prefix="affectnetplus-demo-"))
     raw = workdir / "AffectNet+"
+    if raw.exists():
+        raise FileExistsError(
+            f"{raw}: already exists (an earlier demo?); expected a new --dir, so that the demo's release is exactly "
+            f"its sample: remove {workdir} or choose another --dir"
+        )
     out = workdir / "affectnet_plus"
     stats_dir = workdir / "affectnet_plus_stats"
     from .sample import write_sample
