@@ -13,6 +13,7 @@ line on stderr naming a file that holds the traceback; never a raw traceback).
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shlex
@@ -432,8 +433,27 @@ def _crash(command: str, exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+#: errno -> what to do, for an operating-system error that reaches the command unexplained.
+_OS_HINTS = {
+    errno.EEXIST: "a file is in the way where a folder is needed: choose another path or move the file",
+    errno.ENOTDIR: "a file is in the way where a folder is needed: choose another path or move the file",
+    errno.EISDIR: "a folder is where a file was expected: check the path",
+    errno.EACCES: "you may not read or write there: check its permissions or choose another path",
+    errno.EPERM: "you may not read or write there: check its permissions or choose another path",
+    errno.EROFS: "the disk is read-only: choose another path",
+    errno.ENOSPC: "the disk is full: free some space or choose another disk",
+    errno.ENOENT: "it does not exist: check the path (create the folder above it first)",
+}
+
+
 def _error(command: str, exc: BaseException) -> None:
-    print(f"affectnetplus {command}: error: {exc}", file=sys.stderr)
+    text = str(exc)
+    if isinstance(exc, OSError) and not isinstance(exc, AffectNetPlusError) and exc.strerror:
+        # a bare OSError ("[Errno 17] File exists: 'x'"): the path, what happened, what to do
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        hint = _OS_HINTS.get(exc.errno, "check the path and run again")
+        text = f"{where}{exc.strerror}; {hint}"
+    print(f"affectnetplus {command}: error: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -183,3 +183,13 @@ def test_printed_commands_survive_spaces_and_quotes_in_paths(make_release, tmp_p
     assert main(["sample", str(tmp_path / "a b"), "--n", "1"]) == EXIT_OK
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("next: "))
     assert shlex.split(line)[1:4] == ["affectnetplus", "verify", str(tmp_path / "a b")]
+
+
+def test_a_bare_os_error_says_the_path_what_happened_and_what_to_do(make_release, tmp_path, capsys):
+    in_the_way = tmp_path / "afile"
+    in_the_way.write_text("mine")
+    assert main(["sample", str(in_the_way / "sub"), "--n", "1", "-q"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "[Errno" not in err and f"{in_the_way}/sub" in err and "Not a directory" in err
+    assert "a file is in the way where a folder is needed: choose another path or move the file" in err
+    assert in_the_way.read_text() == "mine"
