@@ -429,10 +429,17 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
     images, images_error = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored)
     annotations, annotations_error = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored)
     followed = [i for i in part.ignored if i.path.parent == part.path and i.reason.startswith("cannot be followed")]
-    if part.images_dir is None and any(normalize_name(i.path.name) in _IMAGES_DIR for i in followed):
-        images_error = f"{part.path}/images cannot be followed (a symbolic-link loop or a broken link): fix it and run again"
-    if part.annotations_dir is None and any(normalize_name(i.path.name) in _ANNOTATIONS_DIR for i in followed):
-        annotations_error = f"{part.path}/annotations cannot be followed (a symbolic-link loop or a broken link): fix it and run again"
+    for what, found, names in (("images", part.images_dir, _IMAGES_DIR), ("annotations", part.annotations_dir, _ANNOTATIONS_DIR)):
+        if found is not None:
+            continue
+        if any(normalize_name(i.path.name) in names for i in followed):
+            error = f"{part.path}/{what} cannot be followed (a symbolic-link loop or a broken link): fix it and run again"
+        else:
+            error = f"{part.path} has no {what}/ folder (a partial extraction?): extract the part's {what} and run again"
+        if what == "images":
+            images_error = error
+        else:
+            annotations_error = error
     records = []
     for stem in sorted(images.keys() | annotations.keys(), key=natural_key):
         image_paths = sorted(images.get(stem, []))

@@ -239,3 +239,13 @@ def test_paths_are_absolute_when_the_root_is_given_relative(make_release, monkey
     assert release.root == manifest.root and release.root.is_absolute()
     records, _ = list_records(release.parts["train"])
     assert all(r.image.is_absolute() and r.annotation.is_absolute() for r in records)
+
+
+def test_a_part_without_its_images_folder_says_so_in_each_record(make_release):
+    from affectnetplus_hf.reader import read_record
+
+    manifest = make_release(n=2, parts=("validation",))
+    shutil.rmtree(manifest.root / "human_annotated" / "validation_set" / "images")
+    records, _ = list_records(find_release(manifest.root).parts["validation"])
+    reasons = [read_record(files).bad.reason for files in records]
+    assert len(reasons) == 2 and all(r.startswith("image missing: ") and "validation_set has no images/ folder" in r for r in reasons)
