@@ -372,8 +372,11 @@ def find_release(root: str | os.PathLike | None) -> Release:
     return release
 
 
-def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile]):
-    """stem (NFC) -> paths of the record files in ``folder``; everything else into ``ignored``."""
+def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]):
+    """stem (NFC) -> paths of the record files in ``folder``, and why the folder cannot be
+    listed (or ""); everything else into ``ignored``. An entry named like a record file that
+    is not one (a folder ``7.json/``, a broken link) also goes into ``odd`` (stem -> why), so
+    its record's reason can name it."""
     by_stem: dict[str, list[Path]] = {}
     if folder is None:
         return by_stem, ""
@@ -392,12 +395,15 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
             regular = entry.is_file()
         except OSError as exc:
             ignored.append(IgnoredFile(part, path, _NOT_FOLLOWED.format(error=exc.strerror or exc)))
+            _note_odd(odd, name, suffixes, f"{path} cannot be followed ({exc.strerror or exc}): fix it and run again")
             continue
         if not regular:
             if entry.is_symlink() and not os.path.exists(entry.path):
                 reason = "broken symbolic link (its target does not exist); not read. Fix or remove it"
+                _note_odd(odd, name, suffixes, f"{path} is a broken symbolic link: fix it and run again")
             else:
                 reason = "not a regular file (a folder, device or pipe); not read"
+                _note_odd(odd, name, suffixes, f"{path} is not a regular file (a folder, device or pipe): replace it with the file and run again")
             ignored.append(IgnoredFile(part, path, reason))
             continue
         stem, dot, suffix = name.rpartition(".")
@@ -418,6 +424,12 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
     return by_stem, ""
 
 
+def _note_odd(odd: dict[str, str], name: str, suffixes: tuple[str, ...], why: str) -> None:
+    stem, dot, suffix = name.rpartition(".")
+    if dot and "." + suffix.lower() in suffixes:
+        odd.setdefault(unicodedata.normalize("NFC", stem) if not stem.isascii() else stem, why)
+
+
 def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
     """Pair ``images/<id>.jpg`` with ``annotations/<id>.json`` by stem.
 
@@ -426,8 +438,10 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
     records and the part's ``ignored`` folders.
     """
     ignored: list[IgnoredFile] = list(part.ignored)
-    images, images_error = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored)
-    annotations, annotations_error = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored)
+    odd_images: dict[str, str] = {}
+    odd_annotations: dict[str, str] = {}
+    images, images_error = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
+    annotations, annotations_error = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations)
     followed = [i for i in part.ignored if i.path.parent == part.path and i.reason.startswith("cannot be followed")]
     for what, found, names in (("images", part.images_dir, _IMAGES_DIR), ("annotations", part.annotations_dir, _ANNOTATIONS_DIR)):
         if found is not None:
@@ -451,7 +465,10 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
                 image=image_paths[0] if image_paths else None,
                 annotation=annotation_paths[0] if annotation_paths else None,
                 duplicates=tuple(image_paths[1:] + annotation_paths[1:]),
-                unreadable=(images_error if not image_paths else annotations_error if not annotation_paths else ""),
+                unreadable=(
+                    (odd_images.get(stem) or images_error) if not image_paths
+                    else (odd_annotations.get(stem) or annotations_error) if not annotation_paths else ""
+                ),
             )
         )
     ignored.sort(key=lambda item: str(item.path))

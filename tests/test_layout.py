@@ -249,3 +249,19 @@ def test_a_part_without_its_images_folder_says_so_in_each_record(make_release):
     records, _ = list_records(find_release(manifest.root).parts["validation"])
     reasons = [read_record(files).bad.reason for files in records]
     assert len(reasons) == 2 and all(r.startswith("image missing: ") and "validation_set has no images/ folder" in r for r in reasons)
+
+
+def test_a_record_file_that_is_a_folder_or_a_broken_link_is_named_in_its_records_reason(make_release):
+    from affectnetplus_hf.reader import read_record
+
+    manifest = make_release(n=2, parts=("train",))
+    part = find_release(manifest.root).parts["train"]
+    (part.annotations_dir / "0.json").unlink()
+    (part.annotations_dir / "0.json").mkdir()  # an annotation path that is a folder
+    (part.images_dir / "1.jpg").unlink()
+    os.symlink("gone.jpg", part.images_dir / "1.jpg")
+    records, ignored = list_records(part)
+    reasons = {files.image_id: read_record(files).bad.reason for files in records}
+    assert reasons["0"].startswith("annotation missing: ") and "0.json is not a regular file (a folder" in reasons["0"]
+    assert reasons["1"].startswith("image missing: ") and "1.jpg is a broken symbolic link" in reasons["1"]
+    assert {i.path.name for i in ignored} == {"0.json", "1.jpg"}  # and both are listed as not read
