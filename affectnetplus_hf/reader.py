@@ -50,6 +50,7 @@ import json
 import logging
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -139,10 +140,18 @@ _SUBSET_CODES = {_key(name): code for code, name in enumerate(SUBSETS)}
 
 
 def reason_class(reason: str) -> str:
-    """The kind of a bad-record or note reason, for counting: its text before the first
-    ':', ';' or ', found ' (reasons are written ``"<kind>: <details>; <what to do>"`` or
-    ``"expected X, found Y; stored null"``), so the values found do not split a kind."""
-    return reason.split(":", 1)[0].split(";", 1)[0].split(", found ", 1)[0].strip()
+    """The kind of a bad-record or note reason, for counting, so that the values found do
+    not split a kind. Reasons are written ``"<kind>: <details>; <what to do>"`` or
+    ``"expected X, found Y; stored null"``: the kind is the text before the first ':', ';'
+    or ', found '. Where that text is one word, a field (``"subset: two different values
+    (0 and 2); ..."``), the kind is the field and its detail up to ' (', ';' or ', found '
+    (``"subset: two different values"``)."""
+    head, colon, rest = reason.partition(":")
+    head = head.split(";", 1)[0].split(", found ", 1)[0].strip()
+    if not colon or " " in head or ";" in reason.split(":", 1)[0]:
+        return head
+    detail = re.split(r";|, found | \(", rest, maxsplit=1)[0].strip()
+    return f"{head}: {detail}" if detail else head
 
 
 @dataclass(frozen=True)
@@ -763,7 +772,7 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
     human_label = _label_code(ctx, top.get("human_label"), _EXPRESSION_CODES, len(EXPRESSIONS), "human_label", f"a code 0..{len(EXPRESSIONS) - 1} or null")
     if human_label is None and files.part != "unlabeled":
         ctx.note("human_label", "human-label is null in a human-annotated part; stored null")
-    subset = _label_code(ctx, top.get("subset"), _SUBSET_CODES, len(SUBSETS), "subset", "0 (easy), 1 (challenging), 2 (difficult) or null")
+    subset = _label_code(ctx, top.get("subset"), _SUBSET_CODES, len(SUBSETS), "subset", "a subset code 0..2 (0 easy, 1 challenging, 2 difficult) or null")
 
     meta_raw = top.get("meta")
     if meta_raw is None:

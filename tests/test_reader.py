@@ -116,7 +116,7 @@ def test_unexpected_optional_shapes_become_null_with_a_note(tmp_path):
     "doc, message",
     [
         ({"human-label": 11, "soft-label": [0.1] * 8}, "human-label: expected a code 0..10"),
-        ({"human-label": 1, "soft-label": [0.1] * 8, "subset": 5}, "subset: expected 0 (easy)"),
+        ({"human-label": 1, "soft-label": [0.1] * 8, "subset": 5}, "subset: expected a subset code 0..2 (0 easy"),
         ({"human-label": 1, "soft-label": [0.1] * 7 + [None]}, "soft-label: expected 8 numbers"),
         ({"human-label": 1}, "soft-label: expected 8 numbers, found null"),
         ([1, 2], "annotation is not a JSON object: expected {...}, found a JSON array [1, 2]"),
@@ -367,3 +367,14 @@ def test_bad_label_fields_say_what_to_do_and_fit_in_one_short_line(tmp_path):
         assert reason.endswith("fix or re-extract the file"), reason
         found = reason.split("found ", 1)[1]
         assert found.count("[") == found.count("]"), reason  # a value shown whole, never cut mid-list
+
+
+def test_the_kind_of_a_field_reason_keeps_the_field_and_what_went_wrong(tmp_path):
+    from affectnetplus_hf.reader import reason_class
+
+    twice = _read(tmp_path, text=json.dumps(_GOOD)[:-1] + ', "subset": 2}').bad.reason
+    out_of_codes = _read(tmp_path, doc={**_GOOD, "subset": 7}).bad.reason
+    other = _read(tmp_path, doc={**_GOOD, "subset": 9}).bad.reason
+    assert reason_class(twice) == "subset: two different values"
+    assert reason_class(out_of_codes) == reason_class(other) == "subset: expected a subset code 0..2"
+    assert reason_class("annotation is not valid JSON: Expecting ','") == "annotation is not valid JSON"
