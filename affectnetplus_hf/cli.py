@@ -52,7 +52,8 @@ _INTERRUPTED = {
     "export": "the output folder holds the previous export, or the new one if the interrupt came after the "
     "final swap, whole either way (never part of one); run the export again",
     "verify": "nothing was written; run verify again",
-    "push": "the repo serves the previous export or the new one, whole; run push again to finish (it resumes)",
+    "push": "the repo serves the previous export, the new one, or on a first push nothing yet, never part of "
+    "one; run push again to finish (it resumes)",
     "stats": "the statistics folder may be incomplete; run stats again",
     "sample": "the sample folder may be incomplete; remove it and run sample again",
     "demo": "remove its folder and run the demo again",
