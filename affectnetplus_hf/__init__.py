@@ -15,14 +15,6 @@ from .errors import (
     PublishError,
     ReleaseNotFoundError,
 )
-from .schema import (
-    COLUMNS,
-    EXPRESSIONS,
-    FEATURES,
-    MANUAL_DOWNLOAD_INSTRUCTIONS,
-    RACES,
-    SUBSETS,
-)
 
 from ._version import __version__
 
@@ -47,8 +39,16 @@ __all__ = [
 ]
 
 
+_SCHEMA_NAMES = ("COLUMNS", "EXPRESSIONS", "FEATURES", "MANUAL_DOWNLOAD_INSTRUCTIONS", "RACES", "SUBSETS")
+
+
 def __getattr__(name: str):
-    # Heavier pieces load on first use so that `import affectnetplus_hf` stays cheap.
+    # Heavier pieces load on first use so that `import affectnetplus_hf` stays cheap (the
+    # schema imports `datasets`; the CLI catches Ctrl-C only once its main() runs).
+    if name in _SCHEMA_NAMES:
+        from . import schema
+
+        return getattr(schema, name)
     if name in ("AffectNetPlus", "AffectNetPlusConfig"):
         from . import builder
 

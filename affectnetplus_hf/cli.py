@@ -13,34 +13,51 @@ line on stderr naming a file that holds the traceback; never a raw traceback).
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
 
 from ._version import __version__
-from .configs import CONFIG_NAMES, DEFAULT_CONFIG, PARTS, UNLABELED_PART, config_reading
 from .errors import AffectNetPlusError, BadRecordError, NothingToExportError
-from .export import DEFAULT_SHARD_RECORDS
 
-__all__ = ["EXIT_BAD_RECORDS", "EXIT_INTERNAL", "EXIT_OK", "EXIT_STATUS_HELP", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["EXIT_BAD_RECORDS", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_STATUS_HELP", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_BAD_RECORDS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 EXIT_STATUS_HELP = """\
 exit status (every subcommand):
-  0  success: every record read was good (verify) or written (export)
+  0  success: every record read was good (verify) or written (export); stats written (stats
+     counts the bad records of a raw release and exits 0 unless every record is bad)
   1  bad records found (verify, export): verify listed them; export skipped them and listed them in
      OUT/export_report.jsonl (or stopped at the first with --on-bad error; or every record was
-     bad: then OUT is left as it was and the report is OUT.report.jsonl beside it)
-  2  usage or input error: a wrong option, no release at the folder, nothing to export,
-     a file that cannot be written; the message says which file and what to do
+     bad: then OUT is left as it was and the report is OUT.report.jsonl beside it); stats: every
+     record is bad, nothing written
+  2  usage or input error: a wrong option, no release at the folder (or one that cannot be read),
+     a release with no record, a file that cannot be written; the message says which file and
+     what to do
   3  unexpected internal error: one line on stderr and the path of a file holding the
-     traceback; please report it with that file"""
+     traceback; please report it with that file
+  130  interrupted (Ctrl-C): one line saying what was left as it was"""
+
+#: What an interrupted command leaves behind, told on the line it prints.
+_INTERRUPTED = {
+    "export": "the output folder holds the previous export, or the new one if the interrupt came after the "
+    "final swap, whole either way (never part of one); run the export again",
+    "verify": "nothing was written; run verify again",
+    "push": "the repo serves the previous export, the new one, or on a first push nothing yet, never part of "
+    "one; run push again to finish (it resumes)",
+    "stats": "the statistics folder may be incomplete; run stats again",
+    "sample": "the sample folder may be incomplete; remove it and run sample again",
+    "demo": "remove its folder and run the demo again",
+}
 
 # ----------------------------------------------------------------------------- commands
 
@@ -54,9 +71,12 @@ def _cmd_sample(args) -> int:
     manifest = write_sample(args.out, n=args.n, seed=args.seed, layout=args.layout, faults=faults)
     total = sum(len(ids) for ids in manifest.ids.values())
     print(f"wrote a synthetic AffectNet+ release ({total} records, {args.n} per part) to {Path(args.out).resolve()}")
+    if args.quiet:
+        return EXIT_OK
     if faults:
         print(f"planted faults in train: {', '.join(FAULTS)}")
-    print(f"next: affectnetplus verify {args.out}   or   affectnetplus export {args.out} ./affectnet_plus")
+    out = shlex.quote(args.out)
+    print(f"next: affectnetplus verify {out}   or   affectnetplus export {out} ./affectnet_plus")
     return EXIT_OK
 
 
@@ -73,6 +93,7 @@ def _print_export(result) -> None:
 
 
 def _cmd_export(args) -> int:
+    from .configs import PARTS, UNLABELED_PART, config_reading
     from .export import export
 
     result = export(
@@ -88,7 +109,8 @@ def _cmd_export(args) -> int:
     _print_export(result)
     parent, name = result.out_dir.parent, result.out_dir.name
     config = next((config_reading(p) for p in PARTS if result.partition_counts.get(p)), config_reading(UNLABELED_PART))
-    print(f'load it: cd {parent} && python -c \'from datasets import load_dataset; print(load_dataset("{name}", "{config}"))\'')
+    code = f"from datasets import load_dataset; print(load_dataset({_py(name)}, {_py(config)}))"
+    print(f"load it: cd {shlex.quote(str(parent))} && python -c {shlex.quote(code)}")
     return EXIT_BAD_RECORDS if result.bad else EXIT_OK
 
 
@@ -112,6 +134,13 @@ def _cmd_verify(args) -> int:
     return EXIT_OK if report.ok else EXIT_BAD_RECORDS
 
 
+def _py(text: str) -> str:
+    """A Python string literal of ``text`` with double quotes (for the commands printed)."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a Python literal too
+
+
 def _fmt(value, spec: str) -> str:
     return "null" if value is None else format(value, spec)
 
@@ -120,11 +149,17 @@ def _cmd_demo(args) -> int:
     """Sample -> export -> load_dataset -> statistics, end to end, with planted faults to show reporting."""
     import datasets
 
+    from .configs import CONFIG_NAMES, DEFAULT_CONFIG
     from .export import export
     from .stats import write_stats
 
-    workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="affectnetplus-demo-"))
+    workdir = Path(args.dir).absolute() if args.dir else Path(tempfile.mkdtemp(prefix="affectnetplus-demo-"))
     raw = workdir / "AffectNet+"
+    if raw.exists():
+        raise FileExistsError(
+            f"{raw}: already exists (an earlier demo?); expected a new --dir, so that the demo's release is exactly "
+            f"its sample: remove {workdir} or choose another --dir"
+        )
     out = workdir / "affectnet_plus"
     stats_dir = workdir / "affectnet_plus_stats"
     from .sample import write_sample
@@ -166,6 +201,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_push(args) -> int:
+    from .configs import DEFAULT_CONFIG
     from .hub import push
 
     result = push(
@@ -180,10 +216,11 @@ def _cmd_push(args) -> int:
     )
     visibility = "private" if result.private else "PUBLIC"
     print(f"pushed {args.folder} to {result.url} ({visibility}, gated={result.gated}, revision {result.revision})")
-    print(
-        f'stream it: python -c \'from datasets import load_dataset; '
-        f'print(next(iter(load_dataset("{result.repo_id}", "{DEFAULT_CONFIG}", split="train", streaming=True)))["image_id"])\''
+    code = (
+        f"from datasets import load_dataset; print(next(iter(load_dataset({_py(result.repo_id)}, {_py(DEFAULT_CONFIG)}, "
+        'split="train", streaming=True)))["image_id"])'
     )
+    print(f"stream it: python -c {shlex.quote(code)}")
     return EXIT_OK
 
 
@@ -198,8 +235,19 @@ def _add_quiet(parser: argparse.ArgumentParser, add_quiet: bool = True) -> None:
     parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
 
 
+def _positive(text: str) -> int:
+    """argparse type of the counts (--n, --num-proc, --shard-records, --num-shards)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
+    return value
+
+
 def _add_num_proc(parser: argparse.ArgumentParser, default: int) -> None:
-    parser.add_argument("--num-proc", type=int, default=default, help="worker processes (default %(default)s)")
+    parser.add_argument("--num-proc", type=_positive, default=default, help="worker processes (default %(default)s)")
 
 
 def _subcommand(sub, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
@@ -213,6 +261,7 @@ def _subcommand(sub, name: str, summary: str, description: str, examples: str) -
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .export import DEFAULT_SHARD_RECORDS  # imported here: the package's heavy imports run inside main's try
     parser = argparse.ArgumentParser(
         prog="affectnetplus",
         description="AffectNet+ as a typed Hugging Face dataset: verify a release, export it to Parquet, "
@@ -236,10 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
         "  affectnetplus sample ./broken --with-faults && affectnetplus verify ./broken",
     )
     p.add_argument("out", help="folder to write the release into")
-    p.add_argument("--n", type=int, default=40, help="records per part (default %(default)s)")
+    p.add_argument("--n", type=_positive, default=40, help="records per part (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layout", choices=("release", "pdf"), default="release", help="folder spelling: release (human_annotated/train_set) or pdf (Human Annotated/Train Set)")
     p.add_argument("--with-faults", action="store_true", help="plant one of each known fault into train")
+    _add_quiet(p)
     p.set_defaults(func=_cmd_sample)
 
     p = _subcommand(
@@ -257,8 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("raw", help="folder the release was extracted into")
     p.add_argument("out", nargs="?", default="affectnet_plus", help="dataset folder to write (default ./%(default)s)")
-    p.add_argument("--shard-records", type=int, default=DEFAULT_SHARD_RECORDS, help="target records per shard before rounding (default %(default)s)")
-    p.add_argument("--num-shards", type=int, default=None, help="force this many shards per part")
+    p.add_argument("--shard-records", type=_positive, default=DEFAULT_SHARD_RECORDS, help="target records per shard before rounding (default %(default)s)")
+    p.add_argument("--num-shards", type=_positive, default=None, help="force this many shards per part")
     p.add_argument("--on-bad", choices=("skip", "error"), default="skip", help="skip and report bad records (default), or stop at the first")
     p.add_argument("--check-images", choices=("markers", "decode"), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
     _add_num_proc(p, cpus)
@@ -313,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  affectnetplus demo --dir ./demo --n 200 -q",
     )
     p.add_argument("--dir", help="work folder (default: a new temporary folder)")
-    p.add_argument("--n", type=int, default=40, help="records per part (default %(default)s)")
+    p.add_argument("--n", type=_positive, default=40, help="records per part (default %(default)s)")
     _add_num_proc(p, 1)
     _add_quiet(p)
     p.set_defaults(func=_cmd_demo)
@@ -384,8 +434,27 @@ def _crash(command: str, exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+#: errno -> what to do, for an operating-system error that reaches the command unexplained.
+_OS_HINTS = {
+    errno.EEXIST: "a file is in the way where a folder is needed: choose another path or move the file",
+    errno.ENOTDIR: "a file is in the way where a folder is needed: choose another path or move the file",
+    errno.EISDIR: "a folder is where a file was expected: check the path",
+    errno.EACCES: "you may not read or write there: check its permissions or choose another path",
+    errno.EPERM: "you may not read or write there: check its permissions or choose another path",
+    errno.EROFS: "the disk is read-only: choose another path",
+    errno.ENOSPC: "the disk is full: free some space or choose another disk",
+    errno.ENOENT: "it does not exist: check the path (create the folder above it first)",
+}
+
+
 def _error(command: str, exc: BaseException) -> None:
-    print(f"affectnetplus {command}: error: {exc}", file=sys.stderr)
+    text = str(exc)
+    if isinstance(exc, OSError) and not isinstance(exc, AffectNetPlusError) and exc.strerror:
+        # a bare OSError ("[Errno 17] File exists: 'x'"): the path, what happened, what to do
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        hint = _OS_HINTS.get(exc.errno, "check the path and run again")
+        text = f"{where}{exc.strerror}; {hint}"
+    print(f"affectnetplus {command}: error: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,13 +464,23 @@ def main(argv: list[str] | None = None) -> int:
                 stream.reconfigure(errors="backslashreplace")
             except (ValueError, OSError):
                 pass
-    args = build_parser().parse_args(argv)  # usage errors: argparse prints them and exits 2
-    _setup_logging(getattr(args, "quiet", False))
+    command = None
+    try:  # Ctrl-C while the parser's modules load is an interrupt too, not a traceback
+        args = build_parser().parse_args(argv)  # usage errors: argparse prints them and exits 2
+        command = args.command
+        _setup_logging(getattr(args, "quiet", False))
+        return _run(args)
+    except KeyboardInterrupt:
+        what = _INTERRUPTED.get(command)
+        print(f"affectnetplus{' ' + command if command else ''}: interrupted" + (f"; {what}" if what else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print(f"affectnetplus {args.command}: interrupted", file=sys.stderr)
-        return 130
+        raise
     except BadRecordError as exc:  # --on-bad error
         _error(args.command, exc)
         return EXIT_BAD_RECORDS

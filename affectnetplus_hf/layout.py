@@ -108,6 +108,9 @@ class RecordFiles:
     image: Path | None
     annotation: Path | None
     duplicates: tuple[Path, ...] = ()
+    #: why the missing file is missing when its folder could not be listed or followed
+    #: (``"images/ cannot be listed (Permission denied)"``); empty otherwise
+    unreadable: str = ""
 
     @property
     def path(self) -> Path:
@@ -135,6 +138,16 @@ class Release:
 
 
 _NOT_FOLLOWED = "cannot be followed ({error}): a symbolic-link loop or a broken link or mount; not read. Fix or remove it"
+_NOT_LISTED = "folder cannot be listed ({error}); nothing in it is read. Check its permissions (ls -ld) and run again"
+
+
+def _unlistable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be listed (``"Permission denied"``), or None when it can."""
+    try:
+        with os.scandir(folder):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def _list_dirs(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -204,11 +217,17 @@ def _unread_entries(folder: Path, used: set[Path], part: str, meanings: dict[str
     as :class:`IgnoredFile` (``meanings``: normalized folder name -> what it would mean)."""
     dirs, broken = _list_dirs(folder)
     ignored = [IgnoredFile(part, path, _NOT_FOLLOWED.format(error=error)) for path, error in broken]
+    error = _unlistable(folder)
+    if error:
+        ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=error)))
     for path in dirs:
         if path in used:
             continue
         meaning = meanings.get(normalize_name(path.name))
-        if path.name.startswith("."):
+        error = _unlistable(path)
+        if error:
+            reason = _NOT_LISTED.format(error=error)
+        elif path.name.startswith("."):
             reason = "hidden folder (name starts with '.'); not read"
         elif meaning:
             taken = next((u.name for u in sorted(used) if meanings.get(normalize_name(u.name)) == meaning), None)
@@ -278,6 +297,12 @@ def _check_root(root: Path) -> None:
             f"{root}: {found}; expected the folder you extracted AffectNet+ into.\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
         ) from None
     if stat.S_ISDIR(mode):
+        error = _unlistable(root)
+        if error:
+            raise ReleaseNotFoundError(
+                f"{root}: folder cannot be listed ({error}); expected the folder you extracted AffectNet+ "
+                "into, readable by you: check its permissions (ls -ld) and run again"
+            )
         return
     if stat.S_ISREG(mode):
         hint = " (a zip or tar archive: extract it first, then pass the folder)" if root.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z") else ""
@@ -288,8 +313,21 @@ def _check_root(root: Path) -> None:
     raise ReleaseNotFoundError(f"{root}: is not a folder (a device, pipe or socket); expected the folder you extracted AffectNet+ into.")
 
 
+def _unlistable_below(root: Path, depth: int = 3) -> list[tuple[Path, str]]:
+    """The folders up to ``depth`` levels below ``root`` that cannot be listed, with why:
+    what hides a release's parts when none is found."""
+    found: list[tuple[Path, str]] = []
+    for child in _iter_dirs(root):
+        error = _unlistable(child)
+        if error:
+            found.append((child, error))
+        elif depth > 1:
+            found += _unlistable_below(child, depth - 1)
+    return found
+
+
 def find_release(root: str | os.PathLike | None) -> Release:
-    """Return the parts present under ``root``.
+    """Return the parts present under ``root`` (made absolute, so every path found is).
 
     Raises :class:`ReleaseNotFoundError` (a ``FileNotFoundError``) when ``root`` is missing,
     is not a folder, or holds no part; the message says what was looked for and how to get
@@ -300,7 +338,9 @@ def find_release(root: str | os.PathLike | None) -> Release:
             "No AffectNet+ folder was given (data_dir is None); expected the folder you "
             "extracted the release into.\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
         )
-    root = Path(root).expanduser()
+    # absolute (links kept as named): the paths in a report must still name the files when it
+    # is read from another folder (an export's report lives inside OUT)
+    root = Path(root).expanduser().absolute()
     _check_root(root)
     located = _locate_root(root)
     release = Release(root=located or root)
@@ -319,6 +359,10 @@ def find_release(root: str | os.PathLike | None) -> Release:
             if extra:
                 release.parts[name] = Part(part.name, part.path, part.images_dir, part.annotations_dir, (*extra, *part.ignored))
     if not release.parts:
+        blocked = _unlistable_below(root)
+        if blocked:
+            listed = "; ".join(f"{path}: {_NOT_LISTED.format(error=error)}" for path, error in blocked[:5])
+            raise ReleaseNotFoundError(f"{root}: no AffectNet+ part could be read; {listed}")
         raise ReleaseNotFoundError(
             f"{root}: no AffectNet+ part found; looked for human_annotated/train_set, "
             "human_annotated/validation_set and no_human_annotated (each with images/ and "
@@ -328,16 +372,19 @@ def find_release(root: str | os.PathLike | None) -> Release:
     return release
 
 
-def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile]):
-    """stem (NFC) -> paths of the record files in ``folder``; everything else into ``ignored``."""
+def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]):
+    """stem (NFC) -> paths of the record files in ``folder``, and why the folder cannot be
+    listed (or ""); everything else into ``ignored``. An entry named like a record file that
+    is not one (a folder ``7.json/``, a broken link) also goes into ``odd`` (stem -> why), so
+    its record's reason can name it."""
     by_stem: dict[str, list[Path]] = {}
     if folder is None:
-        return by_stem
+        return by_stem, ""
     try:
         entries = list(os.scandir(folder))
     except OSError as exc:
-        ignored.append(IgnoredFile(part, folder, f"cannot list this folder ({exc.strerror or exc}); its files are not read. Check its permissions"))
-        return by_stem
+        ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=exc.strerror or exc)))
+        return by_stem, f"{folder} cannot be listed ({exc.strerror or exc}): check its permissions and run again"
     for entry in entries:
         name = entry.name
         path = Path(entry.path)
@@ -348,12 +395,15 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
             regular = entry.is_file()
         except OSError as exc:
             ignored.append(IgnoredFile(part, path, _NOT_FOLLOWED.format(error=exc.strerror or exc)))
+            _note_odd(odd, name, suffixes, f"{path} cannot be followed ({exc.strerror or exc}): fix it and run again")
             continue
         if not regular:
             if entry.is_symlink() and not os.path.exists(entry.path):
                 reason = "broken symbolic link (its target does not exist); not read. Fix or remove it"
+                _note_odd(odd, name, suffixes, f"{path} is a broken symbolic link: fix it and run again")
             else:
                 reason = "not a regular file (a folder, device or pipe); not read"
+                _note_odd(odd, name, suffixes, f"{path} is not a regular file (a folder, device or pipe): replace it with the file and run again")
             ignored.append(IgnoredFile(part, path, reason))
             continue
         stem, dot, suffix = name.rpartition(".")
@@ -371,7 +421,13 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
                 continue
             stem = unicodedata.normalize("NFC", stem)
         by_stem.setdefault(stem, []).append(path)
-    return by_stem
+    return by_stem, ""
+
+
+def _note_odd(odd: dict[str, str], name: str, suffixes: tuple[str, ...], why: str) -> None:
+    stem, dot, suffix = name.rpartition(".")
+    if dot and "." + suffix.lower() in suffixes:
+        odd.setdefault(unicodedata.normalize("NFC", stem) if not stem.isascii() else stem, why)
 
 
 def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
@@ -382,8 +438,22 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
     records and the part's ``ignored`` folders.
     """
     ignored: list[IgnoredFile] = list(part.ignored)
-    images = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored)
-    annotations = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored)
+    odd_images: dict[str, str] = {}
+    odd_annotations: dict[str, str] = {}
+    images, images_error = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
+    annotations, annotations_error = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations)
+    followed = [i for i in part.ignored if i.path.parent == part.path and i.reason.startswith("cannot be followed")]
+    for what, found, names in (("images", part.images_dir, _IMAGES_DIR), ("annotations", part.annotations_dir, _ANNOTATIONS_DIR)):
+        if found is not None:
+            continue
+        if any(normalize_name(i.path.name) in names for i in followed):
+            error = f"{part.path}/{what} cannot be followed (a symbolic-link loop or a broken link): fix it and run again"
+        else:
+            error = f"{part.path} has no {what}/ folder (a partial extraction?): extract the part's {what} and run again"
+        if what == "images":
+            images_error = error
+        else:
+            annotations_error = error
     records = []
     for stem in sorted(images.keys() | annotations.keys(), key=natural_key):
         image_paths = sorted(images.get(stem, []))
@@ -395,6 +465,10 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
                 image=image_paths[0] if image_paths else None,
                 annotation=annotation_paths[0] if annotation_paths else None,
                 duplicates=tuple(image_paths[1:] + annotation_paths[1:]),
+                unreadable=(
+                    (odd_images.get(stem) or images_error) if not image_paths
+                    else (odd_annotations.get(stem) or annotations_error) if not annotation_paths else ""
+                ),
             )
         )
     ignored.sort(key=lambda item: str(item.path))

@@ -50,6 +50,7 @@ import json
 import logging
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -140,9 +141,18 @@ _SUBSET_CODES = {_key(name): code for code, name in enumerate(SUBSETS)}
 
 
 def reason_class(reason: str) -> str:
-    """The kind of a bad-record reason, for counting: its text before the first ':' or ';'
-    (reasons are written ``"<kind>: <details>; <what to do>"``)."""
-    return reason.split(":", 1)[0].split(";", 1)[0].strip()
+    """The kind of a bad-record or note reason, for counting, so that the values found do
+    not split a kind. Reasons are written ``"<kind>: <details>; <what to do>"`` or
+    ``"expected X, found Y; stored null"``: the kind is the text before the first ':', ';'
+    or ', found '. Where that text is one word, a field (``"subset: two different values
+    (0 and 2); ..."``), the kind is the field and its detail up to ' (', ';' or ', found '
+    (``"subset: two different values"``)."""
+    head, colon, rest = reason.partition(":")
+    head = head.split(";", 1)[0].split(", found ", 1)[0].strip()
+    if not colon or " " in head or ";" in reason.split(":", 1)[0]:
+        return head
+    detail = re.split(r";|, found | \(", rest, maxsplit=1)[0].strip()
+    return f"{head}: {detail}" if detail else head
 
 
 @dataclass(frozen=True)
@@ -234,33 +244,57 @@ def _items(obj: dict):
     return obj.pairs if type(obj) is _Repeated else obj.items()
 
 
-def _brief(value: Any, depth: int = 0) -> str:
+class _Constant(float):
+    """A JSON ``NaN``, ``Infinity`` or ``-Infinity`` literal, told apart from a number too
+    large for a float (``1e400``, which the parser also turns into infinity) so that a note
+    quotes what the file says."""
+
+
+def _constant(name: str) -> float:
+    """``parse_constant`` of the parser (called only for the three literals)."""
+    return _Constant(name)
+
+
+def _brief(value: Any, depth: int = 0, width: int = 6) -> str:
     """A short JSON-like spelling of a value, bounded in depth and width (never recursing far)."""
     if isinstance(value, dict):
         if depth >= 2:
             return "{...}" if value else "{}"
         items = list(_items(value))
-        inner = ", ".join(f"{json.dumps(str(k))}: {_brief(v, depth + 1)}" for k, v in items[:4])
-        return "{" + inner + (", ..." if len(items) > 4 else "") + "}"
+        shown = min(width, 4)
+        inner = ", ".join(f"{json.dumps(str(k))}: {_brief(v, depth + 1, width)}" for k, v in items[:shown])
+        return "{" + inner + (f", ... ({len(items)} keys)" if len(items) > shown else "") + "}"
     if isinstance(value, (list, tuple)):
         if depth >= 2:
             return "[...]" if value else "[]"
-        inner = ", ".join(_brief(v, depth + 1) for v in value[:6])
-        return "[" + inner + (f", ... ({len(value)} items)" if len(value) > 6 else "") + "]"
+        inner = ", ".join(_brief(v, depth + 1, width) for v in value[:width])
+        return "[" + inner + (f", ... ({len(value)} items)" if len(value) > width else "") + "]"
     if isinstance(value, str):
         return json.dumps(value if len(value) <= 40 else value[:37] + "...")
     if type(value) is int and value.bit_length() > 64:
         return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        if value != value:
+            return "NaN"
+        if type(value) is _Constant:
+            return "Infinity" if value > 0 else "-Infinity"
+        return "a number too large for a float (1e400 or beyond)" if value > 0 else "a negative number too large for a float (-1e400 or beyond)"
     if isinstance(value, (bool, int, float)) or value is None:
         return json.dumps(value)
     return repr(value)[:40]
 
 
 def _describe(value: Any) -> str:
-    text = _brief(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """:func:`_brief`, with fewer items shown until it fits in 80 characters."""
+    for width in (6, 3, 1):
+        text = _brief(value, width=width)
+        if len(text) <= 80:
+            return text
+    return text[:77] + "..."
+
+
+#: What a JSON document is, by its Python type, for "expected a JSON object, found ...".
+_JSON_KINDS = {list: "a JSON array", str: "a JSON string", bool: "a JSON true/false", int: "a JSON number", float: "a JSON number", _Constant: "a JSON number", type(None): "JSON null"}
 
 
 def _number(value: Any) -> float | None:
@@ -568,7 +602,7 @@ def _parse_json(data: bytes) -> Any:
         text = data.decode("utf-16")
     else:
         text = data.decode("utf-8")
-    return json.loads(text, object_pairs_hook=_object)
+    return json.loads(text, object_pairs_hook=_object, parse_constant=_constant)
 
 
 def _read_file(path, limit: int) -> tuple[bytes | None, int]:
@@ -667,8 +701,12 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
         others = ", ".join(p.name for p in files.duplicates)
         return bad(files.path, f"more than one file for id {files.image_id!r} ({others} as well); keep one")
     if files.image is None:
+        if files.unreadable:
+            return bad(files.annotation, f"image missing: {files.unreadable}")
         return bad(files.annotation, "image missing: no images/<id>.jpg for this annotation; re-extract the image")
     if files.annotation is None:
+        if files.unreadable:
+            return bad(files.image, f"annotation missing: {files.unreadable}")
         return bad(files.image, "annotation missing: no annotations/<id>.json for this image; re-extract it")
     path = files.image
     try:
@@ -685,6 +723,9 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
     problem, image_note = _check_image(image_bytes, check_images)
     if problem:
         return bad(files.image, problem)
+    if not json_bytes.strip():
+        spaces = f", {len(json_bytes)} bytes of white space" if json_bytes else ""
+        return bad(files.annotation, f"annotation file is empty (no JSON{spaces}); expected a JSON object: re-extract it from the release zip")
     try:
         document = _parse_json(json_bytes)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -693,7 +734,8 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
             return bad(files.annotation, f"annotation holds an integer of thousands of digits, which no AffectNet+ annotation does (the file has {size} bytes); re-extract it")
         return bad(files.annotation, f"annotation is not valid JSON: {exc} (the file has {size} bytes); re-extract it")
     if not isinstance(document, dict):
-        return bad(files.annotation, f"expected a JSON object, found {type(document).__name__}; re-extract it")
+        kind = _JSON_KINDS.get(type(document), type(document).__name__)
+        return bad(files.annotation, f"annotation is not a JSON object: expected {{...}}, found {kind} {_describe(document)}; re-extract it")
 
     try:
         row = _row(ctx, document, image_bytes)
@@ -711,7 +753,7 @@ def _label_code(ctx: _Context, raw: Any, names: dict[str, int], count: int, colu
         ctx.note(column, f"expected {expected}, found {_describe(raw)} (not a finite number); stored null")
         return None
     except (ValueError, TypeError):
-        raise _Bad(f"{column.replace('_', '-')}: expected {expected}, found {_describe(raw)}") from None
+        raise _Bad(f"{column.replace('_', '-')}: expected {expected}, found {_describe(raw)}; fix or re-extract the file") from None
 
 
 def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
@@ -724,14 +766,14 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
     except _NonFinite:
         raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} finite numbers, found {_describe(soft)}; fix or re-extract the file") from None
     except (ValueError, TypeError):
-        raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}") from None
+        raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}; fix or re-extract the file") from None
     if len(soft_label) != NUM_SOFT_CLASSES or any(v is None for v in soft_label):
-        raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}")
+        raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}; fix or re-extract the file")
 
     human_label = _label_code(ctx, top.get("human_label"), _EXPRESSION_CODES, len(EXPRESSIONS), "human_label", f"a code 0..{len(EXPRESSIONS) - 1} or null")
     if human_label is None and files.part != UNLABELED_PART:
         ctx.note("human_label", "human-label is null in a human-annotated part; stored null")
-    subset = _label_code(ctx, top.get("subset"), _SUBSET_CODES, len(SUBSETS), "subset", "0 (easy), 1 (challenging), 2 (difficult) or null")
+    subset = _label_code(ctx, top.get("subset"), _SUBSET_CODES, len(SUBSETS), "subset", "a subset code 0..2 (0 easy, 1 challenging, 2 difficult) or null")
 
     meta_raw = top.get("meta")
     if meta_raw is None:

@@ -233,6 +233,9 @@ def write_sample(
 ) -> SampleManifest:
     """Write a synthetic release of ``n`` records per part under ``root``.
 
+    Raises ``FileExistsError`` when a part folder it would write already holds files (other
+    parts may exist: a sample can add the part a release lacks).
+
     ``faults`` maps a part to fault names from :data:`FAULTS`; the k-th fault of a part is
     planted into that part's k-th record. ``layout`` is ``"release"`` (the lowercase,
     underscore folder names seen on real disks) or ``"pdf"`` (``Human Annotated/Train Set/
@@ -252,6 +255,13 @@ def write_sample(
     human, train_name, val_name, unlabeled_name, images_name, annotations_name = _LAYOUTS[layout]
     folders = dict(zip(PARTS, (Path(human, train_name), Path(human, val_name), Path(unlabeled_name))))  # in PARTS order
     root = Path(root)
+    for part in parts:  # an earlier sample's files would mix in (a fault that leaves a file out would not show)
+        base = root / folders[part]
+        if base.is_dir() and any(path.is_file() for path in base.rglob("*")):
+            raise FileExistsError(
+                f"{base}: already holds files (an earlier sample?); expected a new or empty folder, so that the "
+                "sample holds exactly the records and faults it reports: remove it or choose another folder"
+            )
     manifest = SampleManifest(root=root)
     for part_index, part in enumerate(parts):
         rng = random.Random(f"{seed}-{part}")

@@ -7,7 +7,7 @@ from importlib.metadata import version
 
 import pytest
 
-from affectnetplus_hf.cli import EXIT_BAD_RECORDS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, build_parser, main
+from affectnetplus_hf.cli import EXIT_BAD_RECORDS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build_parser, main
 from affectnetplus_hf.configs import NULL_LABEL, NULL_SUBSET
 
 _COMMANDS = ("sample", "export", "verify", "push", "demo", "stats")
@@ -31,10 +31,10 @@ def test_every_subcommand_has_a_description_an_example_and_the_exit_codes(comman
     assert "exit status" in text and "3  unexpected internal error" in text
 
 
-@pytest.mark.parametrize("command", ["export", "verify", "push", "demo", "stats"])
+@pytest.mark.parametrize("command", _COMMANDS)
 def test_one_quiet_flag_everywhere_and_the_old_spelling_still_works(command):
     parser = build_parser()
-    positional = {"export": ["raw"], "verify": ["raw"], "push": ["folder", "me/repo"], "demo": [], "stats": ["src"]}[command]
+    positional = {"sample": ["out"], "export": ["raw"], "verify": ["raw"], "push": ["folder", "me/repo"], "demo": [], "stats": ["src"]}[command]
     for flag in ("--quiet", "-q", "--no-progress"):
         assert parser.parse_args([command, *positional, flag]).quiet is True
     assert "--no-progress" not in parser._subparsers._group_actions[0].choices[command].format_help()
@@ -135,3 +135,69 @@ def test_export_suggests_the_config_that_holds_the_exported_rows(make_release, t
     assert main(["export", str(manifest.root), str(tmp_path / "out"), "-q", "--num-proc", "1"]) == 0
     suggestion = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("load it:"))
     assert f'load_dataset("out", "{config}")' in suggestion
+
+
+def test_sample_quiet_prints_only_what_it_wrote(tmp_path, capsys):
+    assert main(["sample", str(tmp_path / "s"), "--n", "2", "-q"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith("wrote a synthetic AffectNet+ release (6 records") and len(out.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["export", "raw", "--num-proc", "0"], ["verify", "raw", "--num-proc", "-1"],
+                                  ["export", "raw", "--num-shards", "0"], ["sample", "out", "--n", "x"], ["demo", "--n", "0"]])
+def test_counts_below_one_are_usage_errors_naming_the_option(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == EXIT_USAGE and f"argument {argv[-2]}: expected a whole number of 1 or more" in err
+
+
+def test_ctrl_c_is_one_line_saying_what_was_left_and_exit_130(make_release, monkeypatch, capsys):
+    import affectnetplus_hf.cli as cli
+    import affectnetplus_hf.export as export_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, "export", interrupted)
+    assert main(["export", str(make_release(n=1).root), "out", "-q"]) == EXIT_INTERRUPTED == 130
+    err = capsys.readouterr().err
+    assert err.startswith("affectnetplus export: interrupted; the output folder holds the previous export")
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(cli, "build_parser", interrupted)  # Ctrl-C while the command's modules load
+    assert main(["verify", "x"]) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "affectnetplus: interrupted\n"
+
+
+def test_the_command_imports_no_heavy_module_before_main_catches_ctrl_c():
+    code = "import sys, affectnetplus_hf.cli; print(sorted(m for m in ('datasets', 'pyarrow', 'numpy', 'torch') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_printed_commands_survive_spaces_and_quotes_in_paths(make_release, tmp_path, capsys):
+    import ast
+    import shlex
+
+    manifest = make_release(n=2, parts=("validation",))
+    out = tmp_path / "my data" / "it's \"é\" x"
+    out.parent.mkdir()
+    assert main(["export", str(manifest.root), str(out), "-q", "--num-proc", "1"]) == EXIT_OK
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("load it: "))
+    words = shlex.split(line[len("load it: "):])
+    assert words[:3] == ["cd", str(out.parent), "&&"] and words[3:5] == ["python", "-c"]
+    call = ast.parse(words[5]).body[1].value.args[0]  # print(load_dataset(NAME, CONFIG))
+    assert [ast.literal_eval(a) for a in call.args] == [out.name, "all"]
+    assert main(["sample", str(tmp_path / "a b"), "--n", "1"]) == EXIT_OK
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("next: "))
+    assert shlex.split(line)[1:4] == ["affectnetplus", "verify", str(tmp_path / "a b")]
+
+
+def test_a_bare_os_error_says_the_path_what_happened_and_what_to_do(make_release, tmp_path, capsys):
+    in_the_way = tmp_path / "afile"
+    in_the_way.write_text("mine")
+    assert main(["sample", str(in_the_way / "sub"), "--n", "1", "-q"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "[Errno" not in err and f"{in_the_way}/sub" in err and "Not a directory" in err
+    assert "a file is in the way where a folder is needed: choose another path or move the file" in err
+    assert in_the_way.read_text() == "mine"

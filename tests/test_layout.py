@@ -175,3 +175,93 @@ def test_export_bytes_do_not_depend_on_the_hash_seed(make_release, tmp_path):
         assert proc.returncode == 0, proc.stderr
         listings.append(proc.stdout)
     assert ".parquet" in listings[0] and listings[0] == listings[1] == listings[2]
+
+
+def _deny(monkeypatch, *blocked):
+    """Make ``os.scandir`` refuse the ``blocked`` folders as a ``chmod 000`` does for a user
+    who is not root (the tests may run as root, whom permissions do not stop)."""
+    real = os.scandir
+    blocked = {os.fspath(b) for b in blocked}
+
+    def scandir(path="."):
+        if os.fspath(path) in blocked:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_unreadable_folders_are_named_not_taken_for_missing_ones(make_release, monkeypatch):
+    from affectnetplus_hf.reader import read_record
+
+    manifest = make_release(n=2)
+    human = manifest.root / "human_annotated"
+    _deny(monkeypatch, human / "train_set", human / "validation_set" / "images")
+    release = find_release(manifest.root)
+    assert sorted(release.parts) == ["unlabeled", "validation"]  # train_set cannot be read
+    records, ignored = list_records(release.parts["validation"])
+    reasons = {i.path.name: i.reason for i in ignored}
+    assert "folder cannot be listed (Permission denied)" in reasons["train_set"]  # not "another folder for part train"
+    assert "folder cannot be listed (Permission denied)" in reasons["images"]
+    assert len(records) == 2
+    for files in records:
+        reason = read_record(files).bad.reason
+        assert reason.startswith("image missing: ") and "images cannot be listed (Permission denied)" in reason
+
+
+def test_unreadable_root_or_parts_have_their_own_message(make_release, monkeypatch):
+    manifest = make_release(n=2, parts=("train",))
+    _deny(monkeypatch, manifest.root)
+    with pytest.raises(ReleaseNotFoundError, match=r"folder cannot be listed \(Permission denied\).*check its permissions"):
+        find_release(manifest.root)
+    monkeypatch.undo()
+    _deny(monkeypatch, manifest.root / "human_annotated")
+    with pytest.raises(ReleaseNotFoundError, match=r"no AffectNet\+ part could be read; .*human_annotated: folder cannot be listed"):
+        find_release(manifest.root)
+
+
+def test_a_looping_images_folder_is_named_in_its_records_reason(make_release):
+    from affectnetplus_hf.reader import read_record
+
+    manifest = make_release(n=2, parts=("unlabeled",))
+    unlabeled = manifest.root / "no_human_annotated"
+    shutil.rmtree(unlabeled / "images")
+    os.symlink("images", unlabeled / "images")
+    records, _ = list_records(find_release(manifest.root).parts["unlabeled"])
+    reasons = [read_record(files).bad.reason for files in records]
+    assert len(reasons) == 2 and all("images cannot be followed (a symbolic-link loop" in r for r in reasons)
+
+
+def test_paths_are_absolute_when_the_root_is_given_relative(make_release, monkeypatch):
+    manifest = make_release(n=1, parts=("train",))
+    monkeypatch.chdir(manifest.root.parent)
+    release = find_release(manifest.root.name)
+    assert release.root == manifest.root and release.root.is_absolute()
+    records, _ = list_records(release.parts["train"])
+    assert all(r.image.is_absolute() and r.annotation.is_absolute() for r in records)
+
+
+def test_a_part_without_its_images_folder_says_so_in_each_record(make_release):
+    from affectnetplus_hf.reader import read_record
+
+    manifest = make_release(n=2, parts=("validation",))
+    shutil.rmtree(manifest.root / "human_annotated" / "validation_set" / "images")
+    records, _ = list_records(find_release(manifest.root).parts["validation"])
+    reasons = [read_record(files).bad.reason for files in records]
+    assert len(reasons) == 2 and all(r.startswith("image missing: ") and "validation_set has no images/ folder" in r for r in reasons)
+
+
+def test_a_record_file_that_is_a_folder_or_a_broken_link_is_named_in_its_records_reason(make_release):
+    from affectnetplus_hf.reader import read_record
+
+    manifest = make_release(n=2, parts=("train",))
+    part = find_release(manifest.root).parts["train"]
+    (part.annotations_dir / "0.json").unlink()
+    (part.annotations_dir / "0.json").mkdir()  # an annotation path that is a folder
+    (part.images_dir / "1.jpg").unlink()
+    os.symlink("gone.jpg", part.images_dir / "1.jpg")
+    records, ignored = list_records(part)
+    reasons = {files.image_id: read_record(files).bad.reason for files in records}
+    assert reasons["0"].startswith("annotation missing: ") and "0.json is not a regular file (a folder" in reasons["0"]
+    assert reasons["1"].startswith("image missing: ") and "1.jpg is a broken symbolic link" in reasons["1"]
+    assert {i.path.name for i in ignored} == {"0.json", "1.jpg"}  # and both are listed as not read

@@ -116,10 +116,11 @@ def test_unexpected_optional_shapes_become_null_with_a_note(tmp_path):
     "doc, message",
     [
         ({"human-label": 11, "soft-label": [0.1] * 8}, "human-label: expected a code 0..10"),
-        ({"human-label": 1, "soft-label": [0.1] * 8, "subset": 5}, "subset: expected 0 (easy)"),
+        ({"human-label": 1, "soft-label": [0.1] * 8, "subset": 5}, "subset: expected a subset code 0..2 (0 easy"),
         ({"human-label": 1, "soft-label": [0.1] * 7 + [None]}, "soft-label: expected 8 numbers"),
         ({"human-label": 1}, "soft-label: expected 8 numbers, found null"),
-        ([1, 2], "expected a JSON object"),
+        ([1, 2], "annotation is not a JSON object: expected {...}, found a JSON array [1, 2]"),
+        (42, "annotation is not a JSON object: expected {...}, found a JSON number 42"),
     ],
 )
 def test_unreadable_fields_make_a_bad_record(tmp_path, doc, message):
@@ -335,3 +336,45 @@ def test_every_new_planted_fault_ends_as_its_manifest_says(make_release):
         if result.bad is None:
             assert result.notes, fault  # every tolerated oddity leaves a trace
     assert by_fault["duplicate_key"].row["age"] is not None
+
+
+@pytest.mark.parametrize(
+    "raw, found",
+    [
+        ("Infinity", "found Infinity"),
+        ("-Infinity", "found -Infinity"),
+        ("NaN", "found NaN"),
+        ("1e400", "found a number too large for a float (1e400 or beyond)"),
+        ("-1e400", "found a negative number too large for a float"),
+    ],
+)
+def test_a_non_finite_note_quotes_what_the_file_says(tmp_path, raw, found):
+    result = _read(tmp_path, text=_meta(age=0).replace('"age": 0', f'"age": {raw}'))
+    assert result.row["age"] is None and found in _notes(result)["age"]
+
+
+@pytest.mark.parametrize("text", ["", "  \r\n"])
+def test_an_empty_annotation_file_says_so(tmp_path, text):
+    result = _read(tmp_path, text=text)
+    assert result.row is None and result.bad.reason.startswith("annotation file is empty (no JSON")
+    assert "re-extract it" in result.bad.reason and result.bad.path.endswith("7.json")
+
+
+def test_bad_label_fields_say_what_to_do_and_fit_in_one_short_line(tmp_path):
+    text = json.dumps(_GOOD).replace("[0.1,", "[1" + "0" * 400 + ",")
+    for doc_text in (text, json.dumps({**_GOOD, "soft-label": [0.123456] * 7}), json.dumps({**_GOOD, "human-label": 99})):
+        reason = _read(tmp_path, text=doc_text).bad.reason
+        assert reason.endswith("fix or re-extract the file"), reason
+        found = reason.split("found ", 1)[1]
+        assert found.count("[") == found.count("]"), reason  # a value shown whole, never cut mid-list
+
+
+def test_the_kind_of_a_field_reason_keeps_the_field_and_what_went_wrong(tmp_path):
+    from affectnetplus_hf.reader import reason_class
+
+    twice = _read(tmp_path, text=json.dumps(_GOOD)[:-1] + ', "subset": 2}').bad.reason
+    out_of_codes = _read(tmp_path, doc={**_GOOD, "subset": 7}).bad.reason
+    other = _read(tmp_path, doc={**_GOOD, "subset": 9}).bad.reason
+    assert reason_class(twice) == "subset: two different values"
+    assert reason_class(out_of_codes) == reason_class(other) == "subset: expected a subset code 0..2"
+    assert reason_class("annotation is not valid JSON: Expecting ','") == "annotation is not valid JSON"

@@ -214,3 +214,21 @@ def test_export_without_matplotlib_skips_plots_with_a_note(release, tmp_path, mo
     readme = (out / "README.md").read_text()
     assert "## Statistics" in readme and _card_images(readme) == []
     assert not (out / "stats").exists()
+
+
+def test_cli_on_a_source_without_rows_stops_with_one_line(make_release, tmp_path, capsys):
+    """All records bad: exit 1 and a pointer to the list; no row at all: exit 2; nothing written."""
+    manifest = make_release(n=2, parts=("validation",), faults={"validation": ["empty_image", "bad_json"]})
+    out = tmp_path / "o"
+    assert main([str(manifest.root), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "no statistics to compute: all 2 records are bad (affectnetplus verify" in err and "lists them with path" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    assert main([str(manifest.root), "--out", str(out), "--quiet", "--split", "train"]) == 2
+    assert "it holds no row in split train; nothing was written" in capsys.readouterr().err and not out.exists()
+
+
+def test_cli_names_where_the_bad_records_are_listed(make_release, tmp_path, capsys):
+    manifest = make_release(n=3, parts=("validation",), faults={"validation": ["bad_json"]})
+    assert main([str(manifest.root), "--out", str(tmp_path / "o"), "--no-plots"]) == 0
+    assert "bad records skipped: validation 1 (affectnetplus verify" in capsys.readouterr().out

@@ -73,3 +73,17 @@ def test_import_pulls_in_neither_torch_nor_matplotlib():
     code = "import sys, affectnetplus_hf; affectnetplus_hf.FEATURES; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_notes_of_one_kind_are_counted_together_whatever_value_was_found(make_release):
+    import json
+
+    manifest = make_release(n=3, parts=("validation",))
+    annotations = manifest.root / "human_annotated" / "validation_set" / "annotations"
+    for stem, age in (("0", '"old"'), ("1", '"young"'), ("2", "Infinity")):
+        path = annotations / f"{stem}.json"
+        doc = json.loads(path.read_text())
+        path.write_text(json.dumps(doc).replace(f'"age": {json.dumps(doc["meta-data"]["age"])}', f'"age": {age}'))
+    notes = verify(manifest.root, progress=False).to_json()["parts"]["validation"]["notes"]
+    by_kind = {(n["field"], n["reason_class"]): n["count"] for n in notes}
+    assert by_kind == {("age", "expected a number or null"): 2, ("age", "expected a finite number"): 1}

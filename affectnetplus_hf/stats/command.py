@@ -59,33 +59,37 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Execute parsed arguments; returns the exit status (2 with a message on bad input)."""
+    """Execute parsed arguments; returns the exit status: 0 when the statistics were
+    written (bad records of a raw release are counted in them), 2 with a message on bad
+    input or when SOURCE holds no row (nothing is written then), 1 when it holds records
+    but every one is bad."""
+    import shlex
+
     from ..errors import AffectNetPlusError
-    from .write import write_stats
+    from .compute import compute_stats
+    from .write import write_stats_files
 
     def echo(message: str) -> None:
         print(message, file=sys.stderr)
 
     try:
-        output = write_stats(
-            args.source,
-            args.out,
-            splits=args.splits,
-            plots=not args.no_plots,
-            embed=not args.link_plots,
-            progress=not args.quiet,
-            echo=echo,
-        )
+        stats = compute_stats(args.source, splits=args.splits, progress=not args.quiet)
     except (AffectNetPlusError, FileNotFoundError) as exc:
         echo(f"affectnetplus stats: {exc}")
         return 2
+    bad = {k: v for k, v in stats["source"]["bad_records"].items() if v}
+    listed = f"(affectnetplus verify {shlex.quote(str(args.source))} lists them with path and reason)"
+    if stats["rows"]["total"] == 0:
+        which = f" in split {', '.join(args.splits)}" if args.splits else ""
+        found = f"all {sum(bad.values()):,} records{which} are bad {listed}" if bad else f"it holds no row{which}"
+        echo(f"affectnetplus stats: {args.source}: no statistics to compute: {found}; nothing was written to {args.out}")
+        return 1 if bad else 2
+    output = write_stats_files(stats, args.out, plots=not args.no_plots, embed=not args.link_plots, echo=echo)
     if not args.quiet:
-        stats = output.stats
         rows = ", ".join(f"{s} {stats['rows'][s]:,}" for s in stats["splits"])
         print(f"{stats['rows']['total']:,} rows ({rows}) from {stats['source']['name']} [{stats['source']['kind']}]")
-        bad = {k: v for k, v in stats["source"]["bad_records"].items() if v}
         if bad:
-            print("bad records skipped: " + ", ".join(f"{k} {v:,}" for k, v in bad.items()))
+            print("bad records skipped: " + ", ".join(f"{k} {v:,}" for k, v in bad.items()) + f" {listed}")
         print(f"wrote {output.report_path} ({len(output.plots)} plots, {len(output.tables) // 2} tables)")
     return 0
 
