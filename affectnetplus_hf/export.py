@@ -482,6 +482,7 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
             jobs.append(ShardJob(str(staging), part_name, index, shards, chunk, on_bad, check_images))
 
     bar = tqdm(total=total, unit="rec", desc="export", disable=not progress)
+    swapped = False
     try:
         staging.mkdir()
 
@@ -504,16 +505,17 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
         carry(out_dir, staging, keep)
         _step("before_swap")
         previous = swap(staging, out_dir, token)
+        swapped = True  # the staging path now holds the previous export (or nothing)
         _step("after_swap")
         if previous is not None:
             try:
                 remove_owned(previous, out_dir)
             except OSError as err:  # the new export is in place: a leftover is not a failure
-                log.warning("could not remove %s, the previous export: %s; the next export removes it", previous, err)
+                log.warning("could not remove %s, the previous export: %s; the next export tries again", previous, err)
         return result
     finally:
         bar.close()
-        if staging.exists():
+        if not swapped and staging.exists():
             try:
                 remove_owned(staging, out_dir)
             except OSError as err:  # never hide the error that brought us here

@@ -9,7 +9,8 @@ This module does that replacement and everything around it:
 * **User files carried.** Files in ``OUT`` that the previous export's manifest does not list
   (:func:`~affectnetplus_hf.export_layout.owned_paths`) are hard-linked into the new folder
   (:func:`carry`): no byte is copied, and until the swap the originals stay where they were.
-  A name the new export also writes is a conflict, refused before the swap.
+  A name the new export also writes is a conflict, refused before the swap. The new folder
+  and the folders holding carried files keep the permission bits of the old ones.
 * **Atomic swap.** On Linux ``renameat2(RENAME_EXCHANGE)`` swaps the two folders in one step,
   so ``OUT`` is at every instant the old export or the new one. Elsewhere two renames are
   used (``OUT`` -> ``.OUT.old-<hex>``, staging -> ``OUT``); a kill between them leaves ``OUT``
@@ -62,6 +63,17 @@ def export_lock(out_dir: Path) -> Iterator[None]:
             f"{out_dir}: another export into this folder is running (it holds {path}); wait for it to "
             "finish, or export into another folder. If no export is running, the lock is stale: it is "
             "released when its process ends, so re-run."
+        ) from None
+    except PermissionError:
+        if path.exists():
+            raise ExportError(
+                f"{path}: the lock of exports into {out_dir} cannot be opened (permission denied: it belongs to "
+                "another user, whose export may be running). If none is running, delete that file (it holds no "
+                f"data) or ask its owner to; or export into another folder. {out_dir} was not changed."
+            ) from None
+        raise ExportError(
+            f"{out_dir}: cannot create the export's lock {path} (permission denied: {path.parent} is not writable "
+            f"for you). Choose an OUT in a folder you may write to, or change that folder's permissions."
         ) from None
     try:
         yield
@@ -123,6 +135,23 @@ def carry(out_dir: Path, staging: Path, rels: list[str]) -> None:
                 f"{source}: a file of yours in the export folder could not be kept in the new export "
                 f"({err.strerror or err}); move it out of {out_dir} and export again. Nothing was changed."
             ) from None
+    _copy_modes(out_dir, staging, rels)
+
+
+def _copy_modes(out_dir: Path, staging: Path, rels: list[str]) -> None:
+    """Give the new folder, and every folder of it that holds a carried path, the permission
+    bits of the same folder in ``out_dir``: a folder you closed to other users (``chmod 700``
+    on licensed data) stays closed after a re-export."""
+    if not out_dir.is_dir():
+        return
+    folders = {Path(rel.rstrip("/")) for rel in rels if rel.endswith("/")}
+    for rel in rels:
+        folders.update(Path(rel.rstrip("/")).parents)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # OUT itself ("." ) last
+        source, target = out_dir / folder, staging / folder
+        if source.is_dir() and not source.is_symlink() and target.is_dir():
+            shutil.copymode(source, target)
+    shutil.copymode(out_dir, staging)
 
 
 # ----------------------------------------------------------------------------- swap
@@ -224,7 +253,9 @@ def remove_owned(folder: Path, out_dir: Path) -> list[str]:
 
 def recover(out_dir: Path) -> None:
     """Undo what killed runs left: restore a previous export stranded between the two renames
-    of a swap, then remove leftover staging and old folders (:func:`remove_owned`)."""
+    of a swap, then remove leftover staging and old folders (:func:`remove_owned`). A leftover
+    that cannot be removed (files of another user) is named in a warning and left; it never
+    stops the export."""
     staging, old = leftover_folders(out_dir)
     if not out_dir.exists() and old:
         newest = max(old, key=lambda p: p.stat().st_mtime)
@@ -233,7 +264,14 @@ def recover(out_dir: Path) -> None:
         old.remove(newest)
     for folder in [*old, *staging]:
         log.info("removing %s, left by an earlier export that did not finish", folder)
-        remove_owned(folder, out_dir)
+        try:
+            remove_owned(folder, out_dir)
+        except OSError as err:  # not ours to fix, and no reason to refuse this export
+            log.warning(
+                "could not remove %s, left by an earlier export (%s: %s); it does not affect %s. Delete it "
+                "yourself (or ask the owner of its files to)",
+                folder, err.strerror or err, err.filename or folder, out_dir,
+            )
 
 
 # ----------------------------------------------------------------------------- messages

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
+import pytest
+
+from affectnetplus_hf.errors import ExportError
 from affectnetplus_hf.export import export
+from affectnetplus_hf.export_layout import read_info
 from affectnetplus_hf.export_swap import remove_owned, user_files
 
 
@@ -33,3 +39,76 @@ def test_remove_owned_keeps_a_folder_holding_a_file_nobody_carried(make_release,
     assert "late.txt" in caplog.text
     (old / "late.txt").unlink()
     assert remove_owned(old, out) == [] and not old.exists()
+
+
+def test_a_leftover_that_cannot_be_removed_is_named_and_the_export_goes_on(make_release, tmp_path, monkeypatch, caplog):
+    """A leftover of another user's killed run (files we may not delete) used to stop every later
+    export with a 'Permission denied' that named OUT, which was writable."""
+    import affectnetplus_hf.export_swap as export_swap
+
+    release = make_release(n=3)
+    out = export(release.root, tmp_path / "affectnet_plus", progress=False, card_plots=False).out_dir
+    leftover = tmp_path / ".affectnet_plus.tmp-0badc0de"
+    (leftover / "data").mkdir(parents=True)
+    (leftover / "data" / "theirs.parquet").write_text("written by another user's killed run")
+    real = export_swap.remove_owned
+
+    def refuse(folder, out_dir):
+        if folder == leftover:
+            raise PermissionError(errno.EACCES, "Permission denied", str(leftover / "data" / "theirs.parquet"))
+        return real(folder, out_dir)
+
+    monkeypatch.setattr(export_swap, "remove_owned", refuse)
+    result = export(release.root, out, progress=False, card_plots=False)
+    assert result.out_dir == out and read_info(out)["fingerprint"] == result.fingerprint
+    assert (leftover / "data" / "theirs.parquet").exists()
+    assert str(leftover) in caplog.text and "Permission denied" in caplog.text
+
+
+def test_a_lock_held_by_another_user_is_named(make_release, tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    release = make_release(n=3)
+    out = export(release.root, tmp_path / "affectnet_plus", progress=False, card_plots=False).out_dir
+    before = read_info(out)["fingerprint"]
+    lock = tmp_path / ".affectnet_plus.lock"
+    assert lock.exists()
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(lock))
+
+    monkeypatch.setattr(FileLock, "acquire", denied)
+    with pytest.raises(ExportError) as err:
+        export(release.root, out, progress=False, card_plots=False, num_shards=2)
+    message = str(err.value)
+    assert message.startswith(f"{lock}: ") and "another user" in message and "delete that file" in message
+    assert "\n" not in message and read_info(out)["fingerprint"] == before
+
+
+def test_a_reexport_keeps_the_permissions_of_the_folder_and_of_your_folders(make_release, tmp_path):
+    release = make_release(n=3)
+    out = export(release.root, tmp_path / "affectnet_plus", progress=False, card_plots=False).out_dir
+    (out / "my_experiments").mkdir()
+    (out / "my_experiments" / "run1.csv").write_text("1")
+    os.chmod(out / "my_experiments", 0o750)
+    os.chmod(out, 0o700)  # licensed data: closed to other users
+    export(release.root, out, progress=False, card_plots=False, num_shards=2)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert stat.S_IMODE((out / "my_experiments").stat().st_mode) == 0o750
+    assert (out / "my_experiments" / "run1.csv").read_text() == "1"
+
+
+def test_a_previous_export_that_cannot_be_removed_is_one_warning(make_release, tmp_path, monkeypatch, caplog):
+    import affectnetplus_hf.export as export_module
+
+    release = make_release(n=3)
+    out = export(release.root, tmp_path / "affectnet_plus", progress=False, card_plots=False).out_dir
+
+    def refuse(folder, out_dir):
+        raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+
+    monkeypatch.setattr(export_module, "remove_owned", refuse)
+    result = export(release.root, out, progress=False, card_plots=False, num_shards=2)
+    assert read_info(out)["fingerprint"] == result.fingerprint
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "could not remove" in r.getMessage()]
+    assert len(warnings) == 1 and "the previous export" in warnings[0].getMessage()
