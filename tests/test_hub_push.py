@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from affectnetplus_hf.errors import PublishError
-from affectnetplus_hf.export_layout import file_record
+from affectnetplus_hf.export_layout import file_record, read_info
 from affectnetplus_hf.hub import PLACEHOLDER_MARKER, exported_files, push
 from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
 from .hub_server import TOKEN_READ, TOKEN_WRITE
@@ -416,3 +416,62 @@ def test_a_repo_id_the_hub_refuses_is_refused_before_any_request(hub, exported, 
     with pytest.raises(PublishError, match="expected 'namespace/name'"):
         push(exported, repo_id, progress=False, echo=None)
     assert hub.log == []
+
+
+@pytest.mark.parametrize("published_first", [False, True], ids=["first-push", "re-push"])
+def test_shards_of_interrupted_pushes_are_removed_by_the_next_push_not_left_as_foreign(hub, exported, tmp_path, published_first):
+    """An interrupted push, then another export pushed (twice over): the shards the interrupted
+    pushes sent are ours, so the push that finishes removes them instead of naming them as files
+    'this package did not publish' and leaving the data in the repo for good."""
+    from affectnetplus_hf.hub import PENDING_FILE
+
+    repo_id = "my-lab/interrupted"
+    second = make_export(tmp_path / "second", n=9, seed=5)
+    third = make_export(tmp_path / "third", n=7, seed=7)
+    if published_first:
+        push(exported, repo_id, progress=False, echo=None)
+        stopped = [second, third]
+        last = exported
+    else:
+        stopped = [exported, second]
+        last = third
+    for folder in stopped:
+        hub.inject("POST", rf"/{repo_id}/commit/main$", 503, skip=2 if not published_first else 1, times=10)
+        with pytest.raises(PublishError):
+            push(folder, repo_id, progress=False, echo=None, retries=0, max_files_per_commit=3)
+        hub.faults.clear()
+        assert PENDING_FILE in hub.files(repo_id)
+    result = push(last, repo_id, progress=False, echo=None)
+    remote = set(hub.files(repo_id)) - {".gitattributes"}
+    assert remote == set(exported_files(last)), sorted(remote - set(exported_files(last)))
+    assert result.left_alone == [] and PENDING_FILE not in result.deleted
+    assert any(p.startswith("data/") and "/" + read_info(last)["fingerprint"] + "/" not in p for p in result.deleted)
+
+
+def test_a_pending_record_the_package_did_not_write_is_a_conflict(hub, exported):
+    from huggingface_hub import HfApi
+
+    from affectnetplus_hf.hub import PENDING_FILE
+
+    api = HfApi()
+    api.create_repo(REPO_ID, repo_type="dataset", private=True)
+    api.upload_file(path_or_fileobj=b"my own notes", path_in_repo=PENDING_FILE, repo_id=REPO_ID, repo_type="dataset")
+    with pytest.raises(PublishError, match=PENDING_FILE):
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert hub.files(REPO_ID)[PENDING_FILE] == b"my own notes"
+
+
+def test_a_repo_published_by_the_format_1_package_is_updated_plots_and_all(hub, exported, tmp_path):
+    """The package before the manifest published an export_info.json without `files`; its
+    plots are its own, so a push of a new export replaces them instead of refusing them."""
+    from huggingface_hub import HfApi
+
+    push(exported, REPO_ID, progress=False, echo=None)
+    info = read_info(exported)
+    info.pop("files")
+    info["format_version"] = 1
+    HfApi().upload_file(path_or_fileobj=json.dumps(info).encode(), path_in_repo="export_info.json", repo_id=REPO_ID, repo_type="dataset")
+    newer = make_export(tmp_path / "second", n=9, seed=5)
+    result = push(newer, REPO_ID, progress=False, echo=None)
+    assert set(hub.files(REPO_ID)) - {".gitattributes"} == set(exported_files(newer))
+    assert result.left_alone == [] and any(p.startswith("stats/") for p in result.uploaded)
