@@ -191,7 +191,11 @@ def swap(staging: Path, out_dir: Path, token: str, atomic: bool = True) -> Path 
     old = old_folder(out_dir, token)
     out_dir.rename(old)
     _step("between_renames")
-    staging.rename(out_dir)
+    try:
+        staging.rename(out_dir)
+    except OSError:
+        old.rename(out_dir)  # put the previous export back before reporting the failure
+        raise
     return old
 
 
@@ -296,4 +300,8 @@ def filesystem_error(err: OSError, out_dir: Path) -> ExportError:
         code = errno.ENOSPC
     what = os.strerror(code) if code else (err.strerror or str(err).splitlines()[0] if str(err) else type(err).__name__)
     advice = _ADVICE.get(code, "fix the cause and export again")
-    return ExportError(f"{out_dir}: cannot write the export: {what}; {advice}. Any previous export in {out_dir} is unchanged.")
+    if (out_dir / INFO_FILE).is_file():
+        outcome = f"The previous export in {out_dir} is unchanged."
+    else:
+        outcome = f"{out_dir} was not changed." if out_dir.is_dir() else f"{out_dir} was not created."
+    return ExportError(f"{out_dir}: cannot write the export: {what}; {advice}. {outcome}")

@@ -112,3 +112,31 @@ def test_a_previous_export_that_cannot_be_removed_is_one_warning(make_release, t
     assert read_info(out)["fingerprint"] == result.fingerprint
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "could not remove" in r.getMessage()]
     assert len(warnings) == 1 and "the previous export" in warnings[0].getMessage()
+
+
+def test_a_non_atomic_swap_whose_second_rename_fails_puts_the_previous_export_back(tmp_path):
+    from affectnetplus_hf.export_swap import swap
+
+    out = tmp_path / "affectnet_plus"
+    out.mkdir()
+    (out / "export_info.json").write_text("{}")
+    missing_staging = tmp_path / ".affectnet_plus.tmp-gone"  # the second rename fails on it
+    with pytest.raises(OSError):
+        swap(missing_staging, out, "cafe0001", atomic=False)
+    assert (out / "export_info.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["affectnet_plus"]
+
+
+def test_a_disk_failure_on_a_new_out_says_it_was_not_created(make_release, tmp_path, monkeypatch):
+    import affectnetplus_hf.export as export_module
+
+    def full(path, lines):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(export_module, "_write_report", full)
+    out = tmp_path / "new" / "affectnet_plus"
+    with pytest.raises(ExportError) as err:
+        export(make_release(n=3).root, out, progress=False, card_plots=False)
+    message = str(err.value)
+    assert message.startswith(f"{out}: cannot write the export: No space left") and message.endswith(f"{out} was not created.")
+    assert "previous export" not in message and not out.exists()
