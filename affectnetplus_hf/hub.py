@@ -7,7 +7,9 @@ Everything goes through ``huggingface_hub``; nothing here speaks HTTP itself. Wh
    ``export_info.json``, and every file of the export's manifest with the size and sha256
    the export recorded. A missing, truncated or edited file stops the push, naming it and
    telling the user to re-export. Only the manifest's files (and ``export_info.json``) are
-   published: not the report, not any other file in the folder.
+   published: not the report, not any other file in the folder. The small files (card,
+   ``export_info.json``, plots) are sent from the bytes checked here; a shard that is gone or
+   resized when its commit is built stops the push (the folder was re-exported meanwhile).
 2. **Plans against the repo** (:func:`plan_push`): creates it **private** (``exist_ok``;
    an existing public repo is refused unless the push is public), reads the previously
    published manifest (the remote ``export_info.json``), and sorts every remote file into:
@@ -56,7 +58,6 @@ from .export_layout import (
     INFO_FILE,
     FileRecord,
     check_files,
-    file_record,
     manifest,
     owned_paths,
     read_info,
@@ -166,6 +167,10 @@ class LocalExport:
     info: dict
     #: repo path -> size and sha256 of every file a push publishes (``export_info.json`` included)
     files: dict[str, FileRecord]
+    #: repo path -> bytes of the small files outside ``data/`` (card, ``export_info.json``, plots),
+    #: read once and checked: the card commit sends these, so it publishes the very card and
+    #: manifest that were checked even if the folder is re-exported while the shards go up
+    meta: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
@@ -202,14 +207,25 @@ def local_export(folder: str | os.PathLike) -> LocalExport:
             f"{root / INFO_FILE}: its manifest lacks {unlisted[0]}, a file of the export; re-run `affectnetplus export`."
         )
     problems = check_files(root, info)
+    meta = {rel: (root / rel).read_bytes() for rel in [INFO_FILE, *(rel for rel in listed if not rel.startswith(DATA_DIR + "/"))]}
+    for rel, content in meta.items():
+        if rel == INFO_FILE:
+            try:
+                changed = json.loads(content) != info
+            except ValueError:
+                changed = True
+        else:
+            changed = hashlib.sha256(content).hexdigest() != listed[rel].sha256
+        if changed and not problems:
+            problems.append(f"{root / rel}: changed while the push was reading the folder (is an export into it running?)")
     if problems:
         raise PublishError(
             f"{problems[0]}" + (f" (and {len(problems) - 1} more such file(s))" if len(problems) > 1 else "")
             + ". The folder was changed after the export; re-run `affectnetplus export` into it, then push. "
             "Nothing was uploaded."
         )
-    files = {INFO_FILE: file_record(root / INFO_FILE), **listed}
-    return LocalExport(root=root, info=info, files=files)
+    files = {INFO_FILE: FileRecord(len(meta[INFO_FILE]), hashlib.sha256(meta[INFO_FILE]).hexdigest()), **listed}
+    return LocalExport(root=root, info=info, files=files, meta=meta)
 
 
 def exported_files(folder: str | os.PathLike) -> list[str]:
@@ -301,7 +317,7 @@ def _same_as_remote(local: LocalExport, rel: str, entry) -> bool:
     lfs = getattr(entry, "lfs", None)
     if lfs is not None:
         return lfs.sha256 == record.sha256
-    content = (local.root / rel).read_bytes()
+    content = local.meta[rel] if rel in local.meta else (local.root / rel).read_bytes()
     return entry.blob_id == hashlib.sha1(b"blob %d\x00" % len(content) + content).hexdigest()
 
 
@@ -543,6 +559,7 @@ def _commit_shards(
         for index, batch in enumerate(batches, start=1):
 
             def attempt(batch=batch, index=index):
+                _check_still_there(local, batch)
                 operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in batch]
                 if index == 1:
                     operations.insert(0, CommitOperationAdd(path_in_repo=PENDING_FILE, path_or_fileobj=pending))
@@ -553,6 +570,22 @@ def _commit_shards(
     finally:
         bar.close()
     return commits
+
+
+def _check_still_there(local: LocalExport, batch: list[str]) -> None:
+    """Raise :class:`PublishError` when a shard about to be sent is gone or resized since the
+    check (the folder was re-exported during the push): nothing of this export is published yet."""
+    for rel in batch:
+        path = local.root / rel
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        if size != local.files[rel].size:
+            raise PublishError(
+                f"{path}: {'gone' if size is None else 'changed'} since the push checked the folder (was it re-exported "
+                "meanwhile?). The repo still serves what it served before this push; run the push again."
+            )
 
 
 def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple[object, list[str]]:
@@ -566,7 +599,7 @@ def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple
         stale = [p for p in plan.stale if p in now]
         if PENDING_FILE in now and PENDING_FILE not in stale:  # written by this push's first shard commit
             stale.append(PENDING_FILE)
-        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in plan.meta]
+        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=local.meta[rel]) for rel in plan.meta]
         operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
         message = f"{session.title}: card and export_info ({local.fingerprint})" + (f", remove {len(stale)} stale file(s)" if stale else "")
         return _commit(session, operations, message), stale

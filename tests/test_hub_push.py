@@ -475,3 +475,53 @@ def test_a_repo_published_by_the_format_1_package_is_updated_plots_and_all(hub, 
     result = push(newer, REPO_ID, progress=False, echo=None)
     assert set(hub.files(REPO_ID)) - {".gitattributes"} == set(exported_files(newer))
     assert result.left_alone == [] and any(p.startswith("stats/") for p in result.uploaded)
+
+
+def _reexport_into(folder: Path, tmp_path: Path, seed: int) -> str:
+    """Export another synthetic release into ``folder`` (what a user re-running export does)."""
+    from affectnetplus_hf.export import export
+    from affectnetplus_hf.sample import write_sample
+
+    raw = write_sample(tmp_path / f"raw-{seed}" / "AffectNet+", n=5, seed=seed)
+    return export(raw.root, folder, num_shards=2, progress=False, card_plots=False).fingerprint
+
+
+def test_a_reexport_while_the_card_commit_waits_publishes_the_checked_export_whole(hub, exported, tmp_path, hf_cache, monkeypatch):
+    """The card and export_info that go up are the ones checked at the start, not whatever the
+    folder holds by then: else a re-export in between publishes a card naming shards never sent."""
+    import affectnetplus_hf.hub as hub_module
+
+    pushed_ids = _local_ids(exported)
+    fingerprint = read_info(exported)["fingerprint"]
+    real = hub_module._commit_card
+
+    def reexport_first(session, local, plan):
+        _reexport_into(exported, tmp_path, seed=9)
+        return real(session, local, plan)
+
+    monkeypatch.setattr(hub_module, "_commit_card", reexport_first)
+    push(exported, REPO_ID, progress=False, echo=None)
+    assert json.loads(hub.files(REPO_ID)["export_info.json"])["fingerprint"] == fingerprint
+    assert _ids_or_failure(REPO_ID, hf_cache / "after") == pushed_ids
+
+
+def test_a_reexport_while_shards_go_up_stops_the_push_and_the_repo_keeps_the_old_export(hub, exported, tmp_path, hf_cache, monkeypatch):
+    import affectnetplus_hf.hub as hub_module
+
+    push(exported, REPO_ID, progress=False, echo=None)
+    old_ids = _local_ids(exported)
+    _reexport_into(exported, tmp_path, seed=3)
+    real, calls = hub_module._commit, []
+
+    def reexport_after_first_shard_commit(session, operations, message):
+        answer = real(session, operations, message)
+        calls.append(message)
+        if "shards 1/" in message:
+            _reexport_into(exported, tmp_path, seed=4)
+        return answer
+
+    monkeypatch.setattr(hub_module, "_commit", reexport_after_first_shard_commit)
+    with pytest.raises(PublishError) as err:
+        push(exported, REPO_ID, progress=False, echo=None, max_files_per_commit=3)
+    assert "re-exported" in str(err.value) and str(exported) in str(err.value)
+    assert _ids_or_failure(REPO_ID, hf_cache / "after") == old_ids
