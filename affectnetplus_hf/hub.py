@@ -762,10 +762,12 @@ def push(
         result.commits += _commit_shards(session, local, plan, limits, progress, _pending_record(local, plan, remote))
         result.uploaded += [rel for rel in plan.shards]
         changed_meta = [rel for rel in plan.meta if rel not in plan.unchanged]
-        commit, stale = _commit_card(session, local, plan)
-        result.deleted = [p for p in stale if p != PENDING_FILE]  # our own bookkeeping, not a file of an export
-        if commit.oid not in result.commits and (changed_meta or stale):
-            result.commits.append(commit.oid)
+        if plan.shards or changed_meta or plan.stale or remote.pending is not None:
+            commit, stale = _commit_card(session, local, plan)
+            result.deleted = [p for p in stale if p != PENDING_FILE]  # our own bookkeeping, not a file of an export
+            if commit.oid not in result.commits and (changed_meta or stale):
+                result.commits.append(commit.oid)
+        # else: the repo already holds exactly this export; an empty commit would only be refused
         result.uploaded += changed_meta
         result.unchanged = plan.unchanged
         if public:

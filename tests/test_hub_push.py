@@ -80,12 +80,17 @@ def test_a_card_without_gating_fields_cannot_go_public(hub, exported):
     assert any("extra_gated_prompt" in m for m in messages)
 
 
-def test_second_push_uploads_nothing_and_makes_no_data_commit(hub, exported):
+def test_second_push_uploads_nothing_and_makes_no_data_commit(hub, exported, caplog):
     push(exported, REPO_ID, progress=False, echo=None)
     commits_before = len(hub.repo(REPO_ID).commits)
     puts_before = len(_lfs_puts(hub))
+    requests_before = len(hub.log)
 
-    again = push(exported, REPO_ID, progress=False, echo=None)
+    with caplog.at_level(logging.WARNING):
+        again = push(exported, REPO_ID, progress=False, echo=None)
+
+    assert "empty commit" not in caplog.text  # no commit is even tried: nothing to print about it
+    assert not any("/commit/main" in path for method, path, status in hub.log[requests_before:] if method == "POST")
 
     assert again.uploaded == [] and again.deleted == [] and again.commits == []
     assert sorted(again.unchanged) == sorted(_local_files(exported))
