@@ -72,8 +72,9 @@ def export_lock(out_dir: Path) -> Iterator[None]:
                 f"data) or ask its owner to; or export into another folder. {out_dir} was not changed."
             ) from None
         raise ExportError(
-            f"{out_dir}: cannot create the export's lock {path} (permission denied: {path.parent} is not writable "
-            f"for you). Choose an OUT in a folder you may write to, or change that folder's permissions."
+            f"{out_dir}: cannot create the export's lock {path}: permission denied. An export writes the new folder "
+            f"beside OUT and swaps it in, so {path.parent} must be writable for you, not only OUT. Choose an OUT in a "
+            "folder you may write to, or change that folder's permissions. Nothing was changed."
         ) from None
     try:
         yield

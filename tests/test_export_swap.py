@@ -140,3 +140,19 @@ def test_a_disk_failure_on_a_new_out_says_it_was_not_created(make_release, tmp_p
     message = str(err.value)
     assert message.startswith(f"{out}: cannot write the export: No space left") and message.endswith(f"{out} was not created.")
     assert "previous export" not in message and not out.exists()
+
+
+def test_a_parent_you_may_not_write_is_named_with_why_it_matters(make_release, tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    out = tmp_path / "datasets" / "affectnet_plus"
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self.lock_file))
+
+    monkeypatch.setattr(FileLock, "acquire", denied)
+    with pytest.raises(ExportError) as err:
+        export(make_release(n=3).root, out, progress=False, card_plots=False)
+    message = str(err.value)
+    assert message.startswith(f"{out}: cannot create the export's lock") and f"so {out.parent} must be writable" in message
+    assert not out.exists()
