@@ -64,7 +64,7 @@ from .export_layout import (
     staging_folder,
     unexported_report_path,
 )
-from .export_swap import carry, export_lock, filesystem_error, recover, remove_owned, swap, user_files
+from .export_swap import carry, edited_files, export_lock, filesystem_error, recover, remove_owned, swap, user_files
 from .layout import PARTS, Release, RecordFiles, find_release, list_records
 from .reader import iter_rows, reason_class
 from .schema import COLUMN_NAMES, EXPRESSIONS, FEATURES, SUBSETS
@@ -400,8 +400,9 @@ def export(
 
     ``out_dir`` must be new, empty, or an earlier export. An earlier export's files (those
     its manifest lists) are replaced; any other file in it is kept in the new folder (a file
-    with the name of one the export writes stops the export first, naming it). An
-    ``out_dir`` that holds the release is refused.
+    with the name of one the export writes stops the export first, naming it), and so does
+    a card or plot of the earlier export that you edited since (its sha256 differs from the
+    manifest). An ``out_dir`` that holds the release is refused.
 
     Args:
         raw_dir: the folder the release was extracted into (any part may be missing).
@@ -445,6 +446,13 @@ def export(
         with export_lock(out_dir):
             recover(out_dir)
             previous = _check_target(out_dir)
+            edited = edited_files(out_dir, previous)
+            if edited:
+                raise ExportError(
+                    f"{out_dir / edited[0]}: changed since the export wrote it ({len(edited)} such: {', '.join(edited[:5])}); "
+                    "a re-export writes these files anew, so your changes would be lost. Copy them elsewhere, then delete "
+                    f"those files from {out_dir} and export again. Nothing was changed."
+                )
             keep = user_files(out_dir, previous)
             if keep:
                 log.info("keeping %d file(s) in %s that the previous export did not write", len(keep), out_dir)

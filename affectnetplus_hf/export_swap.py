@@ -33,9 +33,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import AffectNetPlusError, ExportError
-from .export_layout import INFO_FILE, leftover_folders, lock_path, old_folder, owned_paths, read_info
+from .export_layout import DATA_DIR, INFO_FILE, file_record, leftover_folders, lock_path, manifest, old_folder, owned_paths, read_info
 
-__all__ = ["carry", "export_lock", "filesystem_error", "recover", "remove_owned", "swap", "user_files"]
+__all__ = ["carry", "edited_files", "export_lock", "filesystem_error", "recover", "remove_owned", "swap", "user_files"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,23 @@ def user_files(out_dir: Path, info: dict | None) -> list[str]:
             rel = (rel_base / name).as_posix()
             if rel not in owned:
                 found.append(rel)
+    return sorted(found)
+
+
+def edited_files(out_dir: Path, info: dict | None) -> list[str]:
+    """Files the export described by ``info`` wrote outside ``data/`` (the card, the plots) whose
+    bytes differ from its manifest: edited by you since, so a re-export must not replace them
+    unasked. Shards are left out (a changed shard is damage a re-export repairs), and so are
+    exports without sizes (format 1)."""
+    if info is None:
+        return []
+    found = []
+    for rel, record in manifest(info).items():
+        path = out_dir / rel
+        if rel.startswith(DATA_DIR + "/") or record.size < 0 or path.is_symlink() or not path.is_file():
+            continue
+        if path.stat().st_size != record.size or file_record(path).sha256 != record.sha256:
+            found.append(rel)
     return sorted(found)
 
 

@@ -156,3 +156,21 @@ def test_a_parent_you_may_not_write_is_named_with_why_it_matters(make_release, t
     message = str(err.value)
     assert message.startswith(f"{out}: cannot create the export's lock") and f"so {out.parent} must be writable" in message
     assert not out.exists()
+
+
+def test_a_card_you_edited_is_not_replaced_unasked_but_a_damaged_shard_is(make_release, tmp_path):
+    from affectnetplus_hf.export_layout import check_files, shard_paths
+
+    release = make_release(n=3)
+    out = export(release.root, tmp_path / "affectnet_plus", progress=False, card_plots=False, num_shards=2).out_dir
+    card = out / "README.md"
+    card.write_text(card.read_text() + "\n## Our lab's notes\nsplit 3 is noisy\n")
+    with pytest.raises(ExportError) as err:
+        export(release.root, out, progress=False, card_plots=False, num_shards=2)
+    assert str(err.value).startswith(f"{card}: changed since the export wrote it") and "Nothing was changed" in str(err.value)
+    assert card.read_text().endswith("split 3 is noisy\n")
+    card.unlink()  # what the message says to do, once the notes are safe
+    shard = out / shard_paths(read_info(out))[0]
+    shard.write_bytes(shard.read_bytes()[:-7])  # a damaged shard: the re-export repairs it
+    export(release.root, out, progress=False, card_plots=False, num_shards=2)
+    assert shard.exists() and check_files(out, read_info(out)) == []  # same bytes, same path: repaired
