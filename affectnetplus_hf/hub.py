@@ -479,6 +479,8 @@ def _explain(err: BaseException, repo_id: str, action: str, redact: _Redactor) -
         hint = f"{repo_id} or its revision was not found (404). Check the repo id and --revision."
     else:
         hint = "try again; push resumes where it stopped and never uploads a file twice."
+        if action.startswith("commit"):
+            hint += f" Until a push finishes, {repo_id} serves the export it served before (none, on a first push: loading fails)."
     return PublishError(redact(f"push to {repo_id}: {action} failed: {type(err).__name__}: {first_line}\n{hint}"))
 
 

@@ -530,3 +530,12 @@ def test_a_reexport_while_shards_go_up_stops_the_push_and_the_repo_keeps_the_old
         push(exported, REPO_ID, progress=False, echo=None, max_files_per_commit=3)
     assert "re-exported" in str(err.value) and str(exported) in str(err.value)
     assert _ids_or_failure(REPO_ID, hf_cache / "after") == old_ids
+
+
+def test_a_failed_commit_says_what_the_repo_serves_meanwhile(hub, exported):
+    hub.inject("POST", rf"/{REPO_ID}/commit/main$", 503, skip=1, times=5)
+    with pytest.raises(PublishError) as err:
+        push(exported, REPO_ID, progress=False, echo=None, retries=0)
+    message = str(err.value)
+    assert "commit shards 1/1 failed" in message and "push resumes" in message
+    assert f"{REPO_ID} serves the export it served before (none, on a first push: loading fails)" in message
