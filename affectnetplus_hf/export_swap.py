@@ -282,7 +282,13 @@ def recover(out_dir: Path) -> None:
     if not out_dir.exists() and old:
         newest = max(old, key=lambda p: p.stat().st_mtime)
         log.warning("restoring %s from %s, left by an export that was killed while swapping", out_dir, newest)
-        newest.rename(out_dir)
+        try:
+            newest.rename(out_dir)
+        except OSError as err:
+            raise ExportError(
+                f"{out_dir}: missing; the previous export is in {newest}, left by an export killed while swapping, and "
+                f"could not be put back ({err.strerror or err}). Rename {newest} to {out_dir} yourself, then export again."
+            ) from None
         old.remove(newest)
     for folder in [*old, *staging]:
         log.info("removing %s, left by an earlier export that did not finish", folder)

@@ -174,3 +174,24 @@ def test_a_card_you_edited_is_not_replaced_unasked_but_a_damaged_shard_is(make_r
     shard.write_bytes(shard.read_bytes()[:-7])  # a damaged shard: the re-export repairs it
     export(release.root, out, progress=False, card_plots=False, num_shards=2)
     assert shard.exists() and check_files(out, read_info(out)) == []  # same bytes, same path: repaired
+
+
+def test_a_stranded_previous_export_that_cannot_be_put_back_is_named(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from affectnetplus_hf.export_swap import recover
+
+    out = tmp_path / "affectnet_plus"
+    stranded = tmp_path / ".affectnet_plus.old-0000beef"
+    stranded.mkdir()
+    (stranded / "export_info.json").write_text("{}")
+
+    def refuse(self, target):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "rename", refuse)
+    with pytest.raises(ExportError) as err:
+        recover(out)
+    message = str(err.value)
+    assert message.startswith(f"{out}: missing; the previous export is in {stranded}") and f"Rename {stranded} to {out}" in message
+    assert (stranded / "export_info.json").exists()
