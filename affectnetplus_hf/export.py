@@ -65,7 +65,7 @@ from .export_layout import (
     staging_folder,
     unexported_report_path,
 )
-from .export_swap import carry, export_lock, filesystem_error, recover, remove_owned, swap, user_files
+from .export_swap import carry, edited_files, export_lock, filesystem_error, recover, remove_owned, swap, user_files
 from .layout import PARTS, Release, RecordFiles, find_release, list_records
 from .reader import iter_rows, reason_class
 from .schema import COLUMN_NAMES, EXPRESSIONS, FEATURES, SUBSETS
@@ -357,8 +357,9 @@ def export(
 
     ``out_dir`` must be new, empty, or an earlier export. An earlier export's files (those
     its manifest lists) are replaced; any other file in it is kept in the new folder (a file
-    with the name of one the export writes stops the export first, naming it). An
-    ``out_dir`` that holds the release is refused.
+    with the name of one the export writes stops the export first, naming it), and so does
+    a card or plot of the earlier export that you edited since (its sha256 differs from the
+    manifest). An ``out_dir`` that holds the release is refused.
 
     Args:
         raw_dir: the folder the release was extracted into (any part may be missing).
@@ -402,6 +403,13 @@ def export(
         with export_lock(out_dir):
             recover(out_dir)
             previous = _check_target(out_dir)
+            edited = edited_files(out_dir, previous)
+            if edited:
+                raise ExportError(
+                    f"{out_dir / edited[0]}: changed since the export wrote it ({len(edited)} such: {', '.join(edited[:5])}); "
+                    "a re-export writes these files anew, so your changes would be lost. Copy them elsewhere, then delete "
+                    f"those files from {out_dir} and export again. Nothing was changed."
+                )
             keep = user_files(out_dir, previous)
             if keep:
                 log.info("keeping %d file(s) in %s that the previous export did not write", len(keep), out_dir)
@@ -439,6 +447,7 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
             jobs.append(ShardJob(str(staging), part_name, index, shards, chunk, on_bad, check_images))
 
     bar = tqdm(total=total, unit="rec", desc="export", disable=not progress)
+    swapped = False
     try:
         staging.mkdir()
 
@@ -461,16 +470,17 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
         carry(out_dir, staging, keep)
         _step("before_swap")
         previous = swap(staging, out_dir, token)
+        swapped = True  # the staging path now holds the previous export (or nothing)
         _step("after_swap")
         if previous is not None:
             try:
                 remove_owned(previous, out_dir)
             except OSError as err:  # the new export is in place: a leftover is not a failure
-                log.warning("could not remove %s, the previous export: %s; the next export removes it", previous, err)
+                log.warning("could not remove %s, the previous export: %s; the next export tries again", previous, err)
         return result
     finally:
         bar.close()
-        if staging.exists():
+        if not swapped and staging.exists():
             try:
                 remove_owned(staging, out_dir)
             except OSError as err:  # never hide the error that brought us here

@@ -45,6 +45,7 @@ from .errors import ExportError
 __all__ = [
     "CARD_FILE",
     "DATA_DIR",
+    "FORMAT1_PLOTS",
     "FORMAT_VERSION",
     "INFO_FILE",
     "REPORT_FILE",
@@ -84,6 +85,17 @@ STATS_DIR = "stats"
 SHARD_SUFFIX = ".parquet"
 #: Version of the ``export_info.json`` layout: 2 added the manifest (``files``).
 FORMAT_VERSION = 2
+#: The card's plots an export of format 1 (before the manifest) drew into ``STATS_DIR``. That
+#: format is frozen, so this list is a fact of history, not of the current plotting code: it
+#: lets a re-export or a push replace those plots instead of taking them for the user's files.
+FORMAT1_PLOTS = (
+    "class_subset_counts.png",
+    "valence_arousal_density.png",
+    "soft_label_confusion.png",
+    "age_by_gender.png",
+    "race_by_class.png",
+    "landmarks_mean_shape.png",
+)
 
 
 # ----------------------------------------------------------------------------- shards
@@ -172,8 +184,12 @@ def manifest(info: dict) -> dict[str, FileRecord]:
 
 def owned_paths(info: dict) -> set[str]:
     """Every path (relative to ``OUT``) the export described by ``info`` wrote: its manifest,
-    ``export_info.json`` and the report. Nothing else in ``OUT`` is the export's."""
-    return {*manifest(info), INFO_FILE, REPORT_FILE}
+    ``export_info.json`` and the report (and, for a format-1 export, which lists no plots, the
+    plots that format drew: :data:`FORMAT1_PLOTS`). Nothing else in ``OUT`` is the export's."""
+    owned = {*manifest(info), INFO_FILE, REPORT_FILE}
+    if not isinstance(info.get("files"), dict):
+        owned |= {f"{STATS_DIR}/{name}" for name in FORMAT1_PLOTS}
+    return owned
 
 
 def read_info(folder: str | os.PathLike) -> dict:

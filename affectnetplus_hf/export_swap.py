@@ -9,7 +9,8 @@ This module does that replacement and everything around it:
 * **User files carried.** Files in ``OUT`` that the previous export's manifest does not list
   (:func:`~affectnetplus_hf.export_layout.owned_paths`) are hard-linked into the new folder
   (:func:`carry`): no byte is copied, and until the swap the originals stay where they were.
-  A name the new export also writes is a conflict, refused before the swap.
+  A name the new export also writes is a conflict, refused before the swap. The new folder
+  and the folders holding carried files keep the permission bits of the old ones.
 * **Atomic swap.** On Linux ``renameat2(RENAME_EXCHANGE)`` swaps the two folders in one step,
   so ``OUT`` is at every instant the old export or the new one. Elsewhere two renames are
   used (``OUT`` -> ``.OUT.old-<hex>``, staging -> ``OUT``); a kill between them leaves ``OUT``
@@ -32,9 +33,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import AffectNetPlusError, ExportError
-from .export_layout import INFO_FILE, leftover_folders, lock_path, old_folder, owned_paths, read_info
+from .export_layout import DATA_DIR, INFO_FILE, file_record, leftover_folders, lock_path, manifest, old_folder, owned_paths, read_info
 
-__all__ = ["carry", "export_lock", "filesystem_error", "recover", "remove_owned", "swap", "user_files"]
+__all__ = ["carry", "edited_files", "export_lock", "filesystem_error", "recover", "remove_owned", "swap", "user_files"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,18 @@ def export_lock(out_dir: Path) -> Iterator[None]:
             f"{out_dir}: another export into this folder is running (it holds {path}); wait for it to "
             "finish, or export into another folder. If no export is running, the lock is stale: it is "
             "released when its process ends, so re-run."
+        ) from None
+    except PermissionError:
+        if path.exists():
+            raise ExportError(
+                f"{path}: the lock of exports into {out_dir} cannot be opened (permission denied: it belongs to "
+                "another user, whose export may be running). If none is running, delete that file (it holds no "
+                f"data) or ask its owner to; or export into another folder. {out_dir} was not changed."
+            ) from None
+        raise ExportError(
+            f"{out_dir}: cannot create the export's lock {path}: permission denied. An export writes the new folder "
+            f"beside OUT and swaps it in, so {path.parent} must be writable for you, not only OUT. Choose an OUT in a "
+            "folder you may write to, or change that folder's permissions. Nothing was changed."
         ) from None
     try:
         yield
@@ -95,6 +108,23 @@ def user_files(out_dir: Path, info: dict | None) -> list[str]:
     return sorted(found)
 
 
+def edited_files(out_dir: Path, info: dict | None) -> list[str]:
+    """Files the export described by ``info`` wrote outside ``data/`` (the card, the plots) whose
+    bytes differ from its manifest: edited by you since, so a re-export must not replace them
+    unasked. Shards are left out (a changed shard is damage a re-export repairs), and so are
+    exports without sizes (format 1)."""
+    if info is None:
+        return []
+    found = []
+    for rel, record in manifest(info).items():
+        path = out_dir / rel
+        if rel.startswith(DATA_DIR + "/") or record.size < 0 or path.is_symlink() or not path.is_file():
+            continue
+        if path.stat().st_size != record.size or file_record(path).sha256 != record.sha256:
+            found.append(rel)
+    return sorted(found)
+
+
 def carry(out_dir: Path, staging: Path, rels: list[str]) -> None:
     """Hard-link each of ``rels`` from ``out_dir`` into ``staging`` at the same path (symlinks
     are recreated, empty folders made). Raises :class:`ExportError` naming the file when
@@ -123,6 +153,23 @@ def carry(out_dir: Path, staging: Path, rels: list[str]) -> None:
                 f"{source}: a file of yours in the export folder could not be kept in the new export "
                 f"({err.strerror or err}); move it out of {out_dir} and export again. Nothing was changed."
             ) from None
+    _copy_modes(out_dir, staging, rels)
+
+
+def _copy_modes(out_dir: Path, staging: Path, rels: list[str]) -> None:
+    """Give the new folder, and every folder of it that holds a carried path, the permission
+    bits of the same folder in ``out_dir``: a folder you closed to other users (``chmod 700``
+    on licensed data) stays closed after a re-export."""
+    if not out_dir.is_dir():
+        return
+    folders = {Path(rel.rstrip("/")) for rel in rels if rel.endswith("/")}
+    for rel in rels:
+        folders.update(Path(rel.rstrip("/")).parents)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # OUT itself ("." ) last
+        source, target = out_dir / folder, staging / folder
+        if source.is_dir() and not source.is_symlink() and target.is_dir():
+            shutil.copymode(source, target)
+    shutil.copymode(out_dir, staging)
 
 
 # ----------------------------------------------------------------------------- swap
@@ -162,7 +209,11 @@ def swap(staging: Path, out_dir: Path, token: str, atomic: bool = True) -> Path 
     old = old_folder(out_dir, token)
     out_dir.rename(old)
     _step("between_renames")
-    staging.rename(out_dir)
+    try:
+        staging.rename(out_dir)
+    except OSError:
+        old.rename(out_dir)  # put the previous export back before reporting the failure
+        raise
     return old
 
 
@@ -224,16 +275,31 @@ def remove_owned(folder: Path, out_dir: Path) -> list[str]:
 
 def recover(out_dir: Path) -> None:
     """Undo what killed runs left: restore a previous export stranded between the two renames
-    of a swap, then remove leftover staging and old folders (:func:`remove_owned`)."""
+    of a swap, then remove leftover staging and old folders (:func:`remove_owned`). A leftover
+    that cannot be removed (files of another user) is named in a warning and left; it never
+    stops the export."""
     staging, old = leftover_folders(out_dir)
     if not out_dir.exists() and old:
         newest = max(old, key=lambda p: p.stat().st_mtime)
         log.warning("restoring %s from %s, left by an export that was killed while swapping", out_dir, newest)
-        newest.rename(out_dir)
+        try:
+            newest.rename(out_dir)
+        except OSError as err:
+            raise ExportError(
+                f"{out_dir}: missing; the previous export is in {newest}, left by an export killed while swapping, and "
+                f"could not be put back ({err.strerror or err}). Rename {newest} to {out_dir} yourself, then export again."
+            ) from None
         old.remove(newest)
     for folder in [*old, *staging]:
         log.info("removing %s, left by an earlier export that did not finish", folder)
-        remove_owned(folder, out_dir)
+        try:
+            remove_owned(folder, out_dir)
+        except OSError as err:  # not ours to fix, and no reason to refuse this export
+            log.warning(
+                "could not remove %s, left by an earlier export (%s: %s); it does not affect %s. Delete it "
+                "yourself (or ask the owner of its files to)",
+                folder, err.strerror or err, err.filename or folder, out_dir,
+            )
 
 
 # ----------------------------------------------------------------------------- messages
@@ -258,4 +324,8 @@ def filesystem_error(err: OSError, out_dir: Path) -> ExportError:
         code = errno.ENOSPC
     what = os.strerror(code) if code else (err.strerror or str(err).splitlines()[0] if str(err) else type(err).__name__)
     advice = _ADVICE.get(code, "fix the cause and export again")
-    return ExportError(f"{out_dir}: cannot write the export: {what}; {advice}. Any previous export in {out_dir} is unchanged.")
+    if (out_dir / INFO_FILE).is_file():
+        outcome = f"The previous export in {out_dir} is unchanged."
+    else:
+        outcome = f"{out_dir} was not changed." if out_dir.is_dir() else f"{out_dir} was not created."
+    return ExportError(f"{out_dir}: cannot write the export: {what}; {advice}. {outcome}")

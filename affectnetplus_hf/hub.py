@@ -7,12 +7,15 @@ Everything goes through ``huggingface_hub``; nothing here speaks HTTP itself. Wh
    ``export_info.json``, and every file of the export's manifest with the size and sha256
    the export recorded. A missing, truncated or edited file stops the push, naming it and
    telling the user to re-export. Only the manifest's files (and ``export_info.json``) are
-   published: not the report, not any other file in the folder.
+   published: not the report, not any other file in the folder. The small files (card,
+   ``export_info.json``, plots) are sent from the bytes checked here; a shard that is gone or
+   resized when its commit is built stops the push (the folder was re-exported meanwhile).
 2. **Plans against the repo** (:func:`plan_push`): creates it **private** (``exist_ok``;
    an existing public repo is refused unless the push is public), reads the previously
    published manifest (the remote ``export_info.json``), and sorts every remote file into:
-   unchanged, to replace, stale (the previous manifest lists it, the new one does not: the
-   only files a push deletes) and left alone (everything else: named in the summary, never
+   unchanged, to replace, stale (the previous manifest lists it, or the record of an
+   interrupted push, :data:`PENDING_FILE`, does, and the new manifest does not: the only
+   files a push deletes) and left alone (everything else: named in the summary, never
    touched). A remote file the push would overwrite that no manifest of ours lists is a
    conflict: refused before anything is written.
 3. **Access first**: gated access (``gated="manual"`` by default) is turned on before the
@@ -21,8 +24,9 @@ Everything goes through ``huggingface_hub``; nothing here speaks HTTP itself. Wh
    placeholder card whose configs name a path that holds no file, so ``load_dataset`` fails
    loudly there (and never auto-detects the shards that arrive next). The shards go in
    under ``data/<fingerprint>/``, a folder no published card names yet, in commits of at most
-   ``max_files_per_commit`` files / ``max_bytes_per_commit`` bytes. One last commit adds the
-   card, its plots and ``export_info.json`` and deletes the stale files: the configs switch
+   ``max_files_per_commit`` files / ``max_bytes_per_commit`` bytes; the first also writes
+   :data:`PENDING_FILE`, the list of shards sent but not yet published. One last commit adds the
+   card, its plots and ``export_info.json`` and deletes the stale files and that list: the configs switch
    from the previous export (or the placeholder) to the new one in that single commit.
 5. Only for a public push, the repo is made public last.
 
@@ -54,7 +58,6 @@ from .export_layout import (
     INFO_FILE,
     FileRecord,
     check_files,
-    file_record,
     manifest,
     owned_paths,
     read_info,
@@ -94,6 +97,11 @@ PUBLIC_WARNING = (
 PLACEHOLDER_MARKER = "<!-- affectnetplus-hf: publishing in progress -->"
 #: Where the placeholder card's configs point: a path that never holds a file.
 PLACEHOLDER_DATA = "publishing-in-progress/no-data-yet.parquet"
+#: The shards a push has sent but no published ``export_info.json`` lists yet (size and sha256,
+#: as in a manifest), written with the first shard commit and removed by the card commit. A
+#: push interrupted in between leaves it, so the next push knows those shards are ours (and
+#: removes them if the new export does not have them) instead of taking them for the user's.
+PENDING_FILE = "publishing-in-progress/export_info.json"
 #: The Hub's own file in every repo; never ours, never named.
 _HUB_FILES = frozenset({".gitattributes"})
 
@@ -114,7 +122,7 @@ class PushResult:
     commits: list[str] = field(default_factory=list)
     uploaded: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    #: files the previously published manifest listed and the new one does not
+    #: files the previously published manifest (or an interrupted push's record) listed and the new one does not
     deleted: list[str] = field(default_factory=list)
     #: files in the repo that no manifest of ours lists: never touched
     left_alone: list[str] = field(default_factory=list)
@@ -159,6 +167,10 @@ class LocalExport:
     info: dict
     #: repo path -> size and sha256 of every file a push publishes (``export_info.json`` included)
     files: dict[str, FileRecord]
+    #: repo path -> bytes of the small files outside ``data/`` (card, ``export_info.json``, plots),
+    #: read once and checked: the card commit sends these, so it publishes the very card and
+    #: manifest that were checked even if the folder is re-exported while the shards go up
+    meta: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
@@ -195,14 +207,25 @@ def local_export(folder: str | os.PathLike) -> LocalExport:
             f"{root / INFO_FILE}: its manifest lacks {unlisted[0]}, a file of the export; re-run `affectnetplus export`."
         )
     problems = check_files(root, info)
+    meta = {rel: (root / rel).read_bytes() for rel in [INFO_FILE, *(rel for rel in listed if not rel.startswith(DATA_DIR + "/"))]}
+    for rel, content in meta.items():
+        if rel == INFO_FILE:
+            try:
+                changed = json.loads(content) != info
+            except ValueError:
+                changed = True
+        else:
+            changed = hashlib.sha256(content).hexdigest() != listed[rel].sha256
+        if changed and not problems:
+            problems.append(f"{root / rel}: changed while the push was reading the folder (is an export into it running?)")
     if problems:
         raise PublishError(
             f"{problems[0]}" + (f" (and {len(problems) - 1} more such file(s))" if len(problems) > 1 else "")
             + ". The folder was changed after the export; re-run `affectnetplus export` into it, then push. "
             "Nothing was uploaded."
         )
-    files = {INFO_FILE: file_record(root / INFO_FILE), **listed}
-    return LocalExport(root=root, info=info, files=files)
+    files = {INFO_FILE: FileRecord(len(meta[INFO_FILE]), hashlib.sha256(meta[INFO_FILE]).hexdigest()), **listed}
+    return LocalExport(root=root, info=info, files=files, meta=meta)
 
 
 def exported_files(folder: str | os.PathLike) -> list[str]:
@@ -269,6 +292,9 @@ class RemoteState:
     info: dict | None
     #: the card in the repo is our placeholder
     placeholder: bool
+    #: repo path -> record of the shards an interrupted push of ours sent (:data:`PENDING_FILE`);
+    #: None when the repo has no such file, or one that is not ours
+    pending: dict | None = None
 
 
 @dataclass
@@ -291,7 +317,7 @@ def _same_as_remote(local: LocalExport, rel: str, entry) -> bool:
     lfs = getattr(entry, "lfs", None)
     if lfs is not None:
         return lfs.sha256 == record.sha256
-    content = (local.root / rel).read_bytes()
+    content = local.meta[rel] if rel in local.meta else (local.root / rel).read_bytes()
     return entry.blob_id == hashlib.sha1(b"blob %d\x00" % len(content) + content).hexdigest()
 
 
@@ -304,8 +330,12 @@ def plan_push(local: LocalExport, remote: RemoteState, repo_id: str) -> PushPlan
     owned = owned_paths(remote.info) if remote.info is not None else set()
     if remote.placeholder:
         owned.add(CARD_FILE)
+    if remote.pending is not None:
+        owned |= {*remote.pending, PENDING_FILE}
     unchanged = {rel for rel in local.files if _same_as_remote(local, rel, remote.entries.get(rel))}
     conflicts = sorted(rel for rel in local.files if rel in remote.entries and rel not in owned and rel not in unchanged)
+    if PENDING_FILE in remote.entries and PENDING_FILE not in owned:
+        conflicts.append(PENDING_FILE)
     if conflicts:
         raise PublishError(
             f"{repo_id}: holds {', '.join(conflicts[:5])}"
@@ -345,7 +375,23 @@ def _read_remote(api, repo_id: str, branch: str, call: Callable) -> RemoteState:
     placeholder = False
     if CARD_FILE in entries and (info is None or CARD_FILE not in owned_paths(info)):
         placeholder = PLACEHOLDER_MARKER in _download_text(api, repo_id, branch, CARD_FILE, call)
-    return RemoteState(entries=entries, info=info, placeholder=placeholder)
+    pending = None
+    if PENDING_FILE in entries:
+        try:
+            candidate = json.loads(_download_text(api, repo_id, branch, PENDING_FILE, call))
+            if isinstance(candidate, dict) and isinstance(candidate.get("files"), dict):
+                pending = {rel: record.to_json() for rel, record in manifest(candidate).items()}
+        except (json.JSONDecodeError, ExportError):
+            pending = None
+    return RemoteState(entries=entries, info=info, placeholder=placeholder, pending=pending)
+
+
+def _pending_record(local: LocalExport, plan: PushPlan, remote: RemoteState) -> bytes:
+    """The :data:`PENDING_FILE` the first shard commit writes: the shards this push sends, and
+    those an earlier interrupted push sent that are still in the repo and still unpublished."""
+    files = {rel: record for rel, record in (remote.pending or {}).items() if rel in remote.entries}
+    files.update({rel: local.files[rel].to_json() for rel in plan.shards})
+    return (json.dumps({"fingerprint": local.fingerprint, "files": dict(sorted(files.items()))}, indent=1) + "\n").encode()
 
 
 def _download_text(api, repo_id: str, branch: str, path: str, call: Callable) -> str:
@@ -433,6 +479,8 @@ def _explain(err: BaseException, repo_id: str, action: str, redact: _Redactor) -
         hint = f"{repo_id} or its revision was not found (404). Check the repo id and --revision."
     else:
         hint = "try again; push resumes where it stopped and never uploads a file twice."
+        if action.startswith("commit"):
+            hint += f" Until a push finishes, {repo_id} serves the export it served before (none, on a first push: loading fails)."
     return PublishError(redact(f"push to {repo_id}: {action} failed: {type(err).__name__}: {first_line}\n{hint}"))
 
 
@@ -492,8 +540,11 @@ def _commit_placeholder(session: _Session):
     )
 
 
-def _commit_shards(session: _Session, local: LocalExport, plan: PushPlan, limits: tuple[int, int], progress: bool) -> list[str]:
-    """Send the shards in commits of bounded size; returns the commit ids."""
+def _commit_shards(
+    session: _Session, local: LocalExport, plan: PushPlan, limits: tuple[int, int], progress: bool, pending: bytes
+) -> list[str]:
+    """Send the shards in commits of bounded size, the first with ``pending`` (the
+    :data:`PENDING_FILE`); returns the commit ids."""
     from huggingface_hub import CommitOperationAdd
     from tqdm.auto import tqdm
 
@@ -510,7 +561,10 @@ def _commit_shards(session: _Session, local: LocalExport, plan: PushPlan, limits
         for index, batch in enumerate(batches, start=1):
 
             def attempt(batch=batch, index=index):
+                _check_still_there(local, batch)
                 operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in batch]
+                if index == 1:
+                    operations.insert(0, CommitOperationAdd(path_in_repo=PENDING_FILE, path_or_fileobj=pending))
                 return _commit(session, operations, f"{session.title}: shards {index}/{len(batches)} ({local.fingerprint})")
 
             commits.append(session.call(f"commit shards {index}/{len(batches)}", attempt).oid)
@@ -518,6 +572,22 @@ def _commit_shards(session: _Session, local: LocalExport, plan: PushPlan, limits
     finally:
         bar.close()
     return commits
+
+
+def _check_still_there(local: LocalExport, batch: list[str]) -> None:
+    """Raise :class:`PublishError` when a shard about to be sent is gone or resized since the
+    check (the folder was re-exported during the push): nothing of this export is published yet."""
+    for rel in batch:
+        path = local.root / rel
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        if size != local.files[rel].size:
+            raise PublishError(
+                f"{path}: {'gone' if size is None else 'changed'} since the push checked the folder (was it re-exported "
+                "meanwhile?). The repo still serves what it served before this push; run the push again."
+            )
 
 
 def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple[object, list[str]]:
@@ -529,7 +599,9 @@ def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple
         # Re-read the tree on every try: a lost answer may mean the deletions happened.
         now = {e.path for e in session.api.list_repo_tree(session.repo_id, repo_type="dataset", revision=session.branch, recursive=True) if hasattr(e, "size")}
         stale = [p for p in plan.stale if p in now]
-        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in plan.meta]
+        if PENDING_FILE in now and PENDING_FILE not in stale:  # written by this push's first shard commit
+            stale.append(PENDING_FILE)
+        operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=local.meta[rel]) for rel in plan.meta]
         operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
         message = f"{session.title}: card and export_info ({local.fingerprint})" + (f", remove {len(stale)} stale file(s)" if stale else "")
         return _commit(session, operations, message), stale
@@ -677,7 +749,8 @@ def push(
             )
         if session.branch != "main":
             call("create branch", lambda: api.create_branch(repo_id, branch=session.branch, repo_type="dataset", exist_ok=True))
-        plan = plan_push(local, _read_remote(api, repo_id, session.branch, call), repo_id)
+        remote = _read_remote(api, repo_id, session.branch, call)
+        plan = plan_push(local, remote, repo_id)
         result = PushResult(repo_id=repo_id, url=str(repo_url), revision=session.branch, private=not public, gated=gated)
         result.left_alone = plan.left_alone
         result.not_published = _unpublished(local)
@@ -685,13 +758,15 @@ def push(
         result.gated = _set_gating(session, gated, public, redact)  # before the first data byte
         if plan.needs_placeholder:
             result.commits.append(_commit_placeholder(session).oid)
-        result.commits += _commit_shards(session, local, plan, limits, progress)
+        result.commits += _commit_shards(session, local, plan, limits, progress, _pending_record(local, plan, remote))
         result.uploaded += [rel for rel in plan.shards]
         changed_meta = [rel for rel in plan.meta if rel not in plan.unchanged]
-        commit, stale = _commit_card(session, local, plan)
-        result.deleted = stale
-        if commit.oid not in result.commits and (changed_meta or stale):
-            result.commits.append(commit.oid)
+        if plan.shards or changed_meta or plan.stale or remote.pending is not None:
+            commit, stale = _commit_card(session, local, plan)
+            result.deleted = [p for p in stale if p != PENDING_FILE]  # our own bookkeeping, not a file of an export
+            if commit.oid not in result.commits and (changed_meta or stale):
+                result.commits.append(commit.oid)
+        # else: the repo already holds exactly this export; an empty commit would only be refused
         result.uploaded += changed_meta
         result.unchanged = plan.unchanged
         if public:
@@ -705,7 +780,7 @@ def push(
 
 def _summarise(result: PushResult, echo: Callable[[str], None]) -> None:
     if result.deleted:
-        echo(f"removed {len(result.deleted)} file(s) of the previously published export from {result.repo_id}")
+        echo(f"removed {len(result.deleted)} file(s) of the previously published export (or of an interrupted push) from {result.repo_id}")
     if result.left_alone:
         echo(
             f"left alone {len(result.left_alone)} file(s) in {result.repo_id} that this package did not publish: "

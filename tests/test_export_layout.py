@@ -14,6 +14,8 @@ from affectnetplus_hf.errors import ExportError
 from affectnetplus_hf.export import export
 from affectnetplus_hf.export_layout import (
     CARD_FILE,
+    FORMAT1_PLOTS,
+    FORMAT_VERSION,
     INFO_FILE,
     REPORT_FILE,
     check_files,
@@ -84,3 +86,28 @@ def test_a_report_of_another_export_is_caught(out):
 def test_an_export_info_without_shards_is_an_error_not_a_traceback():
     with pytest.raises(ExportError, match="lacks"):
         shard_paths({"fingerprint": "x"})
+
+
+def _as_format_1(folder) -> None:
+    """Turn an export into what the package wrote before the manifest: format 1, no `files`,
+    the report beside the folder."""
+    info = json.loads((folder / INFO_FILE).read_text())
+    info.pop("files")
+    info["format_version"] = 1
+    (folder / INFO_FILE).write_text(json.dumps(info))
+    (folder / REPORT_FILE).rename(folder.with_name(folder.name + ".report.jsonl"))
+
+
+def test_a_reexport_over_a_format_1_export_replaces_its_plots_and_keeps_user_files(make_release, tmp_path):
+    release = make_release(n=4)
+    out = export(release.root, tmp_path / "affectnet_plus", progress=False).out_dir
+    plots = sorted(p.name for p in (out / "stats").glob("*.png"))
+    assert plots == sorted(FORMAT1_PLOTS)  # what format 1 drew is what an export draws
+    _as_format_1(out)
+    (out / "NOTES.md").write_text("mine")
+    (out / "stats" / "my_plot.png").write_text("mine too")
+    export(release.root, out, progress=False)
+    info = read_info(out)
+    assert info["format_version"] == FORMAT_VERSION and check_files(out, info) == []
+    assert (out / "NOTES.md").read_text() == "mine" and (out / "stats" / "my_plot.png").read_text() == "mine too"
+    assert sorted(p.name for p in (out / "stats").glob("*.png")) == sorted([*FORMAT1_PLOTS, "my_plot.png"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from affectnetplus_hf.errors import PublishError
-from affectnetplus_hf.export_layout import file_record
+from affectnetplus_hf.export_layout import file_record, read_info
 from affectnetplus_hf.hub import PLACEHOLDER_MARKER, exported_files, push
 from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
 from .hub_server import TOKEN_READ, TOKEN_WRITE
@@ -80,12 +80,17 @@ def test_a_card_without_gating_fields_cannot_go_public(hub, exported):
     assert any("extra_gated_prompt" in m for m in messages)
 
 
-def test_second_push_uploads_nothing_and_makes_no_data_commit(hub, exported):
+def test_second_push_uploads_nothing_and_makes_no_data_commit(hub, exported, caplog):
     push(exported, REPO_ID, progress=False, echo=None)
     commits_before = len(hub.repo(REPO_ID).commits)
     puts_before = len(_lfs_puts(hub))
+    requests_before = len(hub.log)
 
-    again = push(exported, REPO_ID, progress=False, echo=None)
+    with caplog.at_level(logging.WARNING):
+        again = push(exported, REPO_ID, progress=False, echo=None)
+
+    assert "empty commit" not in caplog.text  # no commit is even tried: nothing to print about it
+    assert not any("/commit/main" in path for method, path, status in hub.log[requests_before:] if method == "POST")
 
     assert again.uploaded == [] and again.deleted == [] and again.commits == []
     assert sorted(again.unchanged) == sorted(_local_files(exported))
@@ -416,3 +421,121 @@ def test_a_repo_id_the_hub_refuses_is_refused_before_any_request(hub, exported, 
     with pytest.raises(PublishError, match="expected 'namespace/name'"):
         push(exported, repo_id, progress=False, echo=None)
     assert hub.log == []
+
+
+@pytest.mark.parametrize("published_first", [False, True], ids=["first-push", "re-push"])
+def test_shards_of_interrupted_pushes_are_removed_by_the_next_push_not_left_as_foreign(hub, exported, tmp_path, published_first):
+    """An interrupted push, then another export pushed (twice over): the shards the interrupted
+    pushes sent are ours, so the push that finishes removes them instead of naming them as files
+    'this package did not publish' and leaving the data in the repo for good."""
+    from affectnetplus_hf.hub import PENDING_FILE
+
+    repo_id = "my-lab/interrupted"
+    second = make_export(tmp_path / "second", n=9, seed=5)
+    third = make_export(tmp_path / "third", n=7, seed=7)
+    if published_first:
+        push(exported, repo_id, progress=False, echo=None)
+        stopped = [second, third]
+        last = exported
+    else:
+        stopped = [exported, second]
+        last = third
+    for folder in stopped:
+        hub.inject("POST", rf"/{repo_id}/commit/main$", 503, skip=2 if not published_first else 1, times=10)
+        with pytest.raises(PublishError):
+            push(folder, repo_id, progress=False, echo=None, retries=0, max_files_per_commit=3)
+        hub.faults.clear()
+        assert PENDING_FILE in hub.files(repo_id)
+    result = push(last, repo_id, progress=False, echo=None)
+    remote = set(hub.files(repo_id)) - {".gitattributes"}
+    assert remote == set(exported_files(last)), sorted(remote - set(exported_files(last)))
+    assert result.left_alone == [] and PENDING_FILE not in result.deleted
+    assert any(p.startswith("data/") and "/" + read_info(last)["fingerprint"] + "/" not in p for p in result.deleted)
+
+
+def test_a_pending_record_the_package_did_not_write_is_a_conflict(hub, exported):
+    from huggingface_hub import HfApi
+
+    from affectnetplus_hf.hub import PENDING_FILE
+
+    api = HfApi()
+    api.create_repo(REPO_ID, repo_type="dataset", private=True)
+    api.upload_file(path_or_fileobj=b"my own notes", path_in_repo=PENDING_FILE, repo_id=REPO_ID, repo_type="dataset")
+    with pytest.raises(PublishError, match=PENDING_FILE):
+        push(exported, REPO_ID, progress=False, echo=None)
+    assert hub.files(REPO_ID)[PENDING_FILE] == b"my own notes"
+
+
+def test_a_repo_published_by_the_format_1_package_is_updated_plots_and_all(hub, exported, tmp_path):
+    """The package before the manifest published an export_info.json without `files`; its
+    plots are its own, so a push of a new export replaces them instead of refusing them."""
+    from huggingface_hub import HfApi
+
+    push(exported, REPO_ID, progress=False, echo=None)
+    info = read_info(exported)
+    info.pop("files")
+    info["format_version"] = 1
+    HfApi().upload_file(path_or_fileobj=json.dumps(info).encode(), path_in_repo="export_info.json", repo_id=REPO_ID, repo_type="dataset")
+    newer = make_export(tmp_path / "second", n=9, seed=5)
+    result = push(newer, REPO_ID, progress=False, echo=None)
+    assert set(hub.files(REPO_ID)) - {".gitattributes"} == set(exported_files(newer))
+    assert result.left_alone == [] and any(p.startswith("stats/") for p in result.uploaded)
+
+
+def _reexport_into(folder: Path, tmp_path: Path, seed: int) -> str:
+    """Export another synthetic release into ``folder`` (what a user re-running export does)."""
+    from affectnetplus_hf.export import export
+    from affectnetplus_hf.sample import write_sample
+
+    raw = write_sample(tmp_path / f"raw-{seed}" / "AffectNet+", n=5, seed=seed)
+    return export(raw.root, folder, num_shards=2, progress=False, card_plots=False).fingerprint
+
+
+def test_a_reexport_while_the_card_commit_waits_publishes_the_checked_export_whole(hub, exported, tmp_path, hf_cache, monkeypatch):
+    """The card and export_info that go up are the ones checked at the start, not whatever the
+    folder holds by then: else a re-export in between publishes a card naming shards never sent."""
+    import affectnetplus_hf.hub as hub_module
+
+    pushed_ids = _local_ids(exported)
+    fingerprint = read_info(exported)["fingerprint"]
+    real = hub_module._commit_card
+
+    def reexport_first(session, local, plan):
+        _reexport_into(exported, tmp_path, seed=9)
+        return real(session, local, plan)
+
+    monkeypatch.setattr(hub_module, "_commit_card", reexport_first)
+    push(exported, REPO_ID, progress=False, echo=None)
+    assert json.loads(hub.files(REPO_ID)["export_info.json"])["fingerprint"] == fingerprint
+    assert _ids_or_failure(REPO_ID, hf_cache / "after") == pushed_ids
+
+
+def test_a_reexport_while_shards_go_up_stops_the_push_and_the_repo_keeps_the_old_export(hub, exported, tmp_path, hf_cache, monkeypatch):
+    import affectnetplus_hf.hub as hub_module
+
+    push(exported, REPO_ID, progress=False, echo=None)
+    old_ids = _local_ids(exported)
+    _reexport_into(exported, tmp_path, seed=3)
+    real, calls = hub_module._commit, []
+
+    def reexport_after_first_shard_commit(session, operations, message):
+        answer = real(session, operations, message)
+        calls.append(message)
+        if "shards 1/" in message:
+            _reexport_into(exported, tmp_path, seed=4)
+        return answer
+
+    monkeypatch.setattr(hub_module, "_commit", reexport_after_first_shard_commit)
+    with pytest.raises(PublishError) as err:
+        push(exported, REPO_ID, progress=False, echo=None, max_files_per_commit=3)
+    assert "re-exported" in str(err.value) and str(exported) in str(err.value)
+    assert _ids_or_failure(REPO_ID, hf_cache / "after") == old_ids
+
+
+def test_a_failed_commit_says_what_the_repo_serves_meanwhile(hub, exported):
+    hub.inject("POST", rf"/{REPO_ID}/commit/main$", 503, skip=1, times=5)
+    with pytest.raises(PublishError) as err:
+        push(exported, REPO_ID, progress=False, echo=None, retries=0)
+    message = str(err.value)
+    assert "commit shards 1/1 failed" in message and "push resumes" in message
+    assert f"{REPO_ID} serves the export it served before (none, on a first push: loading fails)" in message
