@@ -24,13 +24,14 @@ from pathlib import Path
 from ._version import __version__
 from .errors import AffectNetPlusError, BadRecordError, NothingToExportError
 
-__all__ = ["EXIT_BAD_RECORDS", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_STATUS_HELP", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["EXIT_BAD_RECORDS", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PIPE_CLOSED", "EXIT_STATUS_HELP", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_BAD_RECORDS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+EXIT_PIPE_CLOSED = 141  # the shell's code for SIGPIPE
 
 EXIT_STATUS_HELP = """\
 exit status (every subcommand):
@@ -45,7 +46,9 @@ exit status (every subcommand):
      what to do
   3  unexpected internal error: one line on stderr and the path of a file holding the
      traceback; please report it with that file
-  130  interrupted (Ctrl-C): one line saying what was left as it was"""
+  130  interrupted (Ctrl-C): one line saying what was left as it was
+  141  standard output was closed by its reader (piped into head, say); the
+       command's work was done or stopped as for exit 130; nothing more is printed"""
 
 #: What an interrupted command leaves behind, told on the line it prints.
 _INTERRUPTED = {
@@ -481,6 +484,12 @@ def _run(args) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         raise
+    except BrokenPipeError:  # `affectnetplus ... | head`: the reader left; say nothing more
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        except (OSError, ValueError):
+            pass
+        return EXIT_PIPE_CLOSED
     except BadRecordError as exc:  # --on-bad error
         _error(args.command, exc)
         return EXIT_BAD_RECORDS

@@ -201,3 +201,20 @@ def test_a_bare_os_error_says_the_path_what_happened_and_what_to_do(make_release
     assert "[Errno" not in err and f"{in_the_way}/sub" in err and "Not a directory" in err
     assert "a file is in the way where a folder is needed: choose another path or move the file" in err
     assert in_the_way.read_text() == "mine"
+
+
+def test_a_closed_standard_output_ends_quietly_with_141(make_release):
+    """`affectnetplus verify RAW | head -0`: the reader left before the report was printed."""
+    import subprocess
+    import sys
+
+    manifest = make_release(n=2, parts=("validation",))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "affectnetplus_hf", "verify", str(manifest.root), "-q", "--num-proc", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "Broken pipe" not in err
