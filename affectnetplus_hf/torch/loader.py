@@ -363,11 +363,12 @@ class ResumableLoader(StatefulDataLoader):
         self._yielded = 0  # batches yielded in this epoch
         self._begun = False
         self._resuming = False
+        self._prepared = False  # state_dict() began the epoch and made its iterator; iter() reuses it
         self._push()
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next ``iter()`` yields."""
-        self.epoch, self._begun, self._resuming = int(epoch), False, False
+        self.epoch, self._begun, self._resuming, self._prepared = int(epoch), False, False, False
         self._push()
 
     @property
@@ -388,7 +389,9 @@ class ResumableLoader(StatefulDataLoader):
         if self._epoch_target is not None:
             self._epoch_target.set_epoch(self.epoch, self._step_base)
 
-    def __iter__(self):
+    def _begin(self) -> None:
+        """Start the next epoch (or the resumed one) and tell the plan / stream, before any
+        worker starts on it."""
         if self._resuming:
             self._resuming = False
         else:
@@ -398,25 +401,38 @@ class ResumableLoader(StatefulDataLoader):
             self._yielded = 0
         self._begun = True
         self._push()
+
+    def __iter__(self):
+        if self._prepared:  # state_dict() made this epoch's iterator already (and began the epoch)
+            self._prepared = False
+        else:
+            self._begin()
         return _Counted(super().__iter__(), self)
 
     def state_dict(self) -> dict:
+        if self._iterator is None:
+            # StatefulDataLoader makes the epoch's iterator here, and its workers may start
+            # reading at once: begin the epoch first, as iter() would, and let iter() reuse it
+            self._begin()
+            self._prepared = True
         state = super().state_dict()
         state[_STATE_KEY] = {"epoch": self.epoch, "step_base": self._step_base, "yielded": self._yielded}
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        state = dict(state)
+        state = copy.deepcopy(state)  # torchdata updates the worker snapshots it is given in place
+        if not isinstance(state, dict):
+            raise TypeError(f"expected the dict that make_loader's loader.state_dict() returned, got {type(state).__name__}")
         mine = state.pop(_STATE_KEY, None)
         if mine is None:
             raise ValueError(f"not a state of make_loader's loader: it has no {_STATE_KEY!r} entry (keys: {sorted(state)})")
         if state.get("_iterator_finished", False):
             self.epoch, self._step_base = int(mine["epoch"]) + 1, int(mine["step_base"]) + int(mine["yielded"])
-            self._yielded, self._begun, self._resuming = 0, False, False
+            self._yielded, self._begun, self._resuming, self._prepared = 0, False, False, False
             super().load_state_dict({})
         else:
             self.epoch, self._step_base, self._yielded = int(mine["epoch"]), int(mine["step_base"]), int(mine["yielded"])
-            self._begun, self._resuming = True, True
+            self._begun, self._resuming, self._prepared = True, True, False
             super().load_state_dict(state)
         self._push()
 
