@@ -420,7 +420,7 @@ class ResumableLoader(StatefulDataLoader):
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        state = copy.deepcopy(state)  # torchdata updates the worker snapshots it is given in place
+        state = copy.deepcopy(state)  # the caller's state stays as it was (it may be saved, or loaded again)
         if not isinstance(state, dict):
             raise TypeError(f"expected the dict that make_loader's loader.state_dict() returned, got {type(state).__name__}")
         mine = state.pop(_STATE_KEY, None)
