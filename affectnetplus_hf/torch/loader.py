@@ -500,7 +500,7 @@ def make_loader(
     memory_format: str = "channels_last",
     view: int | ClassView | None = None,
     balanced: bool | float = False,
-    curriculum: Curriculum | None = None,
+    curriculum: Curriculum | str | None = None,
     sampler: Sampler | None = None,
     drop_last: bool = False,
     pin_memory: bool | None = None,
@@ -532,7 +532,8 @@ def make_loader(
         view: keep only these classes (``7``, ``8`` or a ClassView); batches stay full.
         balanced: draw map-style rows class-balanced (``True`` = power 1, or a power).
         curriculum: a :class:`~affectnetplus_hf.torch.curriculum.Curriculum` of
-            complexity subsets by epoch or step (map-style and streaming).
+            complexity subsets by epoch or step (map-style and streaming), or its
+            text form (``"epoch:2,4"``, see :meth:`Curriculum.parse`).
         sampler: a row sampler for map-style datasets (indices into ``dataset`` after
             ``view``); excludes ``shuffle``, ``balanced`` and ``curriculum``, and resumes
             only as well as the sampler does.
@@ -555,6 +556,10 @@ def make_loader(
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     if sampler is not None and (shuffle or balanced or curriculum is not None):
         raise ValueError("pass either sampler or shuffle/balanced/curriculum, not both")
+    if isinstance(curriculum, str):
+        curriculum = Curriculum.parse(curriculum)
+    elif curriculum is not None and not isinstance(curriculum, Curriculum):
+        raise TypeError(f"curriculum must be a Curriculum or a string like 'epoch:2,4' / 'step:100,200', got {type(curriculum).__name__}")
     rank, world_size = _distributed(rank, world_size)
     view_obj = class_view(view) if view is not None else None
     if collator is None:
