@@ -49,6 +49,9 @@ def test_multitask_curriculum_resample_and_fairness_report(tmp_path):
         assert out.count(line) == 3
     for line in ("easy", "challenging", "difficult"):
         assert re.search(rf"^\s+{line}\b", out, re.M)
+    # the curriculum's stage shows on each log line; the report has a line per gender / race group
+    assert re.search(r"^step +15 .* subsets easy\+challenging\+difficult\+no_subset  ", out, re.M), out  # epoch 2 on
+    assert re.search(r"^ {4}female +n= *\d+  accuracy=", out, re.M) and re.search(r"^ {4}white +n= *\d+  accuracy=", out, re.M)
 
 
 def test_resume_after_preemption_matches_an_uninterrupted_run(tmp_path):
