@@ -237,3 +237,8 @@ def test_a_state_resumes_alike_twice_and_a_wrong_state_is_named(export_dir):
         assert state == kept
     with pytest.raises(TypeError, match="expected the dict that make_loader's loader.state_dict"):
         again.load_state_dict([("epoch", 0)])
+
+
+def test_balanced_of_the_wrong_type_is_named(train):
+    with pytest.raises(TypeError, match=r"balanced must be True/False or a power .*got 'yes'"):
+        make_loader(train, 4, num_workers=0, balanced="yes")

@@ -556,6 +556,8 @@ def make_loader(
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     if sampler is not None and (shuffle or balanced or curriculum is not None):
         raise ValueError("pass either sampler or shuffle/balanced/curriculum, not both")
+    if not isinstance(balanced, (bool, int, float)):
+        raise TypeError(f"balanced must be True/False or a power (a number, 1 = fully balanced), got {balanced!r}")
     if isinstance(curriculum, str):
         curriculum = Curriculum.parse(curriculum)
     elif curriculum is not None and not isinstance(curriculum, Curriculum):
