@@ -96,3 +96,30 @@ def test_epochs_differ_and_cover_the_split(runs):
     assert sorted(first) == sorted(second) and len(first) == 12 and first != second
     ranks = runs["stop"]["map_no_seed_rank1"]["full"][0]
     assert len([i for batch in ranks for i in batch]) == 6  # half the rows
+
+
+@pytest.fixture(scope="module")
+def train(tmp_path_factory):
+    import datasets
+
+    root = tmp_path_factory.mktemp("seedless")
+    return datasets.load_dataset(str(exported(root, n=12)), "all", split="train", cache_dir=str(root / "cache"))
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_seedless_loader_resumed_at_an_epoch_end_keeps_its_seed(train, num_workers):
+    """The usual checkpoint, after an epoch's last batch, of a loader without ``seed=``: the
+    next epochs resume with the seed the loader drew (kept in the state), not a new one."""
+
+    def loader():
+        from affectnetplus_hf.torch import make_loader
+
+        return make_loader(train, 5, num_workers=num_workers, size=16)
+
+    first = loader()
+    list(first)  # epoch 0, to its end
+    state = first.state_dict()
+    following = [[b["image_id"] for b in first] for _ in range(2)]
+    resumed = loader()
+    resumed.load_state_dict(state)
+    assert [[b["image_id"] for b in resumed] for _ in range(2)] == following

@@ -417,6 +417,8 @@ class ResumableLoader(StatefulDataLoader):
             self._prepared = True
         state = super().state_dict()
         state[_STATE_KEY] = {"epoch": self.epoch, "step_base": self._step_base, "yielded": self._yielded}
+        if isinstance(self._epoch_target, EpochPlan):  # also where torchdata's own state is not loaded (an epoch's end)
+            state[_STATE_KEY]["seed"] = self._epoch_target.seed
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -434,6 +436,8 @@ class ResumableLoader(StatefulDataLoader):
             self.epoch, self._step_base, self._yielded = int(mine["epoch"]), int(mine["step_base"]), int(mine["yielded"])
             self._begun, self._resuming, self._prepared = True, True, False
             super().load_state_dict(state)
+        if "seed" in mine and isinstance(self._epoch_target, EpochPlan):  # a seedless loader's drawn seed
+            self._epoch_target.load_state_dict({"seed": mine["seed"], "epoch": self.epoch, "step_base": self._step_base})
         self._push()
 
 
