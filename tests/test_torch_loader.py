@@ -242,3 +242,14 @@ def test_a_state_resumes_alike_twice_and_a_wrong_state_is_named(export_dir):
 def test_balanced_of_the_wrong_type_is_named(train):
     with pytest.raises(TypeError, match=r"balanced must be True/False or a power .*got 'yes'"):
         make_loader(train, 4, num_workers=0, balanced="yes")
+
+
+def test_a_seedless_streaming_shuffle_warns_that_it_cannot_resume(export_dir):
+    stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache"))
+    with pytest.warns(UserWarning, match="streaming shuffle without seed= draws its seed at random"):
+        make_loader(stream, 4, num_workers=0, shuffle=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_loader(stream, 4, num_workers=0, shuffle=True, seed=0)

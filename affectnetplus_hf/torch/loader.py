@@ -547,7 +547,8 @@ def make_loader(
         persistent_workers: keep workers between epochs (default: when ``num_workers > 0``).
         prefetch_factor: batches each worker prepares ahead (torch's default, 2).
         seed: seeds the shuffling and balanced draws (map-style: default a random seed,
-            kept in the loader's state; streaming: ``dataset.shuffle``'s seed).
+            kept in the loader's state; streaming: ``dataset.shuffle``'s seed, which a
+            resumed loader and every rank need: without it, a warning).
         rank, world_size: this process's share of a distributed run (default: from
             ``torch.distributed`` when it is initialised). Map-style: rows dealt like
             ``DistributedSampler``; streaming: ``datasets.distributed.split_dataset_by_node``.
@@ -618,6 +619,13 @@ def make_loader(
             raise ValueError("sampler and balanced need a map-style dataset; a streaming dataset is read in order")
         dataset = _reshard(dataset, world_size * max(num_workers, 1))
         if shuffle:
+            if seed is None:
+                warnings.warn(
+                    "make_loader: a streaming shuffle without seed= draws its seed at random, so a loader that resumes "
+                    "from a state (or another rank) reads the stream in another order; pass seed= to resume exactly",
+                    UserWarning,
+                    stacklevel=2,
+                )
             dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer)
         if world_size > 1:
             from datasets.distributed import split_dataset_by_node
