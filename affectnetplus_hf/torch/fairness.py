@@ -185,10 +185,10 @@ def fairness_report(
     for attribute, values in (("race", race), ("gender", gender), ("age", age)):
         if values is None:
             continue
-        values = torch.as_tensor(values).cpu()
+        values = torch.as_tensor(values)
         if len(values) != len(target):
             raise ValueError(f"{attribute} has {len(values)} rows, the predictions {len(target)}: pass the same rows' values")
-        groups_all = group_index(values, attribute, min_probability=min_probability, age_edges=age_edges)
+        groups_all = group_index(values.cpu(), attribute, min_probability=min_probability, age_edges=age_edges)
         rows = scored & (groups_all >= 0)
         g, t, p = groups_all[rows], target[rows], pred[rows].clamp(0, num_classes - 1)
         bad = pred[rows] != p
