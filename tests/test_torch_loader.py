@@ -253,3 +253,16 @@ def test_a_seedless_streaming_shuffle_warns_that_it_cannot_resume(export_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_loader(stream, 4, num_workers=0, shuffle=True, seed=0)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_set_epoch_after_a_state_taken_before_the_first_batch(train, num_workers):
+    """``state_dict()`` before any batch makes the epoch's iterator; a ``set_epoch`` after it
+    still picks the epoch the next ``iter()`` yields."""
+    direct = make_loader(train, 5, num_workers=num_workers, seed=2, size=16)
+    direct.set_epoch(3)
+    checkpointed = make_loader(train, 5, num_workers=num_workers, seed=2, size=16)
+    checkpointed.state_dict()
+    checkpointed.set_epoch(3)
+    assert [b["image_id"] for b in checkpointed] == [b["image_id"] for b in direct]
+    assert checkpointed.epoch == 3

@@ -368,6 +368,8 @@ class ResumableLoader(StatefulDataLoader):
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next ``iter()`` yields."""
+        if self._prepared:  # state_dict() made an iterator for the epoch it began: not this one
+            super().load_state_dict({})  # torchdata's way to drop it (a new one is made by iter())
         self.epoch, self._begun, self._resuming, self._prepared = int(epoch), False, False, False
         self._push()
 
