@@ -218,11 +218,17 @@ def main(argv=None) -> int:
         print(f"data: {folder} ({len(train)} train, {len(validation)} validation rows); device: {device}")
         if args.resample:
             attribute, target = parse_resample(args.resample)
-            picked = resample(train, attribute, target, seed=args.seed)
+            try:
+                picked = resample(train, attribute, target, seed=args.seed)
+            except (ValueError, TypeError) as exc:
+                raise SystemExit(f"--resample {args.resample!r}: {exc}") from None
             print(picked.summary())
             train = picked.dataset()
 
-        curriculum = Curriculum.parse(args.curriculum) if args.curriculum else None
+        try:
+            curriculum = Curriculum.parse(args.curriculum) if args.curriculum else None
+        except ValueError as exc:
+            raise SystemExit(f"--curriculum: {exc}") from None
         loader = make_loader(
             train, args.batch_size, num_workers=args.workers, size=args.size, view=EIGHT_CLASS, seed=args.seed, drop_last=True, curriculum=curriculum
         )
