@@ -133,6 +133,9 @@ def print_report(report: dict) -> None:
         pair = gap["accuracy_groups"]
         detail = f" ({pair[0]} vs {pair[1]})" if pair else ""
         print(f"  {attribute:<12} largest accuracy gap between groups: {gap['accuracy']:.3f}{detail}")
+        for name, values in report[attribute]["groups"].items():
+            if values["n"]:
+                print(f"    {name:<16} n={values['n']:4d}  accuracy={values['accuracy']:.3f}  macro-F1={values['macro_f1']:.3f}")
     print(f"  soft label   KL={report['soft']['kl']:.3f}  JS={report['soft']['js']:.3f}  (vs the renormalised 8-class soft label)")
     for name in ("valence", "arousal"):
         print(f"  {name:<12} RMSE={report[name]['rmse']:.3f}  CCC={report[name]['ccc']:.3f}")
@@ -181,6 +184,7 @@ def main(argv=None) -> int:
 
     import datasets
 
+    from affectnetplus_hf.configs import NULL_SUBSET
     from affectnetplus_hf.torch import (
         EIGHT_CLASS,
         BatchAugment,
@@ -214,11 +218,17 @@ def main(argv=None) -> int:
         print(f"data: {folder} ({len(train)} train, {len(validation)} validation rows); device: {device}")
         if args.resample:
             attribute, target = parse_resample(args.resample)
-            picked = resample(train, attribute, target, seed=args.seed)
+            try:
+                picked = resample(train, attribute, target, seed=args.seed)
+            except (ValueError, TypeError) as exc:
+                raise SystemExit(f"--resample {args.resample!r}: {exc}") from None
             print(picked.summary())
             train = picked.dataset()
 
-        curriculum = Curriculum.parse(args.curriculum) if args.curriculum else None
+        try:
+            curriculum = Curriculum.parse(args.curriculum) if args.curriculum else None
+        except ValueError as exc:
+            raise SystemExit(f"--curriculum: {exc}") from None
         loader = make_loader(
             train, args.batch_size, num_workers=args.workers, size=args.size, view=EIGHT_CLASS, seed=args.seed, drop_last=True, curriculum=curriculum
         )
@@ -299,9 +309,14 @@ def main(argv=None) -> int:
                     seen += batch["human_label"].numel()
                 if step % args.log_every == 0 or step == args.steps:
                     count = step - last_log
+                    stage = ""
+                    if curriculum is not None:  # the subsets of the batch just trained on (the loader runs ahead)
+                        mine = last_state["affectnetplus"]
+                        position = mine["epoch"] if curriculum.by == "epoch" else mine["step_base"] + mine["yielded"] - 1
+                        stage = "  subsets " + "+".join(name or NULL_SUBSET for name in curriculum.stages[curriculum.stage_at(position)])
                     print(
                         f"step {step:5d}  loss {running / count:.4f}  soft-label KL {running_kl / count:.4f}  "
-                        f"train accuracy {correct / max(seen, 1):.3f}  ({time.perf_counter() - started:.0f} s)",
+                        f"train accuracy {correct / max(seen, 1):.3f}{stage}  ({time.perf_counter() - started:.0f} s)",
                         flush=True,
                     )
                     if criterion is not None:

@@ -80,3 +80,15 @@ def test_plan_deals_rows_to_ranks_like_a_distributed_sampler():
     assert [first, *again] == [b.tolist() for b in plan.batches(0)]  # resumed at the second batch
     plan.set_epoch(1)
     assert [list(b) for b in plan] != [list(b) for b in EpochPlan(10, 4, seed=1)]
+
+
+def test_curriculum_given_as_text_or_of_the_wrong_type(train):
+    """``make_loader(curriculum="epoch:1,2")`` reads the text form (as ``--curriculum`` does);
+    anything else that is not a Curriculum is named at once, not when a worker first plans."""
+    by_text = make_loader(train, 4, num_workers=0, size=16, seed=0, curriculum="epoch:1,2")
+    by_object = make_loader(train, 4, num_workers=0, size=16, seed=0, curriculum=Curriculum((1, 2)))
+    assert [b["image_id"] for b in by_text] == [b["image_id"] for b in by_object]
+    with pytest.raises(TypeError, match="curriculum must be a Curriculum or a string"):
+        make_loader(train, 4, num_workers=0, curriculum=(1, 2))
+    with pytest.raises(TypeError, match=r"starts must be a sequence of epochs / steps, e\.g\. \(2, 4\), got 2"):
+        Curriculum(2)

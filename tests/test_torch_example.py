@@ -49,6 +49,9 @@ def test_multitask_curriculum_resample_and_fairness_report(tmp_path):
         assert out.count(line) == 3
     for line in ("easy", "challenging", "difficult"):
         assert re.search(rf"^\s+{line}\b", out, re.M)
+    # the curriculum's stage shows on each log line; the report has a line per gender / race group
+    assert re.search(r"^step +15 .* subsets easy\+challenging\+difficult\+no_subset  ", out, re.M), out  # epoch 2 on
+    assert re.search(r"^ {4}female +n= *\d+  accuracy=", out, re.M) and re.search(r"^ {4}white +n= *\d+  accuracy=", out, re.M)
 
 
 def test_resume_after_preemption_matches_an_uninterrupted_run(tmp_path):
@@ -70,3 +73,15 @@ def test_import_without_torch_says_how_to_install():
     code = "import sys; sys.modules['torch'] = None\ntry:\n import affectnetplus_hf.torch\nexcept ImportError as e:\n print(e)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout
     assert "affectnetplus-hf[torch]" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("--resample", "Race=balanced"), "--resample 'Race=balanced': attribute must be one of"), (("--curriculum", "epochs:1,2"), "--curriculum: curriculum 'epochs:1,2'")],
+)
+def test_a_wrong_flag_value_is_one_line_not_a_traceback(tmp_path, args, message):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train.py"), "--n", "12", "--steps", "1", *args],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]

@@ -116,3 +116,27 @@ def test_small_groups_follow_fairlearn_conventions():
             fairlearn.equalized_odds_difference(y, p, sensitive_features=groups), abs=1e-6
         )
     assert not math.isnan(report["gender"]["equalized_odds_difference"]["ci"][0])
+
+
+def test_no_row_with_a_group_gives_nan_statistics_not_a_traceback():
+    """Every demographic estimate null (or no row at all): the rows are counted as left out
+    and every statistic is NaN (no group to compare), as for an empty evaluation set."""
+    pred, target, race, gender, age = synthetic(n=40)
+    report = fairness_report(pred, target, race=torch.full_like(race, float("nan")), n_boot=20)
+    table = report["race"]
+    assert table["left_out"] == 40 and all(row["n"] == 0 for row in table["groups"].values())
+    for stat in ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"):
+        assert math.isnan(table[stat]["value"])
+    assert "left out: 40" in format_fairness(report)
+    empty = fairness_report(pred[:0], target[:0], race=race[:0], n_boot=20)
+    assert math.isnan(empty["race"]["demographic_parity_difference"]["value"]) and empty["race"]["left_out"] == 0
+
+
+def test_arrays_are_accepted_and_mismatched_lengths_named():
+    pred, target, race, gender, age = synthetic(n=48)
+    as_tensors = fairness_report(pred, target, race=race, age=age, n_boot=0)
+    assert fairness_report(pred.numpy(), target.tolist(), race=race.numpy(), age=age.numpy(), n_boot=0) == as_tensors
+    with pytest.raises(ValueError, match="race has 47 rows, the predictions 48"):
+        fairness_report(pred, target, race=race[:-1], n_boot=0)
+    with pytest.raises(ValueError, match=r"target of shape \(47,\)"):
+        fairness_report(pred, target[:-1], race=race, n_boot=0)

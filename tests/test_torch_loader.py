@@ -213,3 +213,56 @@ def test_streaming_workers_read_only_their_own_row_groups(tmp_path, train):
     # whole row groups per worker: batches alternate between the workers' groups, in order
     groups = [train["image_id"][k : k + 3] for k in range(0, 12, 3)]
     assert [b["image_id"] for b in batches] == [groups[0], groups[1], groups[2], groups[3]]
+
+
+def test_a_state_resumes_alike_twice_and_a_wrong_state_is_named(export_dir):
+    """A state kept (to save, or to resume from again) still says where it was taken; something
+    that is not a loader state gets a message naming what was expected."""
+    import copy
+
+    def stream_loader():
+        stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache"))
+        return make_loader(stream, 2, num_workers=2, size=16)
+
+    loader = stream_loader()
+    batches = iter(loader)
+    next(batches)
+    state = loader.state_dict()
+    kept = copy.deepcopy(state)
+    rest = [b["image_id"] for b in batches]
+    for _ in range(2):  # the same state object resumes alike twice
+        again = stream_loader()
+        again.load_state_dict(state)
+        assert [b["image_id"] for b in again] == rest
+        assert state == kept
+    with pytest.raises(TypeError, match="expected the dict that make_loader's loader.state_dict"):
+        again.load_state_dict([("epoch", 0)])
+
+
+def test_balanced_of_the_wrong_type_is_named(train):
+    with pytest.raises(TypeError, match=r"balanced must be True/False or a power .*got 'yes'"):
+        make_loader(train, 4, num_workers=0, balanced="yes")
+
+
+def test_a_seedless_streaming_shuffle_warns_that_it_cannot_resume(export_dir):
+    stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache"))
+    with pytest.warns(UserWarning, match="streaming shuffle without seed= draws its seed at random"):
+        make_loader(stream, 4, num_workers=0, shuffle=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_loader(stream, 4, num_workers=0, shuffle=True, seed=0)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_set_epoch_after_a_state_taken_before_the_first_batch(train, num_workers):
+    """``state_dict()`` before any batch makes the epoch's iterator; a ``set_epoch`` after it
+    still picks the epoch the next ``iter()`` yields."""
+    direct = make_loader(train, 5, num_workers=num_workers, seed=2, size=16)
+    direct.set_epoch(3)
+    checkpointed = make_loader(train, 5, num_workers=num_workers, seed=2, size=16)
+    checkpointed.state_dict()
+    checkpointed.set_epoch(3)
+    assert [b["image_id"] for b in checkpointed] == [b["image_id"] for b in direct]
+    assert checkpointed.epoch == 3

@@ -136,3 +136,20 @@ def test_uncertainty_weights_are_learned_and_saved_with_the_model():
     again = torch.nn.ModuleDict({"model": torch.nn.Linear(4, 2), "criterion": MultiTaskLoss(("valence", "arousal"), balancing="uncertainty")})
     again.load_state_dict(holder.state_dict())
     assert again["criterion"].current_weights() == weights
+
+
+def test_a_head_output_of_the_wrong_shape_is_named():
+    """A flat ``N x 136`` landmark output, an ``N x 1`` valence column or a batch without the
+    head's key: one message naming the head, the shapes and what was expected."""
+    criterion = MultiTaskLoss(heads=("landmarks", "valence", "race"))
+    outputs = make_outputs()
+    with pytest.raises(ValueError, match=r"landmarks output has shape \(6, 136\).*\(6, 68, 2\).*N x 68 x 2"):
+        criterion({**outputs, "landmarks": outputs["landmarks"].flatten(1)}, make_batch())
+    with pytest.raises(ValueError, match=r"valence output has shape \(6, 1\).*N values"):
+        criterion({**outputs, "valence": outputs["valence"][:, None]}, make_batch())
+    batch = make_batch()
+    del batch["race"]
+    with pytest.raises(KeyError, match="the race head trains on the batch's 'race'"):
+        criterion(outputs, batch)
+    # one head given by name
+    assert MultiTaskLoss(heads="valence").heads == ("valence",)

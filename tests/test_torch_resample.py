@@ -61,3 +61,29 @@ def test_on_a_dataset_with_another_datasets_distribution(train):
     assert gender.counts["female"] == gender.counts["male"]
     ages = resample(train, "age", "balanced", size=20, replacement=True, seed=0)
     assert sum(ages.counts.values()) + sum(ages.shortfall.values()) == 20 and ages.excluded["null"] == 1
+
+
+def test_a_group_without_rows_is_reported_short_not_an_empty_subset(caplog):
+    """Balanced by age band on data with no child: the other bands still give a balanced
+    subset, and the empty bands are reported short (the subset is not silently empty)."""
+    groups = groups_of([0, 4, 7, 0, 5, 9])
+    picked = resample(groups, "race", "balanced", seed=0)
+    assert picked.counts == {"asian": 0, "indian": 4, "black": 4, "white": 0, "middle_eastern": 4, "latino_hispanic": 4}
+    assert picked.shortfall == {"asian": 4, "white": 4} and "short by 4" in caplog.text
+    nobody = resample(torch.full((5,), UNCERTAIN), "race", "balanced")
+    assert len(nobody.indices) == 0 and nobody.excluded["below_min_probability"] == 5
+    assert "no row belongs to a group the target asks for" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"size": 10.5}, "size must be a whole number of rows"),
+        ({"size": "10"}, "size must be a whole number of rows"),
+        ({"min_probability": 1.5}, r"min_probability must be in \[0, 1\]"),
+        ({"target": 0.5}, "target must be 'balanced', a dict of shares or a dataset, got float"),
+    ],
+)
+def test_wrong_arguments_are_named(train, kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        resample(train, "race", **kwargs)

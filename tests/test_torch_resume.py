@@ -3,7 +3,8 @@
 A first process records every case's uninterrupted ``image_id`` batches, saving the
 loader's ``state_dict()`` on the way after batch k of epoch e; a second process loads it and yields
 the rest. Map-style and streaming, with and without workers, ``view=``, ``balanced=``,
-a curriculum, a distributed rank, and a random seed (kept in the state).
+a curriculum, a distributed rank, a random seed (kept in the state), and states taken
+before the first batch (workers already started) or after the last batch of an epoch.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ CASES = [
      "kwargs": {"num_workers": 2, "shuffle": True, "seed": 1, "shuffle_buffer": 4, "curriculum": "epoch:1"}},
     {"name": "stream_rank0", "streaming": True, "batch_size": 2, "epochs": 1, "stop": [0, 1],
      "kwargs": {"num_workers": 0, "rank": 0, "world_size": 2}},
+    # state_dict() before the first batch (a checkpoint at step 0) starts the workers early;
+    # batch 5 is read after iter() began the epoch
+    {"name": "stream_workers_state_first", "streaming": True, "batch_size": 2, "epochs": 2, "stop": [0, 5],
+     "state_first": True, "kwargs": {"num_workers": 2}},
+    {"name": "map_workers_state_first_last_batch", "streaming": False, "batch_size": 5, "epochs": 2, "stop": [0, 3],
+     "state_first": True, "kwargs": {"num_workers": 2, "seed": 6}},
 ]
 
 
@@ -79,6 +86,8 @@ def test_resumed_run_yields_the_rows_of_an_uninterrupted_run(runs, case):
     # and decoded only those batches: the ones before the stop were passed over undecoded
     yielded = [batch for epoch in rest for batch in epoch]
     assert sorted(map(tuple, decoded)) == sorted(map(tuple, yielded))
+    if case.get("state_first"):  # a state taken before any batch resumes the whole run
+        assert runs["resume"][name]["from_start"] == full
 
 
 def test_epochs_differ_and_cover_the_split(runs):
@@ -87,3 +96,30 @@ def test_epochs_differ_and_cover_the_split(runs):
     assert sorted(first) == sorted(second) and len(first) == 12 and first != second
     ranks = runs["stop"]["map_no_seed_rank1"]["full"][0]
     assert len([i for batch in ranks for i in batch]) == 6  # half the rows
+
+
+@pytest.fixture(scope="module")
+def train(tmp_path_factory):
+    import datasets
+
+    root = tmp_path_factory.mktemp("seedless")
+    return datasets.load_dataset(str(exported(root, n=12)), "all", split="train", cache_dir=str(root / "cache"))
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_seedless_loader_resumed_at_an_epoch_end_keeps_its_seed(train, num_workers):
+    """The usual checkpoint, after an epoch's last batch, of a loader without ``seed=``: the
+    next epochs resume with the seed the loader drew (kept in the state), not a new one."""
+
+    def loader():
+        from affectnetplus_hf.torch import make_loader
+
+        return make_loader(train, 5, num_workers=num_workers, size=16)
+
+    first = loader()
+    list(first)  # epoch 0, to its end
+    state = first.state_dict()
+    following = [[b["image_id"] for b in first] for _ in range(2)]
+    resumed = loader()
+    resumed.load_state_dict(state)
+    assert [[b["image_id"] for b in resumed] for _ in range(2)] == following

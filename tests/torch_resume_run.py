@@ -2,7 +2,8 @@
 
 ``python torch_resume_run.py EXPORT CASES.json stop OUT.json STATES_DIR``: for every case,
 the ``image_id`` batches of an uninterrupted run, whose ``state_dict()`` after batch ``k``
-of epoch ``e`` is saved on the way. ``... resume OUT.json STATES_DIR``:
+of epoch ``e`` is saved on the way (and, with ``state_first``, the state before the first
+batch). ``... resume OUT.json STATES_DIR``:
 a loader built the same way loads the state and yields the rest of the run. Every run logs
 the batches its collator decoded, so the test can tell that skipped batches were not decoded.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import datasets
@@ -53,6 +55,11 @@ def main() -> int:
             # one uninterrupted run; its state is saved after batch k of epoch e on the way
             stop_epoch, stop_batch = case["stop"]
             loader = build(export, case, states / f"{name}.full.log")
+            if case.get("state_first"):
+                # a checkpoint before the first batch: the loader makes its iterator (workers
+                # start reading) before iter(); give them time to, so a race would show
+                torch.save(loader.state_dict(), states / f"{name}.start.pt")
+                time.sleep(0.5)
             full = []
             for epoch in range(epochs):
                 full.append([])
@@ -70,6 +77,10 @@ def main() -> int:
                 rest.append([batch["image_id"] for batch in loader])
             decoded = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
             result[name] = {"rest": rest, "decoded": decoded}
+            if case.get("state_first"):  # resumed from the checkpoint taken before the first batch
+                loader = build(export, case, states / f"{name}.start.log")
+                loader.load_state_dict(torch.load(states / f"{name}.start.pt", weights_only=False))
+                result[name]["from_start"] = [[batch["image_id"] for batch in loader] for _ in range(epochs)]
     Path(out).write_text(json.dumps(result))
     return 0
 

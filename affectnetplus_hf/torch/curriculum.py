@@ -54,6 +54,8 @@ class Curriculum:
     by: str = "epoch"
 
     def __post_init__(self):
+        if isinstance(self.starts, (str, bytes)) or not hasattr(self.starts, "__iter__"):
+            raise TypeError(f"starts must be a sequence of epochs / steps, e.g. (2, 4), got {self.starts!r} (Curriculum.parse reads 'epoch:2,4')")
         object.__setattr__(self, "starts", tuple(int(s) for s in self.starts))
         object.__setattr__(self, "stages", tuple(tuple(stage) for stage in self.stages))
         if self.by not in _BY:

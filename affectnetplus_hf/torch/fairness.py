@@ -88,12 +88,17 @@ def _statistics(conf: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tenso
 
 
 def _amax(x: torch.Tensor) -> torch.Tensor:
-    """Max over the group axis (1), ignoring ``NaN`` (groups without rows); ``NaN`` if none is left."""
+    """Max over the group axis (1), ignoring ``NaN`` (groups without rows); ``NaN`` if none is left
+    (also when no group is kept at all)."""
+    if x.shape[1] == 0:
+        return torch.full((x.shape[0], *x.shape[2:]), math.nan, dtype=x.dtype)
     out = torch.where(torch.isnan(x), torch.full_like(x, -math.inf), x).amax(dim=1)
     return torch.where(torch.isinf(out), torch.full_like(out, math.nan), out)
 
 
 def _amin(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] == 0:
+        return torch.full((x.shape[0], *x.shape[2:]), math.nan, dtype=x.dtype)
     out = torch.where(torch.isnan(x), torch.full_like(x, math.inf), x).amin(dim=1)
     return torch.where(torch.isinf(out), torch.full_like(out, math.nan), out)
 
@@ -158,6 +163,12 @@ def fairness_report(
     """
     from ..schema import EXPRESSIONS
 
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.dim() not in (1, 2) or target.dim() != 1 or len(pred) != len(target):
+        raise ValueError(
+            f"pred must be N class indices or N x C scores and target N labels; got pred of shape {tuple(pred.shape)} "
+            f"and target of shape {tuple(target.shape)}"
+        )
     if pred.dim() == 2:
         num_classes = num_classes or pred.shape[1]
         pred = pred.argmax(dim=1)
@@ -174,6 +185,9 @@ def fairness_report(
     for attribute, values in (("race", race), ("gender", gender), ("age", age)):
         if values is None:
             continue
+        values = torch.as_tensor(values)
+        if len(values) != len(target):
+            raise ValueError(f"{attribute} has {len(values)} rows, the predictions {len(target)}: pass the same rows' values")
         groups_all = group_index(values.cpu(), attribute, min_probability=min_probability, age_edges=age_edges)
         rows = scored & (groups_all >= 0)
         g, t, p = groups_all[rows], target[rows], pred[rows].clamp(0, num_classes - 1)

@@ -364,11 +364,14 @@ class ResumableLoader(StatefulDataLoader):
         self._yielded = 0  # batches yielded in this epoch
         self._begun = False
         self._resuming = False
+        self._prepared = False  # state_dict() began the epoch and made its iterator; iter() reuses it
         self._push()
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next ``iter()`` yields."""
-        self.epoch, self._begun, self._resuming = int(epoch), False, False
+        if self._prepared:  # state_dict() made an iterator for the epoch it began: not this one
+            super().load_state_dict({})  # torchdata's way to drop it (a new one is made by iter())
+        self.epoch, self._begun, self._resuming, self._prepared = int(epoch), False, False, False
         self._push()
 
     @property
@@ -389,7 +392,9 @@ class ResumableLoader(StatefulDataLoader):
         if self._epoch_target is not None:
             self._epoch_target.set_epoch(self.epoch, self._step_base)
 
-    def __iter__(self):
+    def _begin(self) -> None:
+        """Start the next epoch (or the resumed one) and tell the plan / stream, before any
+        worker starts on it."""
         if self._resuming:
             self._resuming = False
         else:
@@ -399,26 +404,43 @@ class ResumableLoader(StatefulDataLoader):
             self._yielded = 0
         self._begun = True
         self._push()
+
+    def __iter__(self):
+        if self._prepared:  # state_dict() made this epoch's iterator already (and began the epoch)
+            self._prepared = False
+        else:
+            self._begin()
         return _Counted(super().__iter__(), self)
 
     def state_dict(self) -> dict:
+        if self._iterator is None:
+            # StatefulDataLoader makes the epoch's iterator here, and its workers may start
+            # reading at once: begin the epoch first, as iter() would, and let iter() reuse it
+            self._begin()
+            self._prepared = True
         state = super().state_dict()
         state[_STATE_KEY] = {"epoch": self.epoch, "step_base": self._step_base, "yielded": self._yielded}
+        if isinstance(self._epoch_target, EpochPlan):  # also where torchdata's own state is not loaded (an epoch's end)
+            state[_STATE_KEY]["seed"] = self._epoch_target.seed
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        state = dict(state)
+        state = copy.deepcopy(state)  # the caller's state stays as it was (it may be saved, or loaded again)
+        if not isinstance(state, dict):
+            raise TypeError(f"expected the dict that make_loader's loader.state_dict() returned, got {type(state).__name__}")
         mine = state.pop(_STATE_KEY, None)
         if mine is None:
             raise ValueError(f"not a state of make_loader's loader: it has no {_STATE_KEY!r} entry (keys: {sorted(state)})")
         if state.get("_iterator_finished", False):
             self.epoch, self._step_base = int(mine["epoch"]) + 1, int(mine["step_base"]) + int(mine["yielded"])
-            self._yielded, self._begun, self._resuming = 0, False, False
+            self._yielded, self._begun, self._resuming, self._prepared = 0, False, False, False
             super().load_state_dict({})
         else:
             self.epoch, self._step_base, self._yielded = int(mine["epoch"]), int(mine["step_base"]), int(mine["yielded"])
-            self._begun, self._resuming = True, True
+            self._begun, self._resuming, self._prepared = True, True, False
             super().load_state_dict(state)
+        if "seed" in mine and isinstance(self._epoch_target, EpochPlan):  # a seedless loader's drawn seed
+            self._epoch_target.load_state_dict({"seed": mine["seed"], "epoch": self.epoch, "step_base": self._step_base})
         self._push()
 
 
@@ -485,7 +507,7 @@ def make_loader(
     memory_format: str = "channels_last",
     view: int | ClassView | None = None,
     balanced: bool | float = False,
-    curriculum: Curriculum | None = None,
+    curriculum: Curriculum | str | None = None,
     sampler: Sampler | None = None,
     drop_last: bool = False,
     pin_memory: bool | None = None,
@@ -517,7 +539,8 @@ def make_loader(
         view: keep only these classes (``7``, ``8`` or a ClassView); batches stay full.
         balanced: draw map-style rows class-balanced (``True`` = power 1, or a power).
         curriculum: a :class:`~affectnetplus_hf.torch.curriculum.Curriculum` of
-            complexity subsets by epoch or step (map-style and streaming).
+            complexity subsets by epoch or step (map-style and streaming), or its
+            text form (``"epoch:2,4"``, see :meth:`Curriculum.parse`).
         sampler: a row sampler for map-style datasets (indices into ``dataset`` after
             ``view``); excludes ``shuffle``, ``balanced`` and ``curriculum``, and resumes
             only as well as the sampler does.
@@ -527,7 +550,8 @@ def make_loader(
         persistent_workers: keep workers between epochs (default: when ``num_workers > 0``).
         prefetch_factor: batches each worker prepares ahead (torch's default, 2).
         seed: seeds the shuffling and balanced draws (map-style: default a random seed,
-            kept in the loader's state; streaming: ``dataset.shuffle``'s seed).
+            kept in the loader's state; streaming: ``dataset.shuffle``'s seed, which a
+            resumed loader and every rank need: without it, a warning).
         rank, world_size: this process's share of a distributed run (default: from
             ``torch.distributed`` when it is initialised). Map-style: rows dealt like
             ``DistributedSampler``; streaming: ``datasets.distributed.split_dataset_by_node``.
@@ -540,6 +564,12 @@ def make_loader(
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     if sampler is not None and (shuffle or balanced or curriculum is not None):
         raise ValueError("pass either sampler or shuffle/balanced/curriculum, not both")
+    if not isinstance(balanced, (bool, int, float)):
+        raise TypeError(f"balanced must be True/False or a power (a number, 1 = fully balanced), got {balanced!r}")
+    if isinstance(curriculum, str):
+        curriculum = Curriculum.parse(curriculum)
+    elif curriculum is not None and not isinstance(curriculum, Curriculum):
+        raise TypeError(f"curriculum must be a Curriculum or a string like 'epoch:2,4' / 'step:100,200', got {type(curriculum).__name__}")
     rank, world_size = _distributed(rank, world_size)
     view_obj = class_view(view) if view is not None else None
     if collator is None:
@@ -592,6 +622,13 @@ def make_loader(
             raise ValueError("sampler and balanced need a map-style dataset; a streaming dataset is read in order")
         dataset = _reshard(dataset, world_size * max(num_workers, 1))
         if shuffle:
+            if seed is None:
+                warnings.warn(
+                    "make_loader: a streaming shuffle without seed= draws its seed at random, so a loader that resumes "
+                    "from a state (or another rank) reads the stream in another order; pass seed= to resume exactly",
+                    UserWarning,
+                    stacklevel=2,
+                )
             dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer)
         if world_size > 1:
             from datasets.distributed import split_dataset_by_node

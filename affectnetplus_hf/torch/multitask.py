@@ -92,7 +92,7 @@ class MultiTaskLoss(nn.Module):
         age_scale: float = 10.0,
     ):
         super().__init__()
-        heads = tuple(heads)
+        heads = (heads,) if isinstance(heads, str) else tuple(heads)
         unknown = [h for h in heads if h not in HEADS]
         if unknown or not heads:
             raise ValueError(f"heads must be a non-empty subset of {list(HEADS)}, got {list(heads)}")
@@ -127,6 +127,7 @@ class MultiTaskLoss(nn.Module):
     # ------------------------------------------------------------------ per head
     def head_loss(self, head: str, output: torch.Tensor, batch: Mapping) -> tuple[torch.Tensor, int]:
         """``(loss, rows used)`` of one head; ``rows used == 0`` gives a zero loss with zero gradient."""
+        _check_shape(head, output, batch)
         if head == "expression":
             target = batch["soft_label"]
             rows = ~torch.isnan(target).any(dim=1)
@@ -204,3 +205,27 @@ class MultiTaskLoss(nn.Module):
     def current_weights(self) -> dict[str, float]:
         """The factor each head's loss is multiplied by now."""
         return {head: float(w) for head, w in zip(self.heads, self._weights().detach())}
+
+
+#: The batch key each head is trained on (its output has that key's shape; ``expression``: ``N x C`` logits).
+_TARGET_KEYS = {"expression": "soft_label", "valence": "valence", "arousal": "arousal", "landmarks": "landmarks", "age": "age",
+                "gender": "gender", "race": "race", "head_pose": "head_pose"}
+
+
+def _check_shape(head: str, output, batch: Mapping) -> None:
+    """One clear message for a head's output that cannot be compared with its target."""
+    key = _TARGET_KEYS[head]
+    if key not in batch:
+        raise KeyError(f"the {head} head trains on the batch's {key!r}, which this batch lacks (keys: {sorted(batch)})")
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"the {head} output must be a tensor, got {type(output).__name__}")
+    target = batch[key]
+    if output.shape != target.shape:
+        raise ValueError(
+            f"the {head} output has shape {tuple(output.shape)}; its target {key!r} has shape {tuple(target.shape)} "
+            f"(expected {_EXPECTED[head]})"
+        )
+
+
+_EXPECTED = {"expression": "N x C logits", "valence": "N values", "arousal": "N values", "landmarks": "N x 68 x 2 pixels",
+             "age": "N years", "gender": "N x 2 logits", "race": "N x 6 logits", "head_pose": "N x 3 (yaw, pitch, roll)"}

@@ -14,7 +14,9 @@ is copied. A row's group is its most probable estimated group
 ``min_probability``, are left out and counted.
 
 Without ``size`` the subset is the largest one that meets the target exactly without
-repeating a row (for ``"balanced"``: every group cut to the smallest one). With
+repeating a row (for ``"balanced"``: every group cut to the smallest one), over the groups
+that have rows: a group the target asks for that has no row at all is reported short by
+its share (else one empty age band would make the whole subset empty). With
 ``size``, each group is asked for its share of it (largest remainders, so the shares
 sum to ``size``); a group with too few rows gives all it has and the shortfall is
 reported in :attr:`Resampled.shortfall`, never made up by repeating rows, unless
@@ -96,7 +98,7 @@ def target_shares(target, names: tuple[str, ...], groups_of=None) -> dict[str, f
             raise ValueError(f"shares must be >= 0 and not all 0, got {dict(target)}")
         total = sum(values.values())
         return {name: v / total for name, v in values.items()}
-    if groups_of is None:
+    if groups_of is None or not hasattr(target, "column_names"):
         raise TypeError(f"target must be 'balanced', a dict of shares or a dataset, got {type(target).__name__}")
     groups = groups_of(target)
     counts = torch.bincount(groups[groups >= 0], minlength=len(names)).tolist()
@@ -129,6 +131,10 @@ def resample(
     whose ``attribute`` (``"race"``, ``"gender"``, ``"age"``) distribution meets ``target``
     (see the module docstring)."""
     names = group_names(attribute, age_edges)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0):
+        raise ValueError(f"size must be a whole number of rows >= 0 (or None), got {size!r}")
+    if min_probability is not None and not 0 <= min_probability <= 1:
+        raise ValueError(f"min_probability must be in [0, 1] (or None), got {min_probability!r}")
 
     def groups_of(dataset):
         return dataset_groups(dataset, attribute, min_probability=min_probability, age_edges=age_edges)
@@ -142,10 +148,10 @@ def resample(
     if size is None:
         if replacement:
             size = sum(available)
-        else:
-            size = min(int(np.floor(available[i] / list(shares.values())[i] + 1e-9)) for i in positive)
-    if size < 0:
-        raise ValueError(f"size must be >= 0, got {size}")
+        else:  # the largest exact subset, over the groups that have rows (an empty group is reported short)
+            stocked = [i for i in positive if available[i]]
+            size = min((int(np.floor(available[i] / list(shares.values())[i] + 1e-9)) for i in stocked), default=0)
+    size = int(size)
     wanted = _largest_remainder(size, list(shares.values()))
     rng = np.random.default_rng(seed)
     picked, counts, shortfall, repeated = [], {}, {}, 0
@@ -162,7 +168,14 @@ def resample(
         picked.append(take)
         counts[name] = int(take.size)
     indices = np.sort(np.concatenate(picked).astype(np.int64)) if picked else np.zeros(0, dtype=np.int64)
-    if shortfall:
+    if not any(available[i] for i in positive):
+        logger.warning(
+            "resample by %s: no row belongs to a group the target asks for (%s rows left out: %s); the subset is empty",
+            attribute,
+            sum(excluded.values()),
+            ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in excluded.items()),
+        )
+    elif shortfall:
         logger.warning(
             "resample by %s: too few rows to meet the target in %s (pass replacement=True to draw rows again, or a smaller size)",
             attribute,
