@@ -56,6 +56,7 @@ from .export_layout import (
     CARD_FILE,
     DATA_DIR,
     INFO_FILE,
+    SHARD_SUFFIX,
     FileRecord,
     check_files,
     manifest,
@@ -95,13 +96,15 @@ PUBLIC_WARNING = (
 
 #: A line of the placeholder card: how a later push knows the card is its own.
 PLACEHOLDER_MARKER = "<!-- affectnetplus-hf: publishing in progress -->"
+#: Folder of the repo that holds what only a push in progress needs (never an export's file).
+PUBLISHING_DIR = "publishing-in-progress"
 #: Where the placeholder card's configs point: a path that never holds a file.
-PLACEHOLDER_DATA = "publishing-in-progress/no-data-yet.parquet"
+PLACEHOLDER_DATA = f"{PUBLISHING_DIR}/no-data-yet{SHARD_SUFFIX}"
 #: The shards a push has sent but no published ``export_info.json`` lists yet (size and sha256,
 #: as in a manifest), written with the first shard commit and removed by the card commit. A
 #: push interrupted in between leaves it, so the next push knows those shards are ours (and
 #: removes them if the new export does not have them) instead of taking them for the user's.
-PENDING_FILE = "publishing-in-progress/export_info.json"
+PENDING_FILE = f"{PUBLISHING_DIR}/{INFO_FILE}"
 #: The Hub's own file in every repo; never ours, never named.
 _HUB_FILES = frozenset({".gitattributes"})
 
