@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,8 +133,13 @@ class PushResult:
     not_published: list[str] = field(default_factory=list)
 
 
-def _echo_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+log = logging.getLogger(__name__)
+
+
+def _echo_log(message: str) -> None:
+    """The default ``echo``: this module's logger, WARNING for warnings, INFO for progress
+    (the CLI shows INFO unless ``--quiet``; a Python caller configures ``logging``)."""
+    log.log(logging.WARNING if message.lower().startswith("warning") else logging.INFO, message)
 
 
 def resolve_token(token: str | None = None) -> str:
@@ -674,7 +679,7 @@ def push(
     retries: int = 3,
     progress: bool = True,
     endpoint: str | None = None,
-    echo: Callable[[str], None] | None = _echo_stderr,
+    echo: Callable[[str], None] | None = _echo_log,
 ) -> PushResult:
     """Upload the exported ``folder`` to the Hub dataset repo ``repo_id``, private and gated.
 
@@ -695,7 +700,8 @@ def push(
             connection errors); a retry re-reads the remote state, so no file is duplicated.
         progress: show progress bars (overall and per file).
         endpoint: Hub URL; default ``HF_ENDPOINT`` / https://huggingface.co.
-        echo: where one-line progress messages go (default stderr; ``None`` for silence).
+        echo: where one-line progress messages go (default: the ``affectnetplus_hf.hub`` logger,
+            warnings at WARNING, progress at INFO; ``None`` for silence).
 
     Returns:
         A :class:`PushResult`.

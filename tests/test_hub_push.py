@@ -539,3 +539,19 @@ def test_a_failed_commit_says_what_the_repo_serves_meanwhile(hub, exported):
     message = str(err.value)
     assert "commit shards 1/1 failed" in message and "push resumes" in message
     assert f"{REPO_ID} serves the export it served before (none, on a first push: loading fails)" in message
+
+
+def test_push_reports_through_logging_and_the_cli_quiet_keeps_only_warnings(hub, exported, capsys, caplog):
+    """Progress lines go to the ``affectnetplus_hf.hub`` logger at INFO (not print), so
+    ``affectnetplus push -q`` shows no progress; without -q the CLI shows it on stderr."""
+    from affectnetplus_hf.cli import main
+
+    with caplog.at_level(logging.INFO, logger="affectnetplus_hf.hub"):
+        push(exported, REPO_ID, progress=False)
+    assert any(r.levelno == logging.INFO and r.getMessage().startswith("Pushing") for r in caplog.records)
+    capsys.readouterr()
+
+    assert main(["push", str(exported), REPO_ID, "-q"]) == 0
+    assert "Pushing" not in capsys.readouterr().err
+    assert main(["push", str(exported), REPO_ID]) == 0
+    assert "Pushing" in capsys.readouterr().err

@@ -13,6 +13,7 @@ counts are in the card already, and ``affectnetplus stats`` writes every table.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,11 +27,13 @@ __all__ = ["CARD_PLOTS_DIR", "card_section", "write_card_plots"]
 #: Folder of the card's plots, relative to the exported folder.
 CARD_PLOTS_DIR = STATS_DIR
 
+log = logging.getLogger(__name__)
 
-def write_card_plots(stats: dict, export_dir: str | os.PathLike, subdir: str = CARD_PLOTS_DIR, echo=print) -> dict[str, str]:
+
+def write_card_plots(stats: dict, export_dir: str | os.PathLike, subdir: str = CARD_PLOTS_DIR, echo=log.warning) -> dict[str, str]:
     """Draw the plots into ``export_dir/subdir`` and return ``{plot name: path relative to
-    export_dir}`` (POSIX, for Markdown links). Without matplotlib nothing is drawn: a note is
-    printed via ``echo`` and ``{}`` is returned, so an export never fails for want of plots."""
+    export_dir}`` (POSIX, for Markdown links). Without matplotlib nothing is drawn: a note goes
+    to ``echo`` (default: a logged warning) and ``{}`` is returned, so an export never fails for want of plots."""
     try:
         drawn = draw_plots(stats, Path(export_dir) / subdir)
     except MissingPlotDependency as exc:

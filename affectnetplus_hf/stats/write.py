@@ -12,6 +12,7 @@ Layout of ``out_dir``::
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from .report import write_report
 from .tables import write_tables
 
 __all__ = ["StatsOutput", "write_stats", "write_stats_files"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,10 +42,10 @@ class StatsOutput:
     plot_note: str | None = None
 
 
-def write_stats_files(stats: dict, out_dir: str | Path, *, plots: bool = True, embed: bool = True, echo=print) -> StatsOutput:
+def write_stats_files(stats: dict, out_dir: str | Path, *, plots: bool = True, embed: bool = True, echo=log.warning) -> StatsOutput:
     """Write the files for ``stats`` (already computed) into ``out_dir``.
 
-    Without matplotlib, plots are skipped with a printed note (via ``echo``) and
+    Without matplotlib, plots are skipped with a note (via ``echo``; default: a logged warning) and
     everything else is written.
     """
     out_dir = Path(out_dir)
@@ -72,7 +75,7 @@ def write_stats(
     plots: bool = True,
     embed: bool = True,
     progress: bool = True,
-    echo=print,
+    echo=log.warning,
 ) -> StatsOutput:
     """:func:`~.compute.compute_stats` of ``source``, then :func:`write_stats_files`."""
     stats = compute_stats(source, splits=splits, progress=progress)
