@@ -91,6 +91,9 @@ def _print_export(result) -> None:
     if result.bad:
         print(f"{result.bad} bad records skipped: " + ", ".join(f"{r} x{n}" for r, n in result.bad_reasons.items()))
     print(f"report (bad records, notes, files not read): {result.report_path}")
+    if result.kept_files:
+        shown = ", ".join(result.kept_files[:5]) + (f", ... ({len(result.kept_files)} in all)" if len(result.kept_files) > 5 else "")
+        print(f"kept {len(result.kept_files)} file(s) of yours in {result.out_dir} (not written by an export): {shown}")
     if result.bad:
         print("fix or re-extract the files listed there and export again to include them.")
 

@@ -130,6 +130,8 @@ class ExportResult:
     class_subset_counts: dict = field(default_factory=dict)
     #: bad-record reason class -> count
     bad_reasons: dict = field(default_factory=dict)
+    #: paths in ``out_dir`` (relative, POSIX) that no export wrote: yours, carried into the new export
+    kept_files: list = field(default_factory=list)
 
     def reconciliation(self) -> str:
         balanced = "OK" if self.read == self.written + self.bad else "MISMATCH"
@@ -468,6 +470,7 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
         _write_report(staging / REPORT_FILE, report_lines)
         _step("staged")
         carry(out_dir, staging, keep)
+        result.kept_files = list(keep)
         _step("before_swap")
         previous = swap(staging, out_dir, token)
         swapped = True  # the staging path now holds the previous export (or nothing)

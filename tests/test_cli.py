@@ -218,3 +218,15 @@ def test_a_closed_standard_output_ends_quietly_with_141(make_release):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, err
     assert "Traceback" not in err and "Broken pipe" not in err
+
+
+def test_export_names_the_files_of_yours_it_kept(make_release, tmp_path, capsys):
+    manifest = make_release(n=2, parts=("validation",))
+    out = tmp_path / "affectnet_plus"
+    assert main(["export", str(manifest.root), str(out), "-q", "--num-proc", "1"]) == 0
+    (out / "NOTES.md").write_text("mine")
+    capsys.readouterr()
+    assert main(["export", str(manifest.root), str(out), "-q", "--num-proc", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert f"kept 1 file(s) of yours in {out}" in printed and "NOTES.md" in printed
+    assert (out / "NOTES.md").read_text() == "mine"

@@ -133,6 +133,7 @@ def test_user_files_in_the_export_folder_survive_a_reexport(two_releases, tmp_pa
     assert result.fingerprint == fb
     _assert_planted(out)
     assert (out / "empty_folder").is_dir()
+    assert result.kept_files == sorted([*USER_FILES, "empty_folder/"])  # what the CLI lists as kept
     assert not (out / "data" / fa).exists()  # the previous export's own files are gone
     _assert_whole(out, {fb}, hf_cache)
     assert _leftovers(out) == []
