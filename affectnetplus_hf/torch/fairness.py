@@ -87,20 +87,26 @@ def _statistics(conf: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tenso
     return out
 
 
+def _nan_extreme(x: torch.Tensor, dim: int, largest: bool) -> torch.Tensor:
+    """Max (``largest``) or min over ``dim``, ignoring ``NaN``; ``NaN`` where none is left
+    (also over an empty ``dim``)."""
+    if x.shape[dim] == 0:
+        shape = list(x.shape)
+        del shape[dim]
+        return torch.full(shape, math.nan, dtype=x.dtype)
+    filled = torch.where(torch.isnan(x), torch.full_like(x, -math.inf if largest else math.inf), x)
+    out = filled.amax(dim=dim) if largest else filled.amin(dim=dim)
+    return torch.where(torch.isinf(out), torch.full_like(out, math.nan), out)
+
+
 def _amax(x: torch.Tensor) -> torch.Tensor:
     """Max over the group axis (1), ignoring ``NaN`` (groups without rows); ``NaN`` if none is left
     (also when no group is kept at all)."""
-    if x.shape[1] == 0:
-        return torch.full((x.shape[0], *x.shape[2:]), math.nan, dtype=x.dtype)
-    out = torch.where(torch.isnan(x), torch.full_like(x, -math.inf), x).amax(dim=1)
-    return torch.where(torch.isinf(out), torch.full_like(out, math.nan), out)
+    return _nan_extreme(x, 1, largest=True)
 
 
 def _amin(x: torch.Tensor) -> torch.Tensor:
-    if x.shape[1] == 0:
-        return torch.full((x.shape[0], *x.shape[2:]), math.nan, dtype=x.dtype)
-    out = torch.where(torch.isnan(x), torch.full_like(x, math.inf), x).amin(dim=1)
-    return torch.where(torch.isinf(out), torch.full_like(out, math.nan), out)
+    return _nan_extreme(x, 1, largest=False)
 
 
 def _spread(x: torch.Tensor) -> torch.Tensor:
@@ -110,11 +116,7 @@ def _spread(x: torch.Tensor) -> torch.Tensor:
 
 def _worst(values: torch.Tensor, name: str) -> torch.Tensor:
     """Worst class over the defined ones: the largest difference, the smallest ratio."""
-    if name.endswith("ratio"):
-        masked = torch.where(torch.isnan(values), torch.full_like(values, math.inf), values).amin(dim=-1)
-        return torch.where(torch.isinf(masked), torch.full_like(masked, math.nan), masked)
-    masked = torch.where(torch.isnan(values), torch.full_like(values, -math.inf), values).amax(dim=-1)
-    return torch.where(torch.isinf(masked), torch.full_like(masked, math.nan), masked)
+    return _nan_extreme(values, -1, largest=not name.endswith("ratio"))
 
 
 def _interval(samples: torch.Tensor, confidence: float) -> tuple[float, float]:
