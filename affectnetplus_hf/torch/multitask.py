@@ -128,14 +128,8 @@ class MultiTaskLoss(nn.Module):
     def head_loss(self, head: str, output: torch.Tensor, batch: Mapping) -> tuple[torch.Tensor, int]:
         """``(loss, rows used)`` of one head; ``rows used == 0`` gives a zero loss with zero gradient."""
         _check_shape(head, output, batch)
-        if head == "expression":
-            target = batch["soft_label"]
-            rows = ~torch.isnan(target).any(dim=1)
-            if not bool(rows.any()):
-                return _zero(output), 0
-            return soft_cross_entropy(output[rows], target[rows], normalize=self.normalize), int(rows.sum())
+        target = batch[_TARGET_KEYS[head]]
         if head in ("valence", "arousal", "age"):
-            target = batch[head]
             rows = batch.get(f"{head}_valid", ~torch.isnan(target))
             used = int(rows.sum())
             if used == 0 or (head != "age" and self.va_loss == "ccc" and used < 2):
@@ -146,26 +140,21 @@ class MultiTaskLoss(nn.Module):
             if self.va_loss == "ccc":
                 return 1 - ccc(p, t).to(p.dtype), used
             return F.mse_loss(p, t), used
+        # the other heads use the rows whose whole target is known
+        rows = torch.isfinite(target).flatten(1).all(dim=1) if head == "landmarks" else ~torch.isnan(target).any(dim=1)
+        used = int(rows.sum())
+        if used == 0:
+            return _zero(output), 0
+        if head == "expression":
+            return soft_cross_entropy(output[rows], target[rows], normalize=self.normalize), used
+        if head in ("gender", "race"):
+            return soft_cross_entropy(output[rows], target[rows], normalize="sum"), used
+        p, t = output[rows].float(), target[rows].float()
         if head == "landmarks":
-            target = batch["landmarks"]
-            rows = torch.isfinite(target).flatten(1).all(dim=1)
-            if not bool(rows.any()):
-                return _zero(output), 0
-            p, t = output[rows].float(), target[rows].float()
             left, right = OUTER_EYE_CORNERS
             interocular = (t[:, left] - t[:, right]).norm(dim=-1).clamp_min(1.0)
-            return ((p - t).norm(dim=-1).mean(dim=1) / interocular).mean(), int(rows.sum())
-        if head in ("gender", "race"):
-            target = batch[head]
-            rows = ~torch.isnan(target).any(dim=1)
-            if not bool(rows.any()):
-                return _zero(output), 0
-            return soft_cross_entropy(output[rows], target[rows], normalize="sum"), int(rows.sum())
-        target = batch["head_pose"]  # head_pose
-        rows = ~torch.isnan(target).any(dim=1)
-        if not bool(rows.any()):
-            return _zero(output), 0
-        return F.mse_loss(output[rows].float(), target[rows].float()), int(rows.sum())
+            return ((p - t).norm(dim=-1).mean(dim=1) / interocular).mean(), used
+        return F.mse_loss(p, t), used  # head_pose
 
     # ------------------------------------------------------------------ total
     def forward(self, outputs: Mapping[str, torch.Tensor], batch: Mapping) -> tuple[torch.Tensor, dict[str, float]]:
