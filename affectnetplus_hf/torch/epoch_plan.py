@@ -106,11 +106,11 @@ class EpochPlan(Sampler[list[int]]):
         return len(self.batches(self.epoch, self.step_base))
 
     # ------------------------------------------------------------------ the plan
-    def _pool(self, stage: int | None) -> np.ndarray:
-        if stage is None:
+    def _pool(self, codes: tuple[int, ...] | None) -> np.ndarray:
+        """Rows whose subset code is one of ``codes`` (``None``: every row)."""
+        if codes is None:
             return np.arange(self.num_rows, dtype=np.int64)
-        allowed = torch.tensor(self.curriculum.stage_codes(stage), dtype=torch.int64)
-        return torch.isin(self.subsets, allowed).nonzero().flatten().numpy()
+        return torch.isin(self.subsets, torch.tensor(codes, dtype=torch.int64)).nonzero().flatten().numpy()
 
     def _order(self, pool: np.ndarray, length: int | None, *seed_parts: int) -> np.ndarray:
         """The epoch's row order over ``pool``: ``length`` rows (default: one pass)."""
@@ -153,12 +153,14 @@ class EpochPlan(Sampler[list[int]]):
         b = self.batch_size
         if self.curriculum is None or self.curriculum.by == "epoch":
             stage = None if self.curriculum is None else self.curriculum.stage_at(epoch)
-            rows = self._deal(self._order(self._pool(stage), None, epoch, -1 if stage is None else stage))
+            pool = self._pool(None if stage is None else self.curriculum.stage_codes(stage))
+            rows = self._deal(self._order(pool, None, epoch, -1 if stage is None else stage))
             cut = rows.size // b * b if self.drop_last else rows.size
             return [rows[i : i + b] for i in range(0, cut, b)]
         # step curriculum: every batch full; the epoch is as long as a pass over all stages' rows
-        full = np.unique(np.concatenate([self._pool(s) for s in range(len(self.curriculum.stages))]))
-        per_rank = full.size // self.world_size if self.drop_last else -(-full.size // self.world_size)
+        stages = range(len(self.curriculum.stages))
+        full = self._pool(tuple({code for s in stages for code in self.curriculum.stage_codes(s)})).size
+        per_rank = full // self.world_size if self.drop_last else -(-full // self.world_size)
         count = per_rank // b if self.drop_last else -(-per_rank // b)
         span = b * self.world_size
         orders: dict[int, np.ndarray] = {}
@@ -166,7 +168,7 @@ class EpochPlan(Sampler[list[int]]):
         for k in range(count):
             stage = self.curriculum.stage_at(step_base + k)
             if stage not in orders:
-                orders[stage] = self._order(self._pool(stage), count * span, epoch, stage)
+                orders[stage] = self._order(self._pool(self.curriculum.stage_codes(stage)), count * span, epoch, stage)
             order = orders[stage]
             if order.size == 0:
                 raise ValueError(f"curriculum stage {self.curriculum.stages[stage]} has no rows in this dataset")
