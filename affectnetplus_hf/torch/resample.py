@@ -141,18 +141,19 @@ def resample(
 
     groups = groups_of(source) if hasattr(source, "column_names") else torch.as_tensor(source).long()
     shares = target_shares(target, names, groups_of)
+    share = list(shares.values())  # in group order
     excluded = {"null": int((groups == NO_GROUP).sum()), "below_min_probability": int((groups == UNCERTAIN).sum())}
     members = [torch.nonzero(groups == g).flatten().numpy() for g in range(len(names))]
     available = [m.size for m in members]
-    positive = [i for i, s in enumerate(shares.values()) if s > 0]
+    positive = [i for i, s in enumerate(share) if s > 0]
     if size is None:
         if replacement:
             size = sum(available)
         else:  # the largest exact subset, over the groups that have rows (an empty group is reported short)
             stocked = [i for i in positive if available[i]]
-            size = min((int(np.floor(available[i] / list(shares.values())[i] + 1e-9)) for i in stocked), default=0)
+            size = min((int(np.floor(available[i] / share[i] + 1e-9)) for i in stocked), default=0)
     size = int(size)
-    wanted = _largest_remainder(size, list(shares.values()))
+    wanted = _largest_remainder(size, share)
     rng = np.random.default_rng(seed)
     picked, counts, shortfall, repeated = [], {}, {}, 0
     for g, name in enumerate(names):
