@@ -267,7 +267,6 @@ class StreamBatches(IterableDataset):
         """``codes_for(k)``: subset codes batch ``k`` may hold (``None``: any)."""
         import numpy as np
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         pending: list = []
         rows = 0
@@ -276,17 +275,16 @@ class StreamBatches(IterableDataset):
         if hasattr(arrow, "set_epoch"):  # after with_format/shard: datasets' copies start at epoch 0
             arrow.set_epoch(epoch)
         for table in arrow.iter(batch_size=self.batch_size):
-            keep = None
+            keep = None  # NumPy mask of the rows to keep
             if self.view is not None:  # the view's one class filter, on this table's labels
-                codes = label_codes(table.column("human_label"), len(EXPRESSIONS), "human_label")
-                keep = pa.array(self.view.map_labels(torch.from_numpy(codes))[1].numpy())
-            codes = codes_for(emitted)
-            if codes is not None:
-                subsets = label_codes(table.column("subset"), len(SUBSETS), "subset")
-                allowed = pa.array(np.isin(subsets, codes))
-                keep = allowed if keep is None else pc.and_(keep, allowed)
+                labels = label_codes(table.column("human_label"), len(EXPRESSIONS), "human_label")
+                keep = self.view.map_labels(torch.from_numpy(labels))[1].numpy()
+            allowed_subsets = codes_for(emitted)
+            if allowed_subsets is not None:
+                allowed = np.isin(label_codes(table.column("subset"), len(SUBSETS), "subset"), allowed_subsets)
+                keep = allowed if keep is None else keep & allowed
             if keep is not None:
-                table = table.filter(keep)
+                table = table.filter(pa.array(keep))
                 if table.num_rows == 0:
                     continue
             pending.append(table)
