@@ -163,22 +163,29 @@ def _storage_array(values: list, arrow_type):
     import pyarrow as pa
 
     if isinstance(arrow_type, pa.ExtensionType):
-        return pa.ExtensionArray.from_storage(arrow_type, _points_storage(values, arrow_type.storage_type))
+        return pa.ExtensionArray.from_storage(arrow_type, _points_storage(values, arrow_type))
     return pa.array(values, type=arrow_type)
 
 
-def _points_storage(values: list, storage_type):
-    """``list<list<float>>`` storage of an Array2D column from ``(rows, cols)`` arrays, nulls kept."""
+def _points_storage(values: list, arrow_type):
+    """``list<list<float>>`` storage of an Array2D column from arrays of its shape, nulls kept.
+
+    A value of another shape raises ``ValueError`` (the general path then keeps it as it
+    is, and :func:`fixed_values` names its row) rather than being cut into rows of the
+    schema's width.
+    """
     import pyarrow as pa
 
+    shape = tuple(arrow_type.shape)
+    null = np.array([v is None for v in values], dtype=bool)
     present = [v for v in values if v is not None]
-    rows_per_item, cols = present[0].shape if present else (0, 0)
-    flat = np.concatenate([np.asarray(v, dtype=np.float32).reshape(-1) for v in present]) if present else np.zeros(0, np.float32)
-    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, flat.size + 1, max(cols, 1), dtype=np.int32)), pa.array(flat))
-    lengths = np.array([rows_per_item if v is not None else 0 for v in values], dtype=np.int32)
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-    mask = pa.array([v is None for v in values]) if len(present) < len(values) else None
-    return pa.ListArray.from_arrays(offsets, inner, type=storage_type, mask=mask)
+    points = np.stack(present).astype(np.float32, copy=False) if present else np.zeros((0, *shape), np.float32)
+    if points.shape[1:] != shape:
+        raise ValueError(f"expected arrays of shape {shape}, found {points.shape[1:]}")
+    rows, cols = shape
+    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, points.size + 1, cols, dtype=np.int32)), pa.array(points.reshape(-1)))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(np.where(null, 0, rows))]).astype(np.int32))
+    return pa.ListArray.from_arrays(offsets, inner, type=arrow_type.storage_type, mask=pa.array(null) if null.any() else None)
 
 
 # ----------------------------------------------------------------------------- Arrow -> NumPy
