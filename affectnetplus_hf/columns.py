@@ -28,6 +28,7 @@ by ``datasets``' own encoder; every caller then takes the same path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -102,11 +103,9 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
         columns = {name: [row.get(name) for row in rows] for name in present}
 
     def convert(values: dict[str, list]):
-        features = datasets.Features({name: FEATURES[name] for name in values})
         arrays = []
-        for name, feature in features.items():
-            column = values[name]
-            kind, spec = COLUMN_KINDS[name]
+        for name, column in values.items():
+            feature, (kind, spec) = FEATURES[name], COLUMN_KINDS[name]
             if kind != "label" or all(v is None or (type(v) is int and 0 <= v < spec) for v in column):
                 try:  # the fast path: values exactly in storage form (the reader's rows, as the export writes them)
                     arrays.append(_storage_array(column, _arrow_schema().field(name).type))
@@ -120,7 +119,7 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
             except Exception:  # noqa: BLE001 - names for class labels, and the like: let datasets encode
                 encoded = datasets.Features({name: feature}).encode_batch({name: values[name]})[name]
                 arrays.append(pa.array(TypedSequence(encoded, type=feature)))
-        return pa.Table.from_arrays(arrays, names=list(features)) if arrays else pa.table({})
+        return pa.Table.from_arrays(arrays, names=list(values)) if arrays else pa.table({})
 
     try:
         return convert(columns)
@@ -142,14 +141,10 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
     raise error  # pragma: no cover - every value converts alone: the batch's own error
 
 
-_SCHEMA = None
-
-
+@functools.cache
 def _arrow_schema():
-    global _SCHEMA
-    if _SCHEMA is None:
-        _SCHEMA = FEATURES.arrow_schema
-    return _SCHEMA
+    """``FEATURES.arrow_schema``, built once (``datasets`` builds it anew on every access)."""
+    return FEATURES.arrow_schema
 
 
 def _storage_array(values: list, arrow_type):
