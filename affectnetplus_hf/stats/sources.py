@@ -152,7 +152,8 @@ def batched_rows(rows: Iterable[dict], batch_size: int) -> Iterator:
 
 
 def _check_columns(names: Iterable[str], what: str) -> None:
-    missing = [name for name in STATS_COLUMNS if name not in set(names)]
+    present = set(names)
+    missing = [name for name in STATS_COLUMNS if name not in present]
     if missing:
         raise AffectNetPlusError(
             f"{what} lack{'' if what == 'rows' else 's'} column(s) {', '.join(missing)}; expected AffectNet+ rows with the columns "
