@@ -57,7 +57,6 @@ STATS_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMN_NAMES if name != 
 BATCH_SIZE = 1000
 
 
-
 @dataclass
 class SourceInfo:
     """What was read: filled in while batches are produced.
