@@ -28,6 +28,7 @@ by ``datasets``' own encoder; every caller then takes the same path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -102,11 +103,9 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
         columns = {name: [row.get(name) for row in rows] for name in present}
 
     def convert(values: dict[str, list]):
-        features = datasets.Features({name: FEATURES[name] for name in values})
         arrays = []
-        for name, feature in features.items():
-            column = values[name]
-            kind, spec = COLUMN_KINDS[name]
+        for name, column in values.items():
+            feature, (kind, spec) = FEATURES[name], COLUMN_KINDS[name]
             if kind != "label" or all(v is None or (type(v) is int and 0 <= v < spec) for v in column):
                 try:  # the fast path: values exactly in storage form (the reader's rows, as the export writes them)
                     arrays.append(_storage_array(column, _arrow_schema().field(name).type))
@@ -120,7 +119,7 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
             except Exception:  # noqa: BLE001 - names for class labels, and the like: let datasets encode
                 encoded = datasets.Features({name: feature}).encode_batch({name: values[name]})[name]
                 arrays.append(pa.array(TypedSequence(encoded, type=feature)))
-        return pa.Table.from_arrays(arrays, names=list(features)) if arrays else pa.table({})
+        return pa.Table.from_arrays(arrays, names=list(values)) if arrays else pa.table({})
 
     try:
         return convert(columns)
@@ -142,14 +141,10 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
     raise error  # pragma: no cover - every value converts alone: the batch's own error
 
 
-_SCHEMA = None
-
-
+@functools.cache
 def _arrow_schema():
-    global _SCHEMA
-    if _SCHEMA is None:
-        _SCHEMA = FEATURES.arrow_schema
-    return _SCHEMA
+    """``FEATURES.arrow_schema``, built once (``datasets`` builds it anew on every access)."""
+    return FEATURES.arrow_schema
 
 
 def _storage_array(values: list, arrow_type):
@@ -163,22 +158,29 @@ def _storage_array(values: list, arrow_type):
     import pyarrow as pa
 
     if isinstance(arrow_type, pa.ExtensionType):
-        return pa.ExtensionArray.from_storage(arrow_type, _points_storage(values, arrow_type.storage_type))
+        return pa.ExtensionArray.from_storage(arrow_type, _points_storage(values, arrow_type))
     return pa.array(values, type=arrow_type)
 
 
-def _points_storage(values: list, storage_type):
-    """``list<list<float>>`` storage of an Array2D column from ``(rows, cols)`` arrays, nulls kept."""
+def _points_storage(values: list, arrow_type):
+    """``list<list<float>>`` storage of an Array2D column from arrays of its shape, nulls kept.
+
+    A value of another shape raises ``ValueError`` (the general path then keeps it as it
+    is, and :func:`fixed_values` names its row) rather than being cut into rows of the
+    schema's width.
+    """
     import pyarrow as pa
 
+    shape = tuple(arrow_type.shape)
+    null = np.array([v is None for v in values], dtype=bool)
     present = [v for v in values if v is not None]
-    rows_per_item, cols = present[0].shape if present else (0, 0)
-    flat = np.concatenate([np.asarray(v, dtype=np.float32).reshape(-1) for v in present]) if present else np.zeros(0, np.float32)
-    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, flat.size + 1, max(cols, 1), dtype=np.int32)), pa.array(flat))
-    lengths = np.array([rows_per_item if v is not None else 0 for v in values], dtype=np.int32)
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-    mask = pa.array([v is None for v in values]) if len(present) < len(values) else None
-    return pa.ListArray.from_arrays(offsets, inner, type=storage_type, mask=mask)
+    points = np.stack(present).astype(np.float32, copy=False) if present else np.zeros((0, *shape), np.float32)
+    if points.shape[1:] != shape:
+        raise ValueError(f"expected arrays of shape {shape}, found {points.shape[1:]}")
+    rows, cols = shape
+    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, points.size + 1, cols, dtype=np.int32)), pa.array(points.reshape(-1)))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(np.where(null, 0, rows))]).astype(np.int32))
+    return pa.ListArray.from_arrays(offsets, inner, type=arrow_type.storage_type, mask=pa.array(null) if null.any() else None)
 
 
 # ----------------------------------------------------------------------------- Arrow -> NumPy

@@ -60,6 +60,16 @@ def test_a_value_that_does_not_fit_names_row_and_column():
         rows_to_arrow([{"image_id": "x", "human_label": 99}])
 
 
+def test_landmarks_of_another_shape_are_kept_as_given_and_named():
+    rows = [
+        {"image_id": "ok", "landmarks": np.zeros((68, 2), np.float32)},
+        {"image_id": "wide", "landmarks": np.ones((68, 3), np.float32)},
+    ]
+    table = rows_to_arrow(rows)  # not cut into 68 x 2 rows (which would shift every later row)
+    with pytest.raises(AffectNetPlusError, match=r"row 'wide': landmarks has shape \(68, 3\); expected \(68, 2\)"):
+        annotation_arrays(table)
+
+
 def test_ragged_nested_lists_name_the_row():
     import pyarrow as pa
 

@@ -83,7 +83,6 @@ class Moments:
         return {"known": n, "mean": mean, "std": math.sqrt(max(q / n - mean * mean, 0.0)), "min": lo, "max": hi}
 
 
-
 class StatsAccumulator:
     """Fixed-size sums over any number of rows; :meth:`result` turns them into plain data
     (:func:`.summary.summarize`).
@@ -153,7 +152,6 @@ class StatsAccumulator:
         """Add row dicts (schema columns) of ``split``."""
         for columns in batched_rows(rows, batch_size):
             self.update(split, columns)
-
 
     def update(self, split: str, columns: Any) -> None:
         """Add one batch: a ``pyarrow.Table`` with the :data:`STATS_COLUMNS`, or a dict
@@ -277,12 +275,9 @@ class StatsAccumulator:
 
     # -- results
 
-    # -- results
-
     def splits(self) -> list[str]:
         known = [s for s in SPLIT_ORDER if s in self.split_rows]
         return known + [s for s in self.split_rows if s not in SPLIT_ORDER]
-
 
     def result(self, source: SourceInfo | None = None) -> dict:
         """Everything as plain data (see :mod:`.compute` for definitions)."""

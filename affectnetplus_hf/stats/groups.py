@@ -6,8 +6,9 @@ shaping (which names the array cells by them). Definitions: :mod:`.compute`.
 
 from __future__ import annotations
 
+from ..columns import COLUMN_KINDS
 from ..configs import NULL_LABEL, NULL_SUBSET, PARTS
-from ..schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
+from ..schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, RACES, SUBSETS
 from .sources import STATS_COLUMNS
 
 __all__ = [
@@ -42,8 +43,8 @@ VA_BINS = 40
 #: Split names in report order (the release's parts); other split names follow in the order first seen.
 SPLIT_ORDER: tuple[str, ...] = PARTS
 
-#: Struct columns and their members, in schema order.
-STRUCT_MEMBERS: dict[str, tuple[str, ...]] = {"gender": GENDERS, "race": RACES, "head_pose": POSE_ANGLES}
+#: Struct columns and their members, in schema order (from :data:`~affectnetplus_hf.columns.COLUMN_KINDS`).
+STRUCT_MEMBERS: dict[str, tuple[str, ...]] = {name: spec for name, (kind, spec) in COLUMN_KINDS.items() if kind == "struct"}
 #: Columns and struct fields whose nulls are counted, in table order.
 NULL_COLUMNS: tuple[str, ...] = tuple(
     item

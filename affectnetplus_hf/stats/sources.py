@@ -57,7 +57,6 @@ STATS_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMN_NAMES if name != 
 BATCH_SIZE = 1000
 
 
-
 @dataclass
 class SourceInfo:
     """What was read: filled in while batches are produced.
@@ -152,7 +151,8 @@ def batched_rows(rows: Iterable[dict], batch_size: int) -> Iterator:
 
 
 def _check_columns(names: Iterable[str], what: str) -> None:
-    missing = [name for name in STATS_COLUMNS if name not in set(names)]
+    present = set(names)
+    missing = [name for name in STATS_COLUMNS if name not in present]
     if missing:
         raise AffectNetPlusError(
             f"{what} lack{'' if what == 'rows' else 's'} column(s) {', '.join(missing)}; expected AffectNet+ rows with the columns "

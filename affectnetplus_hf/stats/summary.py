@@ -46,6 +46,7 @@ def _agreement_cell(ent_n, ent_sum, ent_sq, rank_counts) -> dict:
         "rank_counts": ranks,
     }
 
+
 def _demographic(counts: np.ndarray, prob: np.ndarray, prob_n: int, groups, keys) -> dict:
     rows = int(counts.sum())
     known = rows - int(counts[-1])

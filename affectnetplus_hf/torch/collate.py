@@ -99,7 +99,7 @@ class JpegCollator:
             (7- or 8-class task: other rows dropped before decoding, soft label reduced).
         reuse_memory: in DataLoader workers, reuse each worker's shared-memory batch
             storages once the main process has freed every tensor of the batch that used
-            them (see :class:`_Pool`), instead of mapping fresh memory for every batch.
+            them (see :class:`~affectnetplus_hf.torch.shared_memory.Pool`), instead of mapping fresh memory for every batch.
             Fresh memory is costly (page faults; on virtual machines often more than
             the decoding itself). Tensors a training loop keeps are never overwritten.
             In a worker, the batch's tensors travel wrapped and become plain tensors when
@@ -245,7 +245,6 @@ class JpegCollator:
                             "images of one batch must share a size: pass size=(height, width) to JpegCollator / make_loader"
                         ) from None
                 raise _bad_image(image_id, exc) from exc
-
 
 
 class Rows:
