@@ -102,15 +102,20 @@ def _config_sizes(data_files: dict[str, dict[str, str]], root: Path) -> dict[str
     """
     import pyarrow.parquet as pq
 
+    row_bytes: dict[Path, int] = {}  # per file, read once: the configs overlap (``all`` holds every file)
+
+    def uncompressed(path: Path) -> int:
+        if path not in row_bytes:
+            meta = pq.read_metadata(path)
+            row_bytes[path] = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        return row_bytes[path]
+
     sizes: dict[str, dict] = {}
     for name, files in data_files.items():
         splits, download = {}, 0
         for split, pattern in files.items():
             paths = sorted(root.glob(pattern))
-            splits[split] = sum(
-                sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-                for meta in (pq.read_metadata(path) for path in paths)
-            )
+            splits[split] = sum(uncompressed(path) for path in paths)
             download += sum(path.stat().st_size for path in paths)
         sizes[name] = {"splits": splits, "download_size": download}
     return sizes
