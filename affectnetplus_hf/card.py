@@ -171,8 +171,8 @@ def card_yaml(info: dict, root: str | Path | None = None) -> str:
             dataset_size=sum(size["splits"].values()) if size["splits"] else None,
         )
     infos.to_dataset_card_data(card_data)
-    infos = getattr(card_data, "dataset_info", None) or []  # absent when no config has a row
-    for entry in infos if isinstance(infos, list) else [infos]:  # one config: a dict, not a list
+    written = getattr(card_data, "dataset_info", None) or []  # absent when no config has a row
+    for entry in written if isinstance(written, list) else [written]:  # one config: a dict, not a list
         entry["features"] = _old_list_spelling(entry["features"])
     return card_data.to_yaml()
 
