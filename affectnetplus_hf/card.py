@@ -102,15 +102,20 @@ def _config_sizes(data_files: dict[str, dict[str, str]], root: Path) -> dict[str
     """
     import pyarrow.parquet as pq
 
+    row_bytes: dict[Path, int] = {}  # per file, read once: the configs overlap (``all`` holds every file)
+
+    def uncompressed(path: Path) -> int:
+        if path not in row_bytes:
+            meta = pq.read_metadata(path)
+            row_bytes[path] = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        return row_bytes[path]
+
     sizes: dict[str, dict] = {}
     for name, files in data_files.items():
         splits, download = {}, 0
         for split, pattern in files.items():
             paths = sorted(root.glob(pattern))
-            splits[split] = sum(
-                sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-                for meta in (pq.read_metadata(path) for path in paths)
-            )
+            splits[split] = sum(uncompressed(path) for path in paths)
             download += sum(path.stat().st_size for path in paths)
         sizes[name] = {"splits": splits, "download_size": download}
     return sizes
@@ -166,8 +171,8 @@ def card_yaml(info: dict, root: str | Path | None = None) -> str:
             dataset_size=sum(size["splits"].values()) if size["splits"] else None,
         )
     infos.to_dataset_card_data(card_data)
-    infos = getattr(card_data, "dataset_info", None) or []  # absent when no config has a row
-    for entry in infos if isinstance(infos, list) else [infos]:  # one config: a dict, not a list
+    written = getattr(card_data, "dataset_info", None) or []  # absent when no config has a row
+    for entry in written if isinstance(written, list) else [written]:  # one config: a dict, not a list
         entry["features"] = _old_list_spelling(entry["features"])
     return card_data.to_yaml()
 

@@ -319,23 +319,19 @@ def _check_target(out_dir: Path) -> dict | None:
         ) from None
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def _check_release_location(release: Release, out_dir: Path) -> None:
     """Refuse an ``OUT`` that holds the release (or part of it), or that lies inside a part's files."""
     roots = [release.root.resolve()] + [
         Path(p).resolve() for part in release.parts.values() for p in (part.path, part.images_dir, part.annotations_dir) if p is not None
     ]
     for folder in roots:
-        if _inside(folder, out_dir):
+        if folder.is_relative_to(out_dir):
             raise ExportError(
                 f"{folder}: the release is inside the export folder {out_dir}; an export replaces that folder, so it "
                 f"refuses to run there. Move the release out of {out_dir} (for example next to it, in {out_dir.parent}) "
                 "or choose another OUT. Nothing was changed."
             )
-        if _inside(out_dir, folder) and folder != release.root.resolve():
+        if out_dir.is_relative_to(folder) and folder != release.root.resolve():
             raise ExportError(
                 f"{out_dir}: the export folder is inside the release's folder {folder}; choose an OUT outside the "
                 "release (for example beside it). Nothing was changed."

@@ -221,11 +221,11 @@ def swap(staging: Path, out_dir: Path, token: str, atomic: bool = True) -> Path 
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are the same inode (symlinks not followed); False when either is missing."""
     try:
-        sa, sb = a.lstat(), b.lstat()
+        return os.path.samestat(a.lstat(), b.lstat())
     except OSError:
         return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def remove_owned(folder: Path, out_dir: Path) -> list[str]:

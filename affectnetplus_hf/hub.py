@@ -364,12 +364,14 @@ def plan_push(local: LocalExport, remote: RemoteState, repo_id: str) -> PushPlan
     )
 
 
+def _remote_files(api, repo_id: str, branch: str) -> dict:
+    """repo path -> tree entry (``RepoFile``) of every file on ``branch``; folders left out."""
+    return {e.path: e for e in api.list_repo_tree(repo_id, repo_type="dataset", revision=branch, recursive=True) if hasattr(e, "size")}
+
+
 def _read_remote(api, repo_id: str, branch: str, call: Callable) -> RemoteState:
     """The branch's files, its ``export_info.json`` when it is ours, and whether its card is our placeholder."""
-    entries = call(
-        "list remote files",
-        lambda: {e.path: e for e in api.list_repo_tree(repo_id, repo_type="dataset", revision=branch, recursive=True) if hasattr(e, "size")},
-    )
+    entries = call("list remote files", lambda: _remote_files(api, repo_id, branch))
     info = None
     if INFO_FILE in entries:
         text = _download_text(api, repo_id, branch, INFO_FILE, call)
@@ -605,7 +607,7 @@ def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple
 
     def attempt():
         # Re-read the tree on every try: a lost answer may mean the deletions happened.
-        now = {e.path for e in session.api.list_repo_tree(session.repo_id, repo_type="dataset", revision=session.branch, recursive=True) if hasattr(e, "size")}
+        now = _remote_files(session.api, session.repo_id, session.branch)
         stale = [p for p in plan.stale if p in now]
         if PENDING_FILE in now and PENDING_FILE not in stale:  # written by this push's first shard commit
             stale.append(PENDING_FILE)

@@ -58,7 +58,7 @@ from urllib.parse import unquote, urlsplit
 
 from .hub_clients import point_clients_at
 from .hub_routes import _make_handler
-from .hub_store import ORG, TOKEN_READ, TOKEN_WRITE, USER, HubStore
+from .hub_store import TOKEN_READ, TOKEN_WRITE, USER, HubStore
 
 __all__ = [
     "HubServer",
@@ -116,16 +116,9 @@ class HubServer(HubStore, _BackgroundServer):
     """
 
     def __init__(
-        self,
-        root: str | os.PathLike | None = None,
-        *,
-        tokens: dict[str, tuple[str, str]] | None = None,
-        orgs: tuple[str, ...] = (ORG,),
-        page_size: int = 1000,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        self, root: str | os.PathLike | None = None, *, host: str = "127.0.0.1", port: int = 0, **store_options
     ):
-        super().__init__(root, tokens=tokens, orgs=orgs, page_size=page_size)
+        super().__init__(root, **store_options)
         self._httpd = _QuietServer((host, port), _make_handler(self))
 
     def start(self) -> "HubServer":
