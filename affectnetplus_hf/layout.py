@@ -150,24 +150,29 @@ def _unlistable(folder: Path) -> str | None:
         return exc.strerror or str(exc)
 
 
-def _list_dirs(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """The sub-folders of ``folder`` (symbolic links followed) and the entries that cannot be
-    followed, with the error; an unreadable ``folder`` gives nothing."""
+def _list_dirs(folder: Path) -> tuple[list[Path], list[tuple[Path, str]], str | None]:
+    """The sub-folders of ``folder`` (symbolic links followed), the entries that cannot be
+    followed, with the error, and why ``folder`` cannot be listed (None when it can; then
+    nothing else is given)."""
     dirs: list[Path] = []
     broken: list[tuple[Path, str]] = []
     try:
-        with os.scandir(folder) as entries:
+        listing = os.scandir(folder)
+    except OSError as exc:
+        return [], [], exc.strerror or str(exc)
+    try:
+        with listing as entries:
             for entry in entries:
                 try:
                     if entry.is_dir():
                         dirs.append(Path(entry.path))
                 except OSError as exc:
                     broken.append((Path(entry.path), exc.strerror or str(exc)))
-    except OSError:
+    except OSError:  # a listing cut short: what was listed is kept
         pass
     dirs.sort()
     broken.sort()
-    return dirs, broken
+    return dirs, broken, None
 
 
 def _children_by_name(folder: Path) -> dict[str, list[Path]]:
@@ -215,11 +220,10 @@ def _part_folder_names() -> list[tuple[str, str]]:
 def _unread_entries(folder: Path, used: set[Path], part: str, meanings: dict[str, str], expected: str) -> list[IgnoredFile]:
     """The sub-folders of ``folder`` not in ``used``, and its entries that cannot be followed,
     as :class:`IgnoredFile` (``meanings``: normalized folder name -> what it would mean)."""
-    dirs, broken = _list_dirs(folder)
+    dirs, broken, unlisted = _list_dirs(folder)
     ignored = [IgnoredFile(part, path, _NOT_FOLLOWED.format(error=error)) for path, error in broken]
-    error = _unlistable(folder)
-    if error:
-        ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=error)))
+    if unlisted:
+        ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=unlisted)))
     for path in dirs:
         if path in used:
             continue
