@@ -34,10 +34,10 @@ import os
 import re
 import stat
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .configs import PARTS  # part names, in the order they are processed and reported
+from .configs import HUMAN_PARTS, PARTS  # part names, in the order they are processed and reported
 from .errors import ReleaseNotFoundError
 from .schema import MANUAL_DOWNLOAD_INSTRUCTIONS
 
@@ -255,10 +255,11 @@ def _release_level_ignored(root: Path, parts: dict[str, Part]) -> list[IgnoredFi
     top_used = {p for p in (human, _descend(root, ("nohumanannotated",))) if p is not None}
     ignored += _unread_entries(root, top_used, first, top_meanings, "human_annotated/ and no_human_annotated/")
     if human is not None:
-        meanings = {c: f"part {name}" for name in ("train", "validation") for c in _PART_PATHS[name][1]}
+        part_named = {c: name for name in HUMAN_PARTS for c in _PART_PATHS[name][1]}  # spelling -> part
+        meanings = {c: f"part {name}" for c, name in part_named.items()}
         used = {p for p in part_dirs if p.parent == human}
         for item in _unread_entries(human, used, first, meanings, "train_set/ and validation_set/"):
-            named = next((n for n in ("train", "validation") if normalize_name(item.path.name) in _PART_PATHS[n][1]), None)
+            named = part_named.get(normalize_name(item.path.name))
             ignored.append(IgnoredFile(named if named in parts else first, item.path, item.reason))
     return ignored
 
@@ -355,13 +356,10 @@ def find_release(root: str | os.PathLike | None) -> Release:
                 release.parts[name] = part
     if release.parts:
         release.ignored = _release_level_ignored(release.root, release.parts)
-        first = next(iter(release.parts))
-        own = [i for i in release.ignored if i.part == first]
-        others = [i for i in release.ignored if i.part != first]
         for name, part in release.parts.items():
-            extra = own if name == first else [i for i in others if i.part == name]
+            extra = [i for i in release.ignored if i.part == name]
             if extra:
-                release.parts[name] = Part(part.name, part.path, part.images_dir, part.annotations_dir, (*extra, *part.ignored))
+                release.parts[name] = replace(part, ignored=(*extra, *part.ignored))
     if not release.parts:
         blocked = _unlistable_below(root)
         if blocked:
