@@ -133,8 +133,6 @@ class Release:
 
     root: Path
     parts: dict[str, Part] = field(default_factory=dict)
-    #: folders beside the parts that are not read (each also in its part's ``ignored``)
-    ignored: list[IgnoredFile] = field(default_factory=list)
 
 
 _NOT_FOLLOWED = "cannot be followed ({error}): a symbolic-link loop or a broken link or mount; not read. Fix or remove it"
@@ -355,9 +353,9 @@ def find_release(root: str | os.PathLike | None) -> Release:
             if part is not None:
                 release.parts[name] = part
     if release.parts:
-        release.ignored = _release_level_ignored(release.root, release.parts)
+        beside = _release_level_ignored(release.root, release.parts)  # each names the part it joins
         for name, part in release.parts.items():
-            extra = [i for i in release.ignored if i.part == name]
+            extra = [i for i in beside if i.part == name]
             if extra:
                 release.parts[name] = replace(part, ignored=(*extra, *part.ignored))
     if not release.parts:
