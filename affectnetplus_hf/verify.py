@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ._parallel import report_progress, run_jobs
-from .configs import NULL_LABEL, NULL_SUBSET, label_name, subset_name
-from .layout import PARTS, find_release, list_records
+from .configs import NULL_LABEL, NULL_SUBSET, PARTS, label_name, subset_name
+from .layout import find_release, list_records
 from .reader import iter_rows, reason_class
 from .schema import EXPRESSIONS, PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
 
