@@ -309,10 +309,7 @@ def _number(value: Any) -> float | None:
     if kind is float or kind is int:
         number = value
     elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError from None
+        number = float(value.strip())  # ValueError for a non-numeric string
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         number = value
     else:
