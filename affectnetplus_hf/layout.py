@@ -419,15 +419,19 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
                     IgnoredFile(part, path, "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again")
                 )
                 continue
-            stem = unicodedata.normalize("NFC", stem)
-        by_stem.setdefault(stem, []).append(path)
+        by_stem.setdefault(_stem_key(stem), []).append(path)
     return by_stem, ""
+
+
+def _stem_key(stem: str) -> str:
+    """The form records are paired by: NFC, so a macOS (NFD) name pairs with its twin."""
+    return stem if stem.isascii() else unicodedata.normalize("NFC", stem)
 
 
 def _note_odd(odd: dict[str, str], name: str, suffixes: tuple[str, ...], why: str) -> None:
     stem, dot, suffix = name.rpartition(".")
     if dot and "." + suffix.lower() in suffixes:
-        odd.setdefault(unicodedata.normalize("NFC", stem) if not stem.isascii() else stem, why)
+        odd.setdefault(_stem_key(stem), why)
 
 
 def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
