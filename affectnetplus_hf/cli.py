@@ -485,8 +485,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        raise
     except BrokenPipeError:  # `affectnetplus ... | head`: the reader left; say nothing more
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush

@@ -1,7 +1,7 @@
 """The configs of AffectNet+ as plain data, and the one spelling of "no value".
 
-This module is a leaf: it imports nothing from the package but the schema's subset
-names, so every stage (builder, export, card, stats, CLI, loading script) can read it.
+This module is a leaf: it imports nothing from the package but the schema's expression
+and subset names, so every stage (builder, export, card, stats, CLI, loading script) can read it.
 
 A release has three **parts** (folders): ``train`` and ``validation`` (human annotated)
 and ``unlabeled`` (``no_human_annotated``). A **config** reads some parts as its splits,
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .schema import SUBSETS
+from .schema import EXPRESSIONS, SUBSETS
 
 __all__ = [
     "CONFIGS",
@@ -36,13 +36,26 @@ __all__ = [
     "ConfigSpec",
     "config_reading",
     "config_spec",
+    "label_name",
     "part_of_split",
+    "subset_name",
 ]
 
 #: How a null human label is named wherever a user can see it.
 NULL_LABEL = "no_label"
 #: How a null data-complexity subset is named wherever a user can see it.
 NULL_SUBSET = "no_subset"
+
+
+def label_name(code: int | None) -> str:
+    """The name a user sees for a human-label code: its expression, or :data:`NULL_LABEL` for null."""
+    return NULL_LABEL if code is None else EXPRESSIONS[code]
+
+
+def subset_name(code: int | None) -> str:
+    """The name a user sees for a subset code: ``easy``/``challenging``/``difficult``, or :data:`NULL_SUBSET` for null."""
+    return NULL_SUBSET if code is None else SUBSETS[code]
+
 
 #: The human-annotated parts (their rows have a human label).
 HUMAN_PARTS: tuple[str, ...] = ("train", "validation")

@@ -50,7 +50,7 @@ from pathlib import Path
 
 from ._parallel import report_progress, run_jobs
 from .columns import rows_to_arrow
-from .configs import NULL_LABEL, NULL_SUBSET
+from .configs import NULL_SUBSET, label_name, subset_name
 from .errors import AffectNetPlusError, ExportError, NothingToExportError
 from .export_layout import (
     CARD_FILE,
@@ -68,7 +68,7 @@ from .export_layout import (
 from .export_swap import carry, edited_files, export_lock, filesystem_error, recover, remove_owned, swap, user_files
 from .layout import PARTS, Release, RecordFiles, find_release, list_records
 from .reader import iter_rows, reason_class
-from .schema import COLUMN_NAMES, EXPRESSIONS, FEATURES, SUBSETS
+from .schema import COLUMN_NAMES, FEATURES, SUBSETS
 
 __all__ = [
     "DEFAULT_SHARD_RECORDS",
@@ -209,14 +209,12 @@ def _export_shard(job: ShardJob) -> dict:
                 bad.append(result.bad.to_report())
             else:
                 row = result.row
-                subset = row["subset"]
-                partition = SUBSETS[subset] if subset is not None else NULL_SUBSET
+                partition = subset_name(row["subset"])
                 columns = buffers[partition]
                 for name in COLUMN_NAMES:
                     columns[name].append(row[name])
                 counts[partition] += 1
-                label = row["human_label"]
-                class_subset[(EXPRESSIONS[label] if label is not None else NULL_LABEL, partition)] += 1
+                class_subset[(label_name(row["human_label"]), partition)] += 1
                 if len(columns["image_id"]) >= _ROW_GROUP:
                     flush(partition)
             pending += 1

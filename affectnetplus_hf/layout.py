@@ -34,10 +34,10 @@ import os
 import re
 import stat
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .configs import PARTS  # part names, in the order they are processed and reported
+from .configs import HUMAN_PARTS, PARTS  # part names, in the order they are processed and reported
 from .errors import ReleaseNotFoundError
 from .schema import MANUAL_DOWNLOAD_INSTRUCTIONS
 
@@ -133,8 +133,6 @@ class Release:
 
     root: Path
     parts: dict[str, Part] = field(default_factory=dict)
-    #: folders beside the parts that are not read (each also in its part's ``ignored``)
-    ignored: list[IgnoredFile] = field(default_factory=list)
 
 
 _NOT_FOLLOWED = "cannot be followed ({error}): a symbolic-link loop or a broken link or mount; not read. Fix or remove it"
@@ -150,24 +148,29 @@ def _unlistable(folder: Path) -> str | None:
         return exc.strerror or str(exc)
 
 
-def _list_dirs(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """The sub-folders of ``folder`` (symbolic links followed) and the entries that cannot be
-    followed, with the error; an unreadable ``folder`` gives nothing."""
+def _list_dirs(folder: Path) -> tuple[list[Path], list[tuple[Path, str]], str | None]:
+    """The sub-folders of ``folder`` (symbolic links followed), the entries that cannot be
+    followed, with the error, and why ``folder`` cannot be listed (None when it can; then
+    nothing else is given)."""
     dirs: list[Path] = []
     broken: list[tuple[Path, str]] = []
     try:
-        with os.scandir(folder) as entries:
+        listing = os.scandir(folder)
+    except OSError as exc:
+        return [], [], exc.strerror or str(exc)
+    try:
+        with listing as entries:
             for entry in entries:
                 try:
                     if entry.is_dir():
                         dirs.append(Path(entry.path))
                 except OSError as exc:
                     broken.append((Path(entry.path), exc.strerror or str(exc)))
-    except OSError:
+    except OSError:  # a listing cut short: what was listed is kept
         pass
     dirs.sort()
     broken.sort()
-    return dirs, broken
+    return dirs, broken, None
 
 
 def _children_by_name(folder: Path) -> dict[str, list[Path]]:
@@ -215,11 +218,10 @@ def _part_folder_names() -> list[tuple[str, str]]:
 def _unread_entries(folder: Path, used: set[Path], part: str, meanings: dict[str, str], expected: str) -> list[IgnoredFile]:
     """The sub-folders of ``folder`` not in ``used``, and its entries that cannot be followed,
     as :class:`IgnoredFile` (``meanings``: normalized folder name -> what it would mean)."""
-    dirs, broken = _list_dirs(folder)
+    dirs, broken, unlisted = _list_dirs(folder)
     ignored = [IgnoredFile(part, path, _NOT_FOLLOWED.format(error=error)) for path, error in broken]
-    error = _unlistable(folder)
-    if error:
-        ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=error)))
+    if unlisted:
+        ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=unlisted)))
     for path in dirs:
         if path in used:
             continue
@@ -251,10 +253,11 @@ def _release_level_ignored(root: Path, parts: dict[str, Part]) -> list[IgnoredFi
     top_used = {p for p in (human, _descend(root, ("nohumanannotated",))) if p is not None}
     ignored += _unread_entries(root, top_used, first, top_meanings, "human_annotated/ and no_human_annotated/")
     if human is not None:
-        meanings = {c: f"part {name}" for name in ("train", "validation") for c in _PART_PATHS[name][1]}
+        part_named = {c: name for name in HUMAN_PARTS for c in _PART_PATHS[name][1]}  # spelling -> part
+        meanings = {c: f"part {name}" for c, name in part_named.items()}
         used = {p for p in part_dirs if p.parent == human}
         for item in _unread_entries(human, used, first, meanings, "train_set/ and validation_set/"):
-            named = next((n for n in ("train", "validation") if normalize_name(item.path.name) in _PART_PATHS[n][1]), None)
+            named = part_named.get(normalize_name(item.path.name))
             ignored.append(IgnoredFile(named if named in parts else first, item.path, item.reason))
     return ignored
 
@@ -350,14 +353,11 @@ def find_release(root: str | os.PathLike | None) -> Release:
             if part is not None:
                 release.parts[name] = part
     if release.parts:
-        release.ignored = _release_level_ignored(release.root, release.parts)
-        first = next(iter(release.parts))
-        own = [i for i in release.ignored if i.part == first]
-        others = [i for i in release.ignored if i.part != first]
+        beside = _release_level_ignored(release.root, release.parts)  # each names the part it joins
         for name, part in release.parts.items():
-            extra = own if name == first else [i for i in others if i.part == name]
+            extra = [i for i in beside if i.part == name]
             if extra:
-                release.parts[name] = Part(part.name, part.path, part.images_dir, part.annotations_dir, (*extra, *part.ignored))
+                release.parts[name] = replace(part, ignored=(*extra, *part.ignored))
     if not release.parts:
         blocked = _unlistable_below(root)
         if blocked:
@@ -419,15 +419,19 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
                     IgnoredFile(part, path, "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again")
                 )
                 continue
-            stem = unicodedata.normalize("NFC", stem)
-        by_stem.setdefault(stem, []).append(path)
+        by_stem.setdefault(_stem_key(stem), []).append(path)
     return by_stem, ""
+
+
+def _stem_key(stem: str) -> str:
+    """The form records are paired by: NFC, so a macOS (NFD) name pairs with its twin."""
+    return stem if stem.isascii() else unicodedata.normalize("NFC", stem)
 
 
 def _note_odd(odd: dict[str, str], name: str, suffixes: tuple[str, ...], why: str) -> None:
     stem, dot, suffix = name.rpartition(".")
     if dot and "." + suffix.lower() in suffixes:
-        odd.setdefault(unicodedata.normalize("NFC", stem) if not stem.isascii() else stem, why)
+        odd.setdefault(_stem_key(stem), why)
 
 
 def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:

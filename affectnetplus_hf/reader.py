@@ -147,9 +147,9 @@ def reason_class(reason: str) -> str:
     or ', found '. Where that text is one word, a field (``"subset: two different values
     (0 and 2); ..."``), the kind is the field and its detail up to ' (', ';' or ', found '
     (``"subset: two different values"``)."""
-    head, colon, rest = reason.partition(":")
-    head = head.split(";", 1)[0].split(", found ", 1)[0].strip()
-    if not colon or " " in head or ";" in reason.split(":", 1)[0]:
+    before, colon, rest = reason.partition(":")
+    head = before.split(";", 1)[0].split(", found ", 1)[0].strip()
+    if not colon or " " in head or ";" in before:
         return head
     detail = re.split(r";|, found | \(", rest, maxsplit=1)[0].strip()
     return f"{head}: {detail}" if detail else head
@@ -309,10 +309,7 @@ def _number(value: Any) -> float | None:
     if kind is float or kind is int:
         number = value
     elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError from None
+        number = float(value.strip())  # ValueError for a non-numeric string
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         number = value
     else:

@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ._parallel import report_progress, run_jobs
-from .configs import NULL_LABEL, NULL_SUBSET
-from .layout import PARTS, find_release, list_records
+from .configs import NULL_LABEL, NULL_SUBSET, PARTS, label_name, subset_name
+from .layout import find_release, list_records
 from .reader import iter_rows, reason_class
 from .schema import EXPRESSIONS, PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
 
@@ -181,9 +181,7 @@ def _scan(job) -> dict:
             bad.append(result.bad.to_report())
         else:
             row = result.row
-            label = EXPRESSIONS[row["human_label"]] if row["human_label"] is not None else NULL_LABEL
-            subset = SUBSETS[row["subset"]] if row["subset"] is not None else NULL_SUBSET
-            counts[(label, subset)] += 1
+            counts[(label_name(row["human_label"]), subset_name(row["subset"]))] += 1
         if done % 256 == 0:
             report_progress(256)
     report_progress(len(records) % 256)

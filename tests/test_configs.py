@@ -46,3 +46,8 @@ def test_the_config_that_reads_each_part():
 
 def test_null_spellings():
     assert (configs.NULL_LABEL, configs.NULL_SUBSET) == ("no_label", "no_subset")
+
+
+def test_code_names_use_the_null_spellings():
+    assert configs.label_name(0) == "neutral" and configs.label_name(None) == configs.NULL_LABEL
+    assert [configs.subset_name(c) for c in (0, 1, 2, None)] == ["easy", "challenging", "difficult", configs.NULL_SUBSET]
