@@ -28,10 +28,12 @@ __all__ = [
     "CONFIG_NAMES",
     "DEFAULT_CONFIG",
     "HUMAN_PARTS",
+    "LABEL_NAMES",
     "NULL_LABEL",
     "NULL_SUBSET",
     "PARTS",
     "ROW_CONFIGS",
+    "SUBSET_NAMES",
     "UNLABELED_PART",
     "ConfigSpec",
     "config_reading",
@@ -45,6 +47,12 @@ __all__ = [
 NULL_LABEL = "no_label"
 #: How a null data-complexity subset is named wherever a user can see it.
 NULL_SUBSET = "no_subset"
+
+
+#: Every name a human label can show, in code order, the null group last.
+LABEL_NAMES: tuple[str, ...] = (*EXPRESSIONS, NULL_LABEL)
+#: Every name a subset can show (the export's partitions), in code order, the null group last.
+SUBSET_NAMES: tuple[str, ...] = (*SUBSETS, NULL_SUBSET)
 
 
 def label_name(code: int | None) -> str:

@@ -50,7 +50,7 @@ from pathlib import Path
 
 from ._parallel import report_progress, run_jobs
 from .columns import rows_to_arrow
-from .configs import NULL_SUBSET, label_name, subset_name
+from .configs import NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
 from .errors import AffectNetPlusError, ExportError, NothingToExportError
 from .export_layout import (
     CARD_FILE,
@@ -68,7 +68,7 @@ from .export_layout import (
 from .export_swap import carry, edited_files, export_lock, filesystem_error, recover, remove_owned, swap, user_files
 from .layout import PARTS, Release, RecordFiles, find_release, list_records
 from .reader import iter_rows, reason_class
-from .schema import COLUMN_NAMES, FEATURES, SUBSETS
+from .schema import COLUMN_NAMES, FEATURES
 
 __all__ = [
     "DEFAULT_SHARD_RECORDS",
@@ -88,7 +88,7 @@ DEFAULT_SHARD_RECORDS = 10_000
 SHARD_MULTIPLE = 8
 _ROW_GROUP = 500  # rows per Parquet row group (~4 MB of 8 KB JPEGs): small for random access, large enough that streaming is not dominated by per-group overhead
 
-_PARTITIONS = (*SUBSETS, NULL_SUBSET)
+_PARTITIONS = SUBSET_NAMES  # a shard file per subset, and one for rows without
 
 
 def auto_num_shards(num_records: int, shard_records: int = DEFAULT_SHARD_RECORDS) -> int:

@@ -15,10 +15,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ._parallel import report_progress, run_jobs
-from .configs import NULL_LABEL, NULL_SUBSET, PARTS, label_name, subset_name
+from .configs import LABEL_NAMES, PARTS, SUBSET_NAMES, label_name, subset_name
 from .layout import find_release, list_records
 from .reader import iter_rows, reason_class
-from .schema import EXPRESSIONS, PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
+from .schema import PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
 
 __all__ = ["PartReport", "VerifyReport", "verify"]
 
@@ -115,9 +115,8 @@ def _part_json(part: PartReport) -> dict:
 
 
 def _part_text(part: PartReport) -> str:
-    subsets = [*SUBSETS, NULL_SUBSET]
-    used_subsets = [s for s in subsets if any(k[1] == s for k in part.counts)] or list(SUBSETS)
-    labels = [e for e in (*EXPRESSIONS, NULL_LABEL) if any(k[0] == e for k in part.counts)]
+    used_subsets = [s for s in SUBSET_NAMES if any(k[1] == s for k in part.counts)] or list(SUBSETS)
+    labels = [e for e in LABEL_NAMES if any(k[0] == e for k in part.counts)]
     out = [f"== {part.name}: {part.path}", f"records: {part.read} read, {part.good} good, {len(part.bad)} bad"]
     header = f"{'class':<12}" + "".join(f"{s:>13}" for s in used_subsets) + f"{'total':>10}"
     published = PUBLISHED_COUNTS.get(part.name, {})

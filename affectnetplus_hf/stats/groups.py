@@ -7,8 +7,8 @@ shaping (which names the array cells by them). Definitions: :mod:`.compute`.
 from __future__ import annotations
 
 from ..columns import COLUMN_KINDS
-from ..configs import NULL_LABEL, NULL_SUBSET, PARTS
-from ..schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, RACES, SUBSETS
+from ..configs import LABEL_NAMES, PARTS, SUBSET_NAMES
+from ..schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, RACES
 from .sources import STATS_COLUMNS
 
 __all__ = [
@@ -31,8 +31,8 @@ __all__ = [
 STATS_VERSION = 1
 UNKNOWN = "unknown"
 #: Row groups by human label: the 11 expressions, then rows without a human label.
-CLASS_GROUPS: tuple[str, ...] = (*EXPRESSIONS, NULL_LABEL)
-SUBSET_GROUPS: tuple[str, ...] = (*SUBSETS, NULL_SUBSET)
+CLASS_GROUPS: tuple[str, ...] = LABEL_NAMES
+SUBSET_GROUPS: tuple[str, ...] = SUBSET_NAMES
 SOFT_CLASSES: tuple[str, ...] = EXPRESSIONS[:NUM_SOFT_CLASSES]
 GENDER_GROUPS: tuple[str, ...] = (*GENDERS, UNKNOWN)
 RACE_GROUPS: tuple[str, ...] = (*RACES, UNKNOWN)
