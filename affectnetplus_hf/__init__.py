@@ -46,23 +46,23 @@ def __getattr__(name: str):
     # Heavier pieces load on first use so that `import affectnetplus_hf` stays cheap (the
     # schema imports `datasets`; the CLI catches Ctrl-C only once its main() runs).
     if name in _SCHEMA_NAMES:
-        from . import schema
+        from .core import schema
 
         return getattr(schema, name)
     if name in ("AffectNetPlus", "AffectNetPlusConfig"):
-        from . import builder
+        from .release import builder
 
         return getattr(builder, name)
     if name == "export":
-        from .export import export
+        from .exporter.writer import export
 
         return export
     if name == "push":
-        from .hub import push
+        from .hub.publish import push
 
         return push
     if name == "write_sample":
-        from .sample import write_sample
+        from .release.sample import write_sample
 
         return write_sample
     raise AttributeError(f"module 'affectnetplus_hf' has no attribute {name!r}")

@@ -66,7 +66,7 @@ _INTERRUPTED = {
 
 
 def _cmd_sample(args) -> int:
-    from .sample import FAULTS, write_sample
+    from .release.sample import FAULTS, write_sample
 
     faults = {"train": list(FAULTS)} if args.with_faults else None
     if faults and args.n < len(FAULTS):
@@ -99,8 +99,8 @@ def _print_export(result) -> None:
 
 
 def _cmd_export(args) -> int:
-    from .configs import PARTS, UNLABELED_PART, config_reading
-    from .export import export
+    from .core.configs import PARTS, UNLABELED_PART, config_reading
+    from .exporter.writer import export
 
     result = export(
         args.raw,
@@ -121,7 +121,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from .verify import verify
+    from .release.verification import verify
 
     report = verify(args.raw, num_proc=args.num_proc, check_images=args.check_images, progress=not args.quiet)
     if args.json:
@@ -155,8 +155,8 @@ def _cmd_demo(args) -> int:
     """Sample -> export -> load_dataset -> statistics, end to end, with planted faults to show reporting."""
     import datasets
 
-    from .configs import CONFIG_NAMES, DEFAULT_CONFIG
-    from .export import export
+    from .core.configs import CONFIG_NAMES, DEFAULT_CONFIG
+    from .exporter.writer import export
     from .stats import write_stats
 
     workdir = Path(args.dir).absolute() if args.dir else Path(tempfile.mkdtemp(prefix="affectnetplus-demo-"))
@@ -168,7 +168,7 @@ def _cmd_demo(args) -> int:
         )
     out = workdir / "affectnet_plus"
     stats_dir = workdir / "affectnet_plus_stats"
-    from .sample import write_sample
+    from .release.sample import write_sample
 
     print(f"[1/4] writing a synthetic release ({args.n} records per part) to {raw}")
     write_sample(raw, n=args.n, faults={"train": ["truncated_jpeg", "missing_annotation", "bom_crlf", "sentinel"]})
@@ -207,8 +207,8 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_push(args) -> int:
-    from .configs import DEFAULT_CONFIG
-    from .hub import push
+    from .core.configs import DEFAULT_CONFIG
+    from .hub.publish import push
 
     result = push(
         args.folder,
@@ -267,7 +267,7 @@ def _subcommand(sub, name: str, summary: str, description: str, examples: str) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .export import DEFAULT_SHARD_RECORDS  # imported here: the package's heavy imports run inside main's try
+    from .exporter.writer import DEFAULT_SHARD_RECORDS  # imported here: the package's heavy imports run inside main's try
     parser = argparse.ArgumentParser(
         prog="affectnetplus",
         description="AffectNet+ as a typed Hugging Face dataset: verify a release, export it to Parquet, "

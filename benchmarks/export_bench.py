@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from affectnetplus_hf.export import export  # noqa: E402
-from affectnetplus_hf.layout import find_release, list_records  # noqa: E402
-from affectnetplus_hf.sample import write_sample  # noqa: E402
+from affectnetplus_hf.exporter.writer import export  # noqa: E402
+from affectnetplus_hf.release.layout import find_release, list_records  # noqa: E402
+from affectnetplus_hf.release.sample import write_sample  # noqa: E402
 
 
 def make_release(root: Path, n: int) -> None:

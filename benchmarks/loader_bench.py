@@ -87,8 +87,8 @@ def build(work: Path, n: int, workers: int):
     """Raw synthetic release + export + load_dataset, reused when already there."""
     import datasets
 
-    from affectnetplus_hf.export import export
-    from affectnetplus_hf.sample import write_sample
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.release.sample import write_sample
 
     raw, out = work / "raw", work / "export"
     stamp = work / "built.json"

@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from affectnetplus_hf.configs import ROW_CONFIGS  # noqa: E402
-from affectnetplus_hf.export import export  # noqa: E402
-from affectnetplus_hf.export_layout import read_info, shard_name  # noqa: E402
-from affectnetplus_hf.sample import write_sample  # noqa: E402
+from affectnetplus_hf.core.configs import ROW_CONFIGS  # noqa: E402
+from affectnetplus_hf.exporter.writer import export  # noqa: E402
+from affectnetplus_hf.core.export_files import read_info, shard_name  # noqa: E402
+from affectnetplus_hf.release.sample import write_sample  # noqa: E402
 from affectnetplus_hf.stats import compute as stats_compute  # noqa: E402
 from affectnetplus_hf.stats.sources import STATS_COLUMNS  # noqa: E402
 

@@ -10,7 +10,7 @@ imported by path; it is test infrastructure, not part of the package) and stream
 * local:  ``load_dataset(<export folder>, "all", streaming=True)`` (the baseline);
 * hub:    ``load_dataset("<repo id>", "all", streaming=True)`` through the server, with the
           real ``huggingface_hub`` / ``datasets`` clients (HfFileSystem, HTTP Range reads);
-* http:   ``affectnetplus_hf.remote.stream("http://127.0.0.1:PORT/")`` from a plain static
+* http:   ``affectnetplus_hf.hub.remote.stream("http://127.0.0.1:PORT/")`` from a plain static
           file server with Range support (fsspec's HTTP filesystem).
 
 Every row is read whole: as Python rows with the raw JPEG bytes (``--mode bytes``), with
@@ -59,8 +59,8 @@ class _Patch:
 
 def make_release(root: Path, n: int) -> None:
     """~n records: 90% train, 5% validation, 5% unlabeled."""
-    from affectnetplus_hf.layout import find_release
-    from affectnetplus_hf.sample import write_sample
+    from affectnetplus_hf.release.layout import find_release
+    from affectnetplus_hf.release.sample import write_sample
 
     seed_n = min(400, n)
     write_sample(root, n=seed_n)
@@ -126,10 +126,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import datasets
 
-    from affectnetplus_hf.export import export
-    from affectnetplus_hf.export_layout import INFO_FILE, read_info, shard_paths
-    from affectnetplus_hf.hub import push
-    from affectnetplus_hf.remote import stream
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.core.export_files import INFO_FILE, read_info, shard_paths
+    from affectnetplus_hf.hub.publish import push
+    from affectnetplus_hf.hub.remote import stream
 
     datasets.disable_progress_bars()
     hub_server = _load_test_server()

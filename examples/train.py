@@ -75,8 +75,8 @@ def small_cnn(num_classes: int, multitask: bool = False, size: int = 64) -> nn.M
 def build_data(data: str | None, n: int, workdir: Path) -> Path:
     if data:
         return Path(data)
-    from affectnetplus_hf.export import export
-    from affectnetplus_hf.sample import write_sample
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.release.sample import write_sample
 
     raw, out = workdir / "raw", workdir / "affectnet_plus"
     write_sample(raw, n=n, parts=("train", "validation"))
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
 
     import datasets
 
-    from affectnetplus_hf.configs import NULL_SUBSET
+    from affectnetplus_hf.core.configs import NULL_SUBSET
     from affectnetplus_hf.torch import (
         EIGHT_CLASS,
         BatchAugment,

@@ -12,7 +12,7 @@ Usage, with the ``affectnetplus-hf`` package installed in the same environment::
     )
 
 This file holds no parsing code and no schema: the builder class below is the
-package's :class:`affectnetplus_hf.builder.AffectNetPlus`, so the configs, splits,
+package's :class:`affectnetplus_hf.release.builder.AffectNetPlus`, so the configs, splits,
 features and rows are exactly those of the builder and the Parquet export.
 
 With ``datasets`` 4 or newer, ``load_dataset`` refuses every ``.py`` script before
@@ -66,7 +66,7 @@ if _datasets_major(datasets.__version__) >= 4:
     raise RuntimeError(_DATASETS_4_MESSAGE.format(version=datasets.__version__))
 
 try:
-    import affectnetplus_hf.builder as _builder
+    import affectnetplus_hf.release.builder as _builder
 except ModuleNotFoundError as error:
     if error.name is None or error.name.split(".")[0] != "affectnetplus_hf":
         raise  # the package is there but one of its own dependencies is not: say which

@@ -21,7 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from affectnetplus_hf.sample import FAULTS, SampleManifest, write_sample  # noqa: E402
+from affectnetplus_hf.release.sample import FAULTS, SampleManifest, write_sample  # noqa: E402
 
 ALL_FAULTS = list(FAULTS)
 

@@ -2,8 +2,8 @@
 
 TEST INFRASTRUCTURE ONLY. ``python -m tests.export_subprocess RAW OUT POINT [--no-exchange] [--pause MARKER]``
 
-``POINT`` is a step name of :func:`affectnetplus_hf.export._step` (``shards_written``,
-``staged``, ``before_swap``, ``after_swap``), of :func:`affectnetplus_hf.export_swap._step`
+``POINT`` is a step name of :func:`affectnetplus_hf.exporter.writer._step` (``shards_written``,
+``staged``, ``before_swap``, ``after_swap``), of :func:`affectnetplus_hf.exporter.swap._step`
 (``between_renames``), or ``mid_shards`` (inside the second shard job). At that point the
 process sends itself SIGKILL: no ``finally`` runs, exactly as a ``kill -9`` from outside.
 With ``--pause MARKER`` it instead writes ``MARKER`` and sleeps (holding the export lock), for
@@ -29,8 +29,8 @@ def main() -> None:
     parser.add_argument("--pause")
     args = parser.parse_args()
 
-    import affectnetplus_hf.export as export_module
-    import affectnetplus_hf.export_swap as swap_module
+    import affectnetplus_hf.exporter.writer as export_module
+    import affectnetplus_hf.exporter.swap as swap_module
 
     def stop(name: str) -> None:
         if name != args.point:

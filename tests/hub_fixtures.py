@@ -2,7 +2,7 @@
 
 ``hub``       a started :class:`hub_server.HubServer`, clients pointed at it, ``HF_TOKEN`` set to
               its write token, the login cache moved to an empty temp folder.
-``exported``  a folder written by :func:`affectnetplus_hf.export.export` from a synthetic
+``exported``  a folder written by :func:`affectnetplus_hf.exporter.writer.export` from a synthetic
               release (12 records per part, 2 shards per part), built once per session.
 ``pushed``    ``(hub, repo_id, export_dir)`` after pushing ``exported`` to the ``hub``.
 """
@@ -28,8 +28,8 @@ def hub(tmp_path, monkeypatch, hf_cache):
 
 def make_export(root: Path, *, n: int = 12, seed: int = 0, num_shards: int = NUM_SHARDS, card_plots: bool = True) -> Path:
     """Export a synthetic release of ``n`` records per part into ``root / 'affectnet_plus'``."""
-    from affectnetplus_hf.export import export
-    from affectnetplus_hf.sample import write_sample
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.release.sample import write_sample
 
     raw = write_sample(root / "raw" / "AffectNet+", n=n, seed=seed)
     out = root / "affectnet_plus"
@@ -52,7 +52,7 @@ def exported(session_export, tmp_path) -> Path:
 
 @pytest.fixture
 def pushed(hub, exported):
-    from affectnetplus_hf.hub import push
+    from affectnetplus_hf.hub.publish import push
 
     push(exported, REPO_ID, progress=False, echo=None)
     return hub, REPO_ID, exported

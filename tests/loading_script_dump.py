@@ -122,7 +122,7 @@ def load_script(script: str, config: str, data_dir: str, cache_dir: str):
 
 def load_builder(config: str, data_dir: str, cache_dir: str):
     """``(builder, DatasetDict, IterableDatasetDict)`` through the package's builder."""
-    from affectnetplus_hf.builder import AffectNetPlus
+    from affectnetplus_hf.release.builder import AffectNetPlus
 
     builder = AffectNetPlus(config_name=config, data_dir=data_dir, cache_dir=cache_dir)
     builder.download_and_prepare()

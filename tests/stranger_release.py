@@ -1,6 +1,6 @@
 """A release written the way a stranger would, from the format page alone.
 
-Shares no code with ``affectnetplus_hf.sample``: random-noise JPEGs from numpy, values
+Shares no code with ``affectnetplus_hf.release.sample``: random-noise JPEGs from numpy, values
 drawn and rounded differently, keys in another order, and each fault from the format
 page's "What a reader must survive" planted by hand. Returns what a correct reader must
 produce, computed here from the values written, so a test can compare every field.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from affectnetplus_hf.configs import PARTS, UNLABELED_PART
+from affectnetplus_hf.core.configs import PARTS, UNLABELED_PART
 
 SPELLINGS = {
     "release": ("human_annotated/train_set", "human_annotated/validation_set", "no_human_annotated", "images", "annotations"),

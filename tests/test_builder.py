@@ -4,7 +4,7 @@ import datasets
 import pytest
 
 from affectnetplus_hf import FEATURES, AffectNetPlus, BadRecordError, ReleaseNotFoundError
-from affectnetplus_hf.configs import CONFIG_NAMES
+from affectnetplus_hf.core.configs import CONFIG_NAMES
 
 
 def test_configs():

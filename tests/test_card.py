@@ -6,7 +6,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
 from affectnetplus_hf import COLUMNS, EXPRESSIONS, FEATURES, MANUAL_DOWNLOAD_INSTRUCTIONS
-from affectnetplus_hf.export import export
+from affectnetplus_hf.exporter.writer import export
 
 
 def test_card_yaml_round_trips_and_tables_match_the_data(make_release, tmp_path, hf_cache):
@@ -72,7 +72,7 @@ def test_card_size_fields_are_measured_on_the_files(make_release, tmp_path, hf_c
 
 def test_size_category_counts_each_row_once():
     """960k records: 100K<n<1M, although `all` and the three subset configs hold the human-annotated rows twice."""
-    from affectnetplus_hf.card import card_yaml, distinct_rows
+    from affectnetplus_hf.exporter.card import card_yaml, distinct_rows
 
     info = {
         "data_dir": "data/x",
@@ -87,7 +87,7 @@ def test_size_category_counts_each_row_once():
 
 
 def test_size_category_labels_at_their_edges():
-    from affectnetplus_hf.card import _size_category
+    from affectnetplus_hf.exporter.card import _size_category
 
     assert [_size_category(n) for n in (0, 999, 1_000, 959_906, 1_000_000, 12_000_000)] == [
         "n<1K", "n<1K", "1K<n<10K", "100K<n<1M", "1M<n<10M", "10M<n<100M"

@@ -8,7 +8,7 @@ from importlib.metadata import version
 import pytest
 
 from affectnetplus_hf.cli import EXIT_BAD_RECORDS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build_parser, main
-from affectnetplus_hf.configs import NULL_LABEL, NULL_SUBSET
+from affectnetplus_hf.core.configs import NULL_LABEL, NULL_SUBSET
 
 _COMMANDS = ("sample", "export", "verify", "push", "demo", "stats")
 
@@ -54,7 +54,7 @@ def test_exit_codes(make_release, tmp_path, capsys):
 
 
 def test_an_unexpected_error_is_one_line_and_a_traceback_file(make_release, monkeypatch, capsys):
-    import affectnetplus_hf.verify as verify_module
+    import affectnetplus_hf.release.verification as verify_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody expected")
@@ -98,8 +98,8 @@ def test_nothing_to_export_stops_with_one_line_and_writes_the_report(make_releas
 
 
 def test_library_functions_do_not_print(make_release, tmp_path, capsys):
-    from affectnetplus_hf.export import export
-    from affectnetplus_hf.verify import verify
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.release.verification import verify
 
     manifest = make_release(n=2, faults={"train": ["missing_image"]})
     verify(manifest.root, progress=False)
@@ -154,7 +154,7 @@ def test_counts_below_one_are_usage_errors_naming_the_option(argv, capsys):
 
 def test_ctrl_c_is_one_line_saying_what_was_left_and_exit_130(make_release, monkeypatch, capsys):
     import affectnetplus_hf.cli as cli
-    import affectnetplus_hf.export as export_module
+    import affectnetplus_hf.exporter.writer as export_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectnetplus_hf.columns import COLUMN_KINDS, annotation_arrays, null_masks, rows_to_arrow
+from affectnetplus_hf.core.columns import COLUMN_KINDS, annotation_arrays, null_masks, rows_to_arrow
 from affectnetplus_hf.errors import AffectNetPlusError
-from affectnetplus_hf.schema import FEATURES, GENDERS, RACES
+from affectnetplus_hf.core.schema import FEATURES, GENDERS, RACES
 from tests.torch_support import NULL_FAULTS, sample_rows
 
 

@@ -1,12 +1,12 @@
-"""The configs as plain data: the builder, the card and stats all read them from affectnetplus_hf.configs."""
+"""The configs as plain data: the builder, the card and stats all read them from affectnetplus_hf.core.configs."""
 
 from __future__ import annotations
 
 import pytest
 
-from affectnetplus_hf import configs
-from affectnetplus_hf.builder import BUILDER_CONFIGS, AffectNetPlus
-from affectnetplus_hf.schema import SUBSETS
+from affectnetplus_hf.core import configs
+from affectnetplus_hf.release.builder import BUILDER_CONFIGS, AffectNetPlus
+from affectnetplus_hf.core.schema import SUBSETS
 
 
 def test_configs_parts_and_default():

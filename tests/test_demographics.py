@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectnetplus_hf.demographics import (
+from affectnetplus_hf.core.demographics import (
     AGE_BAND_EDGES,
     NO_GROUP,
     UNCERTAIN,
@@ -19,7 +19,7 @@ from affectnetplus_hf.demographics import (
     group_names,
     most_probable,
 )
-from affectnetplus_hf.schema import GENDERS, RACES
+from affectnetplus_hf.core.schema import GENDERS, RACES
 
 NAN = float("nan")
 
@@ -60,5 +60,5 @@ def test_the_statistics_count_rows_by_the_same_group():
 
 
 def test_reading_them_does_not_import_torch():
-    code = "import sys, affectnetplus_hf.demographics; assert 'torch' not in sys.modules"
+    code = "import sys, affectnetplus_hf.core.demographics; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

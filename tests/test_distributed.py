@@ -16,7 +16,7 @@ import textwrap
 import datasets
 import pytest
 
-from affectnetplus_hf.remote import shard_plan
+from affectnetplus_hf.hub.remote import shard_plan
 from .hub_fixtures import REPO_ID, hub, make_export, row_key  # noqa: F401  (fixtures)
 from .hub_server import TOKEN_WRITE, free_port
 
@@ -97,7 +97,7 @@ def _run_ranks(tmp_path, server, configs: list[str]) -> dict:
 @pytest.mark.parametrize("num_shards", [2, 3], ids=["shards-divide-world", "shards-do-not-divide"])
 def test_split_dataset_by_node_gives_disjoint_ranks_covering_the_split(hub, tmp_path, hf_cache, num_shards):
     pytest.importorskip("torch.distributed")
-    from affectnetplus_hf.hub import push
+    from affectnetplus_hf.hub.publish import push
 
     folder = make_export(tmp_path / "export", n=12, num_shards=num_shards)
     push(folder, REPO_ID, progress=False, echo=None)

@@ -9,10 +9,10 @@ import pytest
 
 from affectnetplus_hf import FEATURES
 from affectnetplus_hf.errors import BadRecordError, ExportError
-from affectnetplus_hf.export import auto_num_shards, export, report_path_for
-from affectnetplus_hf.export_layout import check_report
-from affectnetplus_hf.layout import find_release
-from affectnetplus_hf.sample import FAULTS
+from affectnetplus_hf.exporter.writer import auto_num_shards, export, report_path_for
+from affectnetplus_hf.core.export_files import check_report
+from affectnetplus_hf.release.layout import find_release
+from affectnetplus_hf.release.sample import FAULTS
 
 CONFIG_SPLITS = {
     "all": ("train", "validation"),
@@ -149,7 +149,7 @@ def test_interrupted_export_leaves_the_previous_folder_intact(make_release, tmp_
     report_before = first.report_path.read_bytes()
     (find_release(manifest.root).parts["train"].annotations_dir / "0.json").write_text('{"human-label": 1, "soft-label": [0,0,0,0,0,0,0,1]}')
 
-    import affectnetplus_hf.export as export_module
+    import affectnetplus_hf.exporter.writer as export_module
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("simulated interruption")
@@ -173,7 +173,7 @@ def test_reexport_never_serves_previous_rows(make_release, tmp_path, hf_cache, m
     first = datasets.load_dataset("affectnet_plus", "all", split="validation")
     assert len(first) == 8
     # the user extracts the part they had not extracted, and fixes a file
-    from affectnetplus_hf.sample import write_sample
+    from affectnetplus_hf.release.sample import write_sample
 
     write_sample(manifest.root, n=8, parts=("unlabeled",))
     annotation = find_release(manifest.root).parts["validation"].annotations_dir / "3.json"

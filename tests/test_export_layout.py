@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from affectnetplus_hf.card import config_data_files
-from affectnetplus_hf.configs import NULL_SUBSET
+from affectnetplus_hf.exporter.card import config_data_files
+from affectnetplus_hf.core.configs import NULL_SUBSET
 from affectnetplus_hf.errors import ExportError
-from affectnetplus_hf.export import export
-from affectnetplus_hf.export_layout import (
+from affectnetplus_hf.exporter.writer import export
+from affectnetplus_hf.core.export_files import (
     CARD_FILE,
     FORMAT1_PLOTS,
     FORMAT_VERSION,

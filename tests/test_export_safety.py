@@ -19,9 +19,9 @@ import datasets
 import pytest
 
 from affectnetplus_hf.errors import ExportError
-from affectnetplus_hf.export import export
-from affectnetplus_hf.export_layout import check_files, check_report, read_info
-from affectnetplus_hf.export_swap import recover
+from affectnetplus_hf.exporter.writer import export
+from affectnetplus_hf.core.export_files import check_files, check_report, read_info
+from affectnetplus_hf.exporter.swap import recover
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +97,7 @@ def test_a_release_inside_the_export_folder_is_refused_and_kept(make_release, tm
 
 
 def test_an_export_folder_inside_a_part_of_the_release_is_refused(release, tmp_path):
-    from affectnetplus_hf.layout import find_release
+    from affectnetplus_hf.release.layout import find_release
 
     part = find_release(release.root).parts["train"].path
     with pytest.raises(ExportError, match="inside the release"):
@@ -153,7 +153,7 @@ def test_a_disk_failure_is_one_line_naming_out_and_the_previous_export_stays(two
     export(a.root, out, num_shards=2, progress=False, card_plots=False)
     _plant(out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    import affectnetplus_hf.export as export_module
+    import affectnetplus_hf.exporter.writer as export_module
 
     def fail(path, lines):
         raise OSError(code, os.strerror(code), str(path))  # names the hidden staging file, as the OS would
@@ -254,7 +254,7 @@ echo mine > "$DISK/out/NOTES.md"
 echo "rc=$?"
 "$PY" -c "
 import sys
-from affectnetplus_hf.export_layout import check_files, check_report, read_info
+from affectnetplus_hf.core.export_files import check_files, check_report, read_info
 out = sys.argv[1]
 print('problems', check_files(out, read_info(out)), len(check_report(out)) > 0)
 print('notes', open(out + '/NOTES.md').read().strip())
@@ -290,7 +290,7 @@ def test_a_real_enospc_from_the_parquet_writer_is_one_line_and_no_ignored_traceb
     """Shards written to /dev/full: the OS's own ENOSPC comes through pyarrow, as on a full disk."""
     import gc
 
-    import affectnetplus_hf.export as export_module
+    import affectnetplus_hf.exporter.writer as export_module
 
     monkeypatch.setattr(export_module, "_partition_path", lambda *args: Path("/dev/full"))
     out = tmp_path / "affectnet_plus"

@@ -9,9 +9,9 @@ import stat
 import pytest
 
 from affectnetplus_hf.errors import ExportError
-from affectnetplus_hf.export import export
-from affectnetplus_hf.export_layout import read_info
-from affectnetplus_hf.export_swap import remove_owned, user_files
+from affectnetplus_hf.exporter.writer import export
+from affectnetplus_hf.core.export_files import read_info
+from affectnetplus_hf.exporter.swap import remove_owned, user_files
 
 
 def test_user_files_are_everything_the_manifest_does_not_own(make_release, tmp_path):
@@ -20,7 +20,7 @@ def test_user_files_are_everything_the_manifest_does_not_own(make_release, tmp_p
     (out / "mine" / "a.txt").write_text("a")
     (out / "empty").mkdir()
     os.symlink("/nonexistent", out / "link")
-    from affectnetplus_hf.export_layout import read_info
+    from affectnetplus_hf.core.export_files import read_info
 
     assert user_files(out, read_info(out)) == ["empty/", "link", "mine/a.txt"]
 
@@ -44,7 +44,7 @@ def test_remove_owned_keeps_a_folder_holding_a_file_nobody_carried(make_release,
 def test_a_leftover_that_cannot_be_removed_is_named_and_the_export_goes_on(make_release, tmp_path, monkeypatch, caplog):
     """A leftover of another user's killed run (files we may not delete) used to stop every later
     export with a 'Permission denied' that named OUT, which was writable."""
-    import affectnetplus_hf.export_swap as export_swap
+    import affectnetplus_hf.exporter.swap as export_swap
 
     release = make_release(n=3)
     out = export(release.root, tmp_path / "affectnet_plus", progress=False, card_plots=False).out_dir
@@ -99,7 +99,7 @@ def test_a_reexport_keeps_the_permissions_of_the_folder_and_of_your_folders(make
 
 
 def test_a_previous_export_that_cannot_be_removed_is_one_warning(make_release, tmp_path, monkeypatch, caplog):
-    import affectnetplus_hf.export as export_module
+    import affectnetplus_hf.exporter.writer as export_module
 
     release = make_release(n=3)
     out = export(release.root, tmp_path / "affectnet_plus", progress=False, card_plots=False).out_dir
@@ -115,7 +115,7 @@ def test_a_previous_export_that_cannot_be_removed_is_one_warning(make_release, t
 
 
 def test_a_non_atomic_swap_whose_second_rename_fails_puts_the_previous_export_back(tmp_path):
-    from affectnetplus_hf.export_swap import swap
+    from affectnetplus_hf.exporter.swap import swap
 
     out = tmp_path / "affectnet_plus"
     out.mkdir()
@@ -128,7 +128,7 @@ def test_a_non_atomic_swap_whose_second_rename_fails_puts_the_previous_export_ba
 
 
 def test_a_disk_failure_on_a_new_out_says_it_was_not_created(make_release, tmp_path, monkeypatch):
-    import affectnetplus_hf.export as export_module
+    import affectnetplus_hf.exporter.writer as export_module
 
     def full(path, lines):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
@@ -159,7 +159,7 @@ def test_a_parent_you_may_not_write_is_named_with_why_it_matters(make_release, t
 
 
 def test_a_card_you_edited_is_not_replaced_unasked_but_a_damaged_shard_is(make_release, tmp_path):
-    from affectnetplus_hf.export_layout import check_files, shard_paths
+    from affectnetplus_hf.core.export_files import check_files, shard_paths
 
     release = make_release(n=3)
     out = export(release.root, tmp_path / "affectnet_plus", progress=False, card_plots=False, num_shards=2).out_dir
@@ -179,7 +179,7 @@ def test_a_card_you_edited_is_not_replaced_unasked_but_a_damaged_shard_is(make_r
 def test_a_stranded_previous_export_that_cannot_be_put_back_is_named(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from affectnetplus_hf.export_swap import recover
+    from affectnetplus_hf.exporter.swap import recover
 
     out = tmp_path / "affectnet_plus"
     stranded = tmp_path / ".affectnet_plus.old-0000beef"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from affectnetplus_hf.errors import PublishError
-from affectnetplus_hf.export_layout import file_record, read_info
-from affectnetplus_hf.hub import PLACEHOLDER_MARKER, exported_files, push
+from affectnetplus_hf.core.export_files import file_record, read_info
+from affectnetplus_hf.hub.publish import PLACEHOLDER_MARKER, exported_files, push
 from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
 from .hub_server import TOKEN_READ, TOKEN_WRITE
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
-    import affectnetplus_hf.hub as hub_module
+    import affectnetplus_hf.hub.publish as hub_module
 
     monkeypatch.setattr(hub_module.time, "sleep", lambda seconds: None)
 
@@ -428,7 +428,7 @@ def test_shards_of_interrupted_pushes_are_removed_by_the_next_push_not_left_as_f
     """An interrupted push, then another export pushed (twice over): the shards the interrupted
     pushes sent are ours, so the push that finishes removes them instead of naming them as files
     'this package did not publish' and leaving the data in the repo for good."""
-    from affectnetplus_hf.hub import PENDING_FILE
+    from affectnetplus_hf.hub.publish import PENDING_FILE
 
     repo_id = "my-lab/interrupted"
     second = make_export(tmp_path / "second", n=9, seed=5)
@@ -456,7 +456,7 @@ def test_shards_of_interrupted_pushes_are_removed_by_the_next_push_not_left_as_f
 def test_a_pending_record_the_package_did_not_write_is_a_conflict(hub, exported):
     from huggingface_hub import HfApi
 
-    from affectnetplus_hf.hub import PENDING_FILE
+    from affectnetplus_hf.hub.publish import PENDING_FILE
 
     api = HfApi()
     api.create_repo(REPO_ID, repo_type="dataset", private=True)
@@ -484,8 +484,8 @@ def test_a_repo_published_by_the_format_1_package_is_updated_plots_and_all(hub, 
 
 def _reexport_into(folder: Path, tmp_path: Path, seed: int) -> str:
     """Export another synthetic release into ``folder`` (what a user re-running export does)."""
-    from affectnetplus_hf.export import export
-    from affectnetplus_hf.sample import write_sample
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.release.sample import write_sample
 
     raw = write_sample(tmp_path / f"raw-{seed}" / "AffectNet+", n=5, seed=seed)
     return export(raw.root, folder, num_shards=2, progress=False, card_plots=False).fingerprint
@@ -494,7 +494,7 @@ def _reexport_into(folder: Path, tmp_path: Path, seed: int) -> str:
 def test_a_reexport_while_the_card_commit_waits_publishes_the_checked_export_whole(hub, exported, tmp_path, hf_cache, monkeypatch):
     """The card and export_info that go up are the ones checked at the start, not whatever the
     folder holds by then: else a re-export in between publishes a card naming shards never sent."""
-    import affectnetplus_hf.hub as hub_module
+    import affectnetplus_hf.hub.publish as hub_module
 
     pushed_ids = _local_ids(exported)
     fingerprint = read_info(exported)["fingerprint"]
@@ -511,7 +511,7 @@ def test_a_reexport_while_the_card_commit_waits_publishes_the_checked_export_who
 
 
 def test_a_reexport_while_shards_go_up_stops_the_push_and_the_repo_keeps_the_old_export(hub, exported, tmp_path, hf_cache, monkeypatch):
-    import affectnetplus_hf.hub as hub_module
+    import affectnetplus_hf.hub.publish as hub_module
 
     push(exported, REPO_ID, progress=False, echo=None)
     old_ids = _local_ids(exported)
@@ -542,11 +542,11 @@ def test_a_failed_commit_says_what_the_repo_serves_meanwhile(hub, exported):
 
 
 def test_push_reports_through_logging_and_the_cli_quiet_keeps_only_warnings(hub, exported, capsys, caplog):
-    """Progress lines go to the ``affectnetplus_hf.hub`` logger at INFO (not print), so
+    """Progress lines go to the ``affectnetplus_hf.hub.publish`` logger at INFO (not print), so
     ``affectnetplus push -q`` shows no progress; without -q the CLI shows it on stderr."""
     from affectnetplus_hf.cli import main
 
-    with caplog.at_level(logging.INFO, logger="affectnetplus_hf.hub"):
+    with caplog.at_level(logging.INFO, logger="affectnetplus_hf.hub.publish"):
         push(exported, REPO_ID, progress=False)
     assert any(r.levelno == logging.INFO and r.getMessage().startswith("Pushing") for r in caplog.records)
     capsys.readouterr()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from affectnetplus_hf.landmarks import IBUG68_CONTOURS, IBUG68_FLIP_PERMUTATION, IBUG68_MIRROR_PAIRS, OUTER_EYE_CORNERS
+from affectnetplus_hf.core.landmarks import IBUG68_CONTOURS, IBUG68_FLIP_PERMUTATION, IBUG68_MIRROR_PAIRS, OUTER_EYE_CORNERS
 
 
 def test_contours_cover_every_point_once_in_order():
@@ -33,5 +33,5 @@ def test_outer_eye_corners_open_the_two_eye_contours_and_swap_under_a_mirror():
 
 
 def test_reading_them_does_not_import_torch():
-    code = "import sys, affectnetplus_hf.landmarks; assert 'torch' not in sys.modules"
+    code = "import sys, affectnetplus_hf.core.landmarks; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

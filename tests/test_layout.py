@@ -3,7 +3,7 @@
 import pytest
 
 from affectnetplus_hf.errors import ReleaseNotFoundError
-from affectnetplus_hf.layout import find_release, list_records, natural_key, normalize_name
+from affectnetplus_hf.release.layout import find_release, list_records, natural_key, normalize_name
 
 
 @pytest.mark.parametrize("layout", ["release", "pdf"])
@@ -152,7 +152,7 @@ def test_unknown_sibling_folders_are_listed_with_the_reason(make_release):
 
 _EXPORT = """
 import hashlib, pathlib, sys
-from affectnetplus_hf.export import export
+from affectnetplus_hf.exporter.writer import export
 out = pathlib.Path(sys.argv[2])
 export(sys.argv[1], out, num_proc=1, progress=False, card_plots=False)
 for path in sorted(p for p in out.rglob("*") if p.is_file()):
@@ -192,7 +192,7 @@ def _deny(monkeypatch, *blocked):
 
 
 def test_unreadable_folders_are_named_not_taken_for_missing_ones(make_release, monkeypatch):
-    from affectnetplus_hf.reader import read_record
+    from affectnetplus_hf.release.reader import read_record
 
     manifest = make_release(n=2)
     human = manifest.root / "human_annotated"
@@ -221,7 +221,7 @@ def test_unreadable_root_or_parts_have_their_own_message(make_release, monkeypat
 
 
 def test_a_looping_images_folder_is_named_in_its_records_reason(make_release):
-    from affectnetplus_hf.reader import read_record
+    from affectnetplus_hf.release.reader import read_record
 
     manifest = make_release(n=2, parts=("unlabeled",))
     unlabeled = manifest.root / "no_human_annotated"
@@ -242,7 +242,7 @@ def test_paths_are_absolute_when_the_root_is_given_relative(make_release, monkey
 
 
 def test_a_part_without_its_images_folder_says_so_in_each_record(make_release):
-    from affectnetplus_hf.reader import read_record
+    from affectnetplus_hf.release.reader import read_record
 
     manifest = make_release(n=2, parts=("validation",))
     shutil.rmtree(manifest.root / "human_annotated" / "validation_set" / "images")
@@ -252,7 +252,7 @@ def test_a_part_without_its_images_folder_says_so_in_each_record(make_release):
 
 
 def test_a_record_file_that_is_a_folder_or_a_broken_link_is_named_in_its_records_reason(make_release):
-    from affectnetplus_hf.reader import read_record
+    from affectnetplus_hf.release.reader import read_record
 
     manifest = make_release(n=2, parts=("train",))
     part = find_release(manifest.root).parts["train"]

@@ -30,8 +30,8 @@ import pytest
 
 from tests import loading_script_dump as dump
 from affectnetplus_hf import FEATURES
-from affectnetplus_hf.configs import CONFIG_NAMES
-from affectnetplus_hf.sample import write_sample
+from affectnetplus_hf.core.configs import CONFIG_NAMES
+from affectnetplus_hf.release.sample import write_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "loading_script" / "affectnet_plus.py"
@@ -265,7 +265,7 @@ def installed_package(compat_python, tmp_path_factory) -> Path:
         env=_clean_env(),
     )
     package = target / "affectnetplus_hf"
-    assert (package / "dataset_card" / "README.template.md").is_file(), "the wheel lost dataset_card/"
+    assert (package / "exporter" / "dataset_card" / "README.template.md").is_file(), "the wheel lost the card template"
     assert (package / "py.typed").is_file(), "the wheel lost py.typed (PEP 561 marker)"
     return target
 
@@ -298,7 +298,7 @@ def test_script_on_datasets_3_6_gives_the_builders_rows_and_features(
     for config, info in old["builders"].items():
         # datasets picked the script's one class, and that class is the package's builder
         assert info["module_builder_classes"] == ["AffectNetPlus"]
-        assert info["builder_class"][:2] == [info["builder_class"][0], "affectnetplus_hf.builder.AffectNetPlus"]
+        assert info["builder_class"][:2] == [info["builder_class"][0], "affectnetplus_hf.release.builder.AffectNetPlus"]
         assert info["builder_class"][0].endswith("affectnet_plus.AffectNetPlus")
         assert tuple(info["config_names"]) == CONFIG_NAMES
         assert datasets.Features.from_dict(info["info_features"]) == FEATURES, config
@@ -308,7 +308,7 @@ def test_script_on_datasets_3_6_gives_the_builders_rows_and_features(
 
 @pytest.mark.slow
 def test_export_from_current_datasets_loads_on_datasets_3_6(compat_python, sample, builder_dump, tmp_path):
-    from affectnetplus_hf.export import export
+    from affectnetplus_hf.exporter.writer import export
 
     out = tmp_path / "export" / "affectnet_plus"
     export(sample.root, out)

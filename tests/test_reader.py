@@ -5,9 +5,9 @@ import json
 import pytest
 
 from affectnetplus_hf.errors import BadRecordError
-from affectnetplus_hf.layout import RecordFiles, find_release, list_records
-from affectnetplus_hf.reader import iter_rows, read_record
-from affectnetplus_hf.sample import FAULTS
+from affectnetplus_hf.release.layout import RecordFiles, find_release, list_records
+from affectnetplus_hf.release.reader import iter_rows, read_record
+from affectnetplus_hf.release.sample import FAULTS
 
 
 def _read_part(manifest, part="train", **kw):
@@ -142,7 +142,7 @@ def test_on_bad_error_raises_with_path(make_release):
 
 
 def test_reason_classes_group_bad_records_whatever_their_details(tmp_path):
-    from affectnetplus_hf.reader import reason_class
+    from affectnetplus_hf.release.reader import reason_class
 
     reasons = []
     for stem, text in (("0", '{"human-label": 1, "soft'), ("1", '{"human-label": 1, "soft-label": [0.1, 0.2')):
@@ -304,7 +304,7 @@ def test_padding_after_the_end_of_image_marker_is_not_cut_short(tmp_path):
 
 
 def test_files_far_larger_than_any_release_file_are_reported_unread(tmp_path, monkeypatch):
-    import affectnetplus_hf.reader as reader
+    import affectnetplus_hf.release.reader as reader
 
     monkeypatch.setattr(reader, "MAX_ANNOTATION_BYTES", 10)
     result = _read(tmp_path, dict(_GOOD))
@@ -312,7 +312,7 @@ def test_files_far_larger_than_any_release_file_are_reported_unread(tmp_path, mo
 
 
 def test_a_reader_bug_is_a_bad_record_not_a_crash(tmp_path, monkeypatch):
-    import affectnetplus_hf.reader as reader
+    import affectnetplus_hf.release.reader as reader
 
     def broken(*args):
         raise TypeError("boom")
@@ -370,7 +370,7 @@ def test_bad_label_fields_say_what_to_do_and_fit_in_one_short_line(tmp_path):
 
 
 def test_the_kind_of_a_field_reason_keeps_the_field_and_what_went_wrong(tmp_path):
-    from affectnetplus_hf.reader import reason_class
+    from affectnetplus_hf.release.reader import reason_class
 
     twice = _read(tmp_path, text=json.dumps(_GOOD)[:-1] + ', "subset": 2}').bad.reason
     out_of_codes = _read(tmp_path, doc={**_GOOD, "subset": 7}).bad.reason

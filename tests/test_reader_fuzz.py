@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from affectnetplus_hf.errors import NothingToExportError
-from affectnetplus_hf.layout import find_release, list_records
-from affectnetplus_hf.reader import UNEXPECTED, iter_rows, reason_class
-from affectnetplus_hf.schema import FEATURES
+from affectnetplus_hf.release.layout import find_release, list_records
+from affectnetplus_hf.release.reader import UNEXPECTED, iter_rows, reason_class
+from affectnetplus_hf.core.schema import FEATURES
 
 _KEYS = [
     "human-label", "Human Label", "soft-label", "soft_label", "subset", "Subset", "meta-data", "Meta Data", "metadata",
@@ -196,7 +196,7 @@ def test_every_record_is_a_row_or_a_bad_record(records, check):
 @settings(_SETTINGS, max_examples=12)
 @given(records=_releases)
 def test_every_export_accounts_for_every_record(records):
-    from affectnetplus_hf.export import export
+    from affectnetplus_hf.exporter.writer import export
 
     root = Path(tempfile.mkdtemp(prefix="fuzz-export-"))
     try:

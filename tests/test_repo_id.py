@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from affectnetplus_hf.remote import is_repo_id
-from affectnetplus_hf.repo_id import repo_id_problem
+from affectnetplus_hf.core.repo_id import is_repo_id
+from affectnetplus_hf.core.repo_id import repo_id_problem
 
 
 @pytest.mark.parametrize("text", ["my-lab/affectnet_plus", "x/_y", "Org.1/set-2"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from affectnetplus_hf.sample import FAULTS, write_sample
+from affectnetplus_hf.release.sample import FAULTS, write_sample
 
 
 def test_sample_is_deterministic_and_in_the_real_format(tmp_path):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from affectnetplus_hf.configs import NULL_LABEL, NULL_SUBSET
+from affectnetplus_hf.core.configs import NULL_LABEL, NULL_SUBSET
 from affectnetplus_hf.errors import AffectNetPlusError, ReleaseNotFoundError
-from affectnetplus_hf.schema import EXPRESSIONS, FEATURES, SUBSETS
+from affectnetplus_hf.core.schema import EXPRESSIONS, FEATURES, SUBSETS
 from affectnetplus_hf.stats import StatsAccumulator, compute_stats
 from affectnetplus_hf.stats.sources import describe_source
 
@@ -40,7 +40,7 @@ def _sentinel_or_none(value):
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory):
-    from affectnetplus_hf.sample import write_sample
+    from affectnetplus_hf.release.sample import write_sample
 
     root = tmp_path_factory.mktemp("stats-release") / "AffectNet+"
     manifest = write_sample(root, n=25, seed=3, faults=FAULTS)
@@ -301,8 +301,8 @@ def test_merge_equals_one_pass():
 def test_datasets_rows_equal_raw_release(release):
     import datasets
 
-    from affectnetplus_hf.layout import find_release, list_records
-    from affectnetplus_hf.reader import iter_rows
+    from affectnetplus_hf.release.layout import find_release, list_records
+    from affectnetplus_hf.release.reader import iter_rows
 
     parts = find_release(release.root).parts
     dd = datasets.DatasetDict(
@@ -336,7 +336,7 @@ def _assert_same_numbers(a, b, path="stats"):
 
 
 def test_exported_folder_equals_raw_release(release, tmp_path, hf_cache):
-    export_module = pytest.importorskip("affectnetplus_hf.export", reason="export has not landed on this branch")
+    export_module = pytest.importorskip("affectnetplus_hf.exporter.writer", reason="export has not landed on this branch")
     out = tmp_path / "affectnet_plus"
     export_module.export(release.root, out, progress=False, card_plots=False)
     from_export = compute_stats(out)
@@ -381,8 +381,8 @@ def test_arrow_fast_path_equals_python_path_with_nulls(release):
     """datasets sources are read as Arrow tables; rows in hand as Python values: same numbers."""
     import datasets
 
-    from affectnetplus_hf.layout import find_release, list_records
-    from affectnetplus_hf.reader import iter_rows
+    from affectnetplus_hf.release.layout import find_release, list_records
+    from affectnetplus_hf.release.reader import iter_rows
 
     rows = [r.row for r in iter_rows(list_records(find_release(release.root).parts["train"])[0]) if r.row]
     rows[0]["landmarks"] = None

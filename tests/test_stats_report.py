@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from affectnetplus_hf.configs import NULL_SUBSET
-from affectnetplus_hf.schema import SUBSETS
+from affectnetplus_hf.core.configs import NULL_SUBSET
+from affectnetplus_hf.core.schema import SUBSETS
 from affectnetplus_hf.stats import PLOTS, card_section, compute_stats, write_card_plots, write_stats_files
 from affectnetplus_hf.stats.command import main
 
@@ -57,7 +57,7 @@ def _assert_png(data: bytes, what: str) -> None:
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
     """``affectnetplus stats`` on a built-in sample release, run once for this module."""
-    from affectnetplus_hf.sample import write_sample
+    from affectnetplus_hf.release.sample import write_sample
 
     base = tmp_path_factory.mktemp("stats-cli")
     manifest = write_sample(base / "AffectNet+", n=14, seed=1, faults={"validation": ["bad_json"]})
@@ -186,7 +186,7 @@ def _card_images(readme: str) -> list[str]:
 def test_export_card_embeds_statistics_and_plots(release, tmp_path, hf_cache):
     import datasets
 
-    from affectnetplus_hf.export import export
+    from affectnetplus_hf.exporter.writer import export
 
     out = tmp_path / "affectnet_plus"
     export(release.root, out, progress=False)
@@ -206,7 +206,7 @@ def test_export_card_embeds_statistics_and_plots(release, tmp_path, hf_cache):
 
 
 def test_export_without_matplotlib_skips_plots_with_a_note(release, tmp_path, monkeypatch, caplog):
-    from affectnetplus_hf.export import export
+    from affectnetplus_hf.exporter.writer import export
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     out = tmp_path / "affectnet_plus"

@@ -6,7 +6,7 @@ import datasets
 import pytest
 
 from affectnetplus_hf import FEATURES
-from affectnetplus_hf.export import export
+from affectnetplus_hf.exporter.writer import export
 
 from .stranger_release import write_stranger_release
 

@@ -9,7 +9,7 @@ import fsspec
 import pytest
 
 from affectnetplus_hf.errors import PublishError
-from affectnetplus_hf.remote import (
+from affectnetplus_hf.hub.remote import (
     card_metadata,
     check_range_support,
     config_data_files,
@@ -19,7 +19,7 @@ from affectnetplus_hf.remote import (
     shard_plan,
     stream,
 )
-from affectnetplus_hf.schema import FEATURES
+from affectnetplus_hf.core.schema import FEATURES
 from .hub_fixtures import exported, row_key, session_export  # noqa: F401  (fixtures)
 from .hub_server import NoRangeServer, RangeFileServer
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from affectnetplus_hf.schema import FEATURES
+from affectnetplus_hf.core.schema import FEATURES
 from .hub_fixtures import exported, hub, pushed, row_key, session_export  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
@@ -131,7 +131,7 @@ def test_a_private_repo_cannot_be_streamed_without_a_token(pushed, monkeypatch):
 
 
 def test_remote_stream_helper_takes_a_repo_id(pushed):
-    from affectnetplus_hf.remote import stream
+    from affectnetplus_hf.hub.remote import stream
 
     _, repo_id, folder = pushed
     ds = stream(repo_id, "easy", split="train")

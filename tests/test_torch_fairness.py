@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from affectnetplus_hf.schema import EXPRESSIONS, RACES  # noqa: E402
+from affectnetplus_hf.core.schema import EXPRESSIONS, RACES  # noqa: E402
 from affectnetplus_hf.torch import accuracy, macro_f1  # noqa: E402
 from affectnetplus_hf.torch.fairness import fairness_report, format_fairness  # noqa: E402
 from affectnetplus_hf.torch.groups import NO_GROUP, UNCERTAIN, group_index  # noqa: E402

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from affectnetplus_hf.sample import face_landmarks  # noqa: E402
-from affectnetplus_hf.schema import POSE_ANGLES  # noqa: E402
+from affectnetplus_hf.release.sample import face_landmarks  # noqa: E402
+from affectnetplus_hf.core.schema import POSE_ANGLES  # noqa: E402
 from affectnetplus_hf.torch import BatchAugment, JpegCollator  # noqa: E402
 from affectnetplus_hf.torch.geometry import (  # noqa: E402
     IBUG68_FLIP_PERMUTATION,

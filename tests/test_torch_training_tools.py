@@ -220,7 +220,7 @@ def test_class_balanced_weights_by_hand(tmp_path):
 def test_labels_of_a_dataset_are_its_codes_with_minus_one_for_null():
     import datasets
 
-    from affectnetplus_hf.schema import FEATURES
+    from affectnetplus_hf.core.schema import FEATURES
     from affectnetplus_hf.torch.sampling import labels_of
 
     features = datasets.Features({"human_label": FEATURES["human_label"], "subset": FEATURES["subset"], "mine": datasets.Value("int64")})

@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 from affectnetplus_hf.cli import main
-from affectnetplus_hf.sample import FAULTS
-from affectnetplus_hf.verify import verify
+from affectnetplus_hf.release.sample import FAULTS
+from affectnetplus_hf.release.verification import verify
 
 
 def test_verify_counts_and_problems(make_release):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from affectnetplus_hf.layout import find_release, list_records
-from affectnetplus_hf.reader import iter_rows
-from affectnetplus_hf.sample import write_sample
-from affectnetplus_hf.schema import FEATURES
+from affectnetplus_hf.release.layout import find_release, list_records
+from affectnetplus_hf.release.reader import iter_rows
+from affectnetplus_hf.release.sample import write_sample
+from affectnetplus_hf.core.schema import FEATURES
 
-#: Faults that keep the record but null some values (see affectnetplus_hf.sample.FAULTS).
+#: Faults that keep the record but null some values (see affectnetplus_hf.release.sample.FAULTS).
 NULL_FAULTS = ["null_numbers", "missing_pose", "sentinel"]
 
 
@@ -33,7 +33,7 @@ def rows_dataset(root: Path, n: int = 12, part: str = "train", faults: list[str]
 
 def exported(root: Path, n: int = 12, faults: dict | None = None) -> Path:
     """A release of ``n`` records per part exported with the package's ``export``."""
-    from affectnetplus_hf.export import export
+    from affectnetplus_hf.exporter.writer import export
 
     raw = root / "raw"
     write_sample(raw, n=n, faults=faults or {})

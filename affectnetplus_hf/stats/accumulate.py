@@ -3,7 +3,7 @@
 It takes batches of rows (``split``, a ``pyarrow.Table``) and keeps only fixed-size
 NumPy sums, so memory does not grow with the number of rows; accumulators of disjoint
 row sets :meth:`~StatsAccumulator.merge` (one per worker, then merged). Columns become
-arrays through :mod:`affectnetplus_hf.columns`, the package's one Arrow -> NumPy
+arrays through :mod:`affectnetplus_hf.core.columns`, the package's one Arrow -> NumPy
 conversion; rows in hand are converted to Arrow first, so every source takes one path.
 :meth:`~StatsAccumulator.result` hands the sums to :func:`.summary.summarize`.
 Definitions of every number: :mod:`.compute`.
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..columns import annotation_arrays, null_masks
-from ..demographics import NO_GROUP, most_probable
-from ..schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, RACES, SUBSETS
+from ..core.columns import annotation_arrays, null_masks
+from ..core.demographics import NO_GROUP, most_probable
+from ..core.schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, RACES, SUBSETS
 from .groups import (
     AGE_BIN_LABELS,
     AGE_BIN_WIDTH,

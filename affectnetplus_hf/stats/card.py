@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..export_layout import STATS_DIR
+from ..core.export_files import STATS_DIR
 from .plots import PLOTS, MissingPlotDependency, draw_plots
 from .tables import Column, Table, build_tables, table_by_name, to_markdown
 

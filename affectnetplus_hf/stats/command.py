@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..configs import PARTS
+from ..core.configs import PARTS
 
 __all__ = ["add_parser", "configure_parser", "main", "run"]
 

@@ -8,9 +8,9 @@ named below (classes, subsets, bins) are the tuples of :mod:`.groups`.
 
 Definitions (what each number means):
 
-* **class** of a row: its ``human_label`` name (``EXPRESSIONS``), or :data:`~affectnetplus_hf.configs.NULL_LABEL` where
+* **class** of a row: its ``human_label`` name (``EXPRESSIONS``), or :data:`~affectnetplus_hf.core.configs.NULL_LABEL` where
   the human label is null (the unlabeled part). **subset**: ``easy`` / ``challenging`` /
-  ``difficult``, or :data:`~affectnetplus_hf.configs.NULL_SUBSET` where null.
+  ``difficult``, or :data:`~affectnetplus_hf.core.configs.NULL_SUBSET` where null.
 * **normalised soft label**: the 8 released scores divided by their sum (they do not sum
   to 1). Rows whose scores sum to 0 or less are left out of soft-label numbers.
 * **entropy**: Shannon entropy of the normalised soft label in bits (0 = all mass on one

@@ -6,9 +6,9 @@ shaping (which names the array cells by them). Definitions: :mod:`.compute`.
 
 from __future__ import annotations
 
-from ..columns import COLUMN_KINDS
-from ..configs import LABEL_NAMES, PARTS, SUBSET_NAMES
-from ..schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, RACES
+from ..core.columns import COLUMN_KINDS
+from ..core.configs import LABEL_NAMES, PARTS, SUBSET_NAMES
+from ..core.schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, RACES
 from .sources import STATS_COLUMNS
 
 __all__ = [
@@ -43,7 +43,7 @@ VA_BINS = 40
 #: Split names in report order (the release's parts); other split names follow in the order first seen.
 SPLIT_ORDER: tuple[str, ...] = PARTS
 
-#: Struct columns and their members, in schema order (from :data:`~affectnetplus_hf.columns.COLUMN_KINDS`).
+#: Struct columns and their members, in schema order (from :data:`~affectnetplus_hf.core.columns.COLUMN_KINDS`).
 STRUCT_MEMBERS: dict[str, tuple[str, ...]] = {name: spec for name, (kind, spec) in COLUMN_KINDS.items() if kind == "struct"}
 #: Columns and struct fields whose nulls are counted, in table order.
 NULL_COLUMNS: tuple[str, ...] = tuple(

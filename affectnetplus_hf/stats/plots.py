@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..configs import NULL_SUBSET
-from ..landmarks import IBUG68_CONTOURS
+from ..core.configs import NULL_SUBSET
+from ..core.landmarks import IBUG68_CONTOURS
 from .tables import ALL, present_classes
 
 __all__ = ["PLOTS", "MissingPlotDependency", "Plot", "draw_plots", "plots_available"]

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..configs import NULL_LABEL, NULL_SUBSET
+from ..core.configs import NULL_LABEL, NULL_SUBSET
 from .plots import PLOTS
 from .tables import Table, build_tables, format_value, table_by_name, table_file
 

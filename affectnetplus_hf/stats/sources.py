@@ -4,13 +4,13 @@ Every source is turned into the same stream of ``(split, batch)`` pairs of up to
 ``batch_size`` rows over the :data:`STATS_COLUMNS`. A batch is always a ``pyarrow.Table``
 typed by the schema: ``datasets`` sources are read in their ``arrow`` format (no Python
 object per value), and rows of a raw release or rows in hand (``datasets``' Python
-format) are converted to Arrow once, by :func:`affectnetplus_hf.columns.rows_to_arrow`,
+format) are converted to Arrow once, by :func:`affectnetplus_hf.core.columns.rows_to_arrow`,
 so raw and exported statistics are computed by one code path.
 Images are never read into the stream, let alone decoded:
 
-* **raw release** (a folder :func:`~affectnetplus_hf.layout.find_release` accepts): records
-  are listed by :mod:`~affectnetplus_hf.layout` and read by
-  :func:`~affectnetplus_hf.reader.iter_rows`, the package's only parser; bad records are
+* **raw release** (a folder :func:`~affectnetplus_hf.release.layout.find_release` accepts): records
+  are listed by :mod:`~affectnetplus_hf.release.layout` and read by
+  :func:`~affectnetplus_hf.release.reader.iter_rows`, the package's only parser; bad records are
   counted, not raised;
 * **exported folder** (written by ``affectnetplus export``) or **Hub repo id**
   (``owner/name``): ``datasets.load_dataset(source, config, streaming=True,
@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..columns import rows_to_arrow
-from ..configs import ROW_CONFIGS, part_of_split
+from ..core.columns import rows_to_arrow
+from ..core.configs import ROW_CONFIGS, part_of_split
 from ..errors import AffectNetPlusError, ReleaseNotFoundError
-from ..export_layout import CARD_FILE, DATA_DIR, INFO_FILE, SHARD_SUFFIX
-from ..schema import COLUMN_NAMES
+from ..core.export_files import CARD_FILE, DATA_DIR, INFO_FILE, SHARD_SUFFIX
+from ..core.schema import COLUMN_NAMES
 
 __all__ = [
     "BATCH_SIZE",
@@ -105,7 +105,7 @@ def describe_source(source: Any) -> tuple[str, Any]:
         if _is_exported_folder(path):
             return "exported", path
         try:
-            from ..layout import find_release
+            from ..release.layout import find_release
 
             find_release(path)
         except ReleaseNotFoundError as exc:
@@ -116,7 +116,7 @@ def describe_source(source: Any) -> tuple[str, Any]:
                 f"Looking for a release said: {exc}"
             ) from None
         return "raw", path
-    from ..remote import is_repo_id
+    from ..core.repo_id import is_repo_id
 
     if is_repo_id(text):
         return "hub", text
@@ -156,7 +156,7 @@ def _check_columns(names: Iterable[str], what: str) -> None:
     if missing:
         raise AffectNetPlusError(
             f"{what} lack{'' if what == 'rows' else 's'} column(s) {', '.join(missing)}; expected AffectNet+ rows with the columns "
-            f"{', '.join(STATS_COLUMNS)} (see affectnetplus_hf.schema.FEATURES)."
+            f"{', '.join(STATS_COLUMNS)} (see affectnetplus_hf.core.schema.FEATURES)."
         )
 
 
@@ -192,8 +192,8 @@ def _progress(total: int | None, desc: str, enabled: bool):
 
 
 def _raw_batches(root: Path, info: SourceInfo, splits, batch_size: int, progress: bool):
-    from ..layout import PARTS, find_release, list_records
-    from ..reader import iter_rows
+    from ..release.layout import PARTS, find_release, list_records
+    from ..release.reader import iter_rows
 
     release = find_release(root)
     for name in PARTS:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..schema import GENDERS, NUM_SOFT_CLASSES, RACES
+from ..core.schema import GENDERS, NUM_SOFT_CLASSES, RACES
 from .groups import (
     AGE_BIN_EDGES,
     AGE_BIN_LABELS,

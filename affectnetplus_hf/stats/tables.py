@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..configs import NULL_LABEL, NULL_SUBSET
+from ..core.configs import NULL_LABEL, NULL_SUBSET
 
 __all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "present_classes", "table_by_name", "table_file", "to_csv", "to_markdown", "write_tables"]
 

@@ -31,7 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..schema import POSE_ANGLES
+from ..core.schema import POSE_ANGLES
 from . import geometry
 
 __all__ = ["BatchAugment"]

@@ -1,6 +1,6 @@
 """The collated batch's plan: which keys it has, in which order, in which dtype; and picking rows of it.
 
-Derived from :data:`affectnetplus_hf.columns.COLUMN_KINDS` (itself derived from the
+Derived from :data:`affectnetplus_hf.core.columns.COLUMN_KINDS` (itself derived from the
 schema), so a column added to the schema appears here without an edit. The collator
 (:mod:`.collate`) fills batches by this plan; the shared-memory transport
 (:mod:`.shared_memory`) rebuilds them in this order; :func:`select_rows` picks rows of
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..columns import COLUMN_KINDS
+from ..core.columns import COLUMN_KINDS
 
 __all__ = ["BATCH_KEYS", "COLLATED_COLUMNS", "MASKED_COLUMNS", "OUTPUT_ORDER", "TORCH_DTYPES", "ordered_batch", "select_rows"]
 

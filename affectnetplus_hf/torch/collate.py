@@ -16,16 +16,16 @@ key               shape, dtype               content
 ``age``           ``N`` float32              ``NaN`` where null
 ``*_valid``       ``N`` bool                 ``valence_valid``, ``arousal_valid``,
                                              ``age_valid``: not null
-``gender``        ``N x 2`` float32          probabilities, order :data:`~affectnetplus_hf.schema.GENDERS`
-``race``          ``N x 6`` float32          probabilities, order :data:`~affectnetplus_hf.schema.RACES`
-``head_pose``     ``N x 3`` float32          yaw, pitch, roll (:data:`~affectnetplus_hf.schema.POSE_ANGLES`)
+``gender``        ``N x 2`` float32          probabilities, order :data:`~affectnetplus_hf.core.schema.GENDERS`
+``race``          ``N x 6`` float32          probabilities, order :data:`~affectnetplus_hf.core.schema.RACES`
+``head_pose``     ``N x 3`` float32          yaw, pitch, roll (:data:`~affectnetplus_hf.core.schema.POSE_ANGLES`)
 ``landmarks``     ``N x 68 x 2`` float32     ``(x, y)`` pixel-index coordinates of the
                                              returned image (moved with any resize)
 ``image_id``      ``list[str]``
 ================  =========================  ==========================================
 
 Struct and list columns are ``NaN`` wherever the row (or one member) is null. The keys and
-member orders are derived from :data:`affectnetplus_hf.schema.FEATURES`; a column missing
+member orders are derived from :data:`affectnetplus_hf.core.schema.FEATURES`; a column missing
 from the input is missing from the batch, and ``landmarks_29`` (variable length) is not
 collated.
 
@@ -38,7 +38,7 @@ int64, height and width as encoded); landmarks then stay in the encoded image's 
 
 Input: a list of row dicts (what a DataLoader gives by default), a dict of column lists,
 or a ``pyarrow.Table`` (the fast path :func:`~affectnetplus_hf.torch.loader.make_loader`
-uses). Annotations become arrays through :mod:`affectnetplus_hf.columns` (rows and
+uses). Annotations become arrays through :mod:`affectnetplus_hf.core.columns` (rows and
 column lists are converted to Arrow first, so every input takes one path); the batch's
 keys and order come from :mod:`.batch_plan`. Inside a DataLoader worker the batch is
 allocated in shared memory (:mod:`.shared_memory`) and each JPEG is decoded straight
@@ -52,8 +52,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..columns import annotation_arrays as core_annotation_arrays
-from ..columns import rows_to_arrow, whole_array
+from ..core.columns import annotation_arrays as core_annotation_arrays
+from ..core.columns import rows_to_arrow, whole_array
 from ..errors import BadRecordError
 from . import geometry
 from .batch_plan import BATCH_KEYS, COLLATED_COLUMNS, MASKED_COLUMNS, TORCH_DTYPES, ordered_batch, select_rows

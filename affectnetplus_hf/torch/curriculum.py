@@ -1,7 +1,7 @@
 """Curriculum by data-complexity subset: which subsets a batch may draw from, by epoch or by step.
 
 AffectNet+ sorts every image into ``easy``, ``challenging`` or ``difficult``
-(:data:`~affectnetplus_hf.schema.SUBSETS`). A :class:`Curriculum` is a list of stages,
+(:data:`~affectnetplus_hf.core.schema.SUBSETS`). A :class:`Curriculum` is a list of stages,
 each a set of subsets, and the epoch (``by="epoch"``) or loader step (``by="step"``) at
 which each stage after the first begins. The default is the usual easy-to-hard schedule::
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..schema import SUBSETS
+from ..core.schema import SUBSETS
 
 __all__ = ["DEFAULT_STAGES", "Curriculum"]
 

@@ -163,7 +163,7 @@ def fairness_report(
     "demographic_parity_ratio": ..., "equalized_odds_difference": ..., "left_out": int}}``
     for each attribute given; values are Python floats, intervals ``(low, high)``.
     """
-    from ..schema import EXPRESSIONS
+    from ..core.schema import EXPRESSIONS
 
     pred, target = torch.as_tensor(pred), torch.as_tensor(target)
     if pred.dim() not in (1, 2) or target.dim() != 1 or len(pred) != len(target):

@@ -17,7 +17,7 @@ together through every transform below:
 * resize by ``W -> W'``: pixel *edges* scale, so ``x -> (x + 0.5) * W' / W - 0.5``;
 * affine maps (crop, rotation) act on edge coordinates ``u = x + 0.5`` in pixels.
 
-Head pose ``(yaw, pitch, roll)`` (order of :data:`affectnetplus_hf.schema.POSE_ANGLES`)
+Head pose ``(yaw, pitch, roll)`` (order of :data:`affectnetplus_hf.core.schema.POSE_ANGLES`)
 changes sign in yaw and roll under a mirror; pitch is unchanged. The units are as
 released (probably radians); a sign change does not depend on them.
 
@@ -32,8 +32,8 @@ import math
 
 import torch
 
-from ..landmarks import IBUG68_FLIP_PERMUTATION, IBUG68_MIRROR_PAIRS  # re-exported: the torch API names them
-from ..schema import NUM_LANDMARKS, POSE_ANGLES
+from ..core.landmarks import IBUG68_FLIP_PERMUTATION, IBUG68_MIRROR_PAIRS  # re-exported: the torch API names them
+from ..core.schema import NUM_LANDMARKS, POSE_ANGLES
 
 __all__ = [
     "IBUG68_FLIP_PERMUTATION",

@@ -1,7 +1,7 @@
 """Demographic groups of rows as tensors: race, gender and age band, from the release's estimates.
 
 The definitions (a row's most probable race / gender, its age band, :data:`NO_GROUP` and
-:data:`UNCERTAIN`) are :mod:`affectnetplus_hf.demographics`, shared with the statistics;
+:data:`UNCERTAIN`) are :mod:`affectnetplus_hf.core.demographics`, shared with the statistics;
 this module gives them as ``int64`` tensors. The resampler and the fairness report leave
 rows of :data:`NO_GROUP` and :data:`UNCERTAIN` out, and count them.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..demographics import AGE_BAND_EDGES, ATTRIBUTES, NO_GROUP, UNCERTAIN, age_band_names, group_codes, group_names
+from ..core.demographics import AGE_BAND_EDGES, ATTRIBUTES, NO_GROUP, UNCERTAIN, age_band_names, group_codes, group_names
 
 __all__ = ["AGE_BAND_EDGES", "ATTRIBUTES", "NO_GROUP", "UNCERTAIN", "age_band_names", "dataset_groups", "group_index", "group_names"]
 
@@ -29,7 +29,7 @@ def group_index(
 ) -> torch.Tensor:
     """``int64`` group per row, on the device of ``values``: race / gender ``N x G``
     probabilities -> the most probable group; age ``N`` years -> its band (see
-    :func:`affectnetplus_hf.demographics.group_codes`). :data:`NO_GROUP` where null
+    :func:`affectnetplus_hf.core.demographics.group_codes`). :data:`NO_GROUP` where null
     (``NaN``), :data:`UNCERTAIN` where the top probability is below ``min_probability``."""
     values = torch.as_tensor(values)
     array = values.detach().cpu()
@@ -46,9 +46,9 @@ def dataset_groups(
     age_edges: tuple[int, ...] = AGE_BAND_EDGES,
 ) -> torch.Tensor:
     """:func:`group_index` of every row of a ``datasets.Dataset`` (its ``race`` / ``gender``
-    / ``age`` column read as Arrow and converted by :mod:`affectnetplus_hf.columns`, as
+    / ``age`` column read as Arrow and converted by :mod:`affectnetplus_hf.core.columns`, as
     the collator converts it)."""
-    from ..columns import float_values, struct_values
+    from ..core.columns import float_values, struct_values
 
     names = group_names(attribute, age_edges)  # validates the attribute
     if attribute not in dataset.column_names:

@@ -42,8 +42,8 @@ import torch
 from torch.utils.data import IterableDataset, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from ..columns import label_codes
-from ..schema import EXPRESSIONS, SUBSETS
+from ..core.columns import label_codes
+from ..core.schema import EXPRESSIONS, SUBSETS
 from .collate import JpegCollator
 from .curriculum import Curriculum
 from .epoch_plan import EpochPlan

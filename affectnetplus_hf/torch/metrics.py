@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ..demographics import most_probable
-from ..schema import GENDERS, RACES, SUBSETS
+from ..core.demographics import most_probable
+from ..core.schema import GENDERS, RACES, SUBSETS
 
 __all__ = [
     "accuracy",

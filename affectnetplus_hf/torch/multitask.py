@@ -14,7 +14,7 @@ head            output                 loss                                     
 ``valence``     ``N``                  ``1 - CCC`` (``va_loss="ccc"``) or MSE        ``valence_valid``
 ``arousal``     ``N``                  the same                                      ``arousal_valid``
 ``landmarks``   ``N x 68 x 2`` pixels  mean point distance / inter-ocular distance  landmarks all finite
-                                       (outer eye corners, :data:`~affectnetplus_hf.landmarks.OUTER_EYE_CORNERS`)
+                                       (outer eye corners, :data:`~affectnetplus_hf.core.landmarks.OUTER_EYE_CORNERS`)
 ``age``         ``N`` years            smooth L1 of ``(pred - age) / age_scale``      ``age_valid``
 ``gender``      ``N x 2`` logits       soft cross-entropy on the probabilities      probabilities not ``NaN``
 ``race``        ``N x 6`` logits       the same                                      probabilities not ``NaN``
@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..landmarks import OUTER_EYE_CORNERS  # re-exported: the multi-task API names it
+from ..core.landmarks import OUTER_EYE_CORNERS  # re-exported: the multi-task API names it
 from .losses import soft_cross_entropy
 from .metrics import ccc
 

@@ -27,7 +27,7 @@ def labels_of(source, column: str = "human_label") -> torch.Tensor:
             raise TypeError("class-balanced weights need a map-style dataset (a streaming dataset has no row count)")
         if column not in source.column_names:
             raise KeyError(f"dataset has no {column!r} column; columns: {source.column_names}")
-        from ..columns import COLUMN_KINDS, label_codes
+        from ..core.columns import COLUMN_KINDS, label_codes
 
         kind, num_classes = COLUMN_KINDS.get(column, (None, None))
         array = source.with_format("arrow")[column]

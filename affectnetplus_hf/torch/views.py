@@ -1,6 +1,6 @@
 """7-class and 8-class views: keep some expression codes, renormalise the soft label, remap the label.
 
-AffectNet+ has 11 human-label codes (:data:`~affectnetplus_hf.schema.EXPRESSIONS`) and an
+AffectNet+ has 11 human-label codes (:data:`~affectnetplus_hf.core.schema.EXPRESSIONS`) and an
 8-score soft label (codes 0..7). The usual tasks keep codes 0..7 (8 classes: validation
 has 4,000 images) or 0..6 (7 classes, no contempt: 3,500). A :class:`ClassView` says which
 codes are kept and in which order; applying it
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..schema import EXPRESSIONS, NUM_SOFT_CLASSES
+from ..core.schema import EXPRESSIONS, NUM_SOFT_CLASSES
 from .batch_plan import select_rows
 from .losses import to_distribution
 

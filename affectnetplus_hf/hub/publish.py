@@ -51,8 +51,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ExportError, PublishError
-from .export_layout import (
+from ..errors import ExportError, PublishError
+from ..core.export_files import (
     CARD_FILE,
     DATA_DIR,
     INFO_FILE,
@@ -64,7 +64,7 @@ from .export_layout import (
     read_info,
     shard_paths,
 )
-from .schema import LICENSE_NOTE
+from ..core.schema import LICENSE_NOTE
 
 __all__ = [
     "DEFAULT_GATED",
@@ -248,7 +248,7 @@ def exported_files(folder: str | os.PathLike) -> list[str]:
 
 def _unpublished(local: LocalExport) -> list[str]:
     """Files in the folder that the export did not write (the report, its own, is never sent either)."""
-    from .export_swap import user_files
+    from ..exporter.swap import user_files
 
     return user_files(local.root, local.info)
 
@@ -269,8 +269,8 @@ def placeholder_card() -> str:
     holding no file, so ``load_dataset`` on the repo fails loudly until the real card lands."""
     import yaml
 
-    from .configs import CONFIG_NAMES
-    from .card import GATING
+    from ..core.configs import CONFIG_NAMES
+    from ..exporter.card import GATING
 
     header = {
         "license": "other",
@@ -645,7 +645,7 @@ def _make_public(session: _Session) -> None:
 
 
 def _check_arguments(repo_id: str, gated, public: bool, rights: bool, limits: tuple[int, int], retries: int) -> None:
-    from .repo_id import repo_id_problem
+    from ..core.repo_id import repo_id_problem
 
     problem = repo_id_problem(repo_id)
     if problem:
@@ -686,7 +686,7 @@ def push(
     """Upload the exported ``folder`` to the Hub dataset repo ``repo_id``, private and gated.
 
     Args:
-        folder: a folder written by :func:`affectnetplus_hf.export.export`.
+        folder: a folder written by :func:`affectnetplus_hf.exporter.writer.export`.
         repo_id: ``"namespace/name"`` of the dataset repo (created if missing, private).
         token: a Hub token with write access; default ``HF_TOKEN`` or the login cache.
         public: make the repo public at the end. Needs ``i_have_redistribution_rights=True``:
@@ -702,7 +702,7 @@ def push(
             connection errors); a retry re-reads the remote state, so no file is duplicated.
         progress: show progress bars (overall and per file).
         endpoint: Hub URL; default ``HF_ENDPOINT`` / https://huggingface.co.
-        echo: where one-line progress messages go (default: the ``affectnetplus_hf.hub`` logger,
+        echo: where one-line progress messages go (default: the ``affectnetplus_hf.hub.publish`` logger,
             warnings at WARNING, progress at INFO; ``None`` for silence).
 
     Returns:
@@ -737,7 +737,7 @@ def push(
     from huggingface_hub import HfApi
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-    from ._version import __version__
+    from .._version import __version__
 
     api = HfApi(endpoint=endpoint, token=token, library_name="affectnetplus-hf", library_version=__version__)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import AffectNetPlusError
+from ..errors import AffectNetPlusError
 from .schema import FEATURES
 
 __all__ = [
@@ -136,7 +136,7 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
                 found = f"shape {np.shape(value)}" if isinstance(value, (list, tuple, np.ndarray)) else repr(value)
                 raise AffectNetPlusError(
                     f"row {ids[i]!r}: {name} does not fit the schema ({str(exc).splitlines()[0]}); expected "
-                    f"{FEATURES[name]!r} or null, found {found}. See affectnetplus_hf.schema.FEATURES."
+                    f"{FEATURES[name]!r} or null, found {found}. See affectnetplus_hf.core.schema.FEATURES."
                 ) from None
     raise error  # pragma: no cover - every value converts alone: the batch's own error
 

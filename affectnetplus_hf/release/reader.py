@@ -58,10 +58,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .configs import UNLABELED_PART
-from .errors import BadRecordError
+from ..core.configs import UNLABELED_PART
+from ..errors import BadRecordError
 from .layout import RecordFiles
-from .schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
+from ..core.schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
 
 __all__ = [
     "DOCUMENTED_RANGES",

@@ -6,7 +6,7 @@ described and owned by :mod:`.export_layout`; in short ``OUT/README.md``,
 ``OUT/data/<fingerprint>/<part>/<partition>-SSSSS-of-NNNNN.parquet``.
 
 ``part`` is ``train``, ``validation`` or ``unlabeled``; ``partition`` is ``easy``,
-``challenging``, ``difficult`` or :data:`~affectnetplus_hf.configs.NULL_SUBSET` (rows whose
+``challenging``, ``difficult`` or :data:`~affectnetplus_hf.core.configs.NULL_SUBSET` (rows whose
 file has no subset). Each row is stored once; configs are globs over these shared files
 (``all`` = every file of a part, ``easy`` = the ``easy-*`` files, ...). Every (part,
 partition) has the same shard count as its part, so a part's shards line up for distributed
@@ -31,7 +31,7 @@ Guarantees:
   records, notes and files that are not records go to ``OUT/export_report.jsonl`` (local
   paths: it is not in the manifest, so ``affectnetplus push`` never publishes it).
 
-Progress and notes go to the ``affectnetplus_hf.export`` logger and the optional
+Progress and notes go to the ``affectnetplus_hf.exporter.writer`` logger and the optional
 ``on_progress`` callback; nothing is printed (the progress bar aside).
 """
 
@@ -48,11 +48,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._parallel import report_progress, run_jobs
-from .columns import rows_to_arrow
-from .configs import NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
-from .errors import AffectNetPlusError, ExportError, NothingToExportError
-from .export_layout import (
+from ..core.parallel import report_progress, run_jobs
+from ..core.columns import rows_to_arrow
+from ..core.configs import NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
+from ..errors import AffectNetPlusError, ExportError, NothingToExportError
+from ..core.export_files import (
     CARD_FILE,
     FORMAT_VERSION,
     INFO_FILE,
@@ -65,10 +65,10 @@ from .export_layout import (
     staging_folder,
     unexported_report_path,
 )
-from .export_swap import carry, edited_files, export_lock, filesystem_error, recover, remove_owned, swap, user_files
-from .layout import PARTS, Release, RecordFiles, find_release, list_records
-from .reader import iter_rows, reason_class
-from .schema import COLUMN_NAMES, FEATURES
+from .swap import carry, edited_files, export_lock, filesystem_error, recover, remove_owned, swap, user_files
+from ..release.layout import PARTS, Release, RecordFiles, find_release, list_records
+from ..release.reader import iter_rows, reason_class
+from ..core.schema import COLUMN_NAMES, FEATURES
 
 __all__ = [
     "DEFAULT_SHARD_RECORDS",
@@ -175,7 +175,7 @@ def _export_shard(job: ShardJob) -> dict:
     """Read one shard's records and write one Parquet file per subset partition present."""
     from datasets.arrow_writer import ParquetWriter
 
-    from .stats import StatsAccumulator
+    from ..stats import StatsAccumulator
 
     staging, part, shard, num_shards, records = job.staging, job.part, job.shard, job.num_shards, job.records
     on_bad, check_images = job.on_bad, job.check_images
@@ -516,7 +516,7 @@ def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> tupl
     """The card's statistics (headline tables as Markdown) from the shards' accumulators,
     with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`),
     and the plots' paths relative to ``staging``."""
-    from .stats import StatsAccumulator, card_section, write_card_plots
+    from ..stats import StatsAccumulator, card_section, write_card_plots
 
     accumulator = StatsAccumulator()
     for r in results:  # in job order: parts in PARTS order, shards in order (see run_jobs)
@@ -583,7 +583,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> 
     if result.read != result.written + result.bad:  # pragma: no cover - an invariant of the loop above
         raise ExportError(f"internal error: {result.reconciliation()}")
 
-    from ._version import __version__
+    from .._version import __version__
 
     info = {
         "format_version": FORMAT_VERSION,

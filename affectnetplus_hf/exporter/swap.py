@@ -7,7 +7,7 @@ This module does that replacement and everything around it:
   drops when the process dies, even under ``kill -9``); a second export into the same
   ``OUT`` fails at once with a message, never last-writer-wins.
 * **User files carried.** Files in ``OUT`` that the previous export's manifest does not list
-  (:func:`~affectnetplus_hf.export_layout.owned_paths`) are hard-linked into the new folder
+  (:func:`~affectnetplus_hf.core.export_files.owned_paths`) are hard-linked into the new folder
   (:func:`carry`): no byte is copied, and until the swap the originals stay where they were.
   A name the new export also writes is a conflict, refused before the swap. The new folder
   and the folders holding carried files keep the permission bits of the old ones.
@@ -32,8 +32,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import AffectNetPlusError, ExportError
-from .export_layout import DATA_DIR, INFO_FILE, file_record, leftover_folders, lock_path, manifest, old_folder, owned_paths, read_info
+from ..errors import AffectNetPlusError, ExportError
+from ..core.export_files import DATA_DIR, INFO_FILE, file_record, leftover_folders, lock_path, manifest, old_folder, owned_paths, read_info
 
 __all__ = ["carry", "edited_files", "export_lock", "filesystem_error", "recover", "remove_owned", "swap", "user_files"]
 

@@ -37,9 +37,9 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .configs import HUMAN_PARTS, PARTS  # part names, in the order they are processed and reported
-from .errors import ReleaseNotFoundError
-from .schema import MANUAL_DOWNLOAD_INSTRUCTIONS
+from ..core.configs import HUMAN_PARTS, PARTS  # part names, in the order they are processed and reported
+from ..errors import ReleaseNotFoundError
+from ..core.schema import MANUAL_DOWNLOAD_INSTRUCTIONS
 
 __all__ = [
     "PARTS",

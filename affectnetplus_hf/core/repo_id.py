@@ -5,7 +5,9 @@ accepted, as on the Hub). ``push`` refuses a bad id with the reason; ``stream`` 
 
 from __future__ import annotations
 
-__all__ = ["repo_id_problem"]
+import os
+
+__all__ = ["is_repo_id", "repo_id_problem"]
 
 
 def repo_id_problem(text: str) -> str | None:
@@ -21,3 +23,9 @@ def repo_id_problem(text: str) -> str | None:
     except HFValidationError as err:
         return str(err)
     return None
+
+
+def is_repo_id(source: str) -> bool:
+    """Whether ``source`` names a Hub dataset repo: ``namespace/name``, not a local path, and
+    accepted by :func:`repo_id_problem` (the package's one repo-id rule)."""
+    return not os.path.exists(source) and repo_id_problem(source) is None

@@ -2,8 +2,8 @@
 
 The YAML header is built with ``datasets``' own serialisers (``MetadataConfigs`` and
 ``DatasetInfosDict.to_dataset_card_data``), so it parses back into exactly
-:data:`~affectnetplus_hf.schema.FEATURES`. The prose comes from
-``dataset_card/README.template.md``; every table is generated from the schema and from
+:data:`~affectnetplus_hf.core.schema.FEATURES`. The prose comes from
+``exporter/dataset_card/README.template.md``; every table is generated from the schema and from
 the counts the export measured, never typed by hand.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
-from .configs import CONFIGS, DEFAULT_CONFIG, NULL_LABEL, NULL_SUBSET, config_spec
-from .export_layout import shard_glob
-from .schema import (
+from ..core.configs import CONFIGS, DEFAULT_CONFIG, NULL_LABEL, NULL_SUBSET, config_spec
+from ..core.export_files import shard_glob
+from ..core.schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
     COLUMNS,
@@ -47,13 +47,8 @@ GATING = {
 
 
 def template_path() -> Path:
-    """The card template: packaged inside the wheel, or at the repository root in a checkout."""
-    here = Path(__file__).resolve().parent
-    for folder in (here / "dataset_card", here.parent / "dataset_card"):
-        candidate = folder / "README.template.md"
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"dataset card template README.template.md not found under {here} or {here.parent}")
+    """The card template, shipped inside the package beside this module."""
+    return Path(__file__).resolve().parent / "dataset_card" / "README.template.md"
 
 
 def config_data_files(info: dict) -> dict[str, dict[str, str]]:

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import datasets
 
-from .configs import CONFIGS, DEFAULT_CONFIG
-from .errors import ReleaseNotFoundError
+from ..core.configs import CONFIGS, DEFAULT_CONFIG
+from ..errors import ReleaseNotFoundError
 from .layout import find_release, list_records
 from .reader import iter_rows
-from .schema import (
+from ..core.schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
     FEATURES,
@@ -78,7 +78,7 @@ class AffectNetPlusConfig(datasets.BuilderConfig):
             raise ValueError(f"on_bad must be 'skip' or 'error', got {self.on_bad!r}")
 
 
-#: One builder config per :data:`affectnetplus_hf.configs.CONFIGS` entry, in the same order.
+#: One builder config per :data:`affectnetplus_hf.core.configs.CONFIGS` entry, in the same order.
 BUILDER_CONFIGS = [
     AffectNetPlusConfig(
         name=spec.name,

@@ -3,7 +3,7 @@
 Reads every record through the reader (nothing is written) and reports, per part: a
 table of counts per class x subset, the bad records and notes, the files that are not
 records, and the per-class counts next to the published ones (see
-:data:`~affectnetplus_hf.schema.PUBLISHED_COUNTS`), flagging a part that looks
+:data:`~affectnetplus_hf.core.schema.PUBLISHED_COUNTS`), flagging a part that looks
 incomplete. :attr:`VerifyReport.ok` is false when any record is bad.
 :meth:`VerifyReport.to_json` is the same report as plain data (``affectnetplus verify --json``).
 """
@@ -14,11 +14,11 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from ._parallel import report_progress, run_jobs
-from .configs import LABEL_NAMES, PARTS, SUBSET_NAMES, label_name, subset_name
+from ..core.parallel import report_progress, run_jobs
+from ..core.configs import LABEL_NAMES, PARTS, SUBSET_NAMES, label_name, subset_name
 from .layout import find_release, list_records
 from .reader import iter_rows, reason_class
-from .schema import PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
+from ..core.schema import PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
 
 __all__ = ["PartReport", "VerifyReport", "verify"]
 

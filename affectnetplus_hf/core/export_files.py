@@ -40,7 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExportError
+from ..errors import ExportError
 
 __all__ = [
     "CARD_FILE",

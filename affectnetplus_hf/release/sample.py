@@ -21,9 +21,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .configs import PARTS, UNLABELED_PART
-from .landmarks import IBUG68_CONTOURS
-from .schema import EXPRESSIONS, NUM_SOFT_CLASSES
+from ..core.configs import PARTS, UNLABELED_PART
+from ..core.landmarks import IBUG68_CONTOURS
+from ..core.schema import EXPRESSIONS, NUM_SOFT_CLASSES
 
 __all__ = ["FAULTS", "SampleManifest", "face_landmarks", "write_sample"]
 

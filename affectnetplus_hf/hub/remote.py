@@ -1,7 +1,7 @@
 """Stream an exported AffectNet+ folder from wherever it lives: a Hub repo, a web server, any fsspec URL.
 
 Three ways in, one result (an ``IterableDataset`` with exactly
-:data:`~affectnetplus_hf.schema.FEATURES`)::
+:data:`~affectnetplus_hf.core.schema.FEATURES`)::
 
     stream("my-lab/affectnet_plus", "difficult", split="train")         # a Hub dataset repo
     stream("https://data.my-lab.org/affectnet_plus", "easy")             # a web server with Range
@@ -31,12 +31,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .configs import DEFAULT_CONFIG
-from .errors import ExportError, PublishError
-from .export_layout import CARD_FILE as _CARD
-from .export_layout import DATA_DIR
-from .export_layout import INFO_FILE as _INFO
-from .export_layout import shard_paths as _layout_shard_paths
+from ..core.configs import DEFAULT_CONFIG
+from ..errors import ExportError, PublishError
+from ..core.export_files import CARD_FILE as _CARD
+from ..core.export_files import DATA_DIR
+from ..core.export_files import INFO_FILE as _INFO
+from ..core.export_files import shard_paths as _layout_shard_paths
+from ..core.repo_id import is_repo_id
 
 __all__ = [
     "ShardPlan",
@@ -191,14 +192,6 @@ def check_range_support(url: str, *, storage_options: dict | None = None, timeou
 # ----------------------------------------------------------------------------- streaming
 
 
-def is_repo_id(source: str) -> bool:
-    """Whether ``source`` names a Hub dataset repo: ``namespace/name``, not a local path, and
-    accepted by :func:`affectnetplus_hf.repo_id.repo_id_problem` (the package's one repo-id rule)."""
-    from .repo_id import repo_id_problem
-
-    return not os.path.exists(source) and repo_id_problem(source) is None
-
-
 def stream(
     source: str | os.PathLike,
     config: str = DEFAULT_CONFIG,
@@ -225,11 +218,11 @@ def stream(
 
     Returns:
         ``datasets.IterableDataset`` (or ``IterableDatasetDict``) whose features are exactly
-        :data:`~affectnetplus_hf.schema.FEATURES`.
+        :data:`~affectnetplus_hf.core.schema.FEATURES`.
     """
     import datasets
 
-    from .schema import FEATURES
+    from ..core.schema import FEATURES
 
     source = os.fspath(source)
     if source.startswith("hf://datasets/"):

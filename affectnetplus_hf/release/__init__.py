@@ -1,0 +1,2 @@
+"""Reading a release as extracted: find its parts, read one record, verify, the synthetic sample, the builder.
+"""
