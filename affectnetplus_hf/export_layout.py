@@ -224,7 +224,7 @@ def marker_problem(info: object) -> str | None:
     if not isinstance(info, dict):
         return "not a JSON object"
     if "generator" not in info:
-        return f"it has no `generator` (this package writes {GENERATOR!r})"
+        return f"it lacks the generator marker {GENERATOR!r} that this package writes"
     if info["generator"] != GENERATOR:
         return f"its generator is {info['generator']!r}, not {GENERATOR!r}"
     version = info.get("format_version")

@@ -49,6 +49,7 @@ logged, written or put in an error message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -367,11 +368,16 @@ def _push_may_send(rel: str) -> bool:
     therefore delete: a shard, one of the card's plots, or :data:`PENDING_FILE`. The card and
     ``export_info.json`` are always replaced, never deleted; ``export_report.jsonl``,
     ``.gitattributes`` and any other name are never deleted, whatever a manifest lists."""
+    return is_shard_path(rel) or rel in _plot_paths() or rel == PENDING_FILE
+
+
+@functools.cache
+def _plot_paths() -> frozenset[str]:
+    """Repo paths of every plot an export of this package draws or drew onto its card."""
     from .export_layout import FORMAT1_PLOTS, STATS_DIR
     from .stats.plots import PLOTS
 
-    plots = {f"{STATS_DIR}/{name}" for name in (*FORMAT1_PLOTS, *(plot.file for plot in PLOTS))}
-    return is_shard_path(rel) or rel in plots or rel == PENDING_FILE
+    return frozenset(f"{STATS_DIR}/{name}" for name in (*FORMAT1_PLOTS, *(plot.file for plot in PLOTS)))
 
 
 def _still_recorded(remote: RemoteState, records: dict[str, FileRecord]) -> set[str]:
@@ -931,7 +937,7 @@ def push(
             call("create branch", lambda: api.create_branch(repo_id, branch=session.branch, repo_type="dataset", exist_ok=True))
         remote = _read_remote(api, repo_id, session.branch, call, local)
         for note in remote.notes:
-            echo("note: " + note)
+            echo("warning: " + note)
         plan = plan_push(local, remote, repo_id)
         result = PushResult(repo_id=repo_id, url=str(repo_url), revision=session.branch, private=not public, gated=gated)
         result.left_alone = plan.left_alone
