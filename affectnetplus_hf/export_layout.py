@@ -18,10 +18,12 @@ and, beside ``OUT`` in its parent, while or after an export runs::
 **The manifest.** ``export_info.json["files"]`` maps every published file of the export
 (the card, the plots, the shards; POSIX paths relative to ``OUT``) to its ``size`` and
 ``sha256``; ``generator`` (:data:`GENERATOR`) and ``format_version`` say which package wrote
-it and in which layout (:func:`marker_problem`). The export owns exactly these, plus ``export_info.json`` itself and the
-report (:func:`owned_paths`): a re-export replaces only those, a push publishes only the
-manifest's files and deletes on the Hub only shards and plots that the previously published
-manifest lists with the content they still have, and only when that manifest carries the marker. Every other file in ``OUT`` or in a Hub repo belongs to the user.
+it, in which layout (:func:`marker_problem`). The export owns exactly these, plus
+``export_info.json`` itself and the report (:func:`owned_paths`): a re-export replaces only
+those, a push publishes only the manifest's files and deletes on the Hub only shards and
+plots that the previously published manifest lists with the content they still have, and
+only when that manifest carries the marker. Every other file in ``OUT`` or in a Hub repo
+belongs to the user.
 
 The report lives inside ``OUT`` so that it moves with the folder when an export is swapped
 into place (it can never describe another export); its summary line also names the
