@@ -466,20 +466,24 @@ def test_a_pending_record_the_package_did_not_write_is_a_conflict(hub, exported)
     assert hub.files(REPO_ID)[PENDING_FILE] == b"my own notes"
 
 
-def test_a_repo_published_by_the_format_1_package_is_updated_plots_and_all(hub, exported, tmp_path):
-    """The package before the manifest published an export_info.json without `files`; its
-    plots are its own, so a push of a new export replaces them instead of refusing them."""
+def test_a_repo_published_by_the_format_1_package_is_refused_not_overwritten(hub, exported, tmp_path):
+    """The package before the manifest published an export_info.json without `files` or a
+    marker: it records no sha256, so nothing proves the repo's card, plots and shards are still
+    what it published. Push replaces none of them and says what to do."""
     from huggingface_hub import HfApi
 
     push(exported, REPO_ID, progress=False, echo=None)
     info = read_info(exported)
     info.pop("files")
+    info.pop("generator")
     info["format_version"] = 1
     HfApi().upload_file(path_or_fileobj=json.dumps(info).encode(), path_in_repo="export_info.json", repo_id=REPO_ID, repo_type="dataset")
+    before, commits = hub.files(REPO_ID), len(hub.repo(REPO_ID).commits)
     newer = make_export(tmp_path / "second", n=9, seed=5)
-    result = push(newer, REPO_ID, progress=False, echo=None)
-    assert set(hub.files(REPO_ID)) - {".gitattributes"} == set(exported_files(newer))
-    assert result.left_alone == [] and any(p.startswith("stats/") for p in result.uploaded)
+    with pytest.raises(PublishError) as err:
+        push(newer, REPO_ID, progress=False, echo=None)
+    assert "README.md" in str(err.value) and "remove those files from the repo yourself" in str(err.value)
+    assert hub.files(REPO_ID) == before and len(hub.repo(REPO_ID).commits) == commits
 
 
 def _reexport_into(folder: Path, tmp_path: Path, seed: int) -> str:

@@ -17,10 +17,13 @@ and, beside ``OUT`` in its parent, while or after an export runs::
 
 **The manifest.** ``export_info.json["files"]`` maps every published file of the export
 (the card, the plots, the shards; POSIX paths relative to ``OUT``) to its ``size`` and
-``sha256``. The export owns exactly these, plus ``export_info.json`` itself and the
-report (:func:`owned_paths`): a re-export replaces only those, a push publishes only the
-manifest's files and deletes on the Hub only files that the previously published
-manifest lists. Every other file in ``OUT`` or in a Hub repo belongs to the user.
+``sha256``; ``generator`` (:data:`GENERATOR`) and ``format_version`` say which package wrote
+it, in which layout (:func:`marker_problem`). The export owns exactly these, plus
+``export_info.json`` itself and the report (:func:`owned_paths`): a re-export replaces only
+those, a push publishes only the manifest's files and deletes on the Hub only shards and
+plots that the previously published manifest lists with the content they still have, and
+only when that manifest carries the marker. Every other file in ``OUT`` or in a Hub repo
+belongs to the user.
 
 The report lives inside ``OUT`` so that it moves with the folder when an export is swapped
 into place (it can never describe another export); its summary line also names the
@@ -36,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +51,7 @@ __all__ = [
     "DATA_DIR",
     "FORMAT1_PLOTS",
     "FORMAT_VERSION",
+    "GENERATOR",
     "INFO_FILE",
     "REPORT_FILE",
     "SHARD_SUFFIX",
@@ -56,10 +61,12 @@ __all__ = [
     "check_report",
     "data_dir_for",
     "file_record",
+    "is_shard_path",
     "leftover_folders",
     "lock_path",
     "manifest",
     "manifest_entry",
+    "marker_problem",
     "old_folder",
     "owned_paths",
     "read_info",
@@ -83,8 +90,14 @@ DATA_DIR = "data"
 STATS_DIR = "stats"
 #: File-name ending of a shard.
 SHARD_SUFFIX = ".parquet"
-#: Version of the ``export_info.json`` layout: 2 added the manifest (``files``).
-FORMAT_VERSION = 2
+#: Version of the ``export_info.json`` layout: 2 added the manifest (``files``), 3 the
+#: ``generator`` marker (:data:`GENERATOR`).
+FORMAT_VERSION = 3
+#: ``export_info.json["generator"]``: the package that wrote it. With ``format_version`` it is what
+#: tells a manifest (or a push's record) of this package from another tool's file of the same shape.
+GENERATOR = "affectnetplus-hf"
+#: The first format whose ``export_info.json`` carries :data:`GENERATOR`.
+_MARKED_SINCE = 3
 #: The card's plots an export of format 1 (before the manifest) drew into ``STATS_DIR``. That
 #: format is frozen, so this list is a fact of history, not of the current plotting code: it
 #: lets a re-export or a push replace those plots instead of taking them for the user's files.
@@ -114,6 +127,16 @@ def shard_name(partition: str, shard: int, num_shards: int) -> str:
 def shard_glob(data_dir: str, part: str, partition: str | None = None) -> str:
     """The ``data_files`` glob of a part's shards (all partitions, or one) for the card's configs."""
     return f"{data_dir}/{part}/{partition + '-' if partition else ''}*{SHARD_SUFFIX}"
+
+
+_SHARD_PATH = re.compile(rf"{DATA_DIR}/[0-9a-f]{{16}}/[a-z0-9_]+/[a-z0-9_]+-[0-9]{{5}}-of-[0-9]{{5}}{re.escape(SHARD_SUFFIX)}")
+
+
+def is_shard_path(rel: str) -> bool:
+    """Whether ``rel`` has the shape of a shard path an export writes
+    (``data/<16 hex>/<part>/<partition>-SSSSS-of-NNNNN.parquet``). A shape is never proof that
+    a file is ours; it only rules out files no export ever writes (``data/mine.parquet``)."""
+    return _SHARD_PATH.fullmatch(rel) is not None
 
 
 def shard_paths(info: dict) -> list[str]:
@@ -190,6 +213,34 @@ def owned_paths(info: dict) -> set[str]:
     if not isinstance(info.get("files"), dict):
         owned |= {f"{STATS_DIR}/{name}" for name in FORMAT1_PLOTS}
     return owned
+
+
+def marker_problem(info: object) -> str | None:
+    """Why ``info`` (a parsed ``export_info.json``, or a push's record of the same shape) is not
+    one this package wrote in a format it reads; None when it is.
+
+    Ours means: ``generator`` is :data:`GENERATOR`, ``format_version`` is an integer from 3 (the
+    first format with the marker) to :data:`FORMAT_VERSION`, and ``files`` maps paths to size and
+    sha256. A format-1 or format-2 file (written before the marker) is not ours by this test.
+    """
+    if not isinstance(info, dict):
+        return "not a JSON object"
+    if "generator" not in info:
+        return f"it lacks the generator marker {GENERATOR!r} that this package writes"
+    if info["generator"] != GENERATOR:
+        return f"its generator is {info['generator']!r}, not {GENERATOR!r}"
+    version = info.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < _MARKED_SINCE:
+        return f"its format_version is {version!r}; expected an integer from {_MARKED_SINCE} to {FORMAT_VERSION}"
+    if version > FORMAT_VERSION:
+        return f"its format_version {version} is newer than this version of {GENERATOR} reads ({FORMAT_VERSION}); upgrade it"
+    if not isinstance(info.get("files"), dict):
+        return "it lists no files with sizes and sha256"
+    try:
+        manifest(info)
+    except ExportError:
+        return "its `files` entries lack size or sha256"
+    return None
 
 
 def read_info(folder: str | os.PathLike) -> dict:

@@ -55,6 +55,7 @@ from ..errors import AffectNetPlusError, ExportError, NothingToExportError
 from ..core.export_files import (
     CARD_FILE,
     FORMAT_VERSION,
+    GENERATOR,
     INFO_FILE,
     REPORT_FILE,
     data_dir_for,
@@ -586,6 +587,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> 
     from .._version import __version__
 
     info = {
+        "generator": GENERATOR,
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
         "fingerprint": fingerprint,

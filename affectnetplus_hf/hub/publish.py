@@ -13,11 +13,18 @@ Everything goes through ``huggingface_hub``; nothing here speaks HTTP itself. Wh
 2. **Plans against the repo** (:func:`plan_push`): creates it **private** (``exist_ok``;
    an existing public repo is refused unless the push is public), reads the previously
    published manifest (the remote ``export_info.json``), and sorts every remote file into:
-   unchanged, to replace, stale (the previous manifest lists it, or the record of an
-   interrupted push, :data:`PENDING_FILE`, does, and the new manifest does not: the only
-   files a push deletes) and left alone (everything else: named in the summary, never
-   touched). A remote file the push would overwrite that no manifest of ours lists is a
-   conflict: refused before anything is written.
+   unchanged, to replace, stale and left alone. Nothing in the repo is trusted: a remote
+   manifest proves anything only when it carries this package's marker and format version
+   and agrees with the repo's card (its configs name the manifest's shards), and a file it
+   lists is ours only while its content there (the LFS sha256, or the bytes of a small file)
+   still has the sha256 it recorded. Stale, the only files a push deletes: such proven
+   shards and plots of the previous manifest, or of the record of an interrupted push
+   (:data:`PENDING_FILE`), that the new export does not have. ``export_report.jsonl``,
+   ``.gitattributes`` and any file a push never sends are never deleted. Left alone:
+   everything else (named in the summary and in :attr:`PushResult.left_alone`, never
+   touched). A remote file the push would overwrite that is not proven ours is a conflict:
+   refused before anything is written. A format-2 manifest (written before the marker)
+   still lets the files it lists be replaced while unchanged, but never deleted.
 3. **Access first**: gated access (``gated="manual"`` by default) is turned on before the
    first data byte is sent.
 4. **Commits so that no partial dataset is ever loadable.** A repo without a card first gets a
@@ -42,6 +49,7 @@ logged, written or put in an error message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -55,12 +63,16 @@ from ..errors import ExportError, PublishError
 from ..core.export_files import (
     CARD_FILE,
     DATA_DIR,
+    FORMAT_VERSION,
+    GENERATOR,
     INFO_FILE,
     SHARD_SUFFIX,
     FileRecord,
     check_files,
+    data_dir_for,
+    is_shard_path,
     manifest,
-    owned_paths,
+    marker_problem,
     read_info,
     shard_paths,
 )
@@ -125,9 +137,10 @@ class PushResult:
     commits: list[str] = field(default_factory=list)
     uploaded: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    #: files the previously published manifest (or an interrupted push's record) listed and the new one does not
+    #: shards and plots the previously published manifest (or an interrupted push's record) listed, marked as
+    #: ours, with the content they still had, and the new one does not
     deleted: list[str] = field(default_factory=list)
-    #: files in the repo that no manifest of ours lists: never touched
+    #: every other file in the repo that the export does not have: never touched
     left_alone: list[str] = field(default_factory=list)
     #: files in the local folder that are not in its manifest: never sent
     not_published: list[str] = field(default_factory=list)
@@ -292,17 +305,32 @@ def placeholder_card() -> str:
 
 @dataclass
 class RemoteState:
-    """What a branch of the repo holds, as far as a push cares."""
+    """What a branch of the repo holds, as far as a push cares.
+
+    Nothing in the repo is taken on trust: a manifest there counts only when it carries this
+    package's marker (:func:`.export_layout.marker_problem`) and agrees with the repo's card, and a
+    file it lists counts as ours only when its content there still has the size and sha256 it
+    records (:attr:`sha256`).
+    """
 
     #: repo path -> the tree entry (``RepoFile``: size, blob_id, lfs)
     entries: dict
-    #: the previously published ``export_info.json`` (None: none, or not ours)
+    #: the previously published ``export_info.json``: marked as ours and consistent with the card
+    #: (None: no such file, or one that proves nothing)
     info: dict | None
-    #: the card in the repo is our placeholder
+    #: the card in the repo is our placeholder (it carries :data:`PLACEHOLDER_MARKER`)
     placeholder: bool
-    #: repo path -> record of the shards an interrupted push of ours sent (:data:`PENDING_FILE`);
-    #: None when the repo has no such file, or one that is not ours
-    pending: dict | None = None
+    #: repo path -> record of the shards an interrupted push of ours sent (:data:`PENDING_FILE`,
+    #: marked as ours); None when the repo has no such file, or one that is not ours
+    pending: dict[str, FileRecord] | None = None
+    #: an ``export_info.json`` of format 2 (written before the marker) that agrees with the card:
+    #: the files it lists may be replaced when unchanged since, never deleted
+    legacy: dict | None = None
+    #: repo path -> sha256 of its content there, for the repo files a manifest above lists with
+    #: the same size (from the LFS pointer, or from the downloaded bytes of a small file)
+    sha256: dict[str, str] = field(default_factory=dict)
+    #: one line per manifest in the repo that proves nothing, saying why
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -315,6 +343,8 @@ class PushPlan:
     stale: list[str]
     left_alone: list[str]
     needs_placeholder: bool
+    #: stale path -> its blob id when planned: the card commit deletes it only if still the same
+    stale_blobs: dict[str, str] = field(default_factory=dict)
 
 
 def _same_as_remote(local: LocalExport, rel: str, entry) -> bool:
@@ -326,32 +356,80 @@ def _same_as_remote(local: LocalExport, rel: str, entry) -> bool:
     if lfs is not None:
         return lfs.sha256 == record.sha256
     content = local.meta[rel] if rel in local.meta else (local.root / rel).read_bytes()
-    return entry.blob_id == hashlib.sha1(b"blob %d\x00" % len(content) + content).hexdigest()
+    return entry.blob_id == _git_blob_id(content)
+
+
+def _git_blob_id(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\x00" % len(content) + content).hexdigest()
+
+
+def _push_may_send(rel: str) -> bool:
+    """Whether ``rel`` is a path some push of this package could have uploaded and a later one may
+    therefore delete: a shard, one of the card's plots, or :data:`PENDING_FILE`. The card and
+    ``export_info.json`` are always replaced, never deleted; ``export_report.jsonl``,
+    ``.gitattributes`` and any other name are never deleted, whatever a manifest lists."""
+    return is_shard_path(rel) or rel in _plot_paths() or rel == PENDING_FILE
+
+
+@functools.cache
+def _plot_paths() -> frozenset[str]:
+    """Repo paths of every plot an export of this package draws or drew onto its card."""
+    from .export_layout import FORMAT1_PLOTS, STATS_DIR
+    from .stats.plots import PLOTS
+
+    return frozenset(f"{STATS_DIR}/{name}" for name in (*FORMAT1_PLOTS, *(plot.file for plot in PLOTS)))
+
+
+def _still_recorded(remote: RemoteState, records: dict[str, FileRecord]) -> set[str]:
+    """The paths of ``records`` whose content in the repo has the recorded size and sha256."""
+    return {
+        rel
+        for rel, record in records.items()
+        if rel in remote.sha256 and record.size == remote.entries[rel].size and remote.sha256[rel] == record.sha256
+    }
+
+
+def _proven(remote: RemoteState) -> tuple[set[str], set[str]]:
+    """``(replaceable, deletable)``: the repo files this push may overwrite, and those it may delete.
+
+    Replaceable: files a manifest of ours (or of format 2, see :attr:`RemoteState.legacy`) lists
+    with their content unchanged since, that manifest itself, and our placeholder card.
+    Deletable: of those, only the ones a marked manifest or pending record lists and a push may
+    have sent (:func:`_push_may_send`).
+    """
+    replaceable: set[str] = set()
+    deletable: set[str] = set()
+    if remote.info is not None:
+        found = _still_recorded(remote, manifest(remote.info))
+        replaceable |= found | {INFO_FILE}
+        deletable |= {rel for rel in found if _push_may_send(rel)}
+    if remote.legacy is not None:
+        replaceable |= _still_recorded(remote, manifest(remote.legacy)) | {INFO_FILE}
+    if remote.pending is not None:
+        found = _still_recorded(remote, remote.pending)
+        replaceable |= found | {PENDING_FILE}
+        deletable |= {rel for rel in found if is_shard_path(rel)} | {PENDING_FILE}
+    if remote.placeholder:
+        replaceable.add(CARD_FILE)
+    return replaceable, deletable
 
 
 def plan_push(local: LocalExport, remote: RemoteState, repo_id: str) -> PushPlan:
     """Sort the export's files and the repo's into what to send, keep, delete and leave alone.
 
-    Raises :class:`PublishError` (nothing written yet) when the push would overwrite a repo
-    file that no manifest of ours lists and that holds other bytes.
+    A repo file is deleted only when a manifest of ours in the repo lists it with the content it
+    still has, and it is a file a push sends (:func:`_proven`); every other repo file that this
+    export does not have is left alone. Raises :class:`PublishError` (nothing written yet) when the
+    push would overwrite a repo file that holds other bytes and is not proven ours.
     """
-    owned = owned_paths(remote.info) if remote.info is not None else set()
-    if remote.placeholder:
-        owned.add(CARD_FILE)
-    if remote.pending is not None:
-        owned |= {*remote.pending, PENDING_FILE}
+    replaceable, deletable = _proven(remote)
     unchanged = {rel for rel in local.files if _same_as_remote(local, rel, remote.entries.get(rel))}
-    conflicts = sorted(rel for rel in local.files if rel in remote.entries and rel not in owned and rel not in unchanged)
-    if PENDING_FILE in remote.entries and PENDING_FILE not in owned:
+    conflicts = sorted(rel for rel in local.files if rel in remote.entries and rel not in replaceable and rel not in unchanged)
+    if PENDING_FILE in remote.entries and PENDING_FILE not in deletable:
         conflicts.append(PENDING_FILE)
     if conflicts:
-        raise PublishError(
-            f"{repo_id}: holds {', '.join(conflicts[:5])}"
-            + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
-            + ", not published by `affectnetplus push` (no export_info.json of ours lists them), and this push would "
-            "replace them. Nothing was uploaded. Push to a new repo id, or remove those files from the repo yourself."
-        )
-    stale = sorted(p for p in remote.entries if p in owned and p not in local.files)
+        raise _conflict_error(repo_id, conflicts, remote)
+    stale = sorted(p for p in remote.entries if p in deletable and p not in local.files)
     left_alone = sorted(p for p in remote.entries if p not in local.files and p not in stale and p not in _HUB_FILES)
     data_prefix = DATA_DIR + "/"
     return PushPlan(
@@ -361,6 +439,23 @@ def plan_push(local: LocalExport, remote: RemoteState, repo_id: str) -> PushPlan
         stale=stale,
         left_alone=left_alone,
         needs_placeholder=CARD_FILE not in remote.entries,
+        stale_blobs={p: remote.entries[p].blob_id for p in stale},
+    )
+
+
+def _conflict_error(repo_id: str, conflicts: list[str], remote: RemoteState) -> PublishError:
+    listed = {rel for source in (remote.info, remote.legacy) if source is not None for rel in manifest(source)}
+    listed |= set(remote.pending or {})
+    if any(rel in listed for rel in conflicts):
+        why = f"the repo's {INFO_FILE} lists them, but their content there differs from what it recorded (changed on the Hub?)"
+    else:
+        why = f"no {INFO_FILE} of ours in the repo lists them" + (f"; {remote.notes[0]}" if remote.notes else "")
+    return PublishError(
+        f"{repo_id}: holds {', '.join(conflicts[:5])}"
+        + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
+        + f", which this push would replace, and nothing proves `affectnetplus push` wrote them ({why}). "
+        "Nothing was uploaded. Push to a new repo id, or remove those files from the repo yourself "
+        "(download them first if they hold changes you want to keep)."
     )
 
 
@@ -369,42 +464,113 @@ def _remote_files(api, repo_id: str, branch: str) -> dict:
     return {e.path: e for e in api.list_repo_tree(repo_id, repo_type="dataset", revision=branch, recursive=True) if hasattr(e, "size")}
 
 
-def _read_remote(api, repo_id: str, branch: str, call: Callable) -> RemoteState:
-    """The branch's files, its ``export_info.json`` when it is ours, and whether its card is our placeholder."""
+def _card_problem(info: dict, card: bytes | None) -> str | None:
+    """Why the manifest ``info`` does not agree with the repo's ``card``; None when it does: its
+    ``data_dir`` is ``data/<its fingerprint>`` and every ``data_files`` pattern of the card's
+    configs lies in that folder and matches a shard the manifest lists."""
+    import fnmatch
+
+    from .remote import read_card_configs
+
+    if card is None:
+        return f"the repo has no {CARD_FILE}"
+    data_dir = str(info.get("data_dir", "")).strip("/")
+    if data_dir != data_dir_for(str(info.get("fingerprint", ""))):
+        return f"its data_dir {data_dir!r} is not {DATA_DIR}/<its fingerprint>"
+    try:
+        configs = read_card_configs(card.decode("utf-8", errors="replace"), CARD_FILE)
+    except PublishError as err:
+        return f"the repo's {err}"
+    shards = [rel for rel in manifest(info) if rel.startswith(data_dir + "/")]
+    for name, splits in configs.items():
+        for patterns in splits.values():
+            for pattern in patterns:
+                rel = pattern.removeprefix("./")
+                if not rel.startswith(data_dir + "/") or not any(fnmatch.fnmatchcase(s, rel) for s in shards):
+                    return f"the repo's {CARD_FILE} (config {name!r}) names {pattern!r}, which is not a shard it lists"
+    return None
+
+
+def _is_format2(info: dict) -> bool:
+    """Whether ``info`` has the shape of a manifest of format 2 (sizes and sha256, no marker)."""
+    if "generator" in info or info.get("format_version") != 2 or not isinstance(info.get("files"), dict):
+        return False
+    try:
+        manifest(info)
+    except ExportError:
+        return False
+    return True
+
+
+def _parse_json(content: bytes | None):
+    try:
+        return json.loads(content) if content is not None else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _read_remote(api, repo_id: str, branch: str, call: Callable, local: LocalExport) -> RemoteState:
+    """The branch's files, its ``export_info.json`` and :data:`PENDING_FILE` when they prove to
+    be ours, whether its card is our placeholder, and the content sha256 of the repo files those
+    list that matter to this push (the export's own paths, and those a push may delete)."""
     entries = call("list remote files", lambda: _remote_files(api, repo_id, branch))
-    info = None
+    state = RemoteState(entries=entries, info=None, placeholder=False)
+    fetched: dict[str, bytes] = {}
+
+    def content(path: str) -> bytes:
+        if path not in fetched:
+            fetched[path] = _download(api, repo_id, branch, path, call)
+        return fetched[path]
+
+    card = content(CARD_FILE) if CARD_FILE in entries else None
+    state.placeholder = card is not None and PLACEHOLDER_MARKER.encode() in card
     if INFO_FILE in entries:
-        text = _download_text(api, repo_id, branch, INFO_FILE, call)
-        try:
-            candidate = json.loads(text)
-            if isinstance(candidate, dict):
-                owned_paths(candidate)  # raises when it is not an export's
-                info = candidate
-        except (json.JSONDecodeError, ExportError):
-            info = None
-    placeholder = False
-    if CARD_FILE in entries and (info is None or CARD_FILE not in owned_paths(info)):
-        placeholder = PLACEHOLDER_MARKER in _download_text(api, repo_id, branch, CARD_FILE, call)
-    pending = None
+        candidate = _parse_json(content(INFO_FILE))
+        problem = marker_problem(candidate) or _card_problem(candidate, card)
+        if problem is None:
+            state.info = candidate
+        elif isinstance(candidate, dict) and _is_format2(candidate) and _card_problem(candidate, card) is None:
+            state.legacy = candidate
+            state.notes.append(
+                f"{INFO_FILE} in {repo_id} was written by an older version of {GENERATOR} (format 2, no marker): "
+                "the files it lists are replaced where this export has them, never deleted"
+            )
+        else:
+            state.notes.append(f"{INFO_FILE} in {repo_id} is not one this package published ({problem}), so it proves nothing")
     if PENDING_FILE in entries:
-        try:
-            candidate = json.loads(_download_text(api, repo_id, branch, PENDING_FILE, call))
-            if isinstance(candidate, dict) and isinstance(candidate.get("files"), dict):
-                pending = {rel: record.to_json() for rel, record in manifest(candidate).items()}
-        except (json.JSONDecodeError, ExportError):
-            pending = None
-    return RemoteState(entries=entries, info=info, placeholder=placeholder, pending=pending)
+        candidate = _parse_json(content(PENDING_FILE))
+        problem = marker_problem(candidate)
+        if problem is None:
+            state.pending = manifest(candidate)
+        else:
+            state.notes.append(f"{PENDING_FILE} in {repo_id} is not a record of this package ({problem})")
+    records = [*(manifest(m).items() for m in (state.info, state.legacy) if m is not None), (state.pending or {}).items()]
+    for rel, record in (item for group in records for item in group):
+        entry = entries.get(rel)
+        if entry is None or rel in state.sha256 or record.size != entry.size or not (rel in local.files or _push_may_send(rel)):
+            continue
+        lfs = getattr(entry, "lfs", None)
+        if lfs is not None:
+            state.sha256[rel] = lfs.sha256
+        else:  # a small file (the Hub keeps anything large in LFS): its bytes, checked against the listing
+            data = content(rel)
+            if _git_blob_id(data) == entry.blob_id:
+                state.sha256[rel] = hashlib.sha256(data).hexdigest()
+    return state
 
 
 def _pending_record(local: LocalExport, plan: PushPlan, remote: RemoteState) -> bytes:
-    """The :data:`PENDING_FILE` the first shard commit writes: the shards this push sends, and
-    those an earlier interrupted push sent that are still in the repo and still unpublished."""
-    files = {rel: record for rel, record in (remote.pending or {}).items() if rel in remote.entries}
+    """The :data:`PENDING_FILE` the first shard commit writes (marked as ours, as a manifest is):
+    the shards this push sends, and those an earlier interrupted push sent that are still in the
+    repo unchanged and still unpublished."""
+    earlier = remote.pending or {}
+    files = {rel: earlier[rel].to_json() for rel in _still_recorded(remote, earlier) if is_shard_path(rel)}
     files.update({rel: local.files[rel].to_json() for rel in plan.shards})
-    return (json.dumps({"fingerprint": local.fingerprint, "files": dict(sorted(files.items()))}, indent=1) + "\n").encode()
+    record = {"generator": GENERATOR, "format_version": FORMAT_VERSION, "fingerprint": local.fingerprint, "files": dict(sorted(files.items()))}
+    return (json.dumps(record, indent=1) + "\n").encode()
 
 
-def _download_text(api, repo_id: str, branch: str, path: str, call: Callable) -> str:
+def _download(api, repo_id: str, branch: str, path: str, call: Callable) -> bytes:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="affectnetplus-push-") as tmp:
@@ -412,7 +578,7 @@ def _download_text(api, repo_id: str, branch: str, path: str, call: Callable) ->
             f"read {path}",
             lambda: api.hf_hub_download(repo_id, path, repo_type="dataset", revision=branch, local_dir=tmp),
         )
-        return Path(local).read_text(encoding="utf-8", errors="replace")
+        return Path(local).read_bytes()
 
 
 def _batches(files: list[tuple[str, int]], max_files: int, max_bytes: int) -> list[list[str]]:
@@ -607,9 +773,10 @@ def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple
 
     def attempt():
         # Re-read the tree on every try: a lost answer may mean the deletions happened.
+        # A stale file replaced by someone else since the plan is no longer the one proven ours.
         now = _remote_files(session.api, session.repo_id, session.branch)
-        stale = [p for p in plan.stale if p in now]
-        if PENDING_FILE in now and PENDING_FILE not in stale:  # written by this push's first shard commit
+        stale = [p for p in plan.stale if p in now and now[p].blob_id == plan.stale_blobs.get(p)]
+        if plan.shards and PENDING_FILE in now and PENDING_FILE not in stale:  # written by this push's first shard commit
             stale.append(PENDING_FILE)
         operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=local.meta[rel]) for rel in plan.meta]
         operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
@@ -731,6 +898,14 @@ def push(
             raise PublishError(message + " Nothing was uploaded.")
         echo("warning: " + message)
 
+    unmarked = marker_problem(local.info)
+    if unmarked:
+        echo(
+            f"warning: {local.root / INFO_FILE} was written by an older version of {GENERATOR} ({unmarked}), so a later "
+            "push cannot prove these files are ours and will never delete them from the Hub (they stay, named as "
+            "left alone). Re-run `affectnetplus export` into the folder, then push, to avoid that."
+        )
+
     token = resolve_token(token)
     redact = _Redactor(token)
 
@@ -760,7 +935,9 @@ def push(
             )
         if session.branch != "main":
             call("create branch", lambda: api.create_branch(repo_id, branch=session.branch, repo_type="dataset", exist_ok=True))
-        remote = _read_remote(api, repo_id, session.branch, call)
+        remote = _read_remote(api, repo_id, session.branch, call, local)
+        for note in remote.notes:
+            echo("warning: " + note)
         plan = plan_push(local, remote, repo_id)
         result = PushResult(repo_id=repo_id, url=str(repo_url), revision=session.branch, private=not public, gated=gated)
         result.left_alone = plan.left_alone
@@ -794,7 +971,8 @@ def _summarise(result: PushResult, echo: Callable[[str], None]) -> None:
         echo(f"removed {len(result.deleted)} file(s) of the previously published export (or of an interrupted push) from {result.repo_id}")
     if result.left_alone:
         echo(
-            f"left alone {len(result.left_alone)} file(s) in {result.repo_id} that this package did not publish: "
+            f"left alone {len(result.left_alone)} file(s) in {result.repo_id} that this push cannot prove it published "
+            "(no export_info.json of ours lists them with their present content, or push never sends such a file): "
             + ", ".join(result.left_alone[:10]) + (" ..." if len(result.left_alone) > 10 else "")
         )
     if result.not_published:
