@@ -15,8 +15,8 @@ import json
 import pytest
 
 from affectnetplus_hf.errors import PublishError
-from affectnetplus_hf.export_layout import GENERATOR, marker_problem, read_info
-from affectnetplus_hf.hub import PENDING_FILE, exported_files, push
+from affectnetplus_hf.core.export_files import GENERATOR, marker_problem, read_info
+from affectnetplus_hf.hub.publish import PENDING_FILE, exported_files, push
 from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ USER_FILES = {
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
-    import affectnetplus_hf.hub as hub_module
+    import affectnetplus_hf.hub.publish as hub_module
 
     monkeypatch.setattr(hub_module.time, "sleep", lambda seconds: None)
 

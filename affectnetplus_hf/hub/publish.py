@@ -374,8 +374,8 @@ def _push_may_send(rel: str) -> bool:
 @functools.cache
 def _plot_paths() -> frozenset[str]:
     """Repo paths of every plot an export of this package draws or drew onto its card."""
-    from .export_layout import FORMAT1_PLOTS, STATS_DIR
-    from .stats.plots import PLOTS
+    from ..core.export_files import FORMAT1_PLOTS, STATS_DIR
+    from ..stats.plots import PLOTS
 
     return frozenset(f"{STATS_DIR}/{name}" for name in (*FORMAT1_PLOTS, *(plot.file for plot in PLOTS)))
 
