@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -77,8 +78,13 @@ class Decoder:
     def _header(self, data: bytes) -> tuple[int, int]:
         from PIL import Image
 
-        with Image.open(io.BytesIO(data)) as image:
-            return image.height, image.width
+        with warnings.catch_warnings():  # Pillow's own, higher limit: warns from 89M pixels, refuses from 179M
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    return image.height, image.width
+            except Image.DecompressionBombError as exc:
+                raise ImageTooLargeError(f"{exc}; the decoders' limit is MAX_IMAGE_PIXELS = {MAX_IMAGE_PIXELS:,} pixels") from None
 
     def decode(self, data: bytes, out: np.ndarray | None = None, min_size: tuple[int, int] | None = None) -> np.ndarray:
         self.header(data)

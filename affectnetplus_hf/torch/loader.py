@@ -453,9 +453,10 @@ class ResumableLoader(StatefulDataLoader):
         """The loader's place: resumes right after the last batch handed out (see the class
         docstring). Plain Python values and torchdata's own state only, so it saves with
         ``torch.save`` and loads with ``torch.load(..., weights_only=True)``."""
-        if self._carry:  # rows held back from the last batch pulled: resume from before that pull
+        if self._carry_state is not None:  # rows held back from the last batch pulled: resume from before that pull
             state = copy.deepcopy(self._carry_state)
             state[_STATE_KEY]["carry"] = self._carry
+            state[_STATE_KEY]["skipped"] = [list(row) for row in self.skipped]  # that batch's skips included
             return state
         state = self._snapshot()
         if self._keep_last is not None:  # a loaded state's held-back rows, not pulled again yet
@@ -502,7 +503,6 @@ class ResumableLoader(StatefulDataLoader):
         if state.get("_iterator_finished", False):
             self.epoch, self._step_base = int(mine["epoch"]) + 1, int(mine["step_base"]) + int(mine["yielded"])
             self._yielded, self._begun, self._resuming, self._prepared = 0, False, False, False
-            self.skipped = []
             super().load_state_dict({})
         else:
             self.epoch, self._step_base, self._yielded = int(mine["epoch"]), int(mine["step_base"]), int(mine["yielded"])
@@ -562,6 +562,7 @@ class _Counted:
         self._inner, self._loader = inner, loader
         self._pending: list[dict] = []  # refill: rows pulled, not handed out yet
         self._rows = 0
+        self._exhausted = False
 
     def __iter__(self):
         return self
@@ -579,21 +580,29 @@ class _Counted:
         the rows held back after a cut all come from the last batch pulled: the state from
         before that pull, plus their count, is where a resumed loader picks up."""
         loader = self._loader
+        if self._exhausted:
+            loader._carry, loader._carry_state = 0, None
+            raise StopIteration
         last_before = None
         while self._rows < size:
             before = loader._snapshot() if self._rows else None  # only then can rows be held back
             try:
                 batch = next(self._inner)
             except StopIteration:
+                self._exhausted = True
                 whole, self._pending, self._rows = self._pending, [], 0
-                loader._carry, loader._carry_state = 0, None
                 if whole and not drop_last:
+                    # the state from before this pull resumes to the (empty) rest of the epoch, as after any last batch
+                    loader._carry, loader._carry_state = 0, copy.deepcopy(before)
                     return concat_batches(whole)
+                loader._carry, loader._carry_state = 0, None
                 raise
             loader._yielded += 1
-            loader._note_skipped(batch.pop("skipped", []))
+            skipped = batch.pop("skipped", [])
             n = batch_rows(batch)
-            if loader._keep_last is not None:  # resumed: this batch's first rows were handed out before the state
+            if loader._keep_last is None:
+                loader._note_skipped(skipped)
+            else:  # resumed: this batch's first rows were handed out before the state, its skips noted
                 batch, n, loader._keep_last = slice_rows(batch, max(n - loader._keep_last, 0)), min(n, loader._keep_last), None
             if n:
                 self._pending.append(batch)
