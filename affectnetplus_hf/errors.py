@@ -99,8 +99,9 @@ class BadImageError(BadRecordError):
 
     ``row``: the row's index in the dataset given to ``make_loader`` (``None`` where the
     loader cannot tell, e.g. streaming), ``image_id`` (``None`` without that column),
-    ``reason``. Built from one message as well, since DataLoader workers re-raise an
-    error in the main process as ``type(error)(text)``."""
+    ``reason``. Built from one message as well: a DataLoader worker's error is re-raised
+    in the main process as ``type(error)(text)``, so there only the message (which names
+    the row) survives, and ``row`` / ``image_id`` are ``None``."""
 
     def __init__(self, message: str, *, row: int | None = None, image_id: str | None = None, reason: str | None = None):
         Exception.__init__(self, message)

@@ -101,6 +101,28 @@ def test_skip_leaves_bad_rows_out_keeps_batches_full_and_names_them(bad, num_wor
     assert [len(b["image_id"]) for b in loader] == [4, 4, 1] and len(loader.skipped) == 3
 
 
+@pytest.mark.parametrize("output", ["pixels", "jpeg"])
+def test_refilled_batches_hold_the_data_of_the_rows_they_name(bad, output):
+    """Rows moved between batches keep every key in step: pixels (channels_last) or JPEG
+    bytes, labels, landmarks, masks."""
+    size = 32 if output == "pixels" else None
+    loader = make_loader(bad, 4, num_workers=2, shuffle=False, size=size, output=output, on_bad="skip")
+    alone = JpegCollator(size, output=output)
+    by_id = {row["image_id"]: row for row in bad}
+    for batch in loader:
+        for k, image_id in enumerate(batch["image_id"]):
+            single = alone([by_id[image_id]])
+            for key, value in single.items():
+                if key == "image":
+                    assert batch["image"].is_contiguous(memory_format=torch.channels_last)
+                    assert torch.equal(batch["image"][k], value[0])
+                elif key == "jpeg_data":
+                    offsets = batch["jpeg_offsets"]
+                    assert torch.equal(batch["jpeg_data"][offsets[k] : offsets[k + 1]], value)
+                elif isinstance(value, torch.Tensor) and key != "jpeg_offsets":
+                    assert torch.equal(batch[key][k], value[0]) or torch.allclose(batch[key][k], value[0], equal_nan=True), key
+
+
 def test_skip_with_drop_last_drops_the_short_last_batch(bad):
     loader = make_loader(bad, 4, num_workers=0, shuffle=False, size=32, on_bad="skip", drop_last=True)
     assert ids(loader) == [good_ids(bad)[0:4], good_ids(bad)[4:8]]

@@ -331,18 +331,19 @@ class JpegCollator:
                 elif target is not slots[i]:
                     slots[i] = target
             except Exception as exc:
-                if headers is None:
+                reason = _reason(exc)
+                if headers is None:  # its header was not read: another size, or a bad header
                     try:
                         hi, wi = self.decoder.header(raw)
                     except Exception as header_exc:
-                        exc = header_exc
+                        reason = _reason(header_exc)
                     else:
                         if (hi, wi) != hw:
                             raise ValueError(
                                 f"image {ids[i] if ids else i!r} is {wi}x{hi} but the batch's first image is {w}x{h}; images of "
                                 "one batch must share a size: pass size=(height, width) to JpegCollator / make_loader"
                             ) from None
-                failed[i] = _reason(exc)
+                failed[i] = reason
                 if self.on_bad == "error":
                     self._bad_rows(failed, len(raws), ids, rows, [])
         return failed
