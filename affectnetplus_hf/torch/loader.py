@@ -766,7 +766,7 @@ def make_loader(
         "view": repr(view_obj) if view_obj is not None else None,
         "curriculum": repr(curriculum) if curriculum is not None else None,
         "balanced": None if not balanced else (1.0 if balanced is True else float(balanced)),
-        "seed": seed,
+        "seed": None if seed is None else int(seed),
         "num_workers": num_workers,
     }
     loader_kwargs = dict(
@@ -825,7 +825,7 @@ def make_loader(
         if sampler is not None or balanced:
             raise ValueError("sampler and balanced need a map-style dataset; a streaming dataset is read in order")
         config["shuffle"] = bool(shuffle)
-        config["shuffle_buffer"] = shuffle_buffer if shuffle else None
+        config["shuffle_buffer"] = int(shuffle_buffer) if shuffle else None
         dataset = _reshard(dataset, world_size * max(num_workers, 1))
         if shuffle:
             if seed is None:
