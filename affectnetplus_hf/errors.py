@@ -7,8 +7,15 @@ The hierarchy, in one place::
     │       no AffectNet+ release under the folder given (or none given); the message
     │       says what was looked for and how to obtain the data
     ├── BadRecordError(ValueError)
-    │       one record cannot be read whole; carries ``path`` and ``reason``
-    │       (raised only with ``on_bad="error"``; by default bad records are reported)
+    │   │   one record cannot be read whole; carries ``path`` and ``reason``
+    │   │   (raised only with ``on_bad="error"``; by default bad records are reported)
+    │   └── BadImageError
+    │           the PyTorch loader met a row whose image does not decode (damaged or null
+    │           bytes, more pixels than the decoders' limit); carries ``row``,
+    │           ``image_id`` and ``reason`` (``make_loader(..., on_bad="skip")`` skips them)
+    ├── ResumeMismatchError(ValueError)
+    │       a loader state was taken from another configuration (dataset, batch size,
+    │       ranks, view, ...) than the loader it is loaded into; ``differences`` names each
     ├── ExportError
     │   │   an export cannot be written or an exported folder is not usable
     │   └── NothingToExportError
@@ -25,11 +32,13 @@ from __future__ import annotations
 
 __all__ = [
     "AffectNetPlusError",
+    "BadImageError",
     "BadRecordError",
     "ExportError",
     "NothingToExportError",
     "PublishError",
     "ReleaseNotFoundError",
+    "ResumeMismatchError",
 ]
 
 
@@ -83,3 +92,40 @@ def _rebuild_nothing_to_export(message, read, bad, report_path):
 
 class PublishError(AffectNetPlusError):
     """A Hub push or remote read cannot go ahead."""
+
+
+class BadImageError(BadRecordError):
+    """The image of one dataset row does not decode (raised by the PyTorch loader).
+
+    ``row``: the row's index in the dataset given to ``make_loader`` (``None`` where the
+    loader cannot tell, e.g. streaming), ``image_id`` (``None`` without that column),
+    ``reason``. Built from one message as well: a DataLoader worker's error is re-raised
+    in the main process as ``type(error)(text)``, so there only the message (which names
+    the row) survives, and ``row`` / ``image_id`` are ``None``."""
+
+    def __init__(self, message: str, *, row: int | None = None, image_id: str | None = None, reason: str | None = None):
+        Exception.__init__(self, message)
+        self.row, self.image_id = row, image_id
+        self.path = image_id if image_id is not None else (f"row {row}" if row is not None else "")
+        self.reason = reason if reason is not None else message
+
+    def __reduce__(self):
+        return (_rebuild_bad_image, (str(self), self.row, self.image_id, self.reason))
+
+
+def _rebuild_bad_image(message, row, image_id, reason):
+    return BadImageError(message, row=row, image_id=image_id, reason=reason)
+
+
+class ResumeMismatchError(AffectNetPlusError, ValueError):
+    """A loader state was taken from another configuration than the loader it is loaded into.
+
+    ``differences``: ``(setting, this loader's value, the state's value)`` for each setting
+    that differs."""
+
+    def __init__(self, message: str, differences: list | tuple = ()):
+        super().__init__(message)
+        self.differences = [tuple(d) for d in differences]
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.differences))

@@ -46,9 +46,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .augment import BatchAugment
 from .batch_plan import BATCH_KEYS, select_rows
-from .collate import JpegCollator
+from .collate import JpegCollator, SkippedRow
 from .curriculum import Curriculum
-from .decoders import DECODERS, available_decoders, get_decoder
+from .decoders import DECODERS, MAX_IMAGE_PIXELS, available_decoders, get_decoder
 from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher
 from .epoch_plan import EpochPlan
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
@@ -72,7 +72,9 @@ __all__ = [
     "IBUG68_FLIP_PERMUTATION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MAX_IMAGE_PIXELS",
     "SEVEN_CLASS",
+    "SkippedRow",
     "BatchAugment",
     "ClassView",
     "Curriculum",

@@ -22,6 +22,9 @@ key               shape, dtype               content
 ``landmarks``     ``N x 68 x 2`` float32     ``(x, y)`` pixel-index coordinates of the
                                              returned image (moved with any resize)
 ``image_id``      ``list[str]``
+``skipped``       ``list[SkippedRow]``       only with ``on_bad="skip"``: the rows left
+                                             out of this batch (``make_loader`` moves
+                                             them to ``loader.skipped``)
 ================  =========================  ==========================================
 
 Struct and list columns are ``NaN`` wherever the row (or one member) is null. The keys and
@@ -43,28 +46,65 @@ column lists are converted to Arrow first, so every input takes one path); the b
 keys and order come from :mod:`.batch_plan`. Inside a DataLoader worker the batch is
 allocated in shared memory (:mod:`.shared_memory`) and each JPEG is decoded straight
 into its slot, so the batch crosses to the main process without a copy.
+
+A row whose image cannot be used is a bad row: bytes that do not decode, null bytes (a
+file path is never read in their place: ``{"bytes": None, "path": "x.jpg"}`` would
+otherwise read ``./x.jpg`` from the working directory), a header that declares more than
+:data:`~affectnetplus_hf.torch.decoders.MAX_IMAGE_PIXELS` pixels. With ``on_bad="error"``
+(default) the first one raises :class:`~affectnetplus_hf.errors.BadImageError` naming the
+row; with ``on_bad="skip"`` it is left out of the batch (which then holds fewer rows) and
+listed under ``skipped``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from ..core.columns import annotation_arrays as core_annotation_arrays
 from ..core.columns import rows_to_arrow, whole_array
-from ..errors import BadRecordError
+from ..errors import BadImageError
 from . import geometry
 from .batch_plan import BATCH_KEYS, COLLATED_COLUMNS, MASKED_COLUMNS, TORCH_DTYPES, ordered_batch, select_rows
 from .decoders import get_decoder
 from .shared_memory import Packed, allocate, in_worker
 
-__all__ = ["BATCH_KEYS", "JpegCollator", "Rows", "annotation_arrays", "select_rows"]
+__all__ = ["BATCH_KEYS", "ON_BAD", "JpegCollator", "Rows", "SkippedRow", "annotation_arrays", "select_rows"]
 
 _ANNOTATIONS = tuple(name for name in COLLATED_COLUMNS if name != "image")
 _OUTPUTS = ("pixels", "jpeg")
 _MEMORY_FORMATS = ("channels_last", "contiguous")
+
+#: What the collator / loader does with a row whose image cannot be used.
+ON_BAD: tuple[str, ...] = ("error", "skip")
+
+
+class SkippedRow(NamedTuple):
+    """A row left out of a batch because its image cannot be used (``on_bad="skip"``).
+
+    ``row``: its index in the dataset given to ``make_loader`` (``None`` where not known:
+    streaming, or rows handed to the collator directly); ``image_id`` (``None`` without
+    that column); ``reason``: what is wrong with the image."""
+
+    row: int | None
+    image_id: str | None
+    reason: str
+
+
+class _BadImage(Exception):
+    """This row's image cannot be used; the message is the reason."""
+
+
+def row_name(row: int | None, image_id: str | None) -> str:
+    """``"row 17 (image_id 'x')"``, or the part of it that is known."""
+    if row is not None and image_id is not None:
+        return f"row {row} (image_id {image_id!r})"
+    if row is not None:
+        return f"row {row}"
+    return f"image_id {image_id!r}" if image_id is not None else "a row"
 
 
 def _parse_size(size) -> tuple[int, int] | None:
@@ -108,6 +148,10 @@ class JpegCollator:
             :func:`~affectnetplus_hf.torch.loader.make_loader` turns it on.
         pool_size: storages per worker in that pool (more are allocated fresh when all
             are held).
+        on_bad: a row whose image cannot be used (see the module docstring): ``"error"``
+            raises :class:`~affectnetplus_hf.errors.BadImageError` naming it, ``"skip"``
+            leaves it out of the batch and lists it under the batch's ``skipped`` key
+            (a list of :class:`SkippedRow`; present, maybe empty, in every batch).
     """
 
     def __init__(
@@ -120,8 +164,12 @@ class JpegCollator:
         view=None,
         reuse_memory: bool = False,
         pool_size: int = 6,
+        on_bad: str = "error",
     ):
         self.size = _parse_size(size)
+        if on_bad not in ON_BAD:
+            raise ValueError(f"on_bad must be one of {list(ON_BAD)}, got {on_bad!r}")
+        self.on_bad = on_bad
         if output not in _OUTPUTS:
             raise ValueError(f"output must be one of {list(_OUTPUTS)}, got {output!r}")
         if memory_format not in _MEMORY_FORMATS:
@@ -140,24 +188,26 @@ class JpegCollator:
     def __repr__(self) -> str:
         return (
             f"JpegCollator(size={self.size}, decoder={self.decoder.name!r}, output={self.output!r}, "
-            f"memory_format={self.memory_format!r}, view={self.view!r}, reuse_memory={self.reuse_memory})"
+            f"memory_format={self.memory_format!r}, view={self.view!r}, reuse_memory={self.reuse_memory}, on_bad={self.on_bad!r})"
         )
 
     # ------------------------------------------------------------------ entry point
     def __call__(self, batch) -> dict:
+        rows = None
         if isinstance(batch, Rows):
-            arrays, lists, images, n = dict(batch.arrays), dict(batch.lists), batch.images, batch.num_rows
+            arrays, lists, images, n, rows = dict(batch.arrays), dict(batch.lists), batch.images, batch.num_rows, batch.row_numbers
         else:
             arrays, lists, images, n = annotation_arrays(batch)
         if self.view is not None:
-            n, images = self._apply_view(n, arrays, lists, images)
-        ids = lists.get("image_id") or [str(i) for i in range(n)]
-        raws = [_as_bytes(image, image_id) for image, image_id in zip(images, ids)] if images is not None else None
-        # Without a target size, only the first image's header is read: every other image
-        # is decoded straight into its slot, and one of another size is caught there.
-        headers = None
-        if raws is not None and (self.size is not None or self.output == "jpeg"):
-            headers = [self._header(raw, image_id) for raw, image_id in zip(raws, ids)]
+            n, images, rows = self._apply_view(n, arrays, lists, images, rows)
+        skipped: list[SkippedRow] = []
+        raws = headers = None
+        first_hw = (0, 0)
+        if images is not None:
+            raws, headers, first_hw, bad = self._read(images, lists.get("image_id"), rows)
+            if bad:  # dropped before anything is allocated
+                keep = self._bad_rows(bad, n, lists.get("image_id"), rows, skipped)
+                n, (raws, headers, rows) = _take(keep, arrays, lists, raws, headers, rows)
 
         specs: dict[str, tuple[torch.dtype, tuple[int, ...]]] = {}
         hw = None
@@ -168,7 +218,7 @@ class JpegCollator:
             arrays["image_size"] = np.asarray(headers, dtype=np.int64).reshape(n, 2)
             specs["jpeg_data"] = (torch.uint8, (int(offsets[-1]),))
         elif raws is not None:
-            hw = self.size or (self._header(raws[0], ids[0]) if n else (0, 0))
+            hw = self.size or first_hw
             h, w = hw
             specs["image"] = (torch.uint8, (n, h, w, 3) if self.memory_format == "channels_last" else (n, 3, h, w))
             if "landmarks" in arrays and headers and any(hdr != hw for hdr in headers):
@@ -185,47 +235,91 @@ class JpegCollator:
             for i, raw in enumerate(raws):
                 flat[offsets[i] : offsets[i + 1]] = np.frombuffer(raw, dtype=np.uint8)
         if hw is not None:
-            self._decode(raws, headers, ids, hw, tensors["image"])
+            failed = self._decode(raws, headers, lists.get("image_id"), rows, hw, tensors["image"])
+            if failed:  # rows that did not decode (on_bad="skip"): move the others up, in place
+                keep = self._bad_rows(failed, n, lists.get("image_id"), rows, skipped)
+                index = torch.tensor(keep, dtype=torch.int64)
+                for key, tensor in tensors.items():
+                    tensor[: len(keep)] = tensor.index_select(0, index)
+                    tensors[key] = tensor[: len(keep)]
+                lists = {key: [values[i] for i in keep] for key, values in lists.items()}
             if self.memory_format == "channels_last":
                 tensors["image"] = tensors["image"].permute(0, 3, 1, 2)
 
+        if self.on_bad == "skip":
+            lists["skipped"] = skipped
         out = ordered_batch(tensors, lists)
         if self.reuse_memory and in_worker():
             return Packed(out, storage, release)
         return out
 
-    def _apply_view(self, n, arrays, lists, images):
+    def _read(self, images, ids, rows):
+        """``(raws, headers, first_hw, bad)``: each row's bytes (``None`` where bad), each
+        row's ``(height, width)`` where every header is needed (a target size, or
+        ``output="jpeg"``; else ``None``: only the first usable image's header is read, as
+        ``first_hw``), and ``{position: reason}`` of the rows found bad."""
+        raws, bad = [], {}
+        for i, image in enumerate(images):
+            try:
+                raws.append(_as_bytes(image, row_name(rows[i] if rows is not None else None, ids[i] if ids else None)))
+            except _BadImage as exc:
+                raws.append(None)
+                bad[i] = str(exc)
+        every = self.size is not None or self.output == "jpeg"
+        headers: list = [None] * len(raws)
+        first_hw = None
+        for i, raw in enumerate(raws):
+            if raw is None:
+                continue
+            try:
+                headers[i] = tuple(self.decoder.header(raw))
+            except Exception as exc:  # PIL raises several types for garbage
+                bad[i] = _reason(exc)
+                continue
+            first_hw = first_hw or headers[i]
+            if not every:
+                break
+        return raws, (headers if every else None), first_hw or (0, 0), bad
+
+    def _bad_rows(self, bad: dict, n: int, ids, rows, skipped: list) -> list[int]:
+        """Raise for the first bad row (``on_bad="error"``), or note them all in ``skipped``
+        and return the positions of the other rows of the ``n``."""
+        names = [(rows[i] if rows is not None else None, ids[i] if ids else None) for i in sorted(bad)]
+        if self.on_bad == "error":
+            (row, image_id), reason = names[0], bad[min(bad)]
+            raise BadImageError(
+                f"{row_name(row, image_id)}: {reason}. To go on without such rows, pass on_bad=\"skip\" to make_loader "
+                "(or JpegCollator): they are left out of the batches and listed in loader.skipped; or remove the row "
+                "from the dataset (dataset.filter) or re-export the release.",
+                row=row,
+                image_id=image_id,
+                reason=reason,
+            )
+        skipped.extend(SkippedRow(row, image_id, bad[i]) for (row, image_id), i in zip(names, sorted(bad)))
+        return [i for i in range(n) if i not in bad]
+
+    def _apply_view(self, n, arrays, lists, images, rows):
         """Drop rows the view does not keep (before decoding them) and reduce the soft label."""
         view = self.view
         if "human_label" in arrays:
             mapped, keep = view.map_labels(torch.from_numpy(arrays["human_label"]))
             arrays["human_label"] = mapped.numpy()
             if not bool(keep.all()):
-                rows = keep.nonzero().flatten().numpy()
-                for key in arrays:
-                    arrays[key] = arrays[key][rows]
-                for key in lists:
-                    lists[key] = [lists[key][i] for i in rows]
-                if images is not None:
-                    images = [images[i] for i in rows]
-                n = len(rows)
+                n, (images, rows) = _take(keep.nonzero().flatten().tolist(), arrays, lists, images, rows)
         if "soft_label" in arrays:
             arrays["soft_label"] = view.soft_targets(torch.from_numpy(arrays["soft_label"])).numpy()
-        return n, images
+        return n, images, rows
 
     # ------------------------------------------------------------------ images
-    def _header(self, raw: bytes, image_id: str) -> tuple[int, int]:
-        try:
-            return tuple(self.decoder.header(raw))
-        except Exception as exc:  # PIL raises several types for garbage
-            raise _bad_image(image_id, exc) from exc
-
-    def _decode(self, raws, headers, ids, hw, buffer: torch.Tensor) -> None:
+    def _decode(self, raws, headers, ids, rows, hw, buffer: torch.Tensor) -> dict[int, str]:
+        """Decode every image into its slot of ``buffer``; ``{position: reason}`` of those
+        that did not decode (``on_bad="skip"``; with ``"error"`` the first one raises)."""
         h, w = hw
         channels_last = self.memory_format == "channels_last"
         slots = buffer.numpy()
         scratch = None if channels_last else np.empty((h, w, 3), dtype=np.uint8)
-        for i, (raw, image_id) in enumerate(zip(raws, ids)):
+        failed: dict[int, str] = {}
+        for i, raw in enumerate(raws):
             try:
                 if headers is None or headers[i] == hw:
                     target = slots[i] if channels_last else scratch
@@ -237,25 +331,35 @@ class JpegCollator:
                 elif target is not slots[i]:
                     slots[i] = target
             except Exception as exc:
-                if headers is None:
-                    hi, wi = self._header(raw, image_id)
-                    if (hi, wi) != hw:
-                        raise ValueError(
-                            f"image {image_id!r} is {wi}x{hi} but the batch's first image is {w}x{h}; "
-                            "images of one batch must share a size: pass size=(height, width) to JpegCollator / make_loader"
-                        ) from None
-                raise _bad_image(image_id, exc) from exc
+                reason = _reason(exc)
+                if headers is None:  # its header was not read: another size, or a bad header
+                    try:
+                        hi, wi = self.decoder.header(raw)
+                    except Exception as header_exc:
+                        reason = _reason(header_exc)
+                    else:
+                        if (hi, wi) != hw:
+                            raise ValueError(
+                                f"image {ids[i] if ids else i!r} is {wi}x{hi} but the batch's first image is {w}x{h}; images of "
+                                "one batch must share a size: pass size=(height, width) to JpegCollator / make_loader"
+                            ) from None
+                failed[i] = reason
+                if self.on_bad == "error":
+                    self._bad_rows(failed, len(raws), ids, rows, [])
+        return failed
 
 
 class Rows:
     """Rows already converted to collated form (what ``make_loader``'s map-style path hands
     the collator): ``arrays`` name -> NumPy array with the batch's rows first, ``lists``
-    (``image_id``), ``images`` (bytes-like JPEGs, or ``{"bytes", "path"}`` dicts)."""
+    (``image_id``), ``images`` (bytes-like JPEGs, or ``{"bytes", "path"}`` dicts),
+    ``row_numbers`` (each row's index in the user's dataset, to name a bad row; or ``None``)."""
 
-    __slots__ = ("arrays", "lists", "images", "num_rows")
+    __slots__ = ("arrays", "lists", "images", "num_rows", "row_numbers")
 
-    def __init__(self, arrays: dict, lists: dict, images: list | None, num_rows: int):
+    def __init__(self, arrays: dict, lists: dict, images: list | None, num_rows: int, row_numbers: list[int] | None = None):
         self.arrays, self.lists, self.images, self.num_rows = arrays, lists, images, num_rows
+        self.row_numbers = row_numbers
 
 
 def annotation_arrays(batch) -> tuple[dict[str, np.ndarray], dict[str, list], list | None, int]:
@@ -296,12 +400,23 @@ def annotation_arrays(batch) -> tuple[dict[str, np.ndarray], dict[str, list], li
     return arrays, lists, images, table.num_rows
 
 
-def _bad_image(image_id: str, exc: Exception) -> BadRecordError:
-    return BadRecordError(
-        f"image_id {image_id!r}",
-        f"cannot decode the image ({type(exc).__name__}: {exc}); the stored JPEG bytes are damaged: "
-        "re-export the release or drop this row (dataset.filter)",
-    )
+def _reason(exc: Exception) -> str:
+    """Why an image cannot be used, from the decoder's error."""
+    from .decoders import ImageTooLargeError
+
+    if isinstance(exc, (ImageTooLargeError, _BadImage)):
+        return str(exc)
+    return f"the image does not decode ({type(exc).__name__}: {exc}); its stored bytes are damaged"
+
+
+def _take(keep: list[int], arrays: dict, lists: dict, *sequences):
+    """Keep the rows at positions ``keep`` of ``arrays`` / ``lists`` (in place) and of each
+    of ``sequences`` (lists or ``None``); returns ``(len(keep), sequences)``."""
+    for key in arrays:
+        arrays[key] = arrays[key][keep]
+    for key in lists:
+        lists[key] = [lists[key][i] for i in keep]
+    return len(keep), tuple(None if seq is None else [seq[i] for i in keep] for seq in sequences)
 
 
 def _resize(array: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -327,20 +442,25 @@ def _image_bytes(column) -> list:
     return column.to_pylist()
 
 
-def _as_bytes(image, image_id: str) -> bytes:
+def _as_bytes(image, name: str) -> bytes:
+    """The encoded image; raises ``_BadImage`` for null bytes (the path beside them is
+    never read: a relative one would be read from the working directory)."""
     if isinstance(image, (bytes, bytearray, memoryview)):
         return image
-    if isinstance(image, Mapping):
-        if image.get("bytes") is not None:
+    if isinstance(image, Mapping) and "bytes" in image:
+        if image["bytes"] is not None:
             return image["bytes"]
-        if image.get("path"):
-            with open(image["path"], "rb") as handle:
-                return handle.read()
+        raise _BadImage(
+            f"the image has no bytes (null; path {image.get('path')!r}); the loader reads images only from the "
+            "dataset's bytes, never from a file path"
+        )
+    if image is None:
+        raise _BadImage("the image is null")
     from PIL import Image
 
     if isinstance(image, Image.Image):
         raise TypeError(
-            f"image {image_id!r} arrived decoded (a PIL image): the collator decodes JPEG bytes itself. "
+            f"{name}: the image arrived decoded (a PIL image): the collator decodes JPEG bytes itself. "
             "Read the dataset with dataset.cast_column('image', datasets.Image(decode=False))"
         )
-    raise TypeError(f"image {image_id!r}: expected JPEG bytes or {{'bytes': ..., 'path': ...}}, got {type(image).__name__}")
+    raise TypeError(f"{name}: expected JPEG bytes or {{'bytes': ..., 'path': ...}} as the image, got {type(image).__name__}")

@@ -18,20 +18,44 @@ Decoding with a ``min_size`` lets libjpeg scale by 1/2, 1/4 or 1/8 during decodi
 (``DCT scaling``) to the smallest size not below ``min_size``; the caller resizes the
 rest of the way. All decoders here are single-threaded: parallelism comes from
 DataLoader workers.
+
+Every decoder reads the image's header before it decodes (or sizes a buffer for) it, and
+refuses an image whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels with
+:class:`ImageTooLargeError`: a damaged or hostile header (20000 x 20000) never makes a
+worker allocate gigabytes.
 """
 
 from __future__ import annotations
 
 import io
 import time
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["DECODERS", "Decoder", "available_decoders", "get_decoder", "measure_decoders"]
+__all__ = ["DECODERS", "MAX_IMAGE_PIXELS", "Decoder", "ImageTooLargeError", "available_decoders", "get_decoder", "measure_decoders"]
 
 #: Decoder names, in the order ``"auto"`` tries them.
 DECODERS: tuple[str, ...] = ("simplejpeg", "turbojpeg", "pil-draft", "pil")
+
+#: The most pixels (height x width) an image may declare: 8192 x 8192, 192 MiB of RGB.
+#: AffectNet+ images are face crops of at most a few thousand pixels a side; a header
+#: beyond this is damaged (or hostile) and the image is refused before anything is allocated.
+MAX_IMAGE_PIXELS: int = 8192 * 8192
+
+
+class ImageTooLargeError(ValueError):
+    """An image's header declares more than :data:`MAX_IMAGE_PIXELS` pixels."""
+
+
+def _checked(h: int, w: int) -> tuple[int, int]:
+    if h * w > MAX_IMAGE_PIXELS:
+        raise ImageTooLargeError(
+            f"the image header declares {w}x{h} = {h * w:,} pixels, more than the decoders' limit "
+            f"MAX_IMAGE_PIXELS = {MAX_IMAGE_PIXELS:,} (affectnetplus_hf.torch.decoders); the header is damaged"
+        )
+    return h, w
 
 
 class Decoder:
@@ -40,18 +64,30 @@ class Decoder:
     ``out``: an ``H x W x 3`` uint8 C-contiguous array to decode into (sizes must match the
     decoded image); returned filled. ``min_size``: ``(height, width)``; decode to the
     smallest DCT-scaled size not below it (the result may be larger than ``min_size``).
+    ``header`` and ``decode`` raise :class:`ImageTooLargeError` for an image that declares
+    more than :data:`MAX_IMAGE_PIXELS` pixels, before decoding any of it.
     """
 
     name = "pil"
 
     def header(self, data: bytes) -> tuple[int, int]:
-        """``(height, width)`` of the encoded image, without decoding it."""
+        """``(height, width)`` of the encoded image, without decoding it (checked against
+        :data:`MAX_IMAGE_PIXELS`)."""
+        return _checked(*self._header(data))
+
+    def _header(self, data: bytes) -> tuple[int, int]:
         from PIL import Image
 
-        with Image.open(io.BytesIO(data)) as image:
-            return image.height, image.width
+        with warnings.catch_warnings():  # Pillow's own, higher limit: warns from 89M pixels, refuses from 179M
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    return image.height, image.width
+            except Image.DecompressionBombError as exc:
+                raise ImageTooLargeError(f"{exc}; the decoders' limit is MAX_IMAGE_PIXELS = {MAX_IMAGE_PIXELS:,} pixels") from None
 
     def decode(self, data: bytes, out: np.ndarray | None = None, min_size: tuple[int, int] | None = None) -> np.ndarray:
+        self.header(data)
         return _into(_pil_decode(data, min_size if self.name == "pil-draft" else None), out)
 
     def __repr__(self) -> str:
@@ -65,6 +101,7 @@ def _pil_decode(data: bytes, min_size: tuple[int, int] | None) -> np.ndarray:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
+        _checked(image.height, image.width)
         if min_size is not None and image.format == "JPEG":
             image.draft("RGB", (min_size[1], min_size[0]))
         if image.mode != "RGB":
@@ -93,14 +130,15 @@ class _SimpleJpeg(Decoder):
 
         self._sj = simplejpeg
 
-    def header(self, data: bytes) -> tuple[int, int]:
+    def _header(self, data: bytes) -> tuple[int, int]:
         try:
             h, w, _, _ = self._sj.decode_jpeg_header(data)
         except ValueError:
-            return super().header(data)
+            return super()._header(data)
         return h, w
 
     def decode(self, data, out=None, min_size=None):
+        self.header(data)
         kwargs = {}
         if min_size is not None:
             kwargs = {"min_height": int(min_size[0]), "min_width": int(min_size[1])}
@@ -129,18 +167,18 @@ class _TurboJpeg(Decoder):
         self._tj = TurboJPEG()
         self._rgb = TJPF_RGB
 
-    def header(self, data):
+    def _header(self, data):
         try:
             w, h, _, _ = self._tj.decode_header(data)
         except OSError:
-            return super().header(data)
+            return super()._header(data)
         return h, w
 
     def decode(self, data, out=None, min_size=None):
+        h, w = self.header(data)
         try:
             scaling = None
             if min_size is not None:
-                h, w = self.header(data)
                 for factor in (8, 4, 2):
                     if h // factor >= min_size[0] and w // factor >= min_size[1]:
                         scaling = (1, factor)

@@ -12,7 +12,10 @@ repeating its start so that every rank has as many rows, or cut with ``drop_last
 Its iterator is ``Stateful`` (``state_dict`` / ``load_state_dict``, the protocol of
 ``torchdata.stateful_dataloader``): its state is the epoch and the number of batches
 handed out, so a resumed iterator recomputes the epoch's plan and starts at the next
-batch; no skipped batch is fetched or decoded.
+batch; no skipped batch is fetched or decoded. :meth:`EpochPlan.start_at` does the same
+from outside (what :class:`~affectnetplus_hf.torch.loader.ResumableLoader` uses: the
+plan does not depend on how many workers fetch it, so a state resumes with any
+``num_workers``).
 """
 
 from __future__ import annotations
@@ -85,12 +88,19 @@ class EpochPlan(Sampler[list[int]]):
         self.rank, self.world_size = int(rank), int(world_size)
         self.epoch = 0
         self.step_base = 0
+        self._start = 0  # the batch of this epoch its iterators begin at (start_at)
         self._cached: tuple[tuple[int, int], list[np.ndarray]] | None = None  # len() and iter() of one epoch plan once
 
     # ------------------------------------------------------------------ epochs
     def set_epoch(self, epoch: int, step_base: int = 0) -> None:
         """The epoch the next ``iter()`` plans, and the batches the run yielded before it."""
         self.epoch, self.step_base = int(epoch), int(step_base)
+        self._start = 0
+
+    def start_at(self, batch: int) -> None:
+        """Iterators of this epoch (until the next :meth:`set_epoch`) begin at ``batch``
+        (the number of its batches already handed out)."""
+        self._start = int(batch)
 
     def state_dict(self) -> dict:
         return {"seed": self.seed, "epoch": self.epoch, "step_base": self.step_base}
@@ -100,7 +110,9 @@ class EpochPlan(Sampler[list[int]]):
         self._cached = None
 
     def __iter__(self) -> Iterator[list[int]]:
-        return _PlanIterator(self, self.epoch, self.step_base)
+        iterator = _PlanIterator(self, self.epoch, self.step_base)
+        iterator.yielded = self._start
+        return iterator
 
     def __len__(self) -> int:
         return len(self.batches(self.epoch, self.step_base))

@@ -23,6 +23,18 @@ Images may be stored with ``Image()`` or ``Image(decode=False)``: the fast paths
 the bytes from Arrow either way. (Reading rows yourself, cast to ``Image(decode=False)``
 first, so that ``datasets`` does not decode images the collator decodes again.)
 
+A state records the settings it depends on (the dataset's fingerprint, batch size, ranks,
+view, curriculum, balancing, shuffle and seed, ``drop_last``; for streaming also
+``num_workers``); ``load_state_dict`` refuses a state of another configuration with
+:class:`~affectnetplus_hf.errors.ResumeMismatchError`, naming each setting that differs.
+A map-style state resumes with any ``num_workers``: the epoch's plan does not depend on
+them.
+
+With ``on_bad="skip"``, rows whose image cannot be used (damaged or null bytes, a header
+beyond :data:`~affectnetplus_hf.torch.decoders.MAX_IMAGE_PIXELS`) are left out and
+listed in ``loader.skipped``; the following rows fill their place, so every batch but
+an epoch's last is full (see :func:`make_loader`).
+
 ``view`` (7, 8, or a :class:`~affectnetplus_hf.torch.views.ClassView`) keeps only rows
 whose human label the view keeps, before batching (batches stay full), and reduces the
 soft label. ``balanced=True`` (or a power, see
@@ -44,7 +56,9 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from ..core.columns import label_codes
 from ..core.schema import EXPRESSIONS, SUBSETS
-from .collate import JpegCollator
+from ..errors import ResumeMismatchError
+from .batch_plan import batch_rows, concat_batches, slice_rows
+from .collate import ON_BAD, JpegCollator, SkippedRow, row_name
 from .curriculum import Curriculum
 from .epoch_plan import EpochPlan
 from .views import ClassView, class_view
@@ -124,12 +138,15 @@ class ArrowBatches(torch.utils.data.Dataset):
     compute calls, no Python object per value.
     """
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, row_numbers=None):
+        """``row_numbers``: ``int64`` index, in the user's dataset, of each row of ``dataset``
+        (a view's selection of it), to name a bad row; default the identity."""
         import numpy as np
 
         from .collate import annotation_arrays
 
         self.num_rows = len(dataset)
+        self.row_numbers = None if row_numbers is None else torch.as_tensor(row_numbers, dtype=torch.int64).share_memory_()
         names = _columns(dataset)
         self._data = arrow_table(dataset)  # pickles as its file path when memory-mapped
         table = self._data.table
@@ -202,7 +219,8 @@ class ArrowBatches(torch.utils.data.Dataset):
                     images.append({"bytes": None, "path": paths[i].as_py() if paths is not None else None})
                 else:
                     images.append(data[offsets[i] : offsets[i + 1]])
-        return Rows(arrays, lists, images, int(wanted.size))
+        numbers = self.row_numbers.numpy()[wanted] if self.row_numbers is not None else wanted
+        return Rows(arrays, lists, images, int(wanted.size), numbers.tolist())
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -350,26 +368,41 @@ class ResumableLoader(StatefulDataLoader):
     an epoch, loaded into a loader built the same way (any process), makes its next
     ``iter()`` yield batches ``k + 1, k + 2, ...`` of that epoch, holding exactly the rows
     an uninterrupted run yields; a state taken at the end of an epoch resumes at the next.
+
+    ``config`` (set by :func:`make_loader`): the settings a state records and
+    ``load_state_dict`` checks. ``refill``: ``(batch_size, drop_last)`` when the collator
+    skips bad rows (``on_bad="skip"``): batches that came short are topped up with the
+    following rows. ``skipped``: the :class:`~affectnetplus_hf.torch.collate.SkippedRow`
+    of every row skipped in the current epoch (kept in the state; emptied when the next
+    epoch begins).
     """
 
-    def __init__(self, dataset, *, epoch_target=None, **kwargs):
+    def __init__(self, dataset, *, epoch_target=None, config: dict | None = None, refill: tuple[int, bool] | None = None, **kwargs):
         with warnings.catch_warnings():  # torchdata 0.11 calls a torch API that torch 2.13 deprecates
             warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
             super().__init__(dataset, **kwargs)
         self._epoch_target = epoch_target
+        self._config = dict(config or {})
+        self._refill = refill
+        self.skipped: list[SkippedRow] = []
         self.epoch = 0
         self._step_base = 0  # batches yielded in the epochs before this one
         self._yielded = 0  # batches yielded in this epoch
         self._begun = False
         self._resuming = False
         self._prepared = False  # state_dict() began the epoch and made its iterator; iter() reuses it
+        # refill: rows held back from the last batch pulled, and the state from before that pull
+        self._carry, self._carry_state, self._keep_last = 0, None, None
         self._push()
 
     def set_epoch(self, epoch: int) -> None:
-        """The epoch the next ``iter()`` yields."""
-        if self._prepared:  # state_dict() made an iterator for the epoch it began: not this one
+        """The epoch the next ``iter()`` yields (the epoch a loaded state resumes keeps its place)."""
+        if self._resuming and int(epoch) == self.epoch:
+            return
+        if self._prepared or self._resuming:  # an iterator (or a loaded state) for another epoch
             super().load_state_dict({})  # torchdata's way to drop it (a new one is made by iter())
         self.epoch, self._begun, self._resuming, self._prepared = int(epoch), False, False, False
+        self._carry, self._carry_state, self._keep_last = 0, None, None
         self._push()
 
     @property
@@ -386,22 +419,28 @@ class ResumableLoader(StatefulDataLoader):
             batch[key] = self.state_dict()
             yield batch
 
-    def _push(self) -> None:
+    def _push(self, start: int = 0) -> None:
         if self._epoch_target is not None:
             self._epoch_target.set_epoch(self.epoch, self._step_base)
+        if start and isinstance(self._epoch_target, EpochPlan):  # resumed: the plan skips what was yielded
+            self._epoch_target.start_at(start)
 
     def _begin(self) -> None:
         """Start the next epoch (or the resumed one) and tell the plan / stream, before any
         worker starts on it."""
+        start = 0
         if self._resuming:
             self._resuming = False
+            start = self._yielded
         else:
             if self._begun:
                 self.epoch += 1
             self._step_base += self._yielded
             self._yielded = 0
+            self.skipped = []
+            self._carry, self._carry_state, self._keep_last = 0, None, None
         self._begun = True
-        self._push()
+        self._push(start)
 
     def __iter__(self):
         if self._prepared:  # state_dict() made this epoch's iterator already (and began the epoch)
@@ -411,24 +450,56 @@ class ResumableLoader(StatefulDataLoader):
         return _Counted(super().__iter__(), self)
 
     def state_dict(self) -> dict:
+        """The loader's place: resumes right after the last batch handed out (see the class
+        docstring). Plain Python values and torchdata's own state only, so it saves with
+        ``torch.save`` and loads with ``torch.load(..., weights_only=True)``."""
+        if self._carry_state is not None:  # rows held back from the last batch pulled: resume from before that pull
+            state = copy.deepcopy(self._carry_state)
+            state[_STATE_KEY]["carry"] = self._carry
+            state[_STATE_KEY]["skipped"] = [list(row) for row in self.skipped]  # that batch's skips included
+            return state
+        state = self._snapshot()
+        if self._keep_last is not None:  # a loaded state's held-back rows, not pulled again yet
+            state[_STATE_KEY]["carry"] = self._keep_last
+        return state
+
+    def _snapshot(self) -> dict:
         if self._iterator is None:
             # StatefulDataLoader makes the epoch's iterator here, and its workers may start
             # reading at once: begin the epoch first, as iter() would, and let iter() reuse it
             self._begin()
             self._prepared = True
         state = super().state_dict()
-        state[_STATE_KEY] = {"epoch": self.epoch, "step_base": self._step_base, "yielded": self._yielded}
+        state[_STATE_KEY] = {
+            "epoch": self.epoch,
+            "step_base": self._step_base,
+            "yielded": self._yielded,
+            "config": copy.deepcopy(self._config),
+            "skipped": [list(row) for row in self.skipped],
+        }
         if isinstance(self._epoch_target, EpochPlan):  # also where torchdata's own state is not loaded (an epoch's end)
             state[_STATE_KEY]["seed"] = self._epoch_target.seed
         return state
 
-    def load_state_dict(self, state: dict) -> None:
-        state = copy.deepcopy(state)  # the caller's state stays as it was (it may be saved, or loaded again)
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Resume from ``state`` (a ``state_dict()`` of a loader built the same way).
+
+        Raises :class:`~affectnetplus_hf.errors.ResumeMismatchError` naming every setting
+        in which the state's loader differs from this one (see the module docstring).
+        ``strict=False`` warns instead and resumes anyway (for the same data read from
+        another place: the files of a streaming dataset moved); a streaming state taken
+        with another ``num_workers`` is refused even then.
+        """
         if not isinstance(state, dict):
             raise TypeError(f"expected the dict that make_loader's loader.state_dict() returned, got {type(state).__name__}")
+        state = copy.deepcopy(state)  # the caller's state stays as it was (it may be saved, or loaded again)
         mine = state.pop(_STATE_KEY, None)
         if mine is None:
             raise ValueError(f"not a state of make_loader's loader: it has no {_STATE_KEY!r} entry (keys: {sorted(state)})")
+        self._check(mine.get("config"), strict)
+        own_plan = isinstance(self._epoch_target, EpochPlan)  # resumed from the plan, not from torchdata's state
+        self._carry, self._carry_state, self._keep_last = 0, None, None
+        self.skipped = [SkippedRow(*row) for row in mine.get("skipped", [])]
         if state.get("_iterator_finished", False):
             self.epoch, self._step_base = int(mine["epoch"]) + 1, int(mine["step_base"]) + int(mine["yielded"])
             self._yielded, self._begun, self._resuming, self._prepared = 0, False, False, False
@@ -436,28 +507,116 @@ class ResumableLoader(StatefulDataLoader):
         else:
             self.epoch, self._step_base, self._yielded = int(mine["epoch"]), int(mine["step_base"]), int(mine["yielded"])
             self._begun, self._resuming, self._prepared = True, True, False
-            super().load_state_dict(state)
-        if "seed" in mine and isinstance(self._epoch_target, EpochPlan):  # a seedless loader's drawn seed
+            self._keep_last = int(mine["carry"]) if mine.get("carry") else None
+            super().load_state_dict({} if own_plan else state)
+        if "seed" in mine and own_plan:  # a seedless loader's drawn seed
             self._epoch_target.load_state_dict({"seed": mine["seed"], "epoch": self.epoch, "step_base": self._step_base})
         self._push()
+
+    def _check(self, theirs: dict | None, strict: bool) -> None:
+        """Refuse (or, not ``strict``, warn about) a state whose loader was configured otherwise."""
+        if theirs is None:
+            warnings.warn(
+                "this loader state was saved by an older affectnetplus-hf that did not record the loader's settings: "
+                "it is resumed unchecked; make sure the dataset, batch size, ranks, view and seed are those it was taken with",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
+        ours = self._config
+        differences = [(key, ours.get(key), theirs.get(key)) for key in dict.fromkeys([*ours, *theirs]) if ours.get(key) != theirs.get(key)]
+        if not differences:
+            return
+        lines = "\n".join(f"  {key}: this loader has {mine!r}, the state was taken with {found!r}" for key, mine, found in differences)
+        workers = [d for d in differences if d[0] == "num_workers"]
+        if workers:
+            lines += (
+                "\n(this kind of loader's state holds each worker's place in its share of the data, so it resumes only "
+                f"with the same num_workers: build this loader with num_workers={workers[0][2]!r})"
+            )
+        message = (
+            "this loader state was taken from a loader configured otherwise; resuming from it would repeat or skip rows:\n"
+            f"{lines}\nBuild the loader with the settings the state was taken with, or start without load_state_dict."
+        )
+        if strict or workers:
+            raise ResumeMismatchError(
+                message + ("" if workers else " (load_state_dict(state, strict=False) resumes anyway, at your own risk.)"),
+                differences,
+            )
+        warnings.warn(message + " Resumed anyway (strict=False).", UserWarning, stacklevel=3)
+
+    def _note_skipped(self, rows: list) -> None:
+        for skipped in rows:
+            self.skipped.append(SkippedRow(*skipped))
+            logger.warning("make_loader: skipped %s: %s", row_name(skipped[0], skipped[1]), skipped[2])
 
 
 _STATE_KEY = "affectnetplus"
 
 
 class _Counted:
-    """The loader's iterator, counting the batches it hands out."""
+    """The loader's iterator, counting the batches it pulls; with ``refill``, it hands
+    out the good rows of those batches re-cut to full batches."""
 
     def __init__(self, inner, loader: ResumableLoader):
         self._inner, self._loader = inner, loader
+        self._pending: list[dict] = []  # refill: rows pulled, not handed out yet
+        self._rows = 0
+        self._exhausted = False
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        batch = next(self._inner)
-        self._loader._yielded += 1
-        return batch
+        loader = self._loader
+        if loader._refill is None:
+            batch = next(self._inner)
+            loader._yielded += 1
+            return batch
+        return self._next_full(*loader._refill)
+
+    def _next_full(self, size: int, drop_last: bool) -> dict:
+        """The next ``size`` good rows. Every pulled batch holds at most ``size`` rows, so
+        the rows held back after a cut all come from the last batch pulled: the state from
+        before that pull, plus their count, is where a resumed loader picks up."""
+        loader = self._loader
+        if self._exhausted:
+            loader._carry, loader._carry_state = 0, None
+            raise StopIteration
+        last_before = None
+        while self._rows < size:
+            before = loader._snapshot() if self._rows else None  # only then can rows be held back
+            try:
+                batch = next(self._inner)
+            except StopIteration:
+                self._exhausted = True
+                whole, self._pending, self._rows = self._pending, [], 0
+                if whole and not drop_last:
+                    # the state from before this pull resumes to the (empty) rest of the epoch, as after any last batch
+                    loader._carry, loader._carry_state = 0, copy.deepcopy(before)
+                    return concat_batches(whole)
+                loader._carry, loader._carry_state = 0, None
+                raise
+            loader._yielded += 1
+            skipped = batch.pop("skipped", [])
+            n = batch_rows(batch)
+            if loader._keep_last is None:
+                loader._note_skipped(skipped)
+            else:  # resumed: this batch's first rows were handed out before the state, its skips noted
+                batch, n, loader._keep_last = slice_rows(batch, max(n - loader._keep_last, 0)), min(n, loader._keep_last), None
+            if n:
+                self._pending.append(batch)
+                self._rows += n
+                last_before = before
+        whole = concat_batches(self._pending)
+        rest = self._rows - size
+        if rest:
+            out, self._pending, self._rows = slice_rows(whole, 0, size), [slice_rows(whole, size)], rest
+            loader._carry, loader._carry_state = rest, copy.deepcopy(last_before)
+        else:
+            out, self._pending, self._rows = whole, [], 0
+            loader._carry, loader._carry_state = 0, None
+        return out
 
     def __len__(self) -> int:
         return len(self._inner)
@@ -517,6 +676,7 @@ def make_loader(
     world_size: int | None = None,
     collator: JpegCollator | None = None,
     multiprocessing_context=None,
+    on_bad: str | None = None,
 ) -> ResumableLoader:
     """A resumable DataLoader of collated AffectNet+ batches (see
     :mod:`affectnetplus_hf.torch.collate` for the keys): a :class:`ResumableLoader`, i.e. a
@@ -554,6 +714,22 @@ def make_loader(
             ``torch.distributed`` when it is initialised). Map-style: rows dealt like
             ``DistributedSampler``; streaming: ``datasets.distributed.split_dataset_by_node``.
         collator: use this collator instead of building one from the arguments above.
+        on_bad: a row whose image cannot be used (bytes that do not decode, null bytes, a
+            header beyond :data:`~affectnetplus_hf.torch.decoders.MAX_IMAGE_PIXELS`
+            pixels): ``"error"`` (default, or the ``collator``'s) stops with
+            :class:`~affectnetplus_hf.errors.BadImageError` naming the row; ``"skip"``
+            leaves it out, logs a warning and lists it in ``loader.skipped`` (a
+            :class:`~affectnetplus_hf.torch.collate.SkippedRow` ``(row, image_id, reason)``
+            each; the current epoch's, kept in the loader's state). The following rows
+            take the skipped rows' places, so batches stay full: only an epoch's last
+            batch is smaller (with ``drop_last``, its rows are dropped), and an epoch may
+            hold fewer batches than ``len(loader)``. In a distributed run, a rank that
+            skipped rows may so end an epoch one batch early.
+
+    A state records the dataset's fingerprint and the settings above that decide which
+    rows each batch holds; ``load_state_dict`` refuses a state of another configuration
+    (:class:`~affectnetplus_hf.errors.ResumeMismatchError`). Map-style, it resumes with
+    any ``num_workers``; streaming (and other datasets), only with the same.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -568,13 +744,31 @@ def make_loader(
         curriculum = Curriculum.parse(curriculum)
     elif curriculum is not None and not isinstance(curriculum, Curriculum):
         raise TypeError(f"curriculum must be a Curriculum or a string like 'epoch:2,4' / 'step:100,200', got {type(curriculum).__name__}")
+    if on_bad is not None and on_bad not in ON_BAD:
+        raise ValueError(f"on_bad must be one of {list(ON_BAD)}, got {on_bad!r}")
     rank, world_size = _distributed(rank, world_size)
     view_obj = class_view(view) if view is not None else None
     if collator is None:
-        collator = JpegCollator(size, decoder=decoder, output=output, memory_format=memory_format, reuse_memory=True)
+        collator = JpegCollator(size, decoder=decoder, output=output, memory_format=memory_format, reuse_memory=True, on_bad=on_bad or "error")
     if view_obj is not None and collator.view is None:
         collator = copy.copy(collator)
         collator.view = view_obj  # reduces soft labels (and drops rows the fast paths have not filtered)
+    if on_bad is not None and getattr(collator, "on_bad", "error") != on_bad:
+        collator = copy.copy(collator)
+        collator.on_bad = on_bad
+    refill = (batch_size, drop_last) if getattr(collator, "on_bad", "error") == "skip" else None
+    config = {
+        "dataset": _identity(dataset),  # as given: before the view's selection, resharding or shuffling
+        "batch_size": batch_size,
+        "drop_last": bool(drop_last),
+        "rank": rank,
+        "world_size": world_size,
+        "view": repr(view_obj) if view_obj is not None else None,
+        "curriculum": repr(curriculum) if curriculum is not None else None,
+        "balanced": None if not balanced else (1.0 if balanced is True else float(balanced)),
+        "seed": None if seed is None else int(seed),
+        "num_workers": num_workers,
+    }
     loader_kwargs = dict(
         num_workers=num_workers,
         collate_fn=collator,
@@ -589,17 +783,27 @@ def make_loader(
     if _is_hf_map(dataset):
         from .sampling import labels_of
 
+        kept = None
         if view_obj is not None:
             _, keep = view_obj.map_labels(labels_of(dataset))
-            dataset = dataset.select(keep.nonzero().flatten().tolist())
+            kept = keep.nonzero().flatten()
+            dataset = dataset.select(kept.tolist())
         if sampler is not None:
             if world_size > 1:
                 raise ValueError("with rank/world_size the loader deals the rows itself; pass no sampler")
             from torch.utils.data import BatchSampler
 
+            config["sampler"] = _type_name(sampler)
             return ResumableLoader(
-                ArrowBatches(dataset), batch_size=None, sampler=BatchSampler(sampler, batch_size, drop_last), **loader_kwargs
+                ArrowBatches(dataset, kept),
+                batch_size=None,
+                sampler=BatchSampler(sampler, batch_size, drop_last),
+                config=config,
+                refill=refill,
+                **loader_kwargs,
             )
+        config["shuffle"] = shuffle is None or bool(shuffle)
+        del config["num_workers"]  # the plan is the same whoever fetches it
         plan = EpochPlan(
             len(dataset),
             batch_size,
@@ -613,11 +817,15 @@ def make_loader(
             rank=rank,
             world_size=world_size,
         )
-        return ResumableLoader(ArrowBatches(dataset), batch_size=None, sampler=plan, epoch_target=plan, **loader_kwargs)
+        return ResumableLoader(
+            ArrowBatches(dataset, kept), batch_size=None, sampler=plan, epoch_target=plan, config=config, refill=refill, **loader_kwargs
+        )
 
     if _is_hf_stream(dataset):
         if sampler is not None or balanced:
             raise ValueError("sampler and balanced need a map-style dataset; a streaming dataset is read in order")
+        config["shuffle"] = bool(shuffle)
+        config["shuffle_buffer"] = int(shuffle_buffer) if shuffle else None
         dataset = _reshard(dataset, world_size * max(num_workers, 1))
         if shuffle:
             if seed is None:
@@ -639,7 +847,7 @@ def make_loader(
             view=view_obj,
             curriculum=curriculum,
         )
-        return ResumableLoader(stream, batch_size=None, epoch_target=stream, **loader_kwargs)
+        return ResumableLoader(stream, batch_size=None, epoch_target=stream, config=config, refill=refill, **loader_kwargs)
 
     if balanced or curriculum is not None:
         raise ValueError(
@@ -647,17 +855,61 @@ def make_loader(
             "build a sampler with balanced_sampler()"
         )
     if isinstance(dataset, IterableDataset):
-        return ResumableLoader(dataset, batch_size=batch_size, drop_last=drop_last, **loader_kwargs)
+        return ResumableLoader(dataset, batch_size=batch_size, drop_last=drop_last, config=config, refill=refill, **loader_kwargs)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    config["shuffle"] = bool(shuffle is None or shuffle) if sampler is None else False
+    config["sampler"] = _type_name(sampler) if sampler is not None else None
     return ResumableLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=(shuffle is None or shuffle) if sampler is None else False,
+        shuffle=config["shuffle"],
         sampler=sampler,
         drop_last=drop_last,
         generator=generator,
+        config=config,
+        refill=refill,
         **loader_kwargs,
     )
+
+
+def _type_name(value) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _identity(dataset) -> str:
+    """What a state checks the dataset by, cheaply, as one readable line.
+
+    Map-style: the rows and ``datasets``' fingerprint (which changes with the data and
+    every transform, not with the cache folder). Streaming: name, config, split, rows as
+    the dataset's info says, shards, and a hash of where the data is read from (the data
+    files, or the shards of ``to_iterable_dataset``) and of the transforms on top.
+    Other datasets: type and length."""
+    if _is_hf_map(dataset):
+        return f"datasets.Dataset of {len(dataset)} rows, fingerprint {getattr(dataset, '_fingerprint', None)}"
+    if _is_hf_stream(dataset):
+        chain, base, source = [], None, getattr(dataset, "_ex_iterable", None)
+        while source is not None:
+            chain.append(type(source).__name__)
+            base, source = source, getattr(source, "ex_iterable", None)
+        try:
+            from datasets.fingerprint import Hasher
+
+            data = Hasher.hash((chain, getattr(base, "kwargs", None)))
+        except Exception:  # something that does not hash (a generator's arguments): checked by the rest
+            data = "unknown"
+        info, split = dataset.info, dataset.split
+        split_info = (info.splits or {}).get(str(split)) if split is not None and info.splits else None
+        rows = f"{split_info.num_examples} rows" if split_info is not None else "rows unknown"
+        return (
+            f"datasets.IterableDataset {info.dataset_name!r} config {info.config_name!r} split {str(split) if split else None!r} "
+            f"({rows}), {dataset.num_shards} shards, data {data}"
+        )
+    try:
+        length = f"{len(dataset)} rows"
+    except TypeError:
+        length = "length unknown"
+    return f"{_type_name(dataset)} of {length}"
 
 
 def _reshard(dataset, readers: int):
