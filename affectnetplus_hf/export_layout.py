@@ -11,9 +11,15 @@ An export of AffectNet+ into ``OUT`` is::
 and, beside ``OUT`` in its parent, while or after an export runs::
 
     .OUT.lock                     held by the export that is writing OUT
+    .OUT.journal.json             the folders below that an export created, each with its
+                                  device and inode (present only while there are some)
     .OUT.tmp-<hex>/               staging folder of a running (or killed) export
     .OUT.old-<hex>/               the previous export, between the two renames of a swap
                                   on a filesystem without an atomic exchange
+
+These names are for people reading a folder listing, never proof: an export touches a
+folder beside ``OUT`` only when the journal recorded it, with the same inode, when that
+export created or moved it (:mod:`.export_swap`).
 
 **The manifest.** ``export_info.json["files"]`` maps every published file of the export
 (the card, the plots, the shards; POSIX paths relative to ``OUT``) to its ``size`` and
@@ -56,7 +62,7 @@ __all__ = [
     "check_report",
     "data_dir_for",
     "file_record",
-    "leftover_folders",
+    "journal_path",
     "lock_path",
     "manifest",
     "manifest_entry",
@@ -285,11 +291,6 @@ def old_folder(out_dir: Path, token: str) -> Path:
     return out_dir.with_name(f".{out_dir.name}.old-{token}")
 
 
-def leftover_folders(out_dir: Path) -> tuple[list[Path], list[Path]]:
-    """``(staging folders, old folders)`` that runs of an export into ``out_dir`` left behind."""
-    parent = out_dir.parent
-    if not parent.is_dir():
-        return [], []
-    staging = sorted(p for p in parent.glob(staging_folder(out_dir, "*").name) if p.is_dir() and not p.is_symlink())
-    old = sorted(p for p in parent.glob(old_folder(out_dir, "*").name) if p.is_dir() and not p.is_symlink())
-    return staging, old
+def journal_path(out_dir: Path) -> Path:
+    """The record of the folders beside ``out_dir`` that exports created (see :mod:`.export_swap`)."""
+    return out_dir.with_name(f".{out_dir.name}.journal.json")
