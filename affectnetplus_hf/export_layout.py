@@ -117,9 +117,16 @@ def shard_name(partition: str, shard: int, num_shards: int) -> str:
     return f"{partition}-{shard:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
 
 
-def shard_glob(data_dir: str, part: str, partition: str | None = None) -> str:
-    """The ``data_files`` glob of a part's shards (all partitions, or one) for the card's configs."""
-    return f"{data_dir}/{part}/{partition + '-' if partition else ''}*{SHARD_SUFFIX}"
+def shard_glob(data_dir: str, part: str, num_shards: int | None, partition: str | None = None) -> str:
+    """The ``data_files`` glob of a part's shards (all partitions, or one) for the card's configs.
+
+    It matches only names :func:`shard_name` writes for that part's shard count
+    (``easy-[0-9][0-9][0-9][0-9][0-9]-of-00008.parquet``), never a ``.parquet`` of yours in the
+    same folder. Above 100,000 shards the index has no fixed width, and without a count (an
+    ``export_info.json`` built by hand) neither has the count: those become ``[0-9]*``."""
+    digits = "[0-9]" * 5 if num_shards is not None and num_shards <= 100_000 else "[0-9]*"
+    count = f"{num_shards:05d}" if num_shards is not None else "[0-9]*"
+    return f"{data_dir}/{part}/{partition or '*'}-{digits}-of-{count}{SHARD_SUFFIX}"
 
 
 def shard_paths(info: dict) -> list[str]:
