@@ -14,9 +14,11 @@ The hierarchy, in one place::
     │   └── NothingToExportError
     │           no record of the release could be written (none found, or all bad);
     │           the report is written, OUT is left as it was
-    └── PublishError
-            a Hub push or a remote read cannot go ahead (public without licence
-            acknowledgement, a server without HTTP Range support, ...)
+    ├── PublishError
+    │       a Hub push or a remote read cannot go ahead (public without licence
+    │       acknowledgement, a server without HTTP Range support, ...)
+    └── StatsError
+            ``stats --out DIR`` would overwrite files that it did not write there
 
 Every message names the file, what was expected, what was found and what to do.
 """
@@ -30,6 +32,7 @@ __all__ = [
     "NothingToExportError",
     "PublishError",
     "ReleaseNotFoundError",
+    "StatsError",
 ]
 
 
@@ -83,3 +86,7 @@ def _rebuild_nothing_to_export(message, read, bad, report_path):
 
 class PublishError(AffectNetPlusError):
     """A Hub push or remote read cannot go ahead."""
+
+
+class StatsError(AffectNetPlusError):
+    """The statistics cannot be written into the folder asked for (files there are not theirs)."""
