@@ -479,9 +479,11 @@ def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num
 
     bar = tqdm(total=total, unit="rec", desc="export", disable=not progress)
     swapped = False
+    created = None
     try:
         staging.mkdir()
-        claim(out_dir, staging, "staging")  # from here on a kill leaves a folder the next export can prove is ours
+        created = os.lstat(staging)
+        claim(out_dir, staging, "staging", created)  # from here on a kill leaves a folder the next export can prove is ours
 
         def advance(n: int) -> None:
             bar.update(n)
@@ -520,9 +522,12 @@ def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num
         return result
     finally:
         bar.close()
-        if not swapped and staging.exists():
+        if not swapped and created is not None and staging.exists():  # never a folder we did not create
             try:
-                remove_staging(staging)
+                if os.path.samestat(os.lstat(staging), created):
+                    remove_staging(staging)
+                else:  # interrupted right after the exchange: the previous export is there now
+                    retire(staging, out_dir)
                 unclaim(out_dir, staging)
             except (OSError, ExportError) as err:  # never hide the error that brought us here
                 log.warning("could not remove the staging folder %s: %s; the next export removes it", staging, err)

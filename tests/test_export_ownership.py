@@ -264,3 +264,24 @@ def test_the_cli_refuses_a_non_utf8_out_with_exit_2_and_writes_nothing(release, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "out\\xff" in err and "not valid UTF-8" in err
     assert sorted(os.listdir(tmp_path)) == before  # no lock, no staging folder: refused before any work
+
+
+def test_an_interrupt_right_after_the_exchange_never_removes_the_old_folder_as_if_it_were_staging(make_release, tmp_path, monkeypatch):
+    """Ctrl-C between the exchange and the line after it: the staging path then holds the
+    previous export, with a file of yours written at the swap; it is retired, not removed whole."""
+    import affectnetplus_hf.export_swap as export_swap
+
+    release = make_release(n=4)
+    out = _export(release.root, tmp_path / "affectnet_plus").out_dir
+    _write_at(monkeypatch, "before_swap", lambda: (out / "notes.txt").write_text("at the swap"))
+    real = export_swap._exchange
+
+    def exchange_then_interrupt(a, b):
+        assert real(a, b)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_swap, "_exchange", exchange_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _export(release.root, out, num_shards=3)
+    assert read_info(out)["parts"]["train"]["num_shards"] == 3 and check_files(out, read_info(out)) == []
+    assert (out / "notes.txt").read_text() == "at the swap" and _beside(out) == []
