@@ -48,7 +48,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import AffectNetPlusError, ExportError
-from .export_layout import DATA_DIR, INFO_FILE, file_record, journal_path, lock_path, manifest, old_folder, owned_paths, read_info
+from .export_layout import (
+    DATA_DIR,
+    INFO_FILE,
+    file_record,
+    journal_path,
+    lock_path,
+    manifest,
+    old_folder,
+    owned_paths,
+    read_info,
+)
 
 __all__ = [
     "carry",

@@ -10,7 +10,6 @@ export (``export._step``), as a user's editor would write it at that moment.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import shutil
@@ -23,7 +22,12 @@ import affectnetplus_hf.export as export_module
 from affectnetplus_hf.cli import main
 from affectnetplus_hf.errors import ExportError
 from affectnetplus_hf.export import export
-from affectnetplus_hf.export_layout import INFO_FILE, check_files, journal_path, read_info
+from affectnetplus_hf.export_layout import (
+    INFO_FILE,
+    check_files,
+    journal_path,
+    read_info,
+)
 from affectnetplus_hf.export_swap import claim
 
 
@@ -269,7 +273,7 @@ def test_the_cli_refuses_a_non_utf8_out_with_exit_2_and_writes_nothing(release, 
 def test_an_interrupt_right_after_the_exchange_never_removes_the_old_folder_as_if_it_were_staging(make_release, tmp_path, monkeypatch):
     """Ctrl-C between the exchange and the line after it: the staging path then holds the
     previous export, with a file of yours written at the swap; it is retired, not removed whole."""
-    import affectnetplus_hf.export_swap as export_swap
+    from affectnetplus_hf import export_swap
 
     release = make_release(n=4)
     out = _export(release.root, tmp_path / "affectnet_plus").out_dir
