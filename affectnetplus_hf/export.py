@@ -21,7 +21,8 @@ Guarantees:
   folder beside ``OUT``; files in ``OUT`` that the previous export did not write are carried
   into it, and it replaces ``OUT`` in one atomic exchange (see :mod:`.export_swap`). The
   report is inside the folder, so it always describes the export beside it. A lock keeps a
-  second export into the same ``OUT`` out; leftovers of killed runs are removed by the next.
+  second export into the same ``OUT`` out; leftovers of killed runs are removed by the next,
+  which acts only on folders its journal proves an export created (never by name).
 * **No stale cache.** ``datasets`` caches a local folder by its name and YAML ``configs``,
   not by its files (datasets issues #6465, #2956): rewriting the Parquet under the same
   YAML would keep serving old rows. The data folder is therefore named after a
@@ -381,10 +382,11 @@ def export(
     """Export the release under ``raw_dir`` to the dataset folder ``out_dir``.
 
     ``out_dir`` must be new, empty, or an earlier export. An earlier export's files (those
-    its manifest lists) are replaced; any other file in it is kept in the new folder (a file
-    with the name of one the export writes stops the export first, naming it), and so does
-    a card or plot of the earlier export that you edited since (its sha256 differs from the
-    manifest). An ``out_dir`` that holds the release is refused.
+    its manifest lists) are replaced; any other file in it is kept in the new folder, files
+    written into it while the export runs included (a file with the name of one the export
+    writes stops the export first, naming it), and so does a card or plot of the earlier
+    export that you edited since (its sha256 differs from the manifest). An ``out_dir`` that
+    holds the release, or whose path is not valid UTF-8, is refused before any work.
 
     Args:
         raw_dir: the folder the release was extracted into (any part may be missing).
