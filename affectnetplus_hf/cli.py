@@ -305,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export_info.json. Bad records are skipped and listed with path and reason in\n"
         "OUT/export_report.jsonl (with the notes and the files not read); the last line\n"
         "printed reconciles: records read = written + reported bad. OUT is replaced at the end\n"
-        "by one swap; files in OUT that the previous export did not write are kept; an\n"
+        "by one swap; files in OUT that the previous export did not write are kept (files\n"
+        "written while it runs too); folders beside OUT are never touched by name; an\n"
         "interrupted export leaves the previous one as it was. When nothing can be exported\n"
         "(every record bad) OUT is left as it was and the report is OUT.report.jsonl beside it.",
         "  affectnetplus export /data/AffectNet+ ./affectnet_plus --num-proc 8\n"

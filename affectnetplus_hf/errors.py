@@ -21,9 +21,11 @@ The hierarchy, in one place::
     │   └── NothingToExportError
     │           no record of the release could be written (none found, or all bad);
     │           the report is written, OUT is left as it was
-    └── PublishError
-            a Hub push or a remote read cannot go ahead (public without licence
-            acknowledgement, a server without HTTP Range support, ...)
+    ├── PublishError
+    │       a Hub push or a remote read cannot go ahead (public without licence
+    │       acknowledgement, a server without HTTP Range support, ...)
+    └── StatsError
+            ``stats --out DIR`` would overwrite files that it did not write there
 
 Every message names the file, what was expected, what was found and what to do.
 """
@@ -39,6 +41,7 @@ __all__ = [
     "PublishError",
     "ReleaseNotFoundError",
     "ResumeMismatchError",
+    "StatsError",
 ]
 
 
@@ -129,3 +132,7 @@ class ResumeMismatchError(AffectNetPlusError, ValueError):
 
     def __reduce__(self):
         return (type(self), (str(self), self.differences))
+
+
+class StatsError(AffectNetPlusError):
+    """The statistics cannot be written into the folder asked for (files there are not theirs)."""

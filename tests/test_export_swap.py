@@ -51,14 +51,15 @@ def test_a_leftover_that_cannot_be_removed_is_named_and_the_export_goes_on(make_
     leftover = tmp_path / ".affectnet_plus.tmp-0badc0de"
     (leftover / "data").mkdir(parents=True)
     (leftover / "data" / "theirs.parquet").write_text("written by another user's killed run")
-    real = export_swap.remove_owned
+    export_swap.claim(out, leftover, "staging")  # the journal proves it is an export's (a killed run's)
+    real = export_swap.remove_staging
 
-    def refuse(folder, out_dir):
+    def refuse(folder):
         if folder == leftover:
             raise PermissionError(errno.EACCES, "Permission denied", str(leftover / "data" / "theirs.parquet"))
-        return real(folder, out_dir)
+        return real(folder)
 
-    monkeypatch.setattr(export_swap, "remove_owned", refuse)
+    monkeypatch.setattr(export_swap, "remove_staging", refuse)
     result = export(release.root, out, progress=False, card_plots=False)
     assert result.out_dir == out and read_info(out)["fingerprint"] == result.fingerprint
     assert (leftover / "data" / "theirs.parquet").exists()
@@ -107,7 +108,7 @@ def test_a_previous_export_that_cannot_be_removed_is_one_warning(make_release, t
     def refuse(folder, out_dir):
         raise PermissionError(errno.EACCES, "Permission denied", str(folder))
 
-    monkeypatch.setattr(export_module, "remove_owned", refuse)
+    monkeypatch.setattr(export_module, "retire", refuse)
     result = export(release.root, out, progress=False, card_plots=False, num_shards=2)
     assert read_info(out)["fingerprint"] == result.fingerprint
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "could not remove" in r.getMessage()]
@@ -179,12 +180,13 @@ def test_a_card_you_edited_is_not_replaced_unasked_but_a_damaged_shard_is(make_r
 def test_a_stranded_previous_export_that_cannot_be_put_back_is_named(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from affectnetplus_hf.exporter.swap import recover
+    from affectnetplus_hf.exporter.swap import claim, recover
 
     out = tmp_path / "affectnet_plus"
     stranded = tmp_path / ".affectnet_plus.old-0000beef"
     stranded.mkdir()
     (stranded / "export_info.json").write_text("{}")
+    claim(out, stranded, "previous")  # what a swap records before it moves OUT there
 
     def refuse(self, target):
         raise PermissionError(errno.EACCES, "Permission denied", str(self))

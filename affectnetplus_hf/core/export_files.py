@@ -11,9 +11,15 @@ An export of AffectNet+ into ``OUT`` is::
 and, beside ``OUT`` in its parent, while or after an export runs::
 
     .OUT.lock                     held by the export that is writing OUT
+    .OUT.journal.json             the folders below that an export created, each with its
+                                  device and inode (present only while there are some)
     .OUT.tmp-<hex>/               staging folder of a running (or killed) export
     .OUT.old-<hex>/               the previous export, between the two renames of a swap
                                   on a filesystem without an atomic exchange
+
+These names are for people reading a folder listing, never proof: an export touches a
+folder beside ``OUT`` only when the journal recorded it, with the same inode, when that
+export created or moved it (:mod:`.export_swap`).
 
 **The manifest.** ``export_info.json["files"]`` maps every published file of the export
 (the card, the plots, the shards; POSIX paths relative to ``OUT``) to its ``size`` and
@@ -62,7 +68,7 @@ __all__ = [
     "data_dir_for",
     "file_record",
     "is_shard_path",
-    "leftover_folders",
+    "journal_path",
     "lock_path",
     "manifest",
     "manifest_entry",
@@ -124,9 +130,16 @@ def shard_name(partition: str, shard: int, num_shards: int) -> str:
     return f"{partition}-{shard:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
 
 
-def shard_glob(data_dir: str, part: str, partition: str | None = None) -> str:
-    """The ``data_files`` glob of a part's shards (all partitions, or one) for the card's configs."""
-    return f"{data_dir}/{part}/{partition + '-' if partition else ''}*{SHARD_SUFFIX}"
+def shard_glob(data_dir: str, part: str, num_shards: int | None, partition: str | None = None) -> str:
+    """The ``data_files`` glob of a part's shards (all partitions, or one) for the card's configs.
+
+    It matches only names :func:`shard_name` writes for that part's shard count
+    (``easy-[0-9][0-9][0-9][0-9][0-9]-of-00008.parquet``), never a ``.parquet`` of yours in the
+    same folder. Above 100,000 shards the index has no fixed width, and without a count (an
+    ``export_info.json`` built by hand) neither has the count: those become ``[0-9]*``."""
+    digits = "[0-9]" * 5 if num_shards is not None and num_shards <= 100_000 else "[0-9]*"
+    count = f"{num_shards:05d}" if num_shards is not None else "[0-9]*"
+    return f"{data_dir}/{part}/{partition or '*'}-{digits}-of-{count}{SHARD_SUFFIX}"
 
 
 _SHARD_PATH = re.compile(rf"{DATA_DIR}/[0-9a-f]{{16}}/[a-z0-9_]+/[a-z0-9_]+-[0-9]{{5}}-of-[0-9]{{5}}{re.escape(SHARD_SUFFIX)}")
@@ -336,11 +349,6 @@ def old_folder(out_dir: Path, token: str) -> Path:
     return out_dir.with_name(f".{out_dir.name}.old-{token}")
 
 
-def leftover_folders(out_dir: Path) -> tuple[list[Path], list[Path]]:
-    """``(staging folders, old folders)`` that runs of an export into ``out_dir`` left behind."""
-    parent = out_dir.parent
-    if not parent.is_dir():
-        return [], []
-    staging = sorted(p for p in parent.glob(staging_folder(out_dir, "*").name) if p.is_dir() and not p.is_symlink())
-    old = sorted(p for p in parent.glob(old_folder(out_dir, "*").name) if p.is_dir() and not p.is_symlink())
-    return staging, old
+def journal_path(out_dir: Path) -> Path:
+    """The record of the folders beside ``out_dir`` that exports created (see :mod:`.export_swap`)."""
+    return out_dir.with_name(f".{out_dir.name}.journal.json")

@@ -65,7 +65,7 @@ def config_data_files(info: dict) -> dict[str, dict[str, str]]:
             rows = parts[part]["rows"]
             if not (rows.get(subset, 0) if subset else sum(rows.values())):
                 continue  # an empty split does not load: leave it out of the config
-            files[split] = shard_glob(data_dir, part, subset)
+            files[split] = shard_glob(data_dir, part, parts[part].get("num_shards"), subset)
         if files:
             configs[spec.name] = files
     return configs

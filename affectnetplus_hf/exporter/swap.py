@@ -6,18 +6,30 @@ This module does that replacement and everything around it:
 * **One writer.** :func:`export_lock` holds ``.OUT.lock`` (``filelock``, an OS lock the kernel
   drops when the process dies, even under ``kill -9``); a second export into the same
   ``OUT`` fails at once with a message, never last-writer-wins.
+* **Ownership by proof, never by name.** Every folder an export creates or moves beside
+  ``OUT`` is recorded in ``.OUT.journal.json`` with its device and inode, before it can be
+  left behind (:func:`claim`). The next export (:func:`recover`) acts only on a folder whose
+  name *and* inode match a record; a folder of yours named ``.OUT.tmp-scratch`` or
+  ``.OUT.old-2023`` is never removed, emptied or renamed, and a record whose folder is gone
+  or is another folder now is dropped.
 * **User files carried.** Files in ``OUT`` that the previous export's manifest does not list
   (:func:`~affectnetplus_hf.core.export_files.owned_paths`) are hard-linked into the new folder
-  (:func:`carry`): no byte is copied, and until the swap the originals stay where they were.
-  A name the new export also writes is a conflict, refused before the swap. The new folder
-  and the folders holding carried files keep the permission bits of the old ones.
+  (:func:`carry`) just before the swap, so files written while the export ran are carried
+  too: no byte is copied, and until the swap the originals stay where they were. A name the
+  new export also writes is a conflict, refused before the swap. A file that lands in
+  ``OUT`` in the instant between that scan and the swap is moved into the new ``OUT`` after
+  it (:func:`retire`), or, when the new export wrote that name, kept and named. The new
+  folder and the folders holding carried files keep the permission bits of the old ones.
 * **Atomic swap.** On Linux ``renameat2(RENAME_EXCHANGE)`` swaps the two folders in one step,
   so ``OUT`` is at every instant the old export or the new one. Elsewhere two renames are
   used (``OUT`` -> ``.OUT.old-<hex>``, staging -> ``OUT``); a kill between them leaves ``OUT``
   absent and the next export (or :func:`recover`) renames the old one back first.
-* **Safe removal.** A folder of a previous or killed run is removed file by file
-  (:func:`remove_owned`): only files its manifest lists, and hard links whose inode is the
-  same file in ``OUT``. Anything else keeps the folder, and a warning names it.
+* **Safe removal.** The previous export is removed file by file (:func:`remove_owned`): files
+  its manifest lists (a card or plot only while its sha256 is still the manifest's), and hard
+  links whose inode is the same file in ``OUT``. Anything else keeps the folder, and a warning
+  names it; the folder is then yours and no export touches it again. A staging folder is the
+  export's own from the first byte (it holds what the export wrote, and hard links to your
+  files in ``OUT``, whose removal leaves them in ``OUT``), so it is removed whole.
 """
 
 from __future__ import annotations
@@ -25,17 +37,43 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import logging
 import os
 import shutil
+import stat
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import AffectNetPlusError, ExportError
-from ..core.export_files import DATA_DIR, INFO_FILE, file_record, leftover_folders, lock_path, manifest, old_folder, owned_paths, read_info
+from ..core.export_files import (
+    DATA_DIR,
+    INFO_FILE,
+    file_record,
+    journal_path,
+    lock_path,
+    manifest,
+    old_folder,
+    owned_paths,
+    read_info,
+)
 
-__all__ = ["carry", "edited_files", "export_lock", "filesystem_error", "recover", "remove_owned", "swap", "user_files"]
+__all__ = [
+    "carry",
+    "claim",
+    "edited_files",
+    "export_lock",
+    "filesystem_error",
+    "recover",
+    "remove_owned",
+    "remove_staging",
+    "retire",
+    "swap",
+    "unclaim",
+    "user_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +118,93 @@ def export_lock(out_dir: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+# ----------------------------------------------------------------------------- journal
+
+_JOURNAL_MARK = "affectnetplus-hf export journal"
+_ROLES = ("staging", "previous")
+
+
+def _read_journal(out_dir: Path) -> list[dict]:
+    """The records of ``.OUT.journal.json`` (none when it is absent). :class:`ExportError`
+    when a file of that name is not a journal this package wrote: it is not ours to replace."""
+    path = journal_path(out_dir)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as err:
+        doc = err
+    if not (isinstance(doc, dict) and doc.get("generator") == _JOURNAL_MARK and isinstance(doc.get("folders"), list)):
+        raise ExportError(
+            f"{path}: not the journal of `affectnetplus export` (expected a JSON object with generator "
+            f"{_JOURNAL_MARK!r}); an export keeps there the folders it creates beside {out_dir}, so it will not "
+            "replace that file. Move it elsewhere, or choose another OUT. Nothing was changed."
+        )
+    entries = []
+    for entry in doc["folders"]:
+        try:
+            name, role = str(entry["name"]), str(entry["role"])
+            record = {"name": name, "role": role, "dev": int(entry["dev"]), "ino": int(entry["ino"])}
+        except (KeyError, TypeError, ValueError):
+            continue  # unreadable: it proves nothing, so it is dropped
+        if role in _ROLES and name not in ("", ".", "..", out_dir.name) and "/" not in name and os.sep not in name:
+            entries.append(record)
+    return entries
+
+
+def _write_journal(out_dir: Path, entries: list[dict]) -> None:
+    """Replace the journal by ``entries`` in one rename (readers and a kill see the old or the
+    new one); with none left, remove it."""
+    path = journal_path(out_dir)
+    if not entries:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    text = json.dumps({"generator": _JOURNAL_MARK, "version": 1, "folders": entries}, indent=1) + "\n"
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def claim(out_dir: Path, folder: Path, role: str, st: os.stat_result | None = None) -> None:
+    """Record in the journal that ``folder`` (beside ``out_dir``) is an export's: a
+    ``"staging"`` folder it created, or the ``"previous"`` export it is about to move there
+    (``st``: the ``lstat`` of what will be at ``folder``; default: what is there now)."""
+    st = st if st is not None else os.lstat(folder)
+    entries = _read_journal(out_dir)
+    entries.append({"name": folder.name, "role": role, "dev": st.st_dev, "ino": st.st_ino})
+    _write_journal(out_dir, entries)
+
+
+def unclaim(out_dir: Path, folder: Path, role: str | None = None) -> None:
+    """Drop the journal's records of ``folder`` (of one ``role``, or all)."""
+    entries = _read_journal(out_dir)
+    left = [e for e in entries if not (e["name"] == folder.name and role in (None, e["role"]))]
+    if left != entries:
+        _write_journal(out_dir, left)
+
+
+def _proven(out_dir: Path, entry: dict) -> Path | None:
+    """The folder of a journal record when it is still that folder (same device and inode)."""
+    path = out_dir.parent / entry["name"]
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == (entry["dev"], entry["ino"]):
+        return path
+    return None
 
 
 # ----------------------------------------------------------------------------- user files
@@ -200,19 +325,29 @@ def _step(name: str) -> None:
 
 def swap(staging: Path, out_dir: Path, token: str, atomic: bool = True) -> Path | None:
     """Replace ``out_dir`` by ``staging``. Returns the folder now holding the previous export
-    (to be removed with :func:`remove_owned`), or None when ``out_dir`` did not exist."""
+    (to be removed with :func:`retire`), or None when ``out_dir`` did not exist.
+
+    Before the previous export moves beside ``out_dir`` the journal records it there
+    (:func:`claim`), so a kill at any instant leaves nothing that the next export cannot prove
+    is its own."""
     if not out_dir.exists():
         staging.rename(out_dir)
         return None
-    if atomic and _exchange(staging, out_dir):
-        return staging
+    previous = os.lstat(out_dir)
+    if atomic:
+        claim(out_dir, staging, "previous", previous)
+        if _exchange(staging, out_dir):
+            return staging
+        unclaim(out_dir, staging, "previous")
     old = old_folder(out_dir, token)
+    claim(out_dir, old, "previous", previous)
     out_dir.rename(old)
     _step("between_renames")
     try:
         staging.rename(out_dir)
     except OSError:
         old.rename(out_dir)  # put the previous export back before reporting the failure
+        unclaim(out_dir, old)
         raise
     return old
 
@@ -228,34 +363,40 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def remove_owned(folder: Path, out_dir: Path) -> list[str]:
-    """Remove from ``folder`` (a previous export or a staging folder) what may go, then the
-    folder if it is empty. Returns the paths kept.
+def _carried(path: Path, mine: Path) -> bool:
+    """Whether ``path`` (in a previous export) was carried to ``mine`` (in ``OUT``): the same
+    inode, or a symlink with the same target."""
+    return _same_file(path, mine) or (path.is_symlink() and mine.is_symlink() and os.readlink(path) == os.readlink(mine))
 
-    Goes: files the folder's own manifest lists (a folder without ``export_info.json`` is
-    a staging folder killed before it got one: everything in it was written by the export),
-    and files that are the same inode as the file at the same path in ``out_dir`` (user files
-    carried by hard link). A symlink goes when ``out_dir`` has the same link.
-    """
+
+def _info_of(folder: Path) -> dict | None:
     try:
-        info = read_info(folder)
+        return read_info(folder)
     except ExportError:
-        info = None
-    if info is None and not (folder / INFO_FILE).exists():
-        shutil.rmtree(folder)
-        return []
-    owned = owned_paths(info) if info is not None else {INFO_FILE}
+        return None
+
+
+def remove_owned(folder: Path, out_dir: Path) -> list[str]:
+    """Remove from ``folder`` (a previous export, proven ours by the journal) what may go,
+    then the folder if it is empty. Returns the paths kept.
+
+    Goes: ``export_info.json``, the report and the files its manifest lists (a card or a plot
+    only while its bytes are still the manifest's: one you edited stays), and files that are
+    the same inode as the file at the same path in ``out_dir`` (user files carried by hard
+    link). A symlink goes when ``out_dir`` has the same link. Everything else stays, named in
+    a warning; a folder without a readable ``export_info.json`` (an empty ``OUT`` replaced)
+    owns nothing but the carried links.
+    """
+    info = _info_of(folder)
+    owned = owned_paths(info) if info is not None else set()
+    edited = set(edited_files(folder, info))  # your changes to its card or plots stay
     kept: list[str] = []
     for dirpath, dirnames, filenames in os.walk(folder, topdown=False, followlinks=False):
         base = Path(dirpath)
         for name in [*filenames, *(d for d in dirnames if (base / d).is_symlink())]:
             path = base / name
             rel = path.relative_to(folder).as_posix()
-            mine = out_dir / rel
-            carried = _same_file(path, mine) or (
-                path.is_symlink() and mine.is_symlink() and os.readlink(path) == os.readlink(mine)
-            )
-            if rel in owned or carried:
+            if _carried(path, out_dir / rel) or (rel in owned and rel not in edited):
                 path.unlink()
             else:
                 kept.append(rel)
@@ -267,20 +408,66 @@ def remove_owned(folder: Path, out_dir: Path) -> list[str]:
     if kept:
         log.warning(
             "kept %s: it holds %d file(s) that are not the export's and are not in %s (%s); move them "
-            "where you want them, then delete the folder",
+            "where you want them, then delete the folder (no export touches it again)",
             folder, len(kept), out_dir, ", ".join(kept[:5]),
         )
     return sorted(kept)
 
 
+def remove_staging(folder: Path) -> None:
+    """Remove a staging folder proven ours by the journal, whole (see the module's notes)."""
+    shutil.rmtree(folder)
+
+
+def _move_late(previous: Path, out_dir: Path, info: dict | None) -> list[str]:
+    """Move into ``out_dir`` the files of yours that reached ``previous`` (the old ``OUT``)
+    after the last scan before the swap: each to the same path, never over a file there
+    (hard link, then unlink). Returns the paths moved; the rest stay for :func:`remove_owned`
+    to name."""
+    moved = []
+    for rel in user_files(previous, info):
+        source, target = previous / rel.rstrip("/"), out_dir / rel.rstrip("/")
+        try:
+            if rel.endswith("/"):
+                if not os.path.lexists(target):
+                    target.mkdir(parents=True)
+                    moved.append(rel)
+                continue
+            if _carried(source, target):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target, follow_symlinks=False)  # fails when the name is taken: nothing replaced
+        except OSError:
+            continue
+        source.unlink()
+        moved.append(rel)
+    return moved
+
+
+def retire(previous: Path, out_dir: Path) -> tuple[list[str], list[str]]:
+    """Clear the previous export out of ``previous`` once the new one is ``out_dir``:
+    :func:`_move_late`, then :func:`remove_owned`. Returns (moved into ``out_dir``, kept)."""
+    moved = _move_late(previous, out_dir, _info_of(previous))
+    if moved:
+        log.warning(
+            "carried %d file(s) written into %s while the export ran into the new export: %s",
+            len(moved), out_dir, ", ".join(moved[:5]),
+        )
+    return moved, remove_owned(previous, out_dir)
+
+
 def recover(out_dir: Path) -> None:
-    """Undo what killed runs left: restore a previous export stranded between the two renames
-    of a swap, then remove leftover staging and old folders (:func:`remove_owned`). A leftover
-    that cannot be removed (files of another user) is named in a warning and left; it never
-    stops the export."""
-    staging, old = leftover_folders(out_dir)
-    if not out_dir.exists() and old:
-        newest = max(old, key=lambda p: p.stat().st_mtime)
+    """Undo what killed runs left, acting only on folders the journal proves are theirs:
+    restore a previous export stranded between the two renames of a swap, then remove
+    leftover staging folders (:func:`remove_staging`) and previous exports (:func:`retire`).
+    A folder beside ``out_dir`` that the journal does not prove is never touched, whatever
+    its name. A leftover that cannot be removed (files of another user) is named in a
+    warning, stays in the journal for the next run, and never stops the export."""
+    entries = _read_journal(out_dir)
+    proven = [(entry, folder) for entry in entries if (folder := _proven(out_dir, entry)) is not None]
+    previous = [(e, f) for e, f in proven if e["role"] == "previous"]
+    if not out_dir.exists() and previous:
+        entry, newest = max(previous, key=lambda pair: pair[1].stat().st_mtime)
         log.warning("restoring %s from %s, left by an export that was killed while swapping", out_dir, newest)
         try:
             newest.rename(out_dir)
@@ -289,17 +476,24 @@ def recover(out_dir: Path) -> None:
                 f"{out_dir}: missing; the previous export is in {newest}, left by an export killed while swapping, and "
                 f"could not be put back ({err.strerror or err}). Rename {newest} to {out_dir} yourself, then export again."
             ) from None
-        old.remove(newest)
-    for folder in [*old, *staging]:
+        proven.remove((entry, newest))
+    left = []
+    for entry, folder in proven:
         log.info("removing %s, left by an earlier export that did not finish", folder)
         try:
-            remove_owned(folder, out_dir)
+            if entry["role"] == "staging":
+                remove_staging(folder)
+            else:
+                retire(folder, out_dir)
         except OSError as err:  # not ours to fix, and no reason to refuse this export
+            left.append(entry)
             log.warning(
                 "could not remove %s, left by an earlier export (%s: %s); it does not affect %s. Delete it "
                 "yourself (or ask the owner of its files to)",
                 folder, err.strerror or err, err.filename or folder, out_dir,
             )
+    if left != entries:
+        _write_journal(out_dir, left)
 
 
 # ----------------------------------------------------------------------------- messages

@@ -21,7 +21,8 @@ Guarantees:
   folder beside ``OUT``; files in ``OUT`` that the previous export did not write are carried
   into it, and it replaces ``OUT`` in one atomic exchange (see :mod:`.export_swap`). The
   report is inside the folder, so it always describes the export beside it. A lock keeps a
-  second export into the same ``OUT`` out; leftovers of killed runs are removed by the next.
+  second export into the same ``OUT`` out; leftovers of killed runs are removed by the next,
+  which acts only on folders its journal proves an export created (never by name).
 * **No stale cache.** ``datasets`` caches a local folder by its name and YAML ``configs``,
   not by its files (datasets issues #6465, #2956): rewriting the Parquet under the same
   YAML would keep serving old rows. The data folder is therefore named after a
@@ -66,7 +67,19 @@ from ..core.export_files import (
     staging_folder,
     unexported_report_path,
 )
-from .swap import carry, edited_files, export_lock, filesystem_error, recover, remove_owned, swap, user_files
+from .swap import (
+    carry,
+    claim,
+    edited_files,
+    export_lock,
+    filesystem_error,
+    recover,
+    remove_staging,
+    retire,
+    swap,
+    unclaim,
+    user_files,
+)
 from ..release.layout import PARTS, Release, RecordFiles, find_release, list_records
 from ..release.reader import iter_rows, reason_class
 from ..core.schema import COLUMN_NAMES, FEATURES
@@ -295,6 +308,23 @@ def _fingerprint(records: dict[str, dict]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _out_path(out_dir: str | bytes | os.PathLike) -> Path:
+    """``out_dir`` (a bytes path too) made absolute; :class:`ExportError` at once, before any
+    work, when that path is not valid UTF-8: the card and the report name the folder, and
+    they are UTF-8 text."""
+    path = Path(os.fsdecode(out_dir)).resolve()
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise ExportError(
+            f"{shown}: the export folder's path is not valid UTF-8 (the dataset card and the report name it, and "
+            "they are UTF-8 text); choose an OUT whose name, and the names of the folders above it, are UTF-8. "
+            "Nothing was written."
+        ) from None
+    return path
+
+
 def _check_target(out_dir: Path) -> dict | None:
     """The previous export's ``export_info.json`` in ``out_dir`` (None when there is none);
     :class:`ExportError` when ``out_dir`` is not a folder an export may replace."""
@@ -339,7 +369,7 @@ def _check_release_location(release: Release, out_dir: Path) -> None:
 
 def export(
     raw_dir: str | os.PathLike,
-    out_dir: str | os.PathLike = "affectnet_plus",
+    out_dir: str | bytes | os.PathLike = "affectnet_plus",
     *,
     num_proc: int = 1,
     shard_records: int = DEFAULT_SHARD_RECORDS,
@@ -353,10 +383,11 @@ def export(
     """Export the release under ``raw_dir`` to the dataset folder ``out_dir``.
 
     ``out_dir`` must be new, empty, or an earlier export. An earlier export's files (those
-    its manifest lists) are replaced; any other file in it is kept in the new folder (a file
-    with the name of one the export writes stops the export first, naming it), and so does
-    a card or plot of the earlier export that you edited since (its sha256 differs from the
-    manifest). An ``out_dir`` that holds the release is refused.
+    its manifest lists) are replaced; any other file in it is kept in the new folder, files
+    written into it while the export runs included (a file with the name of one the export
+    writes stops the export first, naming it), and so does a card or plot of the earlier
+    export that you edited since (its sha256 differs from the manifest). An ``out_dir`` that
+    holds the release, or whose path is not valid UTF-8, is refused before any work.
 
     Args:
         raw_dir: the folder the release was extracted into (any part may be missing).
@@ -391,8 +422,8 @@ def export(
     if num_shards is not None and num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
 
+    out_dir = _out_path(out_dir)
     release = find_release(raw_dir)
-    out_dir = Path(out_dir).resolve()
     _check_release_location(release, out_dir)
     _check_target(out_dir)
     try:
@@ -400,32 +431,38 @@ def export(
         with export_lock(out_dir):
             recover(out_dir)
             previous = _check_target(out_dir)
-            edited = edited_files(out_dir, previous)
-            if edited:
-                raise ExportError(
-                    f"{out_dir / edited[0]}: changed since the export wrote it ({len(edited)} such: {', '.join(edited[:5])}); "
-                    "a re-export writes these files anew, so your changes would be lost. Copy them elsewhere, then delete "
-                    f"those files from {out_dir} and export again. Nothing was changed."
-                )
-            keep = user_files(out_dir, previous)
-            if keep:
-                log.info("keeping %d file(s) in %s that the previous export did not write", len(keep), out_dir)
-            return _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots)
+            _refuse_edited(out_dir, previous)
+            return _export_locked(release, out_dir, previous, num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots)
     except AffectNetPlusError:
         raise
     except OSError as err:
         raise filesystem_error(err, out_dir) from None
 
 
+def _refuse_edited(out_dir: Path, previous: dict | None) -> None:
+    """:class:`ExportError` when you changed the previous export's card or plots (see
+    :func:`~.export_swap.edited_files`): a re-export would replace your changes."""
+    edited = edited_files(out_dir, previous)
+    if edited:
+        raise ExportError(
+            f"{out_dir / edited[0]}: changed since the export wrote it ({len(edited)} such: {', '.join(edited[:5])}); "
+            "a re-export writes these files anew, so your changes would be lost. Copy them elsewhere, then delete "
+            f"those files from {out_dir} and export again. Nothing was changed."
+        )
+
+
 def _step(name: str) -> None:
     """A named point of an export; does nothing (tests replace it to stop a run exactly there)."""
 
 
-def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots) -> ExportResult:
-    """The export proper, under the lock: stage, carry the user's files, swap, clean up."""
+def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots) -> ExportResult:
+    """The export proper, under the lock: stage, carry the user's files, swap, clean up.
+
+    Your files in ``OUT`` are listed just before the swap, not at the start, so a file you
+    write into ``OUT`` while the export runs is carried too (see :mod:`.export_swap`)."""
     from tqdm.auto import tqdm
 
-    token = uuid.uuid4().hex[:8]
+    token = uuid.uuid4().hex[:16]
     staging = staging_folder(out_dir, token)
     ignored_lines: list[dict] = []
     jobs: list[ShardJob] = []
@@ -445,8 +482,11 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
 
     bar = tqdm(total=total, unit="rec", desc="export", disable=not progress)
     swapped = False
+    created = None
     try:
         staging.mkdir()
+        created = os.lstat(staging)
+        claim(out_dir, staging, "staging", created)  # from here on a kill leaves a folder the next export can prove is ours
 
         def advance(n: int) -> None:
             bar.update(n)
@@ -464,24 +504,35 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
         _write_card_and_manifest(staging, info, results, out_dir.name, card_plots)
         _write_report(staging / REPORT_FILE, report_lines)
         _step("staged")
+        _refuse_edited(out_dir, previous_info)  # again: you may have edited the card while the export ran
+        keep = user_files(out_dir, previous_info)  # now, not at the start: files written meanwhile are yours too
+        if keep:
+            log.info("keeping %d file(s) in %s that the previous export did not write", len(keep), out_dir)
         carry(out_dir, staging, keep)
-        result.kept_files = list(keep)
         _step("before_swap")
         previous = swap(staging, out_dir, token)
         swapped = True  # the staging path now holds the previous export (or nothing)
         _step("after_swap")
+        moved: list[str] = []
         if previous is not None:
             try:
-                remove_owned(previous, out_dir)
+                moved, _ = retire(previous, out_dir)
+                unclaim(out_dir, previous)
             except OSError as err:  # the new export is in place: a leftover is not a failure
                 log.warning("could not remove %s, the previous export: %s; the next export tries again", previous, err)
+        unclaim(out_dir, staging, "staging")  # the new export is OUT now
+        result.kept_files = sorted({*keep, *moved})
         return result
     finally:
         bar.close()
-        if not swapped and staging.exists():
+        if not swapped and created is not None and staging.exists():  # never a folder we did not create
             try:
-                remove_owned(staging, out_dir)
-            except OSError as err:  # never hide the error that brought us here
+                if os.path.samestat(os.lstat(staging), created):
+                    remove_staging(staging)
+                else:  # interrupted right after the exchange: the previous export is there now
+                    retire(staging, out_dir)
+                unclaim(out_dir, staging)
+            except (OSError, ExportError) as err:  # never hide the error that brought us here
                 log.warning("could not remove the staging folder %s: %s; the next export removes it", staging, err)
 
 

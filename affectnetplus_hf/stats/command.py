@@ -18,7 +18,10 @@ Statistics of AffectNet+: counts per split x class x subset, soft-label agreemen
 the human label, age / gender / race, valence / arousal, null counts and the mean
 landmark shape. Writes DIR/stats.json, DIR/tables.md, DIR/tables/*.csv|md,
 DIR/plots/*.png (needs matplotlib: pip install 'affectnetplus-hf[stats]') and
-DIR/report.html, one page readable offline. Reads SOURCE streaming (images are never
+DIR/report.html, one page readable offline, and DIR/stats_manifest.json, the files it
+wrote with their sha256. A later run replaces only those files, and only while unchanged:
+a file of yours (or one you edited) where a file of the statistics goes stops the run
+with exit 2 before anything is written. Reads SOURCE streaming (images are never
 decoded), so memory stays flat on the full release."""
 
 
@@ -61,18 +64,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Execute parsed arguments; returns the exit status: 0 when the statistics were
     written (bad records of a raw release are counted in them), 2 with a message on bad
-    input or when SOURCE holds no row (nothing is written then), 1 when it holds records
-    but every one is bad."""
+    input, when SOURCE holds no row, or when DIR holds files of yours that the statistics
+    would overwrite (nothing is written then), 1 when it holds records but every one is bad."""
     import shlex
 
     from ..errors import AffectNetPlusError
     from .compute import compute_stats
-    from .write import write_stats_files
+    from .write import check_out_dir, write_stats_files
 
     def echo(message: str) -> None:
         print(message, file=sys.stderr)
 
     try:
+        check_out_dir(args.out)  # a file of yours in the way: said now, not after the whole pass
         stats = compute_stats(args.source, splits=args.splits, progress=not args.quiet)
     except (AffectNetPlusError, FileNotFoundError) as exc:
         echo(f"affectnetplus stats: {exc}")
@@ -84,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
         found = f"all {sum(bad.values()):,} records{which} are bad {listed}" if bad else f"it holds no row{which}"
         echo(f"affectnetplus stats: {args.source}: no statistics to compute: {found}; nothing was written to {args.out}")
         return 1 if bad else 2
-    output = write_stats_files(stats, args.out, plots=not args.no_plots, embed=not args.link_plots, echo=echo)
+    try:
+        output = write_stats_files(stats, args.out, plots=not args.no_plots, embed=not args.link_plots, echo=echo)
+    except AffectNetPlusError as exc:
+        echo(f"affectnetplus stats: {exc}")
+        return 2
     if not args.quiet:
         rows = ", ".join(f"{s} {stats['rows'][s]:,}" for s in stats["splits"])
         print(f"{stats['rows']['total']:,} rows ({rows}) from {stats['source']['name']} [{stats['source']['kind']}]")

@@ -7,25 +7,47 @@ Layout of ``out_dir``::
     tables/<name>.csv, .md      one table per file
     plots/<name>.png            the plots (when matplotlib is installed)
     report.html                 one offline page with the tables and the plots
+    stats_manifest.json         every file above with its size and sha256: what stats wrote
+
+**Nothing of yours is overwritten.** ``DIR`` may hold other files; a file the statistics
+write is replaced only when ``stats_manifest.json`` (written by this package, with its
+marker) lists it with the bytes it still has: written by an earlier run and not changed
+since. A file of that name that is yours, or one you edited, stops the run before anything
+is written (:class:`~affectnetplus_hf.errors.StatsError`, naming the files). Files of an
+earlier run that this run does not write (plots, after ``--no-plots``) are removed when
+unchanged. The files are written into a hidden folder inside ``DIR`` first and moved into
+place one by one, each whole; one run at a time writes into ``DIR`` (a lock on the folder).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterable
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import StatsError
+from ..core.export_files import FileRecord, file_record, manifest_entry
 from .compute import compute_stats
 from .plots import MissingPlotDependency, draw_plots
 from .report import write_report
 from .tables import write_tables
 
-__all__ = ["StatsOutput", "write_stats", "write_stats_files"]
+__all__ = ["MANIFEST_FILE", "StatsOutput", "check_out_dir", "write_stats", "write_stats_files"]
 
 log = logging.getLogger(__name__)
+
+#: The record of the files a run of the statistics wrote into its folder.
+MANIFEST_FILE = "stats_manifest.json"
+_MARK = "affectnetplus-hf stats"
+#: Files every run writes: checked before the statistics are computed (:func:`check_out_dir`).
+_ALWAYS = ("stats.json", "tables.md", "report.html")
 
 
 @dataclass
@@ -42,29 +64,158 @@ class StatsOutput:
     plot_note: str | None = None
 
 
-def write_stats_files(stats: dict, out_dir: str | Path, *, plots: bool = True, embed: bool = True, echo=log.warning) -> StatsOutput:
-    """Write the files for ``stats`` (already computed) into ``out_dir``.
+def _read_manifest(out_dir: Path) -> dict[str, FileRecord]:
+    """What an earlier run wrote into ``out_dir`` (nothing when it has no manifest); a
+    ``stats_manifest.json`` that is not ours is a file of yours, reported as a conflict."""
+    path = out_dir / MANIFEST_FILE
+    if not os.path.lexists(path):
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("generator") != _MARK:
+            raise ValueError("not ours")
+        return {str(rel): FileRecord(int(r["size"]), str(r["sha256"])) for rel, r in doc["files"].items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        raise _refuse(out_dir, [MANIFEST_FILE]) from None
 
-    Without matplotlib, plots are skipped with a note (via ``echo``; default: a logged warning) and
-    everything else is written.
-    """
+
+def _ours(path: Path, record: FileRecord | None) -> bool:
+    """Whether ``path`` is a plain file with the bytes ``record`` says an earlier run wrote."""
+    if record is None or path.is_symlink() or not path.is_file() or path.stat().st_size != record.size:
+        return False
+    return file_record(path).sha256 == record.sha256
+
+
+def _conflicts(out_dir: Path, rels: Iterable[str], previous: dict[str, FileRecord]) -> list[str]:
+    """The paths of ``rels`` that a write into ``out_dir`` would replace but that are not
+    ours: a file there (or a folder, or a file where a folder is needed) we did not write."""
+    found = []
+    for rel in rels:
+        path = out_dir / rel
+        parents = [p for p in Path(rel).parents if p != Path(".")]
+        blocked = [p.as_posix() for p in parents if os.path.lexists(out_dir / p) and not (out_dir / p).is_dir()]
+        if blocked:
+            found.extend(blocked)
+        elif os.path.lexists(path) and not _ours(path, previous.get(rel)):
+            found.append(rel)
+    return sorted(set(found))
+
+
+def _refuse(out_dir: Path, conflicts: list[str]) -> StatsError:
+    shown = ", ".join(conflicts[:8]) + (f", ... ({len(conflicts)} in all)" if len(conflicts) > 8 else "")
+    return StatsError(
+        f"{out_dir}: holds files that `affectnetplus stats` did not write there, or that changed since it "
+        f"did ({shown}); the statistics would overwrite them, so nothing was written. Move those files out of "
+        f"{out_dir}, or choose another output folder (--out)."
+    )
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """:class:`StatsError` now, before any work, when ``out_dir`` is not a folder the statistics
+    may write into: a file, or a folder holding a file of yours with the name of one that every
+    run writes (``stats.json``, ``tables.md``, ``report.html``). The tables and plots are
+    checked again once they are known (:func:`write_stats_files`)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "stats.json"
+    if os.path.lexists(out_dir) and not out_dir.is_dir():
+        raise StatsError(f"{out_dir}: exists and is not a folder; expected a folder for the statistics. Choose another --out.")
+    if out_dir.is_dir():
+        conflicts = _conflicts(out_dir, _ALWAYS, _read_manifest(out_dir))
+        if conflicts:
+            raise _refuse(out_dir, conflicts)
+
+
+@contextlib.contextmanager
+def _one_writer(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder itself (no lock file: nothing added to your folder);
+    the kernel drops it when the process ends. Where ``fcntl`` is missing, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StatsError(
+                f"{out_dir}: another `affectnetplus stats` is writing into this folder; wait for it to finish, "
+                "or choose another output folder (--out). Nothing was written."
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_into(stats: dict, folder: Path, plots: bool, embed: bool, echo) -> StatsOutput:
+    json_path = folder / "stats.json"
     json_path.write_text(json.dumps(stats, separators=(",", ":")) + "\n", encoding="utf-8")
-    tables = write_tables(stats, out_dir)
+    tables = write_tables(stats, folder)
     drawn: dict[str, Path] = {}
     note = None
     if plots:
         try:
-            drawn = draw_plots(stats, out_dir / "plots")
+            drawn = draw_plots(stats, folder / "plots")
         except MissingPlotDependency as exc:
             note = f"Plots skipped: {exc}"
             echo(note)
     else:
         note = "Plots were turned off (--no-plots)."
-    report = write_report(stats, out_dir, drawn, embed=embed, plot_note=note)
-    return StatsOutput(out_dir, stats, json_path, report, tables, drawn, note)
+    report = write_report(stats, folder, drawn, embed=embed, plot_note=note)
+    return StatsOutput(folder, stats, json_path, report, tables, drawn, note)
+
+
+def write_stats_files(stats: dict, out_dir: str | Path, *, plots: bool = True, embed: bool = True, echo=log.warning) -> StatsOutput:
+    """Write the files for ``stats`` (already computed) into ``out_dir``, replacing only
+    files an earlier run wrote there and nobody changed since (see the module's notes).
+
+    Without matplotlib, plots are skipped with a note (via ``echo``; default: a logged warning) and
+    everything else is written.
+
+    Raises:
+        StatsError: ``out_dir`` holds a file of yours (or one you edited) where a file of the
+            statistics goes, or another run is writing into it; nothing was written.
+    """
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _one_writer(out_dir):
+        previous = _read_manifest(out_dir)
+        staging = Path(tempfile.mkdtemp(prefix=".affectnetplus-stats-", dir=out_dir))  # ours: made here, removed below
+        try:
+            staged = _write_into(stats, staging, plots, embed, echo)
+            rels = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+            conflicts = _conflicts(out_dir, rels, previous)
+            if conflicts:
+                raise _refuse(out_dir, conflicts)
+            records = manifest_entry(staging, rels)
+            for rel in rels:
+                (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / rel, out_dir / rel)
+            for rel, record in previous.items():  # an earlier run's file this run did not write (its plots, say)
+                if rel not in records and _ours(out_dir / rel, record):
+                    (out_dir / rel).unlink()
+                    if (out_dir / rel).parent != out_dir:
+                        with contextlib.suppress(OSError):
+                            (out_dir / rel).parent.rmdir()  # only when empty
+            manifest = json.dumps({"generator": _MARK, "version": 1, "files": records}, indent=1, sort_keys=True) + "\n"
+            (staging / MANIFEST_FILE).write_text(manifest, encoding="utf-8")
+            os.replace(staging / MANIFEST_FILE, out_dir / MANIFEST_FILE)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def moved(path: Path) -> Path:
+        return out_dir / path.relative_to(staging)
+
+    return StatsOutput(
+        out_dir,
+        stats,
+        moved(staged.json_path),
+        moved(staged.report_path),
+        [moved(p) for p in staged.tables],
+        {name: moved(p) for name, p in staged.plots.items()},
+        staged.plot_note,
+    )
 
 
 def write_stats(
