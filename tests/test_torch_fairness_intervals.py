@@ -126,7 +126,7 @@ def test_no_interval_excludes_its_estimate_and_every_fallback_says_why():
     nor as printed, and every interval that is not BCa carries a note."""
     rng = torch.Generator().manual_seed(20)
     seen = {"BCa": 0, "percentile": 0, "none": 0, "same value": 0, "below every": 0, "left out": 0}
-    for trial in range(150):
+    for trial in range(100):
         n = int(torch.randint(1, 40, (1,), generator=rng))
         classes = int(torch.randint(2, 4, (1,), generator=rng))
         target = torch.randint(classes, (n,), generator=rng)

@@ -36,11 +36,15 @@ Every interval holds its estimate (``low <= value <= high``). Where BCa cannot b
 (the estimate lies below or above every resample, or outside BCa's own interval; a
 leave-one-out value is undefined; every resample gives the same value) the interval is the
 percentile one, stretched to the estimate where needed, its ``method`` says
-``"percentile"`` and its ``note`` says why; ``note`` also counts resamples without a value
-(a group the resample left without rows), which are left out. :func:`format_fairness`
-prints the method, resamples and seed in its first line and the notes under the table. An
-estimate whose interval needed such a fallback is not a measurement to lean on: more rows,
-or a larger ``min_group_size``, are the remedy, not a different interval.
+``"percentile"`` and its ``note`` says why; ``note`` also counts resamples in which the
+statistic has no value (a group left without rows, a 0 / 0 ratio), which are left out.
+:func:`format_fairness` prints the method, resamples and seed in its first line and the
+notes under the table. An estimate whose interval needed such a fallback is not a
+measurement to lean on: more rows, or a larger ``min_group_size``, are the remedy.
+
+What no interval here fixes: a gap among groups whose true rates are close is a maximum of
+nearly tied values, biased upward, and its intervals hold the true gap less often than
+their level says. BCa's ends rest on the outer resamples: use ``n_boot`` of 1000 or more.
 
 Rows are scored as in :mod:`~affectnetplus_hf.torch.metrics` (human label known and
 below the number of classes); for each attribute, rows without a group (null estimate,
@@ -67,7 +71,7 @@ __all__ = ["Interval", "fairness_report", "format_fairness"]
 _STATS = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference")
 
 
-_CHUNK = 1 << 22  # confusion cells held at once (resamples, or left-out cells, x cells)
+_CHUNK = 1 << 20  # confusion cells held at once (resamples, or left-out cells, x cells)
 
 
 @dataclass(frozen=True)
@@ -130,12 +134,12 @@ def _resampled(
         return point, point.expand(n_boot, -1), point.new_empty(0, point.numel()), counts[:0]
     occupied = counts.nonzero().squeeze(1)
     rows = counts[occupied]
-    drawn = torch.from_numpy(rng.multinomial(n, (rows / n).numpy(), size=n_boot)).double()
+    shares = (rows / n).numpy()
     boot, jack = [point.new_empty(0, point.numel())], [point.new_empty(0, point.numel())]
     step = max(1, _CHUNK // size)
-    for part in drawn.split(step):
-        resampled = counts.new_zeros(len(part), size)
-        resampled[:, occupied] = part
+    for start in range(0, n_boot, step):
+        resampled = counts.new_zeros(min(step, n_boot - start), size)
+        resampled[:, occupied] = torch.from_numpy(rng.multinomial(n, shares, size=len(resampled))).double()
         boot.append(_columns(_statistics(resampled.view(-1, *shape), keep)))
     for part in occupied.split(step):
         left = counts.repeat(len(part), 1)
