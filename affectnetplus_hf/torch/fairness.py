@@ -17,12 +17,34 @@ evaluation set) and gives, for each attribute:
   class, counts as 0, which makes small groups look unequal).
 
 The per-class values are under ``per_class``; the headline value is the worst class
-(largest difference, smallest ratio). Each value has a percentile bootstrap interval
-(``n_boot`` resamples of the scored rows with replacement, seeded): rows are redrawn
-and every statistic recomputed from the resampled confusion matrices, so the interval
-includes group sizes varying. The gaps are maxima over groups (and classes), whose
-bootstrap distribution lies above the point value when groups are close: read a
-gap's interval as "how large the gap can look", not as centred on the value.
+(largest difference, smallest ratio).
+
+**Intervals.** Each value has an :class:`Interval` (``"ci"``): a BCa (bias-corrected and
+accelerated) bootstrap interval over ``n_boot`` resamples of the scored rows with
+replacement, seeded with ``seed`` (``numpy.random.default_rng``). Every statistic is
+recomputed from each resample's confusion matrices, so the interval includes group sizes
+varying. BCa, not the plain percentile interval, because the gaps are maxima and minima
+over groups (and classes), whose resamples drift away from the estimate when groups are
+close or small: the percentile interval of such a gap can lie wholly above its own
+estimate. BCa's bias correction and acceleration are those of
+``scipy.stats.bootstrap(method="BCa")`` (a test checks it against scipy on the same
+resamples). scipy is not called: it would recompute every statistic once per left-out row,
+a cost that grows with the rows squared, where here the resamples and the left-out rows are
+taken per (group, label, prediction) cell, which gives the same numbers.
+
+Every interval holds its estimate (``low <= value <= high``). Where BCa cannot be used
+(the estimate lies below or above every resample, or outside BCa's own interval; a
+leave-one-out value is undefined; every resample gives the same value) the interval is the
+percentile one, stretched to the estimate where needed, its ``method`` says
+``"percentile"`` and its ``note`` says why; ``note`` also counts resamples in which the
+statistic has no value (a group left without rows, a 0 / 0 ratio), which are left out.
+:func:`format_fairness` prints the method, resamples and seed in its first line and the
+notes under the table. An estimate whose interval needed such a fallback is not a
+measurement to lean on: more rows, or a larger ``min_group_size``, are the remedy.
+
+What no interval here fixes: a gap among groups whose true rates are close is a maximum of
+nearly tied values, biased upward, and its intervals hold the true gap less often than
+their level says. BCa's ends rest on the outer resamples: use ``n_boot`` of 1000 or more.
 
 Rows are scored as in :mod:`~affectnetplus_hf.torch.metrics` (human label known and
 below the number of classes); for each attribute, rows without a group (null estimate,
@@ -37,23 +59,93 @@ over the defined ones.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .groups import AGE_BAND_EDGES, group_index, group_names
 
-__all__ = ["fairness_report", "format_fairness"]
+__all__ = ["Interval", "fairness_report", "format_fairness"]
 
 _STATS = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference")
 
 
-def _confusions(group: torch.Tensor, target: torch.Tensor, pred: torch.Tensor, weights: torch.Tensor, groups: int, classes: int) -> torch.Tensor:
-    """``B x G x C x C`` counts (true x predicted) for ``B`` row weightings (``B x N``)."""
-    key = (group * classes + target) * classes + pred
-    size = groups * classes * classes
-    out = torch.zeros(weights.shape[0], size, dtype=torch.float64)
-    out.scatter_add_(1, key.expand(weights.shape[0], -1), weights)
-    return out.view(-1, groups, classes, classes)
+_CHUNK = 1 << 20  # confusion cells held at once (resamples, or left-out cells, x cells)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval and how it was made.
+
+    ``method``: ``"BCa"`` (bias-corrected and accelerated bootstrap), ``"percentile"``
+    (the fallback where BCa cannot be used; ``note`` says why) or ``"none"`` (no interval:
+    ``low`` and ``high`` are ``NaN``, e.g. ``n_boot=0`` or a statistic without a value).
+    ``confidence``: the level (0.95). ``n_resamples`` and ``seed``: the bootstrap's.
+    ``note``: what a reader must know before trusting it, or ``None``.
+
+    An interval holds its estimate: ``low <= value <= high`` wherever it has a value. It
+    unpacks and indexes as the ``(low, high)`` tuple the report gave before.
+    """
+
+    low: float
+    high: float
+    method: str
+    confidence: float
+    n_resamples: int
+    seed: int
+    note: str | None = None
+
+    def __iter__(self):
+        return iter((self.low, self.high))
+
+    def __getitem__(self, index):
+        return (self.low, self.high)[index]
+
+    def __len__(self) -> int:
+        return 2
+
+
+def _columns(stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The statistics of :func:`_statistics` as one ``B x S`` matrix: accuracy per group,
+    macro-F1 per group, then for each of ``_STATS`` its per-class values and the worst class."""
+    parts = [stats["accuracy"], stats["macro_f1"]]
+    for name in _STATS:
+        parts += [stats[name], _worst(stats[name], name).unsqueeze(1)]
+    return torch.cat(parts, dim=1)
+
+
+def _resampled(
+    cell: torch.Tensor, shape: tuple[int, int, int], keep: torch.Tensor, n_boot: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Columns (:func:`_columns`) of the rows whose (group, label, prediction) cell is
+    ``cell``: the point values (``S``), ``n_boot`` bootstrap resamples (``n_boot x S``),
+    and the leave-one-out values per occupied cell (``K x S``) with the rows in each (``K``).
+
+    Every statistic depends on the rows only through the counts per cell, so drawing ``n``
+    rows with replacement is drawing the cell counts from a multinomial with the cells'
+    shares, and leaving out any row of a cell gives the same counts: both cost the number of
+    occupied cells (at most groups x classes x classes), not the number of rows."""
+    size = shape[0] * shape[1] * shape[2]
+    counts = torch.bincount(cell, minlength=size).double()
+    point = _columns(_statistics(counts.view(1, *shape), keep))[0]
+    n = cell.numel()
+    if n == 0:  # every statistic is NaN: nothing to resample
+        return point, point.expand(n_boot, -1), point.new_empty(0, point.numel()), counts[:0]
+    occupied = counts.nonzero().squeeze(1)
+    rows = counts[occupied]
+    shares = (rows / n).numpy()
+    boot, jack = [point.new_empty(0, point.numel())], [point.new_empty(0, point.numel())]
+    step = max(1, _CHUNK // size)
+    for start in range(0, n_boot, step):
+        resampled = counts.new_zeros(min(step, n_boot - start), size)
+        resampled[:, occupied] = torch.from_numpy(rng.multinomial(n, shares, size=len(resampled))).double()
+        boot.append(_columns(_statistics(resampled.view(-1, *shape), keep)))
+    for part in occupied.split(step):
+        left = counts.repeat(len(part), 1)
+        left[torch.arange(len(part)), part] -= 1
+        jack.append(_columns(_statistics(left.view(-1, *shape), keep)))
+    return point, torch.cat(boot), torch.cat(jack), rows
 
 
 def _statistics(conf: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -119,17 +211,86 @@ def _worst(values: torch.Tensor, name: str) -> torch.Tensor:
     return _nan_extreme(values, -1, largest=not name.endswith("ratio"))
 
 
-def _interval(samples: torch.Tensor, confidence: float) -> tuple[float, float]:
-    finite = samples[~torch.isnan(samples)]
-    if finite.numel() == 0:
-        return (math.nan, math.nan)
+def _quantile(ordered: torch.Tensor, count: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Per column ``s``: the ``q[s]`` quantile of the first ``count[s]`` values of column ``s``
+    of ``ordered`` (sorted ascending), linearly interpolated (numpy's and scipy's default)."""
+    last = (count - 1).clamp_min(0)
+    position = torch.nan_to_num(q, nan=0.0).clamp(0, 1) * last
+    below = position.floor().long()
+    above = torch.minimum(below + 1, last)
+    low, high = ordered.gather(0, below.unsqueeze(0))[0], ordered.gather(0, above.unsqueeze(0))[0]
+    return torch.where(high == low, low, low + (position - below) * (high - low))
+
+
+def _intervals(
+    point: torch.Tensor, boot: torch.Tensor, jack: torch.Tensor, rows: torch.Tensor, confidence: float, seed: int, gaps: torch.Tensor
+) -> list[Interval]:
+    """One :class:`Interval` per column: BCa from the bootstrap (``B x S``) and the
+    leave-one-out values (``K x S``, ``rows`` rows each), else the percentile interval
+    holding the estimate, with a note (see the module docstring). ``gaps``: the columns
+    that are maxima / minima over groups (named in the note when BCa fails)."""
+    n_boot = boot.shape[0]
+    if n_boot == 0:
+        return [Interval(math.nan, math.nan, "none", confidence, 0, seed, "no resamples (n_boot=0)")] * point.numel()
     alpha = (1 - confidence) / 2
-    q = torch.quantile(finite, torch.tensor([alpha, 1 - alpha], dtype=finite.dtype))
-    return (float(q[0]), float(q[1]))
-
-
-def _entry(point: torch.Tensor, samples: torch.Tensor, confidence: float) -> dict:
-    return {"value": float(point), "ci": _interval(samples, confidence)}
+    defined = ~torch.isnan(boot)
+    count = defined.sum(0)
+    ordered = torch.where(defined, boot, math.inf).sort(dim=0).values
+    below, ties = (boot < point).sum(0), (boot == point).sum(0)
+    # bias correction z0 and acceleration a as in Efron & Tibshirani (1993) 14.3, 15.4 and scipy.stats.bootstrap
+    z0 = torch.special.ndtri((2 * below + ties).double() / (2 * count.clamp_min(1)))  # ties count half
+    weights = rows.unsqueeze(1)
+    spread = (weights * jack).sum(0) / rows.sum() - jack
+    squares = (weights * spread**2).sum(0)
+    accel = (weights * spread**3).sum(0) / (6 * squares**1.5)
+    levels = []
+    for z in torch.special.ndtri(torch.tensor([alpha, 1 - alpha], dtype=torch.float64)):
+        levels.append(torch.special.ndtr(z0 + (z0 + z) / (1 - accel * (z0 + z))))
+    usable = torch.isfinite(z0) & torch.isfinite(accel) & torch.isfinite(levels[0]) & torch.isfinite(levels[1])
+    bca = [_quantile(ordered, count, level) for level in levels]
+    percentile = [_quantile(ordered, count, torch.full_like(point, q)) for q in (alpha, 1 - alpha)]
+    undefined_jack = torch.isnan(jack).any(0)
+    out = []
+    for s in range(point.numel()):
+        value, defined_s = float(point[s]), int(count[s])
+        if math.isnan(value) or defined_s == 0:
+            note = None if math.isnan(value) else "no resample has a value"
+            out.append(Interval(math.nan, math.nan, "none", confidence, n_boot, seed, note))
+            continue
+        low, high = float(bca[0][s]), float(bca[1][s])
+        notes = []
+        if float(ordered[0, s]) == float(ordered[defined_s - 1, s]):
+            method, low, high = "percentile", float(ordered[0, s]), float(ordered[0, s])
+            notes.append("every resample gave the same value: the interval has no width")
+        elif bool(usable[s]) and low <= value <= high:
+            method = "BCa"
+        else:
+            method, low, high = "percentile", float(percentile[0][s]), float(percentile[1][s])
+            above_share = 1 - (int(below[s]) + int(ties[s])) / defined_s
+            drift = bool(gaps[s])  # the estimate sits at an edge of the resamples, as a gap's does
+            if bool(undefined_jack[s]):
+                why, drift = "leaving out one row leaves the statistic without a value", False
+            elif float(squares[s]) == 0:
+                why, drift = "leaving out any one row gives the same value", False
+            elif int(below[s]) + int(ties[s]) == 0:
+                why = "the estimate is below every resample"
+            elif int(below[s]) == defined_s:
+                why = "the estimate is above every resample"
+            elif not bool(usable[s]):
+                why = "its bias correction or acceleration is undefined"
+            else:
+                side = f"below {above_share:.1%}" if above_share > 0.5 else f"above {int(below[s]) / defined_s:.1%}"
+                why = f"its interval [{float(bca[0][s]):.3f}, {float(bca[1][s]):.3f}] misses the estimate, which is {side} of resamples"
+            if drift:
+                why += " (a gap over groups drifts away from its estimate in resamples when groups are close or small)"
+            notes.append(f"BCa not usable: {why}; percentile interval shown")
+        if not low <= value <= high:
+            low, high = min(low, value), max(high, value)
+            notes[-1] += ", stretched to hold the estimate"
+        if defined_s < n_boot:
+            notes.append(f"{n_boot - defined_s} of {n_boot} resamples had no value (a group without rows, or 0 / 0) and were left out")
+        out.append(Interval(low, high, method, confidence, n_boot, seed, "; ".join(notes) or None))
+    return out
 
 
 def fairness_report(
@@ -156,12 +317,14 @@ def fairness_report(
         race, gender: ``N x 6`` / ``N x 2`` probabilities (schema order). age: ``N`` years.
         num_classes: classes scored (default: ``C`` of the scores, else 8).
         class_names: names for ``per_class`` (default: the expression names).
-        n_boot: bootstrap resamples (``0``: no intervals).
+        n_boot: bootstrap resamples of the scored rows (``0``: no intervals).
+        confidence: the intervals' level. seed: seeds the resamples (same seed, same intervals).
 
     Returns ``{attribute: {"groups": {name: {"n", "accuracy", "macro_f1"}},
     "demographic_parity_difference": {"value", "ci", "per_class": {name: {"value", "ci"}}},
     "demographic_parity_ratio": ..., "equalized_odds_difference": ..., "left_out": int}}``
-    for each attribute given; values are Python floats, intervals ``(low, high)``.
+    for each attribute given; values are Python floats, ``ci`` an :class:`Interval` (BCa,
+    or percentile with a ``note``; it unpacks as ``low, high``).
     """
     from ..core.schema import EXPRESSIONS
 
@@ -182,7 +345,9 @@ def fairness_report(
     scored = (target >= 0) & (target < num_classes)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    generator = torch.Generator().manual_seed(seed)
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be 0 (no intervals) or a number of resamples, got {n_boot}")
+    rng = np.random.default_rng(seed)
     report: dict = {}
     for attribute, values in (("race", race), ("gender", gender), ("age", age)):
         if values is None:
@@ -197,41 +362,44 @@ def fairness_report(
         if bool(bad.any()):
             raise ValueError(f"predicted classes must be in [0, {num_classes}), found {sorted(set(pred[rows][bad].tolist()))[:5]}")
         group_list = group_names(attribute, age_edges)
-        count = len(group_list)
-        ones = torch.ones(1, g.numel(), dtype=torch.float64)
-        point_conf = _confusions(g, t, p, ones, count, num_classes)
-        sizes = point_conf.sum(dim=(2, 3))[0]
+        shape = (len(group_list), num_classes, num_classes)
+        cell = (g * num_classes + t) * num_classes + p
+        sizes = torch.bincount(g, minlength=len(group_list))
         keep = sizes >= max(min_group_size, 1)
-        point = _statistics(point_conf, keep)
-        if n_boot > 0 and g.numel():
-            draws = torch.randint(g.numel(), (n_boot, g.numel()), generator=generator)
-            weights = torch.zeros(n_boot, g.numel(), dtype=torch.float64)
-            weights.scatter_add_(1, draws, torch.ones(n_boot, g.numel(), dtype=torch.float64))
-            boot = _statistics(_confusions(g, t, p, weights, count, num_classes), keep)
-        else:
-            boot = {key: torch.full((1, *value.shape[1:]), math.nan, dtype=torch.float64) for key, value in point.items()}
-        table = {"groups": {}, "left_out": int((scored & (groups_all < 0)).sum())}
-        for k, name in enumerate(group_list):
-            table["groups"][name] = {
-                "n": int(sizes[k]),
-                "accuracy": _entry(point["accuracy"][0, k], boot["accuracy"][:, k], confidence),
-                "macro_f1": _entry(point["macro_f1"][0, k], boot["macro_f1"][:, k], confidence),
-            }
-        for stat in _STATS:
-            table[stat] = {
-                **_entry(_worst(point[stat][0], stat), _worst(boot[stat], stat), confidence),
-                "per_class": {name: _entry(point[stat][0, c], boot[stat][:, c], confidence) for c, name in enumerate(names)},
-            }
+        point, boot, jack, jack_rows = _resampled(cell, shape, keep, n_boot, rng)
+        count = len(group_list)
+        gaps = torch.arange(point.numel()) >= 2 * count
+        intervals = _intervals(point, boot, jack, jack_rows, confidence, seed, gaps)
+        entries = [{"value": value, "ci": ci} for value, ci in zip(point.tolist(), intervals)]  # in _columns' order
+        table: dict = {
+            "groups": {
+                name: {"n": int(sizes[k]), "accuracy": entries[k], "macro_f1": entries[count + k]} for k, name in enumerate(group_list)
+            },
+            "left_out": int((scored & (groups_all < 0)).sum()),
+        }
+        for i, stat in enumerate(_STATS):
+            first = 2 * count + i * (num_classes + 1)
+            table[stat] = {**entries[first + num_classes], "per_class": dict(zip(names, entries[first : first + num_classes]))}
         report[attribute] = table
     return report
 
 
 def format_fairness(report: dict) -> str:
-    """The report as text: one block per attribute, a line per group, then the gaps."""
+    """The report as text: a first line with the intervals' method, resamples and seed, one
+    block per attribute (a line per group, then the gaps' worst class), and under it the
+    notes that marked intervals (``*1``, ``*2``...) refer to."""
+    notes: dict[str, int] = {}
+    seen: list[Interval] = []
 
     def fmt(entry):
-        low, high = entry["ci"]
-        return f"{entry['value']:.3f} [{low:.3f}, {high:.3f}]"
+        ci = entry["ci"]
+        seen.append(ci)
+        text = f"{entry['value']:.3f}"
+        if ci.method != "none":
+            text += f" [{ci.low:.3f}, {ci.high:.3f}]"
+        if ci.note and ci.n_resamples:
+            text += f" *{notes.setdefault(ci.note, len(notes) + 1)}"
+        return text
 
     lines = []
     for attribute, table in report.items():
@@ -241,4 +409,20 @@ def format_fairness(report: dict) -> str:
                 lines.append(f"    {name:<16} n={row['n']:5d}  accuracy={fmt(row['accuracy'])}  macro-F1={fmt(row['macro_f1'])}")
         for stat in _STATS:
             lines.append(f"    {stat.replace('_', ' '):<32} {fmt(table[stat])}  (worst class)")
+    if not seen:
+        return "\n".join(lines)
+    first = seen[0]
+    if first.n_resamples == 0:
+        header = "  no intervals (n_boot=0)"
+    else:
+        header = (
+            f"  intervals: {first.confidence * 100:g}% BCa bootstrap (bias-corrected and accelerated), "
+            f"{first.n_resamples} resamples of the scored rows, seed {first.seed}"
+        )
+        if notes:
+            header += "; *N: see the notes below"
+    lines.insert(0, header)
+    if notes:
+        lines.append("  notes:")
+        lines.extend(f"    *{number} {note}" for note, number in notes.items())
     return "\n".join(lines)
