@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
-from affectnetplus_hf.schema import EXPRESSIONS, RACES  # noqa: E402
+from affectnetplus_hf.core.schema import EXPRESSIONS, RACES  # noqa: E402
 from affectnetplus_hf.torch import fairness  # noqa: E402
 from affectnetplus_hf.torch.fairness import Interval, fairness_report, format_fairness  # noqa: E402
 
