@@ -1,6 +1,6 @@
 """AffectNet+ as a typed Hugging Face dataset.
 
-Public API (see README.md)::
+Public API (see docs/api/index.md)::
 
     from affectnetplus_hf import FEATURES, EXPRESSIONS, SUBSETS, AffectNetPlus, export
 

@@ -194,6 +194,7 @@ def main(argv=None) -> int:
         make_loader,
         mixup,
         resample,
+        resolve_device,
         soft_cross_entropy,
         soft_kl_div,
     )
@@ -205,7 +206,7 @@ def main(argv=None) -> int:
     # on the CPU the model shares the cores with the decoding workers: oversubscribed
     # OpenMP threads spin and slow everything down, so leave the workers their cores
     torch.set_num_threads(args.threads or max(1, cores - args.workers))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else torch.device(args.device)
+    device = resolve_device(args.device)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="affectnetplus-train-") as tmp:
         folder = build_data(args.data, args.n, Path(tmp))

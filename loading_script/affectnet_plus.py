@@ -41,7 +41,7 @@ datasets 4 and newer no longer run loading scripts. Load AffectNet+ with the pac
         affectnetplus export /data/AffectNet+ ./affectnet_plus
         ds = datasets.load_dataset("./affectnet_plus", "all")
 
-(configs: all, easy, challenging, difficult, unlabeled; see the package README, section Compatibility).
+(configs: all, easy, challenging, difficult, unlabeled; see docs/compatibility.md in the package repository).
 """
 
 _INSTALL_MESSAGE = """\

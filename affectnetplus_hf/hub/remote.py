@@ -19,8 +19,8 @@ HTTP ``Range`` requests. A server that ignores ``Range`` (``python -m http.serve
 would send whole files for each read; :func:`check_range_support` finds that out with one
 request and raises :class:`~affectnetplus_hf.errors.PublishError` saying so.
 
-Distributed training: :func:`shard_plan` states the shard-count rule (see the README section
-"Publishing and streaming").
+Distributed training: :func:`shard_plan` states the shard-count rule (see docs/publishing.md,
+"Distributed training: the shard-count rule").
 """
 
 from __future__ import annotations

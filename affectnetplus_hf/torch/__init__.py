@@ -28,9 +28,11 @@ A typical loop::
     from datasets import load_dataset
     from affectnetplus_hf.torch import make_loader, DevicePrefetcher, BatchAugment, soft_cross_entropy
 
-    train = load_dataset("affectnet_plus", "all", split="train")
+    train = load_dataset("./affectnet_plus", "all", split="train")  # a path, never a bare name
     loader = make_loader(train, 256, view=8, seed=0)
-    for batch in DevicePrefetcher(loader, "cuda", augment=BatchAugment(seed=0)):
+    prefetcher = DevicePrefetcher(loader, "auto", augment=BatchAugment(seed=0))  # CUDA if present
+    model = model.to(prefetcher.device)
+    for batch in prefetcher:
         loss = soft_cross_entropy(model(batch["image"]), batch["soft_label"], normalize="none")
 """
 
@@ -49,7 +51,7 @@ from .batch_plan import BATCH_KEYS, select_rows
 from .collate import JpegCollator, SkippedRow
 from .curriculum import Curriculum
 from .decoders import DECODERS, MAX_IMAGE_PIXELS, available_decoders, get_decoder
-from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher
+from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher, resolve_device
 from .epoch_plan import EpochPlan
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
 from .loader import ResumableLoader, make_loader
@@ -110,6 +112,7 @@ __all__ = [
     "make_loader",
     "mixup",
     "resample",
+    "resolve_device",
     "rmse",
     "select_rows",
     "soft_cross_entropy",

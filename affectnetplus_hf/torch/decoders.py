@@ -1,6 +1,6 @@
 """JPEG bytes -> ``H x W x 3`` uint8 RGB arrays, with the fastest decoder installed.
 
-Decoders, fastest first as measured on 224 x 224 face crops (see README, "PyTorch"):
+Decoders, fastest first as measured on 224 x 224 face crops (see docs/performance.md, "PyTorch loader"):
 
 ``simplejpeg``  libjpeg-turbo through ``simplejpeg`` (a dependency of the ``torch`` extra);
                 decodes straight into a caller's buffer, no extra copy.

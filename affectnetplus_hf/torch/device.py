@@ -33,11 +33,19 @@ import torch.nn.functional as F
 from . import geometry
 from .decoders import get_decoder
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DevicePrefetcher", "decode_jpeg_batch", "normalize_images"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DevicePrefetcher", "decode_jpeg_batch", "normalize_images", "resolve_device"]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 _HOST_ONLY = ("jpeg_data", "jpeg_offsets")
+
+
+def resolve_device(device: torch.device | str | None = "auto") -> torch.device:
+    """``device`` as a ``torch.device``; ``"auto"`` or ``None`` is CUDA when available, else the CPU
+    (``torch.device`` itself refuses ``"auto"``)."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def normalize_images(image: torch.Tensor, mean255: torch.Tensor, inv_std255: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
@@ -96,7 +104,9 @@ class DevicePrefetcher:
 
     Args:
         loader: an iterable of collated batch dicts (usually :func:`make_loader`'s).
-        device: where batches go; default CUDA when available, else CPU.
+        device: where batches go: ``"cuda"``, ``"cuda:1"``, ``"cpu"``, a ``torch.device``, or
+            ``"auto"`` (the default, also ``None``): CUDA when available, else the CPU. Move the
+            model to :attr:`device` so that one script runs on either machine.
         mean, std: per-channel normalisation on the 0..1 scale (scaled by 255 here).
         augment: a callable ``batch -> batch`` run on the device after normalisation,
             e.g. :class:`~affectnetplus_hf.torch.augment.BatchAugment`.
@@ -110,7 +120,7 @@ class DevicePrefetcher:
     def __init__(
         self,
         loader: Iterable[dict],
-        device: torch.device | str | None = None,
+        device: torch.device | str | None = "auto",
         *,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
@@ -121,7 +131,7 @@ class DevicePrefetcher:
         decoder: str = "auto",
     ):
         self.loader = loader
-        self.device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(device)
         if len(mean) != len(std):
             raise ValueError(f"mean and std need one value per channel, got {len(mean)} and {len(std)}")
         if any(s <= 0 for s in std):
