@@ -112,10 +112,11 @@ def rows_to_arrow(batch: Sequence[Mapping] | Mapping[str, Sequence], names: Sequ
                     continue
                 except Exception:  # noqa: BLE001 - anything else goes through datasets' typed sequences
                     pass
+            data: list | np.ndarray = column
             if column and all(isinstance(v, np.ndarray) and v.shape == column[0].shape for v in column):
-                column = np.stack(column)  # the reader's NumPy landmarks: one conversion, not one per row
+                data = np.stack(column)  # the reader's NumPy landmarks: one conversion, not one per row
             try:  # values already in storage form (the reader's rows, datasets' Python format)
-                arrays.append(pa.array(TypedSequence(column, type=feature)))
+                arrays.append(pa.array(TypedSequence(data, type=feature)))
             except Exception:  # noqa: BLE001 - names for class labels, and the like: let datasets encode
                 encoded = datasets.Features({name: feature}).encode_batch({name: values[name]})[name]
                 arrays.append(pa.array(TypedSequence(encoded, type=feature)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import TypedDict
 
 from ..core.configs import CONFIGS, DEFAULT_CONFIG, NULL_LABEL, NULL_SUBSET, config_spec
 from ..core.export_files import shard_glob
@@ -28,8 +29,15 @@ from ..core.schema import (
 
 __all__ = ["GATING", "card_yaml", "config_data_files", "distinct_rows", "render_card", "template_path"]
 
+
+class _Gating(TypedDict):
+    extra_gated_prompt: str
+    extra_gated_fields: dict[str, str]
+    extra_gated_button_content: str
+
+
 #: Gating fields: the Hub asks each requester for these before granting access.
-GATING = {
+GATING: _Gating = {
     "extra_gated_prompt": (
         "AffectNet+ is licensed by its authors to each lab separately and may not be "
         "redistributed. Request access only if you hold your own AffectNet+ licence; "

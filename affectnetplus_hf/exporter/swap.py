@@ -499,7 +499,7 @@ def recover(out_dir: Path) -> None:
 # ----------------------------------------------------------------------------- messages
 
 
-_ADVICE = {
+_ADVICE: dict[int | None, str] = {  # looked up by an OSError's errno, which may be None
     errno.ENOSPC: "free space on that disk (an export needs about the size of the release) or export to another disk",
     errno.EDQUOT: "free space within your disk quota or export to another disk",
     errno.EROFS: "the disk is read-only: choose an OUT on a writable disk",

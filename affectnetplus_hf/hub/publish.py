@@ -58,8 +58,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import ExportError, PublishError
+from ..core.choices import Gating
 from ..core.export_files import (
     CARD_FILE,
     DATA_DIR,
@@ -78,6 +80,9 @@ from ..core.export_files import (
 )
 from ..core.schema import LICENSE_NOTE
 
+if TYPE_CHECKING:
+    from huggingface_hub import CommitInfo, HfApi
+
 __all__ = [
     "DEFAULT_GATED",
     "PUBLIC_WARNING",
@@ -93,7 +98,7 @@ __all__ = [
 ]
 
 #: Gating mode set on the repo: every access request is approved by the repo owner.
-DEFAULT_GATED = "manual"
+DEFAULT_GATED: Gating = "manual"
 _GATED_CHOICES = ("manual", "auto", False)
 
 #: Printed (and put in the error) when a public push is asked for.
@@ -133,7 +138,7 @@ class PushResult:
     url: str
     revision: str
     private: bool
-    gated: str | bool
+    gated: Gating | Literal[False]
     commits: list[str] = field(default_factory=list)
     uploaded: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -614,7 +619,7 @@ def _status(err: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def _http_errors() -> tuple[tuple[type, ...], tuple[type, ...]]:
+def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
     """(HTTP client errors, transport errors) of the HTTP library huggingface_hub uses."""
     for name in ("httpx2", "httpx"):
         try:
@@ -667,6 +672,7 @@ def _with_retries(fn: Callable, *, retries: int, what: str, repo_id: str, redact
     is what makes a retry after a lost answer safe.
     """
     http_errors, _ = _http_errors()
+    transient: tuple[type[Exception], ...] = (*http_errors, OSError, ValueError)
     delay = 1.0
     attempt = 0
     while True:
@@ -675,7 +681,7 @@ def _with_retries(fn: Callable, *, retries: int, what: str, repo_id: str, redact
             return fn()
         except PublishError:
             raise
-        except (*http_errors, OSError, ValueError) as err:
+        except transient as err:
             if _is_transient(err) and attempt <= retries:
                 echo(redact(f"{what}: {type(err).__name__} (HTTP {_status(err)}); retry {attempt}/{retries} in {delay:.0f} s"))
                 time.sleep(delay)
@@ -691,7 +697,7 @@ def _with_retries(fn: Callable, *, retries: int, what: str, repo_id: str, redact
 class _Session:
     """What every Hub call of one push shares."""
 
-    api: object
+    api: HfApi
     repo_id: str
     branch: str
     title: str
@@ -699,13 +705,13 @@ class _Session:
     echo: Callable[[str], None]
 
 
-def _commit(session: _Session, operations: list, message: str):
+def _commit(session: _Session, operations: list, message: str) -> CommitInfo:
     return session.api.create_commit(
         session.repo_id, operations=operations, commit_message=message, repo_type="dataset", revision=session.branch
     )
 
 
-def _commit_placeholder(session: _Session):
+def _commit_placeholder(session: _Session) -> CommitInfo:
     """The first commit into a repo without a card: the placeholder card (no data)."""
     from huggingface_hub import CommitOperationAdd
 
@@ -766,7 +772,7 @@ def _check_still_there(local: LocalExport, batch: list[str]) -> None:
             )
 
 
-def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple[object, list[str]]:
+def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple[CommitInfo, list[str]]:
     """The last commit: card, plots and ``export_info.json`` in, stale files out. Returns the
     commit and the files it deleted."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
@@ -778,6 +784,7 @@ def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple
         stale = [p for p in plan.stale if p in now and now[p].blob_id == plan.stale_blobs.get(p)]
         if plan.shards and PENDING_FILE in now and PENDING_FILE not in stale:  # written by this push's first shard commit
             stale.append(PENDING_FILE)
+        operations: list[CommitOperationAdd | CommitOperationDelete]
         operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=local.meta[rel]) for rel in plan.meta]
         operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
         message = f"{session.title}: card and export_info ({local.fingerprint})" + (f", remove {len(stale)} stale file(s)" if stale else "")
@@ -789,7 +796,7 @@ def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple
 # ----------------------------------------------------------------------------- access
 
 
-def _set_gating(session: _Session, gated: str | bool, public: bool, redact: "_Redactor") -> str | bool:
+def _set_gating(session: _Session, gated: Gating | Literal[False], public: bool, redact: "_Redactor") -> Gating | Literal[False]:
     """Turn on gated access; returns the gating in force. A private push goes on without it
     (a warning); a public push stops."""
     if gated is False:
@@ -841,7 +848,7 @@ def push(
     public: bool = False,
     i_have_redistribution_rights: bool = False,
     revision: str | None = None,
-    gated: str | bool = DEFAULT_GATED,
+    gated: Gating | Literal[False] = DEFAULT_GATED,
     commit_message: str | None = None,
     max_files_per_commit: int = _DEFAULT_FILES_PER_COMMIT,
     max_bytes_per_commit: int = _DEFAULT_BYTES_PER_COMMIT,

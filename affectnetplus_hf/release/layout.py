@@ -196,11 +196,12 @@ def _descend(folder: Path, choices: tuple[str, ...]) -> Path | None:
 
 
 def _find_part(root: Path, name: str) -> Part | None:
-    folder: Path | None = root
+    folder = root
     for level in _PART_PATHS[name]:
-        folder = _descend(folder, level)
-        if folder is None:
+        child = _descend(folder, level)
+        if child is None:
             return None
+        folder = child
     images = _descend(folder, _IMAGES_DIR)
     annotations = _descend(folder, _ANNOTATIONS_DIR)
     if images is None and annotations is None:

@@ -54,6 +54,7 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -229,6 +230,7 @@ class _Repeated(dict):
     the last); ``pairs`` holds every (key, value) in file order."""
 
     __slots__ = ("pairs",)
+    pairs: list[tuple[str, Any]]
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict:
@@ -240,7 +242,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
-def _items(obj: dict):
+def _items(obj: dict) -> Iterable[tuple[Any, Any]]:
     return obj.pairs if type(obj) is _Repeated else obj.items()
 
 
@@ -378,14 +380,14 @@ def _optional_struct(
     fast = _FAST_STRUCT_KEYS[keys]
     if type(value) is dict and len(value) == len(keys) and _plain_finite(list(value.values())):
         try:
-            struct = {fast[raw]: float(v) for raw, v in value.items()}
+            plain = {fast[raw]: float(v) for raw, v in value.items()}
         except KeyError:
             pass
         else:
-            if len(struct) == len(keys):
-                return struct
+            if len(plain) == len(keys):
+                return plain
     wanted = {_key(k): k for k in keys}
-    struct = dict.fromkeys(keys)
+    struct: dict[str, float | None] = dict.fromkeys(keys)
     found: dict[str, Any] = {}
     for raw_key, raw_value in _items(value):
         target = wanted.get(_key(str(raw_key)))
@@ -481,10 +483,11 @@ def _landmarks_29(ctx: _Context, meta: dict) -> list[float] | None:
     except (ValueError, TypeError):
         ctx.note("landmarks_29", f"expected a list of numbers, found {_describe(value)}; stored null")
         return None
-    if any(v is None for v in flat):
+    numbers = [v for v in flat if v is not None]
+    if len(numbers) != len(flat):
         ctx.note("landmarks_29", "expected a list of numbers, found nulls in it; stored null")
         return None
-    return flat
+    return numbers
 
 
 def _note_ranges(ctx: _Context, row: dict) -> None:
@@ -735,7 +738,7 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
         return bad(files.annotation, f"annotation is not a JSON object: expected {{...}}, found {kind} {_describe(document)}; re-extract it")
 
     try:
-        row = _row(ctx, document, image_bytes)
+        row = _row(ctx, document, image_bytes, files.image)
     except _Bad as exc:
         return bad(files.annotation, str(exc))
     if image_note:
@@ -753,7 +756,7 @@ def _label_code(ctx: _Context, raw: Any, names: dict[str, int], count: int, colu
         raise _Bad(f"{column.replace('_', '-')}: expected {expected}, found {_describe(raw)}; fix or re-extract the file") from None
 
 
-def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
+def _row(ctx: _Context, document: dict, image_bytes: bytes, image: Path) -> dict:
     files = ctx.files
     top = _normalize_keys(ctx, document, _TOP_KEYS, "annotation", _TOP_REQUIRED)
 
@@ -782,7 +785,7 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
         meta = {}
 
     row = {
-        "image": {"bytes": image_bytes, "path": files.image.name},
+        "image": {"bytes": image_bytes, "path": image.name},
         "image_id": files.image_id,
         "human_label": human_label,
         "soft_label": soft_label,
