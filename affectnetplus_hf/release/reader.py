@@ -795,6 +795,8 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes) -> dict:
         "head_pose": _optional_struct(ctx, meta, "pose", "head_pose", POSE_ANGLES, list_order=True),
         "landmarks": _landmarks(ctx, meta),
         "landmarks_29": _landmarks_29(ctx, meta),
+        "face_box": None,  # AffectNet+ images are face crops: no box in a full image
+        "auto_label": None,  # AffectNet+ has no model-predicted expression column
     }
     _note_ranges(ctx, row)
     return row
