@@ -188,8 +188,9 @@ COLUMNS: tuple[ColumnDoc, ...] = (
         "8",
         "float32",
         "per-class score, index = code 0..7",
-        "Per-class scores for neutral..contempt, as released. They do not sum to 1 (seen 1.4..2.2).",
+        "Per-class scores for neutral..contempt, as released. They do not sum to 1 (seen 1.4..2.2). Null in the original AffectNet releases.",
         "soft-label",
+        nullable=True,
     ),
     ColumnDoc(
         "subset",

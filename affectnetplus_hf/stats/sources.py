@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.columns import rows_to_arrow
-from ..core.configs import ROW_CONFIGS, part_of_split
+from ..core.configs import ALL_ROW_CONFIGS as ROW_CONFIGS, part_of_split
 from ..errors import AffectNetPlusError, ReleaseNotFoundError
 from ..core.export_files import CARD_FILE, DATA_DIR, INFO_FILE, SHARD_SUFFIX
 from ..core.schema import COLUMN_NAMES, FEATURES, ORIGINAL_RELEASE_COLUMNS
@@ -105,9 +105,9 @@ def describe_source(source: Any) -> tuple[str, Any]:
         if _is_exported_folder(path):
             return "exported", path
         try:
-            from ..release.layout import find_release
+            from ..release.kind import open_release
 
-            find_release(path)
+            open_release(path)
         except ReleaseNotFoundError as exc:
             raise ReleaseNotFoundError(
                 f"{path}: is neither an exported dataset folder (no {INFO_FILE}, no {CARD_FILE} with "
@@ -205,15 +205,13 @@ def _progress(total: int | None, desc: str, enabled: bool):
 
 
 def _raw_batches(root: Path, info: SourceInfo, splits, batch_size: int, progress: bool):
-    from ..release.layout import PARTS, find_release, list_records
-    from ..release.reader import iter_rows
+    from ..release.kind import iter_rows, open_release
 
-    release = find_release(root)
-    for name in PARTS:
-        part = release.parts.get(name)
-        if part is None or (splits is not None and name not in splits):
+    release = open_release(root)
+    for name in release.info.parts:
+        if name not in release.parts or (splits is not None and name not in splits):
             continue
-        records, _ignored = list_records(part)
+        records, _ignored = release.list_records(name)
         info.bad_records[name] = 0
         info.notes[name] = 0
         bar = _progress(len(records), f"stats {name}", progress)
