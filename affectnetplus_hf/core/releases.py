@@ -46,6 +46,9 @@ class ReleaseInfo:
     #: column -> what it holds in this release; a column not named here is null in every row
     #: (AffectNet+ names none: its column docs in the schema say it all)
     column_notes: Mapping[str, str] = field(default_factory=dict)
+    #: the ``image`` column's shape and encoding in this release, as the card says them
+    image_shape: str = "224 x 224 x 3 (as released)"
+    image_dtype: str = "JPEG bytes"
 
 
 _NOT_REDISTRIBUTABLE = (
@@ -69,7 +72,7 @@ RELEASES: Mapping[str, ReleaseInfo] = MappingProxyType(
         ),
         AFFECTNET_2017: ReleaseInfo(
             kind=AFFECTNET_2017,
-            title="AffectNet (2017 release)",
+            title="AffectNet 2017",
             description=(
                 "AffectNet (Mollahosseini, Hasani, Mahoor; IEEE TAC 2017) as first released: full, uncropped "
                 "images of many sizes (JPEG or PNG, some grayscale) listed in CSV files with a face box, 68 "
@@ -86,6 +89,8 @@ RELEASES: Mapping[str, ReleaseInfo] = MappingProxyType(
             published_counts=MappingProxyType({"train": PUBLISHED_COUNTS["train"], "validation": PUBLISHED_COUNTS["validation"]}),
             license_note=_NOT_REDISTRIBUTABLE.format(title="AffectNet"),
             citation=AFFECTNET_CITATION,
+            image_shape="H x W x 3 or H x W (as released: many sizes, some grayscale)",
+            image_dtype="JPEG or PNG bytes",
             column_notes=MappingProxyType(
                 {
                     "image": "The full image, its file's bytes unchanged (JPEG or PNG; many sizes; some grayscale).",
@@ -101,7 +106,7 @@ RELEASES: Mapping[str, ReleaseInfo] = MappingProxyType(
         ),
         AFFECTNET_8LABELS: ReleaseInfo(
             kind=AFFECTNET_8LABELS,
-            title="AffectNet (8-label release)",
+            title="AffectNet 8-label",
             description=(
                 "The widely circulated reduced AffectNet release: 224 x 224 face crops with one `.npy` file per "
                 "field (expression 0..7, valence, arousal, 68 landmarks in crop pixels). Its train set appears to "

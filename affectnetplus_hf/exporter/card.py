@@ -316,8 +316,9 @@ def _render_original_card(info: dict, kind: str, rows: dict, local_name: str, st
         f"| {name} | {split} | {n} | {_md(descriptions[name])} |" for name, splits in rows.items() for split, n in splits.items()
     ]
     published = ", ".join(f"{part} {n:,}" for part, n in release.published_totals.items())
+    shapes = {"image": (release.image_shape, release.image_dtype)}
     column_lines = [
-        f"| `{c.name}` | {_md(c.shape)} | {_md(c.dtype)} | "
+        f"| `{c.name}` | {_md(shapes.get(c.name, (c.shape, c.dtype))[0])} | {_md(shapes.get(c.name, (c.shape, c.dtype))[1])} | "
         + (_md(release.column_notes[c.name]) if c.name in release.column_notes else "not in this release: null in every row")
         + " |"
         for c in COLUMNS

@@ -295,7 +295,7 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
         try:
             arrays[field] = load_npy(path)
         except ValueProblem as exc:
-            raise _Bad(path, str(exc)) from None
+            raise _Bad(path, f"unreadable .npy: {exc}") from None
         except OSError as exc:
             raise _Bad(path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it") from None
 
