@@ -79,7 +79,10 @@ class AffectNetPlusConfig(datasets.BuilderConfig):
 
 #: Every config of every release kind, by name, in card order (AffectNet+'s first); a config
 #: of one name reads the same parts in every kind (``all``: train and validation).
-_SPECS = {spec.name: spec for kind in RELEASE_KINDS for spec in RELEASE_CONFIGS[kind]}
+_SPECS: dict = {}
+for _kind in RELEASE_KINDS:
+    for _spec in RELEASE_CONFIGS[_kind]:
+        _SPECS.setdefault(_spec.name, _spec)
 
 #: One builder config per config name of :data:`affectnetplus_hf.core.configs.RELEASE_CONFIGS`.
 BUILDER_CONFIGS = [
