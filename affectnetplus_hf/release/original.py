@@ -162,7 +162,12 @@ def find_parts(root: Path) -> tuple[dict[str, OriginalPart], list[IgnoredFile]]:
         for lists, _ in folders.values():
             if lists is None:
                 continue
-            for entry in sorted(os.scandir(lists), key=lambda e: e.name):
+            try:
+                entries = sorted(os.scandir(lists), key=lambda e: e.name)
+            except OSError as exc:
+                ignored.append(IgnoredFile(first, lists, f"folder cannot be listed ({exc.strerror or exc}); check its permissions"))
+                continue
+            for entry in entries:
                 path = Path(entry.path)
                 if path not in used:
                     ignored.append(IgnoredFile(first, path, "not a list of the AffectNet 2017 release (expected training.csv, validation.csv or automatically_annotated.csv); not read"))
@@ -256,6 +261,8 @@ def _lines(handle):
 def _fields(raw: bytes) -> list[str]:
     """The CSV fields of one line (UnicodeDecodeError / csv.Error for a garbled line)."""
     text = raw.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
+    if '"' not in text:  # every line of the release: no quoting, so a split is the CSV parse
+        return text.split(",") if text else []
     return next(csv.reader([text], strict=True), [])
 
 
@@ -299,7 +306,7 @@ def _list_part(part: OriginalPart, images: _Images | None, ignored: list[Ignored
                 row(problem=f"malformed CSV line: {type(exc).__name__}: {exc}; fix the list or re-extract it")
                 first = False
                 continue
-            header = _columns_of(fields)
+            header = _columns_of(fields) if first or any(f[:1] in "sS" for f in fields[:1]) else None  # cheap: data lines start with a digit
             if header is not None:
                 if first:
                     columns, width = header, len(fields)
