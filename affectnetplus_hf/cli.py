@@ -65,7 +65,36 @@ _INTERRUPTED = {
 # ----------------------------------------------------------------------------- commands
 
 
+#: ``sample --kind`` -> the release kind it writes
+_SAMPLE_KINDS = {"affectnetplus": "affectnet_plus", "2017": "affectnet_2017", "8labels": "affectnet_8labels"}
+
+
+def _cmd_sample_original(args) -> int:
+    from .core.releases import release_info
+    from .release.sample_original import FAULTS_2017, FAULTS_8LABELS, write_sample_2017, write_sample_8labels
+
+    table, write = (FAULTS_2017, write_sample_2017) if args.kind == "2017" else (FAULTS_8LABELS, write_sample_8labels)
+    faults = {"train": list(table)} if args.with_faults else None
+    if faults and args.n < len(table):
+        raise ValueError(f"--with-faults plants {len(table)} faults, one per record: use --n {len(table)} or more (got --n {args.n})")
+    manifest = write(args.out, n=args.n, seed=args.seed, faults=faults)
+    total = sum(len(ids) for ids in manifest.ids.values())
+    title = release_info(_SAMPLE_KINDS[args.kind]).title
+    print(f"wrote a synthetic {title} release ({total} records, {args.n} per part) to {Path(args.out).resolve()}")
+    if args.quiet:
+        return EXIT_OK
+    if faults:
+        print(f"planted faults in train: {', '.join(table)}")
+    out = shlex.quote(args.out)
+    print(f"next: affectnetplus verify {out}   or   affectnetplus export {out} ./affectnet_{args.kind}")
+    return EXIT_OK
+
+
 def _cmd_sample(args) -> int:
+    if args.kind != "affectnetplus":
+        if args.layout != "release":
+            raise ValueError(f"--layout {args.layout} is for AffectNet+ samples; --kind {args.kind} writes its release's own layout")
+        return _cmd_sample_original(args)
     from .release.sample import FAULTS, write_sample
 
     faults = {"train": list(FAULTS)} if args.with_faults else None
@@ -84,6 +113,9 @@ def _cmd_sample(args) -> int:
 
 
 def _print_export(result) -> None:
+    from .core.releases import release_info
+
+    print(f"exported the {release_info(result.release).title} release")
     print(result.reconciliation())
     print(f"wrote {result.out_dir}  (fingerprint {result.fingerprint})")
     for part, counts in result.partition_counts.items():
@@ -99,7 +131,7 @@ def _print_export(result) -> None:
 
 
 def _cmd_export(args) -> int:
-    from .core.configs import PARTS, UNLABELED_PART, config_reading
+    from .core.configs import RELEASE_PARTS, config_reading
     from .exporter.writer import export
 
     result = export(
@@ -114,7 +146,8 @@ def _cmd_export(args) -> int:
     )
     _print_export(result)
     parent, name = result.out_dir.parent, result.out_dir.name
-    config = next((config_reading(p) for p in PARTS if result.partition_counts.get(p)), config_reading(UNLABELED_PART))
+    parts = RELEASE_PARTS[result.release]
+    config = next((config_reading(p, result.release) for p in parts if result.partition_counts.get(p)), config_reading(parts[-1], result.release))
     code = f"from datasets import load_dataset; print(load_dataset({_py(name)}, {_py(config)}))"
     print(f"load it: cd {shlex.quote(str(parent))} && python -c {shlex.quote(code)}")
     return EXIT_BAD_RECORDS if result.bad else EXIT_OK
@@ -132,8 +165,9 @@ def _cmd_verify(args) -> int:
         print(report.to_text())
     if report.read == 0:
         print(
-            f"affectnetplus verify: error: {report.root}: no record found (no images/<id>.jpg and no "
-            "annotations/<id>.json in the parts above); re-extract the release",
+            f"affectnetplus verify: error: {report.root}: no record found "
+            + ("(no images/<id>.jpg and no annotations/<id>.json in the parts above)" if report.kind == "affectnet_plus" else "in the parts above")
+            + "; re-extract the release",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -286,14 +320,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "sample", "write a small synthetic release in the real layout",
         "Write a synthetic AffectNet+ release in the real folder layout and JSON format: cartoon faces\n"
         "drawn from their own 68 landmarks, with SYNTHETIC written on them (no real face). With\n"
-        "--with-faults, one record of train gets each fault a real download has (see sample.FAULTS).",
+        "--with-faults, one record of train gets each fault a real download has (see sample.FAULTS).\n"
+        "--kind 2017 writes the AffectNet 2017 release instead (CSV lists, full JPEG/PNG images),\n"
+        "--kind 8labels the 8-label release (224 x 224 crops, .npy annotations); their faults are\n"
+        "sample_original.FAULTS_2017 and FAULTS_8LABELS.",
         "  affectnetplus sample ./AffectNet+-sample --n 40\n"
+        "  affectnetplus sample ./AffectNet-2017 --kind 2017 --with-faults\n"
         "  affectnetplus sample ./broken --with-faults && affectnetplus verify ./broken",
     )
     p.add_argument("out", help="folder to write the release into")
     p.add_argument("--n", type=_positive, default=40, help="records per part (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layout", choices=("release", "pdf"), default="release", help="folder spelling: release (human_annotated/train_set) or pdf (Human Annotated/Train Set)")
+    p.add_argument("--kind", choices=tuple(_SAMPLE_KINDS), default="affectnetplus", help="which release to write: affectnetplus (default), 2017 or 8labels")
     p.add_argument("--with-faults", action="store_true", help="plant one of each known fault into train")
     _add_quiet(p)
     p.set_defaults(func=_cmd_sample)

@@ -22,9 +22,25 @@ def test_configs_parts_and_default():
 
 
 def test_builder_configs_are_the_data():
+    # AffectNet+'s configs, then the original releases' configs of another name (2017's automatic)
+    others = [s for kind in configs.RELEASE_KINDS for s in configs.configs_for(kind) if s.name not in configs.CONFIG_NAMES]
+    assert [s.name for s in others] == ["automatic"]
     assert [(c.name, c.splits, c.subset, c.description) for c in BUILDER_CONFIGS] == [
-        (s.name, dict(s.splits), s.subset, s.description) for s in configs.CONFIGS
+        (s.name, dict(s.splits), s.subset, s.description) for s in (*configs.CONFIGS, *others)
     ]
+
+
+def test_configs_depend_on_the_release_kind():
+    names = {kind: [s.name for s in configs.configs_for(kind)] for kind in configs.RELEASE_KINDS}
+    assert names == {
+        "affectnet_plus": ["all", "easy", "challenging", "difficult", "unlabeled"],
+        "affectnet_2017": ["all", "automatic"],
+        "affectnet_8labels": ["all"],
+    }
+    assert configs.part_of_split("automatic", "train") == "automatic"
+    assert configs.config_reading("automatic", "affectnet_2017") == "automatic"
+    with pytest.raises(ValueError, match="unknown config 'easy'; valid: \\['all'\\]"):
+        configs.config_spec("easy", "affectnet_8labels")
 
 
 def test_split_rename_is_undone_for_statistics():

@@ -21,12 +21,14 @@ __all__ = [
     "ColumnDoc",
     "COLUMNS",
     "EXPRESSIONS",
+    "FACE_BOX",
     "FEATURES",
     "HOMEPAGE",
     "LICENSE_NOTE",
     "MANUAL_DOWNLOAD_INSTRUCTIONS",
     "NUM_LANDMARKS",
     "NUM_SOFT_CLASSES",
+    "ORIGINAL_RELEASE_COLUMNS",
     "PUBLISHED_COUNTS",
     "RACES",
     "SUBSETS",
@@ -64,6 +66,10 @@ GENDERS: tuple[str, ...] = ("female", "male")
 #: Race probability keys; the release spells the last two with spaces
 #: (``middle eastern``, ``latino hispanic``), the schema with underscores.
 RACES: tuple[str, ...] = ("asian", "indian", "black", "white", "middle_eastern", "latino_hispanic")
+
+#: Members of the ``face_box`` struct (the AffectNet 2017 lists' ``face_x, face_y, face_width,
+#: face_height``), in pixels of the full image.
+FACE_BOX: tuple[str, ...] = ("x", "y", "width", "height")
 
 #: Head-pose angles in the order the ``head_pose`` struct and the ``N x 3`` tensors use.
 POSE_ANGLES: tuple[str, ...] = ("yaw", "pitch", "roll")
@@ -182,8 +188,9 @@ COLUMNS: tuple[ColumnDoc, ...] = (
         "8",
         "float32",
         "per-class score, index = code 0..7",
-        "Per-class scores for neutral..contempt, as released. They do not sum to 1 (seen 1.4..2.2).",
+        "Per-class scores for neutral..contempt, as released. They do not sum to 1 (seen 1.4..2.2). Null in the original AffectNet releases.",
         "soft-label",
+        nullable=True,
     ),
     ColumnDoc(
         "subset",
@@ -275,9 +282,33 @@ COLUMNS: tuple[ColumnDoc, ...] = (
         "meta-data.landmark-29",
         nullable=True,
     ),
+    ColumnDoc(
+        "face_box",
+        {name: datasets.Value("int32") for name in FACE_BOX},
+        "struct(x, y, width, height)",
+        "int32",
+        "pixels of the full image, origin top-left",
+        "The face's box in the full image (crop [x, y, x + width, y + height]); null in releases of face crops.",
+        "AffectNet 2017 lists: face_x, face_y, face_width, face_height",
+        nullable=True,
+    ),
+    ColumnDoc(
+        "auto_label",
+        datasets.ClassLabel(names=list(EXPRESSIONS)),
+        "scalar",
+        "int64 class",
+        "AffectNet expression code 0..10",
+        "Expression predicted by a model (AffectNet 2017's automatically annotated list); null elsewhere.",
+        "AffectNet 2017 automatically_annotated.csv: expression",
+        nullable=True,
+    ),
 )
 
 #: The whole schema as ``datasets.Features``; column order is the order of ``COLUMNS``.
 FEATURES = datasets.Features({column.name: column.feature for column in COLUMNS})
 
 COLUMN_NAMES: tuple[str, ...] = tuple(FEATURES)
+
+#: Columns only the original AffectNet releases fill (null in every AffectNet+ row). They came
+#: after the first exports, so rows or exports without them are read as if they were null.
+ORIGINAL_RELEASE_COLUMNS: tuple[str, ...] = ("face_box", "auto_label")

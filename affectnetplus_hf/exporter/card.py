@@ -13,7 +13,8 @@ import string
 from pathlib import Path
 from typing import TypedDict
 
-from ..core.configs import CONFIGS, DEFAULT_CONFIG, NULL_LABEL, NULL_SUBSET, config_spec
+from ..core.configs import AFFECTNET_PLUS, DEFAULT_CONFIG, NULL_LABEL, NULL_SUBSET, config_spec, configs_for
+from ..core.releases import release_info
 from ..core.export_files import shard_glob
 from ..core.schema import (
     AFFECTNET_CITATION,
@@ -54,9 +55,36 @@ GATING: _Gating = {
 }
 
 
-def template_path() -> Path:
-    """The card template, shipped inside the package beside this module."""
-    return Path(__file__).resolve().parent / "dataset_card" / "README.template.md"
+def template_path(kind: str = AFFECTNET_PLUS) -> Path:
+    """The card template of release kind ``kind`` (AffectNet+ has its own; the original releases
+    share one), shipped inside the package beside this module."""
+    name = "README.template.md" if kind == AFFECTNET_PLUS else "README.original.template.md"
+    return Path(__file__).resolve().parent / "dataset_card" / name
+
+
+def _kind(info: dict) -> str:
+    """The release kind an ``export_info.json`` names (exports before the original releases: AffectNet+)."""
+    return info.get("release", AFFECTNET_PLUS)
+
+
+def _gating(kind: str) -> dict:
+    """:data:`GATING`, naming the licence of release kind ``kind``."""
+    if kind == AFFECTNET_PLUS:
+        return GATING
+    return {
+        "extra_gated_prompt": (
+            f"{release_info(kind).title} is licensed by the AffectNet authors to each lab separately and may not be "
+            "redistributed. Request access only if you hold your own AffectNet licence; the repository owner will check it."
+        ),
+        "extra_gated_fields": {
+            "Name": "text",
+            "Affiliation": "text",
+            "Email used for your AffectNet licence request": "text",
+            "Date your AffectNet licence was granted": "date_picker",
+            "I hold my own AffectNet licence and will not redistribute the data": "checkbox",
+        },
+        "extra_gated_button_content": "I hold an AffectNet licence",
+    }
 
 
 def config_data_files(info: dict) -> dict[str, dict[str, str]]:
@@ -64,7 +92,7 @@ def config_data_files(info: dict) -> dict[str, dict[str, str]]:
     data_dir = info["data_dir"]
     parts = info["parts"]
     configs: dict[str, dict[str, str]] = {}
-    for spec in CONFIGS:
+    for spec in configs_for(_kind(info)):
         subset = spec.subset
         files = {}
         for split, part in spec.splits.items():
@@ -82,7 +110,7 @@ def config_data_files(info: dict) -> dict[str, dict[str, str]]:
 def _config_rows(info: dict) -> dict[str, dict[str, int]]:
     rows: dict[str, dict[str, int]] = {}
     for name, files in config_data_files(info).items():
-        spec = config_spec(name)
+        spec = config_spec(name, _kind(info))
         subset = spec.subset
         rows[name] = {}
         for split in files:
@@ -138,15 +166,17 @@ def card_yaml(info: dict, root: str | Path | None = None) -> str:
 
     data_files = config_data_files(info)
     rows = _config_rows(info)
+    kind = _kind(info)
+    plus = kind == AFFECTNET_PLUS
     card_data = DatasetCardData(
-        pretty_name="AffectNet+",
+        pretty_name=release_info(kind).title,
         license="other",
-        license_name="affectnet-plus-research-license",
+        license_name="affectnet-plus-research-license" if plus else "affectnet-research-license",
         license_link="http://mohammadmahoor.com/pages/databases/affectnet/",
         task_categories=["image-classification"],
-        tags=["facial-expression-recognition", "affective-computing", "soft-labels", "valence-arousal", "landmarks"],
+        tags=["facial-expression-recognition", "affective-computing", *(["soft-labels"] if plus else []), "valence-arousal", "landmarks"],
         size_categories=[_size_category(distinct_rows(info))],
-        **GATING,
+        **_gating(kind),
     )
     MetadataConfigs(
         {
@@ -250,7 +280,10 @@ def render_card(info: dict, local_name: str = "affectnet_plus", stats_section: s
     """The whole ``README.md`` for an export described by ``info`` (its ``export_info.json``);
     ``root``: the exported folder, to measure the size fields (see :func:`card_yaml`)."""
     rows = _config_rows(info)
-    descriptions = {spec.name: spec.description for spec in CONFIGS}
+    kind = _kind(info)
+    if kind != AFFECTNET_PLUS:
+        return _render_original_card(info, kind, rows, local_name, stats_section, root)
+    descriptions = {spec.name: spec.description for spec in configs_for(kind)}
     config_lines = [
         f"| {name} | {split} | {n} | {_md(descriptions[name])} |" for name, splits in rows.items() for split, n in splits.items()
     ]
@@ -277,5 +310,42 @@ def render_card(info: dict, local_name: str = "affectnet_plus", stats_section: s
         local_name=local_name,
         citation_affectnetplus=AFFECTNETPLUS_CITATION,
         citation_affectnet=AFFECTNET_CITATION,
+    )
+    return f"---\n{card_yaml(info, root)}\n---\n\n{body}"
+
+
+def _render_original_card(info: dict, kind: str, rows: dict, local_name: str, stats_section: str, root) -> str:
+    """The card of an original AffectNet release: what each column holds in it, from
+    :attr:`~affectnetplus_hf.core.releases.ReleaseInfo.column_notes` (a column it does not name is
+    null in every row)."""
+    release = release_info(kind)
+    descriptions = {spec.name: spec.description for spec in configs_for(kind)}
+    config_lines = [
+        f"| {name} | {split} | {n} | {_md(descriptions[name])} |" for name, splits in rows.items() for split, n in splits.items()
+    ]
+    published = ", ".join(f"{part} {n:,}" for part, n in release.published_totals.items())
+    shapes = {"image": (release.image_shape, release.image_dtype)}
+    column_lines = [
+        f"| `{c.name}` | {_md(shapes.get(c.name, (c.shape, c.dtype))[0])} | {_md(shapes.get(c.name, (c.shape, c.dtype))[1])} | "
+        + (_md(release.column_notes[c.name]) if c.name in release.column_notes else "not in this release: null in every row")
+        + " |"
+        for c in COLUMNS
+    ]
+    expression_lines = [f"| {code} | {name} |" for code, name in enumerate(EXPRESSIONS)]
+    body = string.Template(template_path(kind).read_text()).substitute(
+        title=release.title,
+        description=release.description,
+        package_version=info.get("package_version", ""),
+        license_note=release.license_note,
+        published_counts=published or "none published",
+        config_rows="\n".join(config_lines),
+        default_config=DEFAULT_CONFIG,
+        fingerprint=info["fingerprint"],
+        column_rows="\n".join(column_lines),
+        expression_rows="\n".join(expression_lines),
+        class_subset_tables=_class_subset_tables(info),
+        stats_section=("\n" + stats_section.strip() + "\n") if stats_section.strip() else "",
+        local_name=local_name,
+        citation=release.citation,
     )
     return f"---\n{card_yaml(info, root)}\n---\n\n{body}"

@@ -80,8 +80,9 @@ from .swap import (
     unclaim,
     user_files,
 )
-from ..release.layout import PARTS, Release, RecordFiles, find_release, list_records
-from ..release.reader import iter_rows, reason_class
+from ..core.configs import AFFECTNET_PLUS
+from ..release.kind import FoundRelease, iter_rows, open_release
+from ..release.reader import reason_class
 from ..core.schema import COLUMN_NAMES, FEATURES
 
 __all__ = [
@@ -146,6 +147,8 @@ class ExportResult:
     bad_reasons: dict = field(default_factory=dict)
     #: paths in ``out_dir`` (relative, POSIX) that no export wrote: yours, carried into the new export
     kept_files: list = field(default_factory=list)
+    #: the kind of release exported (:data:`~affectnetplus_hf.core.configs.RELEASE_KINDS`)
+    release: str = AFFECTNET_PLUS
 
     def reconciliation(self) -> str:
         balanced = "OK" if self.read == self.written + self.bad else "MISMATCH"
@@ -167,7 +170,7 @@ class ShardJob:
     part: str
     shard: int
     num_shards: int
-    records: list[RecordFiles]
+    records: list  # of the release kind's record type (see release.kind)
     on_bad: str
     check_images: str
 
@@ -228,7 +231,8 @@ def _export_shard(job: ShardJob) -> dict:
                 for name in COLUMN_NAMES:
                     columns[name].append(row[name])
                 counts[partition] += 1
-                class_subset[(label_name(row["human_label"]), partition)] += 1
+                label = row["human_label"] if row["human_label"] is not None else row["auto_label"]  # automatic list: the model's
+                class_subset[(label_name(label), partition)] += 1
                 if len(columns["image_id"]) >= _ROW_GROUP:
                     flush(partition)
             pending += 1
@@ -289,7 +293,7 @@ def _write_empty(path: Path) -> None:
 # ----------------------------------------------------------------------------- driver
 
 
-def _chunks(records: list[RecordFiles], num_shards: int) -> list[list[RecordFiles]]:
+def _chunks(records: list, num_shards: int) -> list[list]:
     size, extra = divmod(len(records), num_shards)
     chunks, start = [], 0
     for index in range(num_shards):
@@ -348,11 +352,9 @@ def _check_target(out_dir: Path) -> dict | None:
         ) from None
 
 
-def _check_release_location(release: Release, out_dir: Path) -> None:
+def _check_release_location(release: FoundRelease, out_dir: Path) -> None:
     """Refuse an ``OUT`` that holds the release (or part of it), or that lies inside a part's files."""
-    roots = [release.root.resolve()] + [
-        Path(p).resolve() for part in release.parts.values() for p in (part.path, part.images_dir, part.annotations_dir) if p is not None
-    ]
+    roots = [release.root.resolve()] + [Path(p).resolve() for p in release.folders]
     for folder in roots:
         if folder.is_relative_to(out_dir):
             raise ExportError(
@@ -423,7 +425,8 @@ def export(
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
 
     out_dir = _out_path(out_dir)
-    release = find_release(raw_dir)
+    release = open_release(raw_dir)
+    log.info("found %s release at %s (parts: %s)", release.title, release.root, ", ".join(release.parts))
     _check_release_location(release, out_dir)
     _check_target(out_dir)
     try:
@@ -468,11 +471,10 @@ def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num
     jobs: list[ShardJob] = []
     shard_counts: dict[str, int] = {}
     total = 0
-    for part_name in PARTS:
-        part = release.parts.get(part_name)
-        if part is None:
+    for part_name in release.info.parts:
+        if part_name not in release.parts:
             continue
-        records, ignored = list_records(part)
+        records, ignored = release.list_records(part_name)
         ignored_lines += [{"kind": "ignored_file", "part": i.part, "path": str(i.path), "reason": i.reason} for i in ignored]
         shards = num_shards or auto_num_shards(len(records), shard_records)
         shard_counts[part_name] = shards
@@ -552,7 +554,9 @@ def _write_card_and_manifest(staging: Path, info: dict, results: list[dict], loc
 def _nothing_to_export(release, result: ExportResult, out_dir: Path) -> NothingToExportError:
     kept = f"{out_dir} was left as it was" if out_dir.exists() else f"{out_dir} was not created"
     if result.read == 0:
-        found = f"the parts found ({', '.join(release.parts)}) hold no record (no images/<id>.jpg, no annotations/<id>.json)"
+        found = f"the parts found ({', '.join(release.parts)}) hold no record" + (
+            " (no images/<id>.jpg, no annotations/<id>.json)" if release.kind == AFFECTNET_PLUS else ""
+        )
     else:
         found = f"all {result.read} records are bad"
     return NothingToExportError(
@@ -631,6 +635,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> 
         partition_counts={p: {k: c[k] for k in _PARTITIONS if c.get(k)} for p, c in partition_counts.items()},
         class_subset_counts={p: {k: dict(v) for k, v in d.items()} for p, d in class_subset.items()},
         bad_reasons=dict(Counter(reason_class(line["reason"]) for line in bad_lines)),
+        release=release.kind,
     )
     if result.read != result.written + result.bad:  # pragma: no cover - an invariant of the loop above
         raise ExportError(f"internal error: {result.reconciliation()}")
@@ -641,6 +646,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> 
         "generator": GENERATOR,
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
+        "release": release.kind,
         "fingerprint": fingerprint,
         "data_dir": data_dir,
         "parts": {

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import datasets
 
-from ..core.configs import CONFIGS, DEFAULT_CONFIG
+from ..core.configs import DEFAULT_CONFIG, RELEASE_CONFIGS, RELEASE_KINDS, configs_for
 from ..errors import ReleaseNotFoundError
-from .layout import find_release, list_records
-from .reader import iter_rows
+from .kind import iter_rows, open_release
 from ..core.schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
@@ -78,7 +77,14 @@ class AffectNetPlusConfig(datasets.BuilderConfig):
             raise ValueError(f"on_bad must be 'skip' or 'error', got {self.on_bad!r}")
 
 
-#: One builder config per :data:`affectnetplus_hf.core.configs.CONFIGS` entry, in the same order.
+#: Every config of every release kind, by name, in card order (AffectNet+'s first); a config
+#: of one name reads the same parts in every kind (``all``: train and validation).
+_SPECS: dict = {}
+for _kind in RELEASE_KINDS:
+    for _spec in RELEASE_CONFIGS[_kind]:
+        _SPECS.setdefault(_spec.name, _spec)
+
+#: One builder config per config name of :data:`affectnetplus_hf.core.configs.RELEASE_CONFIGS`.
 BUILDER_CONFIGS = [
     AffectNetPlusConfig(
         name=spec.name,
@@ -87,7 +93,7 @@ BUILDER_CONFIGS = [
         splits=dict(spec.splits),
         subset=spec.subset,
     )
-    for spec in CONFIGS
+    for spec in _SPECS.values()
 ]
 
 
@@ -127,11 +133,16 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         data_dir = self.config.data_dir or getattr(dl_manager, "manual_dir", None)
-        release = find_release(data_dir)  # raises ReleaseNotFoundError with the instructions
+        release = open_release(data_dir)  # raises ReleaseNotFoundError with the instructions
+        valid = [spec.name for spec in configs_for(release.kind)]
+        if self.config.name not in valid:
+            raise ReleaseNotFoundError(
+                f"{release.root}: holds {release.title}, which has no config {self.config.name!r} (it has "
+                f"{', '.join(valid)}); choose one of those."
+            )
         generators = []
         for split, part_name in self.config.splits.items():
-            part = release.parts.get(part_name)
-            if part is None:
+            if part_name not in release.parts:
                 logger.warning(
                     "AffectNet+: part %r not found under %s; split %r is left out (partial extraction).",
                     part_name,
@@ -139,7 +150,7 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
                     split,
                 )
                 continue
-            records, ignored = list_records(part)
+            records, ignored = release.list_records(part_name)
             for item in ignored:
                 logger.warning("AffectNet+: not a record, ignored: %s (%s)", item.path, item.reason)
             generators.append(

@@ -216,7 +216,9 @@ def _part_folder_names() -> list[tuple[str, str]]:
     return [("images", c) for c in _IMAGES_DIR] + [("annotations", c) for c in _ANNOTATIONS_DIR]
 
 
-def _unread_entries(folder: Path, used: set[Path], part: str, meanings: dict[str, str], expected: str) -> list[IgnoredFile]:
+def _unread_entries(
+    folder: Path, used: set[Path], part: str, meanings: dict[str, str], expected: str, layout: str = "AffectNet+"
+) -> list[IgnoredFile]:
     """The sub-folders of ``folder`` not in ``used``, and its entries that cannot be followed,
     as :class:`IgnoredFile` (``meanings``: normalized folder name -> what it would mean)."""
     dirs, broken, unlisted = _list_dirs(folder)
@@ -239,7 +241,7 @@ def _unread_entries(folder: Path, used: set[Path], part: str, meanings: dict[str
                 + "; only one is read: merge the two folders (or remove this one) and run again"
             )
         else:
-            reason = f"not a folder of the AffectNet+ layout (expected {expected}); not read"
+            reason = f"not a folder of the {layout} layout (expected {expected}); not read"
         ignored.append(IgnoredFile(part, path, reason))
     return ignored
 

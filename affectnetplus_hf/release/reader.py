@@ -164,12 +164,22 @@ class BadRecord:
     image_id: str
     path: str
     reason: str
+    #: the line of the list (AffectNet 2017's CSV) that names the record; None for releases without lists
+    line: int | None = None
 
     def to_report(self) -> dict:
-        return {"kind": "bad_record", "part": self.part, "image_id": self.image_id, "path": self.path, "reason": self.reason}
+        report = {"kind": "bad_record", "part": self.part, "image_id": self.image_id, "path": self.path, "reason": self.reason}
+        if self.line is not None:
+            report["line"] = self.line
+        return report
+
+    @property
+    def where(self) -> str:
+        """The path, and ``:line`` when a list's line names the record: how a report shows it."""
+        return self.path if self.line is None else f"{self.path}:{self.line}"
 
     def error(self) -> BadRecordError:
-        return BadRecordError(self.path, self.reason)
+        return BadRecordError(self.where, self.reason)
 
 
 @dataclass(frozen=True)
@@ -181,9 +191,11 @@ class Note:
     path: str
     field: str
     reason: str
+    #: the line of the list (AffectNet 2017's CSV) that names the record; None for releases without lists
+    line: int | None = None
 
     def to_report(self) -> dict:
-        return {
+        report = {
             "kind": "note",
             "part": self.part,
             "image_id": self.image_id,
@@ -191,6 +203,9 @@ class Note:
             "field": self.field,
             "reason": self.reason,
         }
+        if self.line is not None:
+            report["line"] = self.line
+        return report
 
 
 @dataclass
@@ -798,6 +813,8 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes, image: Path) -> dict
         "head_pose": _optional_struct(ctx, meta, "pose", "head_pose", POSE_ANGLES, list_order=True),
         "landmarks": _landmarks(ctx, meta),
         "landmarks_29": _landmarks_29(ctx, meta),
+        "face_box": None,  # AffectNet+ images are face crops: no box in a full image
+        "auto_label": None,  # AffectNet+ has no model-predicted expression column
     }
     _note_ranges(ctx, row)
     return row

@@ -15,10 +15,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..core.parallel import report_progress, run_jobs
-from ..core.configs import LABEL_NAMES, PARTS, SUBSET_NAMES, label_name, subset_name
-from .layout import find_release, list_records
-from .reader import iter_rows, reason_class
-from ..core.schema import PUBLISHED_COUNTS, PUBLISHED_TOTALS, SUBSETS
+from ..core.configs import AFFECTNET_PLUS, LABEL_NAMES, SUBSET_NAMES, label_name, subset_name
+from ..core.releases import release_info
+from ..core.schema import SUBSETS
+from .kind import iter_rows, open_release
+from .reader import reason_class
 
 __all__ = ["PartReport", "VerifyReport", "verify"]
 
@@ -40,13 +41,23 @@ class PartReport:
     #: (field, reason class) -> the first note of that kind: path and full reason
     note_examples: dict = field(default_factory=dict)
     ignored: list[dict] = field(default_factory=list)
+    #: the release kind (its published counts are the ones compared)
+    kind: str = AFFECTNET_PLUS
 
     @property
     def good(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def published_total(self) -> int | None:
+        return release_info(self.kind).published_totals.get(self.name)
+
+    @property
+    def published_counts(self) -> dict:
+        return dict(release_info(self.kind).published_counts.get(self.name, {}))
+
     def looks_incomplete(self) -> bool:
-        return self.read < PUBLISHED_TOTALS.get(self.name, 0)
+        return self.read < (self.published_total or 0)
 
 
 @dataclass
@@ -54,6 +65,8 @@ class VerifyReport:
     root: str
     parts: dict[str, PartReport] = field(default_factory=dict)
     missing_parts: list[str] = field(default_factory=list)
+    #: which release the folder holds (:data:`~affectnetplus_hf.core.configs.RELEASE_KINDS`)
+    kind: str = AFFECTNET_PLUS
 
     @property
     def bad(self) -> int:
@@ -71,6 +84,7 @@ class VerifyReport:
         """The whole report as plain data: every bad record, note kind and ignored file."""
         return {
             "root": self.root,
+            "release": self.kind,
             "ok": self.ok,
             "records": {"read": self.read, "good": sum(p.good for p in self.parts.values()), "bad": self.bad},
             "missing_parts": list(self.missing_parts),
@@ -78,7 +92,7 @@ class VerifyReport:
         }
 
     def to_text(self) -> str:
-        lines = [f"AffectNet+ release at {self.root}"]
+        lines = [f"{release_info(self.kind).title} release at {self.root}"]
         if self.missing_parts:
             lines.append(f"parts not present (partial extraction): {', '.join(self.missing_parts)}")
         for part in self.parts.values():
@@ -96,7 +110,7 @@ def _part_json(part: PartReport) -> dict:
     counts: dict[str, dict[str, int]] = {}
     for (label, subset), n in sorted(part.counts.items()):
         counts.setdefault(label, {})[subset] = n
-    expected = PUBLISHED_TOTALS.get(part.name)
+    expected = part.published_total
     return {
         "path": part.path,
         "read": part.read,
@@ -119,7 +133,7 @@ def _part_text(part: PartReport) -> str:
     labels = [e for e in LABEL_NAMES if any(k[0] == e for k in part.counts)]
     out = [f"== {part.name}: {part.path}", f"records: {part.read} read, {part.good} good, {len(part.bad)} bad"]
     header = f"{'class':<12}" + "".join(f"{s:>13}" for s in used_subsets) + f"{'total':>10}"
-    published = PUBLISHED_COUNTS.get(part.name, {})
+    published = part.published_counts
     if published:
         header += f"{'published':>11}{'found %':>9}"
     out.append(header)
@@ -131,7 +145,7 @@ def _part_text(part: PartReport) -> str:
         out.append(line)
     totals = [sum(part.counts.get((label, s), 0) for label in labels) for s in used_subsets]
     out.append(f"{'total':<12}" + "".join(f"{v:>13}" for v in totals) + f"{sum(totals):>10}")
-    expected = PUBLISHED_TOTALS.get(part.name)
+    expected = part.published_total
     if expected:
         verdict = (
             f"LOOKS INCOMPLETE: {part.read} of the {expected} published records are present ({100 * part.read / expected:.2f}%)"
@@ -143,7 +157,8 @@ def _part_text(part: PartReport) -> str:
         reasons = Counter(reason_class(b["reason"]) for b in part.bad)
         out.append("bad records by reason: " + ", ".join(f"{r} x{n}" for r, n in reasons.most_common()))
         for item in part.bad[:_SHOWN]:
-            out.append(f"  BAD {item['path']}: {item['reason']}")
+            where = item["path"] + (f":{item['line']}" if "line" in item else "")
+            out.append(f"  BAD {where}: {item['reason']}")
         if len(part.bad) > _SHOWN:
             out.append(f"  ... and {len(part.bad) - _SHOWN} more")
     if part.notes:
@@ -152,7 +167,8 @@ def _part_text(part: PartReport) -> str:
             example = part.note_examples.get((name, reason), {})
             out.append(f"  {name}: {reason} x{n}")
             if example:
-                out.append(f"      e.g. {example['path']}: {example['reason']}")
+                where = example["path"] + (f":{example['line']}" if "line" in example else "")
+                out.append(f"      e.g. {where}: {example['reason']}")
         if len(part.notes) > 10:
             out.append(f"  ... and {len(part.notes) - 10} more kinds (affectnetplus verify --json lists them all)")
     if part.ignored:
@@ -175,12 +191,13 @@ def _scan(job) -> dict:
             key = (note.field, reason_class(note.reason))
             notes[key] += 1
             if key not in examples:
-                examples[key] = {"path": note.path, "reason": note.reason}
+                examples[key] = {"path": note.path, "reason": note.reason, **({"line": note.line} if note.line is not None else {})}
         if result.bad is not None:
             bad.append(result.bad.to_report())
         else:
             row = result.row
-            counts[(label_name(row["human_label"]), subset_name(row["subset"]))] += 1
+            label = row["human_label"] if row["human_label"] is not None else row["auto_label"]  # automatic list: the model's
+            counts[(label_name(label), subset_name(row["subset"]))] += 1
         if done % 256 == 0:
             report_progress(256)
     report_progress(len(records) % 256)
@@ -197,15 +214,19 @@ def verify(
     """Read the whole release under ``raw_dir`` and return what was found."""
     from tqdm.auto import tqdm
 
-    release = find_release(raw_dir)
-    report = VerifyReport(root=str(release.root), missing_parts=[p for p in PARTS if p not in release.parts])
+    release = open_release(raw_dir)
+    parts = release.info.parts
+    report = VerifyReport(root=str(release.root), missing_parts=[p for p in parts if p not in release.parts], kind=release.kind)
     jobs = []
-    for name, part in release.parts.items():
-        records, ignored = list_records(part)
+    for name in parts:
+        if name not in release.parts:
+            continue
+        records, ignored = release.list_records(name)
         report.parts[name] = PartReport(
             name=name,
-            path=str(part.path),
+            path=str(release.parts[name]),
             ignored=[{"path": str(i.path), "reason": i.reason} for i in ignored],
+            kind=release.kind,
         )
         jobs += [(name, records[i : i + _CHUNK], check_images) for i in range(0, len(records), _CHUNK)]
     total = sum(len(job[1]) for job in jobs)

@@ -134,7 +134,7 @@ class StatsAccumulator:
     def add_row(self, split: str, row: dict) -> None:
         """Add one row dict of ``split`` (buffered; see the class docstring)."""
         pending = self._pending.setdefault(split, [])
-        pending.append({name: row[name] for name in STATS_COLUMNS})  # not the image bytes
+        pending.append({name: row[name] for name in STATS_COLUMNS if name in row})  # not the image bytes (arrow_of_rows checks the rest)
         if len(pending) >= self.batch_size:
             self._flush(split)
 
@@ -187,10 +187,12 @@ class StatsAccumulator:
             "landmarks": int(lm_null.sum()),
             "landmarks_29": int(null["landmarks_29"].sum()),
         }
-        for name, (values, null) in {"gender": (gender, gender_null), "race": (race, race_null), "head_pose": (pose, pose_null)}.items():
-            nulls[name] = int(null.sum())
-            for j, key in enumerate(STRUCT_MEMBERS[name]):
-                nulls[f"{name}.{key}"] = int(np.isnan(values[:, j]).sum())
+        for name, members in STRUCT_MEMBERS.items():
+            nulls[name] = int(null[name].sum())
+            for j, key in enumerate(members):
+                nulls[f"{name}.{key}"] = int(np.isnan(values[name][:, j]).sum())
+        for name in STATS_COLUMNS:  # any other column (auto_label): its nulls as stored
+            nulls.setdefault(name, int(null[name].sum()))
         split_nulls = self.split_nulls.setdefault(split, np.zeros(len(NULL_COLUMNS), dtype=np.int64))
         split_nulls += np.array([nulls[c] for c in NULL_COLUMNS], dtype=np.int64)
 

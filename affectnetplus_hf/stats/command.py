@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.configs import PARTS
+from ..core.configs import ALL_PARTS
 
 __all__ = ["add_parser", "configure_parser", "main", "run"]
 
@@ -36,7 +36,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "--split",
         action="append",
         dest="splits",
-        choices=PARTS,
+        choices=ALL_PARTS,
         help="only this split (repeat for several; default: all)",
     )
     parser.add_argument("--no-plots", action="store_true", help="write numbers, tables and the report without plots")

@@ -7,7 +7,7 @@ shaping (which names the array cells by them). Definitions: :mod:`.compute`.
 from __future__ import annotations
 
 from ..core.columns import COLUMN_KINDS
-from ..core.configs import LABEL_NAMES, PARTS, SUBSET_NAMES
+from ..core.configs import ALL_PARTS, LABEL_NAMES, SUBSET_NAMES
 from ..core.schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, RACES
 from .sources import STATS_COLUMNS
 
@@ -41,7 +41,7 @@ AGE_BIN_EDGES: tuple[int, ...] = tuple(range(0, 101, AGE_BIN_WIDTH))  # 0, 5, ..
 AGE_BIN_LABELS: tuple[str, ...] = (*(f"{a}-{a + AGE_BIN_WIDTH - 1}" for a in AGE_BIN_EDGES[:-1]), f"{AGE_BIN_EDGES[-1]}+")
 VA_BINS = 40
 #: Split names in report order (the release's parts); other split names follow in the order first seen.
-SPLIT_ORDER: tuple[str, ...] = PARTS
+SPLIT_ORDER: tuple[str, ...] = ALL_PARTS
 
 #: Struct columns and their members, in schema order (from :data:`~affectnetplus_hf.core.columns.COLUMN_KINDS`).
 STRUCT_MEMBERS: dict[str, tuple[str, ...]] = {name: spec for name, (kind, spec) in COLUMN_KINDS.items() if kind == "struct"}

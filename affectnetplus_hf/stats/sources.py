@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.columns import rows_to_arrow
-from ..core.configs import ROW_CONFIGS, part_of_split
+from ..core.configs import ALL_ROW_CONFIGS as ROW_CONFIGS, part_of_split
 from ..errors import AffectNetPlusError, ReleaseNotFoundError
 from ..core.export_files import CARD_FILE, DATA_DIR, INFO_FILE, SHARD_SUFFIX
-from ..core.schema import COLUMN_NAMES
+from ..core.schema import COLUMN_NAMES, FEATURES, ORIGINAL_RELEASE_COLUMNS
 
 __all__ = [
     "BATCH_SIZE",
@@ -105,9 +105,9 @@ def describe_source(source: Any) -> tuple[str, Any]:
         if _is_exported_folder(path):
             return "exported", path
         try:
-            from ..release.layout import find_release
+            from ..release.kind import open_release
 
-            find_release(path)
+            open_release(path)
         except ReleaseNotFoundError as exc:
             raise ReleaseNotFoundError(
                 f"{path}: is neither an exported dataset folder (no {INFO_FILE}, no {CARD_FILE} with "
@@ -129,13 +129,26 @@ def describe_source(source: Any) -> tuple[str, Any]:
 def arrow_of_rows(rows: list[dict]):
     """Row dicts (``datasets``' Python format) -> one ``pyarrow.Table`` of the :data:`STATS_COLUMNS`."""
     _check_columns(rows[0] if rows else STATS_COLUMNS, "rows")
-    return rows_to_arrow(rows, STATS_COLUMNS)
+    return _with_all_columns(rows_to_arrow(rows, STATS_COLUMNS))
 
 
 def arrow_of_columns(columns: Mapping[str, list]):
     """A dict ``{column: list of values}`` -> one ``pyarrow.Table`` of the :data:`STATS_COLUMNS`."""
     _check_columns(columns, "rows")
-    return rows_to_arrow(columns, STATS_COLUMNS)
+    return _with_all_columns(rows_to_arrow(columns, STATS_COLUMNS))
+
+
+def _with_all_columns(table):
+    """``table`` with the :data:`~affectnetplus_hf.core.schema.ORIGINAL_RELEASE_COLUMNS` it lacks
+    added as nulls (rows and exports made before those columns existed), in STATS_COLUMNS order."""
+    import pyarrow as pa
+
+    missing = [name for name in ORIGINAL_RELEASE_COLUMNS if name not in table.column_names]
+    if not missing:
+        return table
+    for name in missing:
+        table = table.append_column(name, pa.nulls(table.num_rows, type=FEATURES.arrow_schema.field(name).type))
+    return table.select([name for name in STATS_COLUMNS if name in table.column_names])
 
 
 def batched_rows(rows: Iterable[dict], batch_size: int) -> Iterator:
@@ -152,7 +165,7 @@ def batched_rows(rows: Iterable[dict], batch_size: int) -> Iterator:
 
 def _check_columns(names: Iterable[str], what: str) -> None:
     present = set(names)
-    missing = [name for name in STATS_COLUMNS if name not in present]
+    missing = [name for name in STATS_COLUMNS if name not in present and name not in ORIGINAL_RELEASE_COLUMNS]
     if missing:
         raise AffectNetPlusError(
             f"{what} lack{'' if what == 'rows' else 's'} column(s) {', '.join(missing)}; expected AffectNet+ rows with the columns "
@@ -167,9 +180,9 @@ def _dataset_batches(dataset: Any, batch_size: int, what: str) -> Iterator:
     if names is not None:
         _check_columns(names, f"{what}:")
         if set(names) != set(STATS_COLUMNS):
-            dataset = dataset.select_columns(list(STATS_COLUMNS))
+            dataset = dataset.select_columns([name for name in STATS_COLUMNS if name in names])
     for table in dataset.with_format("arrow").iter(batch_size=batch_size):
-        yield table
+        yield _with_all_columns(table)
 
 
 def _num_rows(dataset: Any) -> int | None:
@@ -192,15 +205,13 @@ def _progress(total: int | None, desc: str, enabled: bool):
 
 
 def _raw_batches(root: Path, info: SourceInfo, splits, batch_size: int, progress: bool):
-    from ..release.layout import PARTS, find_release, list_records
-    from ..release.reader import iter_rows
+    from ..release.kind import iter_rows, open_release
 
-    release = find_release(root)
-    for name in PARTS:
-        part = release.parts.get(name)
-        if part is None or (splits is not None and name not in splits):
+    release = open_release(root)
+    for name in release.info.parts:
+        if name not in release.parts or (splits is not None and name not in splits):
             continue
-        records, _ignored = list_records(part)
+        records, _ignored = release.list_records(name)
         info.bad_records[name] = 0
         info.notes[name] = 0
         bar = _progress(len(records), f"stats {name}", progress)
@@ -227,8 +238,12 @@ def _raw_batches(root: Path, info: SourceInfo, splits, batch_size: int, progress
 def _load_streaming(source: str, config: str):
     import datasets
 
+    columns = list(STATS_COLUMNS)
+    features = datasets.load_dataset_builder(source, config).info.features
+    if features is not None:  # an export made before ORIGINAL_RELEASE_COLUMNS existed has not got them
+        columns = [name for name in columns if name in features or name not in ORIGINAL_RELEASE_COLUMNS]
     try:
-        return datasets.load_dataset(source, config, streaming=True, columns=list(STATS_COLUMNS))
+        return datasets.load_dataset(source, config, streaming=True, columns=columns)
     except (TypeError, ValueError) as exc:
         # A builder without Parquet column selection: stream whole rows, images undecoded.
         if "columns" not in str(exc):
