@@ -37,6 +37,7 @@ over the defined ones.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -210,7 +211,7 @@ def fairness_report(
             boot = _statistics(_confusions(g, t, p, weights, count, num_classes), keep)
         else:
             boot = {key: torch.full((1, *value.shape[1:]), math.nan, dtype=torch.float64) for key, value in point.items()}
-        table = {"groups": {}, "left_out": int((scored & (groups_all < 0)).sum())}
+        table: dict[str, Any] = {"groups": {}, "left_out": int((scored & (groups_all < 0)).sum())}
         for k, name in enumerate(group_list):
             table["groups"][name] = {
                 "n": int(sizes[k]),
