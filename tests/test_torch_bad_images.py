@@ -208,5 +208,5 @@ def test_null_image_bytes_never_read_a_file_of_the_working_directory(bad, tmp_pa
 
 
 def test_on_bad_is_checked():
-    with pytest.raises(ValueError, match=r"on_bad must be one of \['error', 'skip'\], got 'ignore'"):
+    with pytest.raises(ValueError, match=r"on_bad must be one of 'error', 'skip'; got 'ignore'"):
         JpegCollator(on_bad="ignore")

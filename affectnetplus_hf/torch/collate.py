@@ -65,21 +65,20 @@ import numpy as np
 import torch
 
 from ..core.columns import annotation_arrays as core_annotation_arrays
+from ..core.choices import MemoryFormat, OnBad, Output, check_choice, choices_of
 from ..core.columns import rows_to_arrow, whole_array
 from ..errors import BadImageError
 from . import geometry
 from .batch_plan import BATCH_KEYS, COLLATED_COLUMNS, MASKED_COLUMNS, TORCH_DTYPES, ordered_batch, select_rows
-from .decoders import get_decoder
+from .decoders import Encoded, get_decoder
 from .shared_memory import Packed, allocate, in_worker
 
 __all__ = ["BATCH_KEYS", "ON_BAD", "JpegCollator", "Rows", "SkippedRow", "annotation_arrays", "select_rows"]
 
 _ANNOTATIONS = tuple(name for name in COLLATED_COLUMNS if name != "image")
-_OUTPUTS = ("pixels", "jpeg")
-_MEMORY_FORMATS = ("channels_last", "contiguous")
 
-#: What the collator / loader does with a row whose image cannot be used.
-ON_BAD: tuple[str, ...] = ("error", "skip")
+#: What the collator / loader does with a row whose image cannot be used (the values of :data:`~affectnetplus_hf.core.choices.OnBad`).
+ON_BAD: tuple[str, ...] = choices_of(OnBad)
 
 
 class SkippedRow(NamedTuple):
@@ -159,21 +158,18 @@ class JpegCollator:
         size=None,
         *,
         decoder: str = "auto",
-        output: str = "pixels",
-        memory_format: str = "channels_last",
+        output: Output = "pixels",
+        memory_format: MemoryFormat = "channels_last",
         view=None,
         reuse_memory: bool = False,
         pool_size: int = 6,
-        on_bad: str = "error",
+        on_bad: OnBad = "error",
     ):
         self.size = _parse_size(size)
-        if on_bad not in ON_BAD:
-            raise ValueError(f"on_bad must be one of {list(ON_BAD)}, got {on_bad!r}")
-        self.on_bad = on_bad
-        if output not in _OUTPUTS:
-            raise ValueError(f"output must be one of {list(_OUTPUTS)}, got {output!r}")
-        if memory_format not in _MEMORY_FORMATS:
-            raise ValueError(f"memory_format must be one of {list(_MEMORY_FORMATS)}, got {memory_format!r}")
+        check_choice("on_bad", on_bad, OnBad)
+        self.on_bad: OnBad = on_bad
+        check_choice("output", output, Output)
+        check_choice("memory_format", memory_format, MemoryFormat)
         if output == "jpeg" and self.size is not None:
             raise ValueError("size applies to decoded pixels; with output='jpeg' pass size to DevicePrefetcher instead")
         self.decoder = get_decoder(decoder)
@@ -192,7 +188,9 @@ class JpegCollator:
         )
 
     # ------------------------------------------------------------------ entry point
-    def __call__(self, batch) -> dict:
+    def __call__(self, batch) -> dict | Packed:
+        """The batch dict; in a DataLoader worker with ``reuse_memory``, a :class:`~affectnetplus_hf.torch.shared_memory.Packed`
+        that the main process receives as that dict."""
         rows = None
         if isinstance(batch, Rows):
             arrays, lists, images, n, rows = dict(batch.arrays), dict(batch.lists), batch.images, batch.num_rows, batch.row_numbers
@@ -230,7 +228,7 @@ class JpegCollator:
         tensors, storage, release = allocate(specs, reuse_memory=self.reuse_memory, pool_size=self.pool_size)
         for key, array in arrays.items():
             tensors[key].numpy()[...] = array
-        if "jpeg_data" in tensors:
+        if raws is not None and "jpeg_data" in tensors:
             flat = tensors["jpeg_data"].numpy()
             for i, raw in enumerate(raws):
                 flat[offsets[i] : offsets[i + 1]] = np.frombuffer(raw, dtype=np.uint8)
@@ -322,7 +320,7 @@ class JpegCollator:
         for i, raw in enumerate(raws):
             try:
                 if headers is None or headers[i] == hw:
-                    target = slots[i] if channels_last else scratch
+                    target = slots[i] if scratch is None else scratch
                     self.decoder.decode(raw, out=target)
                 else:
                     target = _resize(self.decoder.decode(raw, min_size=hw), h, w)
@@ -424,7 +422,7 @@ def _resize(array: np.ndarray, h: int, w: int) -> np.ndarray:
         return array
     from PIL import Image
 
-    return np.asarray(Image.fromarray(array).resize((w, h), Image.BILINEAR))
+    return np.asarray(Image.fromarray(array).resize((w, h), Image.Resampling.BILINEAR))
 
 
 def _image_bytes(column) -> list:
@@ -442,7 +440,7 @@ def _image_bytes(column) -> list:
     return column.to_pylist()
 
 
-def _as_bytes(image, name: str) -> bytes:
+def _as_bytes(image, name: str) -> Encoded:
     """The encoded image; raises ``_BadImage`` for null bytes (the path beside them is
     never read: a relative one would be read from the working directory)."""
     if isinstance(image, (bytes, bytearray, memoryview)):

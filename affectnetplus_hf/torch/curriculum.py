@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
+from ..core.choices import CurriculumBy, check_choice
 from ..core.schema import SUBSETS
 
 __all__ = ["DEFAULT_STAGES", "Curriculum"]
@@ -33,8 +35,6 @@ DEFAULT_STAGES: tuple[tuple[str | None, ...], ...] = (
     ("easy", "challenging"),
     (*SUBSETS, None),
 )
-
-_BY = ("epoch", "step")
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,14 @@ class Curriculum:
 
     starts: tuple[int, ...]
     stages: tuple[tuple[str | None, ...], ...] = DEFAULT_STAGES
-    by: str = "epoch"
+    by: CurriculumBy = "epoch"
 
     def __post_init__(self):
         if isinstance(self.starts, (str, bytes)) or not hasattr(self.starts, "__iter__"):
             raise TypeError(f"starts must be a sequence of epochs / steps, e.g. (2, 4), got {self.starts!r} (Curriculum.parse reads 'epoch:2,4')")
         object.__setattr__(self, "starts", tuple(int(s) for s in self.starts))
         object.__setattr__(self, "stages", tuple(tuple(stage) for stage in self.stages))
-        if self.by not in _BY:
-            raise ValueError(f"by must be one of {list(_BY)}, got {self.by!r}")
+        check_choice("by", self.by, CurriculumBy)
         if len(self.starts) != len(self.stages) - 1:
             raise ValueError(f"{len(self.stages)} stages need {len(self.stages) - 1} start points, got {len(self.starts)}: {self.starts}")
         if any(b <= a for a, b in zip(self.starts, self.starts[1:])) or (self.starts and self.starts[0] < 1):
@@ -74,7 +73,7 @@ class Curriculum:
         """``"epoch:2,4"`` or ``"step:100,200"``: the default stages starting there."""
         by, _, starts = text.partition(":")
         try:
-            return cls(tuple(int(s) for s in starts.split(",") if s), by=by.strip())
+            return cls(tuple(int(s) for s in starts.split(",") if s), by=cast(CurriculumBy, by.strip()))  # checked by __post_init__
         except ValueError as exc:
             raise ValueError(f"curriculum {text!r}: expected 'epoch:E1,E2' or 'step:S1,S2' ({exc})") from None
 

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["DECODERS", "MAX_IMAGE_PIXELS", "Decoder", "ImageTooLargeError", "available_decoders", "get_decoder", "measure_decoders"]
+__all__ = ["DECODERS", "MAX_IMAGE_PIXELS", "Decoder", "Encoded", "ImageTooLargeError", "available_decoders", "get_decoder", "measure_decoders"]
 
 #: Decoder names, in the order ``"auto"`` tries them.
 DECODERS: tuple[str, ...] = ("simplejpeg", "turbojpeg", "pil-draft", "pil")
@@ -43,6 +43,11 @@ DECODERS: tuple[str, ...] = ("simplejpeg", "turbojpeg", "pil-draft", "pil")
 #: AffectNet+ images are face crops of at most a few thousand pixels a side; a header
 #: beyond this is damaged (or hostile) and the image is refused before anything is allocated.
 MAX_IMAGE_PIXELS: int = 8192 * 8192
+
+
+#: What a decoder reads: an encoded image's bytes, or a zero-copy view of them (the
+#: loader hands out views of the dataset's memory-mapped Arrow buffers).
+Encoded = bytes | bytearray | memoryview
 
 
 class ImageTooLargeError(ValueError):
@@ -70,12 +75,12 @@ class Decoder:
 
     name = "pil"
 
-    def header(self, data: bytes) -> tuple[int, int]:
+    def header(self, data: Encoded) -> tuple[int, int]:
         """``(height, width)`` of the encoded image, without decoding it (checked against
         :data:`MAX_IMAGE_PIXELS`)."""
         return _checked(*self._header(data))
 
-    def _header(self, data: bytes) -> tuple[int, int]:
+    def _header(self, data: Encoded) -> tuple[int, int]:
         from PIL import Image
 
         with warnings.catch_warnings():  # Pillow's own, higher limit: warns from 89M pixels, refuses from 179M
@@ -86,7 +91,7 @@ class Decoder:
             except Image.DecompressionBombError as exc:
                 raise ImageTooLargeError(f"{exc}; the decoders' limit is MAX_IMAGE_PIXELS = {MAX_IMAGE_PIXELS:,} pixels") from None
 
-    def decode(self, data: bytes, out: np.ndarray | None = None, min_size: tuple[int, int] | None = None) -> np.ndarray:
+    def decode(self, data: Encoded, out: np.ndarray | None = None, min_size: tuple[int, int] | None = None) -> np.ndarray:
         self.header(data)
         return _into(_pil_decode(data, min_size if self.name == "pil-draft" else None), out)
 
@@ -97,16 +102,14 @@ class Decoder:
         return get_decoder, (self.name,)
 
 
-def _pil_decode(data: bytes, min_size: tuple[int, int] | None) -> np.ndarray:
+def _pil_decode(data: Encoded, min_size: tuple[int, int] | None) -> np.ndarray:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
         _checked(image.height, image.width)
         if min_size is not None and image.format == "JPEG":
             image.draft("RGB", (min_size[1], min_size[0]))
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        return np.asarray(image)
+        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def _into(array: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -130,7 +133,7 @@ class _SimpleJpeg(Decoder):
 
         self._sj = simplejpeg
 
-    def _header(self, data: bytes) -> tuple[int, int]:
+    def _header(self, data: Encoded) -> tuple[int, int]:
         try:
             h, w, _, _ = self._sj.decode_jpeg_header(data)
         except ValueError:

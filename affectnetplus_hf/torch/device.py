@@ -30,7 +30,9 @@ from collections.abc import Iterable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..core.choices import MemoryFormat, check_choice
 from . import geometry
+from .collate import _parse_size
 from .decoders import get_decoder
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DevicePrefetcher", "decode_jpeg_batch", "normalize_images", "resolve_device"]
@@ -126,7 +128,7 @@ class DevicePrefetcher:
         std: Sequence[float] = IMAGENET_STD,
         augment=None,
         size: int | tuple[int, int] | None = None,
-        memory_format: str = "channels_last",
+        memory_format: MemoryFormat = "channels_last",
         dtype: torch.dtype = torch.float32,
         decoder: str = "auto",
     ):
@@ -136,14 +138,13 @@ class DevicePrefetcher:
             raise ValueError(f"mean and std need one value per channel, got {len(mean)} and {len(std)}")
         if any(s <= 0 for s in std):
             raise ValueError(f"std must be positive, got {tuple(std)}")
-        if memory_format not in ("channels_last", "contiguous"):
-            raise ValueError(f"memory_format must be 'channels_last' or 'contiguous', got {memory_format!r}")
+        check_choice("memory_format", memory_format, MemoryFormat)
         if not dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating dtype, got {dtype}")
         self.memory_format = memory_format
         self.dtype = dtype
         self.augment = augment
-        self.size = (size, size) if isinstance(size, int) else (tuple(size) if size is not None else None)
+        self.size = _parse_size(size)
         self.decoder = decoder
         self.mean255 = (torch.tensor(mean, dtype=dtype) * 255).view(1, -1, 1, 1).to(self.device)
         self.inv_std255 = (1.0 / (torch.tensor(std, dtype=torch.float64) * 255)).to(dtype).view(1, -1, 1, 1).to(self.device)

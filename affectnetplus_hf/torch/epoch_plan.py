@@ -122,6 +122,7 @@ class EpochPlan(Sampler[list[int]]):
         """Rows whose subset code is one of ``codes`` (``None``: every row)."""
         if codes is None:
             return np.arange(self.num_rows, dtype=np.int64)
+        assert self.subsets is not None  # __init__: a curriculum comes with the subsets
         return torch.isin(self.subsets, torch.tensor(codes, dtype=torch.int64)).nonzero().flatten().numpy()
 
     def _order(self, pool: np.ndarray, length: int | None, *seed_parts: int) -> np.ndarray:
@@ -132,6 +133,7 @@ class EpochPlan(Sampler[list[int]]):
         if self.balanced_power is not None:
             from .sampling import class_balanced_weights
 
+            assert self.labels is not None  # __init__: balanced sampling comes with the labels
             weights = class_balanced_weights(self.labels[torch.from_numpy(pool)], power=self.balanced_power)
             draws = int((weights > 0).sum()) if length is None else length
             picked = torch.multinomial(weights, draws, replacement=True, generator=generator)
@@ -164,9 +166,11 @@ class EpochPlan(Sampler[list[int]]):
     def _plan(self, epoch: int, step_base: int) -> list[np.ndarray]:
         b = self.batch_size
         if self.curriculum is None or self.curriculum.by == "epoch":
-            stage = None if self.curriculum is None else self.curriculum.stage_at(epoch)
-            pool = self._pool(None if stage is None else self.curriculum.stage_codes(stage))
-            rows = self._deal(self._order(pool, None, epoch, -1 if stage is None else stage))
+            stage, codes = -1, None  # -1: no curriculum
+            if self.curriculum is not None:
+                stage = self.curriculum.stage_at(epoch)
+                codes = self.curriculum.stage_codes(stage)
+            rows = self._deal(self._order(self._pool(codes), None, epoch, stage))
             cut = rows.size // b * b if self.drop_last else rows.size
             return [rows[i : i + b] for i in range(0, cut, b)]
         # step curriculum: every batch full; the epoch is as long as a pass over all stages' rows

@@ -32,8 +32,8 @@ def group_index(
     :func:`affectnetplus_hf.core.demographics.group_codes`). :data:`NO_GROUP` where null
     (``NaN``), :data:`UNCERTAIN` where the top probability is below ``min_probability``."""
     values = torch.as_tensor(values)
-    array = values.detach().cpu()
-    array = (array.double() if attribute == "age" else array.float()).numpy()
+    host = values.detach().cpu()
+    array = (host.double() if attribute == "age" else host.float()).numpy()
     codes = group_codes(array, attribute, min_probability=min_probability, age_edges=age_edges)
     return torch.from_numpy(codes).to(values.device)
 

@@ -49,16 +49,20 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
+import datasets
 import torch
 from torch.utils.data import IterableDataset, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from ..core.choices import MemoryFormat, OnBad, Output, check_choice
 from ..core.columns import label_codes
 from ..core.schema import EXPRESSIONS, SUBSETS
 from ..errors import ResumeMismatchError
 from .batch_plan import batch_rows, concat_batches, slice_rows
-from .collate import ON_BAD, JpegCollator, SkippedRow, row_name
+from .collate import JpegCollator, SkippedRow, row_name
 from .curriculum import Curriculum
 from .epoch_plan import EpochPlan
 from .views import ClassView, class_view
@@ -391,8 +395,11 @@ class ResumableLoader(StatefulDataLoader):
         self._begun = False
         self._resuming = False
         self._prepared = False  # state_dict() began the epoch and made its iterator; iter() reuses it
-        # refill: rows held back from the last batch pulled, and the state from before that pull
-        self._carry, self._carry_state, self._keep_last = 0, None, None
+        # refill: rows held back from the last batch pulled, the state from before that pull, and
+        # (resumed) how many rows of the next batch pulled were handed out before the state
+        self._carry: int = 0
+        self._carry_state: dict | None = None
+        self._keep_last: int | None = None
         self._push()
 
     def set_epoch(self, epoch: int) -> None:
@@ -590,11 +597,11 @@ class _Counted:
                 batch = next(self._inner)
             except StopIteration:
                 self._exhausted = True
-                whole, self._pending, self._rows = self._pending, [], 0
-                if whole and not drop_last:
+                held, self._pending, self._rows = self._pending, [], 0
+                if held and not drop_last:
                     # the state from before this pull resumes to the (empty) rest of the epoch, as after any last batch
                     loader._carry, loader._carry_state = 0, copy.deepcopy(before)
-                    return concat_batches(whole)
+                    return concat_batches(held)
                 loader._carry, loader._carry_state = 0, None
                 raise
             loader._yielded += 1
@@ -622,20 +629,18 @@ class _Counted:
         return len(self._inner)
 
 
-def _is_hf_map(dataset) -> bool:
-    try:
-        import datasets
-    except ImportError:
-        return False
-    return isinstance(dataset, datasets.Dataset)
+_Kind = Literal["map", "stream", "torch"]
 
 
-def _is_hf_stream(dataset) -> bool:
-    try:
-        import datasets
-    except ImportError:
-        return False
-    return isinstance(dataset, datasets.IterableDataset)
+def _kind(dataset) -> _Kind:
+    """Which kind of dataset ``make_loader`` was given, decided once: ``"map"`` (a
+    ``datasets.Dataset``), ``"stream"`` (a ``datasets.IterableDataset``) or ``"torch"``
+    (anything else: a torch dataset of row dicts)."""
+    if isinstance(dataset, datasets.Dataset):
+        return "map"
+    if isinstance(dataset, datasets.IterableDataset):
+        return "stream"
+    return "torch"
 
 
 def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -652,6 +657,27 @@ def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return int(rank), int(world_size)
 
 
+@dataclass
+class _Settings:
+    """``make_loader``'s arguments, checked and settled, for the builder of the dataset's kind."""
+
+    batch_size: int
+    shuffle: bool | None
+    sampler: Sampler | None
+    balanced: float | None  # the power of class-balanced draws; None: not balanced
+    curriculum: Curriculum | None
+    view: ClassView | None
+    drop_last: bool
+    shuffle_buffer: int
+    seed: int | None
+    rank: int
+    world_size: int
+    num_workers: int
+    config: dict[str, Any]  # what a state records; each builder adds the keys of its kind
+    refill: tuple[int, bool] | None
+    loader_kwargs: dict[str, Any]  # the DataLoader arguments every kind passes
+
+
 def make_loader(
     dataset,
     batch_size: int,
@@ -660,8 +686,8 @@ def make_loader(
     num_workers: int | None = None,
     size: int | tuple[int, int] | None = None,
     decoder: str = "auto",
-    output: str = "pixels",
-    memory_format: str = "channels_last",
+    output: Output = "pixels",
+    memory_format: MemoryFormat = "channels_last",
     view: int | ClassView | None = None,
     balanced: bool | float = False,
     curriculum: Curriculum | str | None = None,
@@ -676,7 +702,7 @@ def make_loader(
     world_size: int | None = None,
     collator: JpegCollator | None = None,
     multiprocessing_context=None,
-    on_bad: str | None = None,
+    on_bad: OnBad | None = None,
 ) -> ResumableLoader:
     """A resumable DataLoader of collated AffectNet+ batches (see
     :mod:`affectnetplus_hf.torch.collate` for the keys): a :class:`ResumableLoader`, i.e. a
@@ -744,8 +770,8 @@ def make_loader(
         curriculum = Curriculum.parse(curriculum)
     elif curriculum is not None and not isinstance(curriculum, Curriculum):
         raise TypeError(f"curriculum must be a Curriculum or a string like 'epoch:2,4' / 'step:100,200', got {type(curriculum).__name__}")
-    if on_bad is not None and on_bad not in ON_BAD:
-        raise ValueError(f"on_bad must be one of {list(ON_BAD)}, got {on_bad!r}")
+    if on_bad is not None:
+        check_choice("on_bad", on_bad, OnBad)
     rank, world_size = _distributed(rank, world_size)
     view_obj = class_view(view) if view is not None else None
     if collator is None:
@@ -756,20 +782,21 @@ def make_loader(
     if on_bad is not None and getattr(collator, "on_bad", "error") != on_bad:
         collator = copy.copy(collator)
         collator.on_bad = on_bad
-    refill = (batch_size, drop_last) if getattr(collator, "on_bad", "error") == "skip" else None
-    config = {
-        "dataset": _identity(dataset),  # as given: before the view's selection, resharding or shuffling
+    kind = _kind(dataset)
+    power = None if not balanced else (1.0 if balanced is True else float(balanced))
+    config: dict[str, Any] = {
+        "dataset": _identity(dataset, kind),  # as given: before the view's selection, resharding or shuffling
         "batch_size": batch_size,
         "drop_last": bool(drop_last),
         "rank": rank,
         "world_size": world_size,
         "view": repr(view_obj) if view_obj is not None else None,
         "curriculum": repr(curriculum) if curriculum is not None else None,
-        "balanced": None if not balanced else (1.0 if balanced is True else float(balanced)),
+        "balanced": power,
         "seed": None if seed is None else int(seed),
         "num_workers": num_workers,
     }
-    loader_kwargs = dict(
+    loader_kwargs: dict[str, Any] = dict(
         num_workers=num_workers,
         collate_fn=collator,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
@@ -779,96 +806,123 @@ def make_loader(
         loader_kwargs["persistent_workers"] = True if persistent_workers is None else persistent_workers
         if prefetch_factor is not None:
             loader_kwargs["prefetch_factor"] = prefetch_factor
+    settings = _Settings(
+        batch_size=batch_size,
+        shuffle=shuffle,
+        sampler=sampler,
+        balanced=power,
+        curriculum=curriculum,
+        view=view_obj,
+        drop_last=drop_last,
+        shuffle_buffer=shuffle_buffer,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        num_workers=num_workers,
+        config=config,
+        refill=(batch_size, drop_last) if getattr(collator, "on_bad", "error") == "skip" else None,
+        loader_kwargs=loader_kwargs,
+    )
+    if kind == "map":
+        return _map_loader(dataset, settings)
+    if kind == "stream":
+        return _stream_loader(dataset, settings)
+    return _torch_loader(dataset, settings)
 
-    if _is_hf_map(dataset):
-        from .sampling import labels_of
 
-        kept = None
-        if view_obj is not None:
-            _, keep = view_obj.map_labels(labels_of(dataset))
-            kept = keep.nonzero().flatten()
-            dataset = dataset.select(kept.tolist())
-        if sampler is not None:
-            if world_size > 1:
-                raise ValueError("with rank/world_size the loader deals the rows itself; pass no sampler")
-            from torch.utils.data import BatchSampler
+def _map_loader(dataset: datasets.Dataset, s: _Settings) -> ResumableLoader:
+    """A ``datasets.Dataset``: each batch a list of row indices, drawn by an
+    :class:`EpochPlan` (or the user's sampler) and gathered from Arrow by :class:`ArrowBatches`."""
+    from .sampling import labels_of
 
-            config["sampler"] = _type_name(sampler)
-            return ResumableLoader(
-                ArrowBatches(dataset, kept),
-                batch_size=None,
-                sampler=BatchSampler(sampler, batch_size, drop_last),
-                config=config,
-                refill=refill,
-                **loader_kwargs,
-            )
-        config["shuffle"] = shuffle is None or bool(shuffle)
-        del config["num_workers"]  # the plan is the same whoever fetches it
-        plan = EpochPlan(
-            len(dataset),
-            batch_size,
-            shuffle=shuffle is None or bool(shuffle),
-            labels=labels_of(dataset) if balanced else None,
-            balanced_power=(1.0 if balanced is True else float(balanced)) if balanced else None,
-            subsets=labels_of(dataset, "subset") if curriculum is not None else None,
-            curriculum=curriculum,
-            drop_last=drop_last,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-        )
+    kept = None
+    if s.view is not None:
+        _, keep = s.view.map_labels(labels_of(dataset))
+        kept = keep.nonzero().flatten()
+        dataset = dataset.select(kept.tolist())
+    if s.sampler is not None:
+        if s.world_size > 1:
+            raise ValueError("with rank/world_size the loader deals the rows itself; pass no sampler")
+        from torch.utils.data import BatchSampler
+
+        s.config["sampler"] = _type_name(s.sampler)
         return ResumableLoader(
-            ArrowBatches(dataset, kept), batch_size=None, sampler=plan, epoch_target=plan, config=config, refill=refill, **loader_kwargs
+            ArrowBatches(dataset, kept),
+            batch_size=None,
+            sampler=BatchSampler(s.sampler, s.batch_size, s.drop_last),
+            config=s.config,
+            refill=s.refill,
+            **s.loader_kwargs,
         )
+    shuffle = s.shuffle is None or bool(s.shuffle)
+    s.config["shuffle"] = shuffle
+    del s.config["num_workers"]  # the plan is the same whoever fetches it
+    plan = EpochPlan(
+        len(dataset),
+        s.batch_size,
+        shuffle=shuffle,
+        labels=labels_of(dataset) if s.balanced is not None else None,
+        balanced_power=s.balanced,
+        subsets=labels_of(dataset, "subset") if s.curriculum is not None else None,
+        curriculum=s.curriculum,
+        drop_last=s.drop_last,
+        seed=s.seed,
+        rank=s.rank,
+        world_size=s.world_size,
+    )
+    return ResumableLoader(
+        ArrowBatches(dataset, kept), batch_size=None, sampler=plan, epoch_target=plan, config=s.config, refill=s.refill, **s.loader_kwargs
+    )
 
-    if _is_hf_stream(dataset):
-        if sampler is not None or balanced:
-            raise ValueError("sampler and balanced need a map-style dataset; a streaming dataset is read in order")
-        config["shuffle"] = bool(shuffle)
-        config["shuffle_buffer"] = int(shuffle_buffer) if shuffle else None
-        dataset = _reshard(dataset, world_size * max(num_workers, 1))
-        if shuffle:
-            if seed is None:
-                warnings.warn(
-                    "make_loader: a streaming shuffle without seed= draws its seed at random, so a loader that resumes "
-                    "from a state (or another rank) reads the stream in another order; pass seed= to resume exactly",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            dataset = dataset.shuffle(seed=seed, buffer_size=shuffle_buffer)
-        if world_size > 1:
-            from datasets.distributed import split_dataset_by_node
 
-            dataset = split_dataset_by_node(dataset, rank=rank, world_size=world_size)
-        stream = StreamBatches(
-            dataset,
-            batch_size,
-            drop_last=drop_last,
-            view=view_obj,
-            curriculum=curriculum,
-        )
-        return ResumableLoader(stream, batch_size=None, epoch_target=stream, config=config, refill=refill, **loader_kwargs)
+def _stream_loader(dataset: datasets.IterableDataset, s: _Settings) -> ResumableLoader:
+    """A ``datasets.IterableDataset``: resharded to spread over the readers, shuffled,
+    split between ranks, and read as Arrow batches by :class:`StreamBatches`."""
+    if s.sampler is not None or s.balanced is not None:
+        raise ValueError("sampler and balanced need a map-style dataset; a streaming dataset is read in order")
+    shuffle = bool(s.shuffle)
+    s.config["shuffle"] = shuffle
+    s.config["shuffle_buffer"] = int(s.shuffle_buffer) if shuffle else None
+    dataset = _reshard(dataset, s.world_size * max(s.num_workers, 1))
+    if shuffle:
+        if s.seed is None:
+            warnings.warn(
+                "make_loader: a streaming shuffle without seed= draws its seed at random, so a loader that resumes "
+                "from a state (or another rank) reads the stream in another order; pass seed= to resume exactly",
+                UserWarning,
+                stacklevel=3,  # make_loader's caller
+            )
+        dataset = dataset.shuffle(seed=s.seed, buffer_size=s.shuffle_buffer)
+    if s.world_size > 1:
+        from datasets.distributed import split_dataset_by_node
 
-    if balanced or curriculum is not None:
+        dataset = split_dataset_by_node(dataset, rank=s.rank, world_size=s.world_size)
+    stream = StreamBatches(dataset, s.batch_size, drop_last=s.drop_last, view=s.view, curriculum=s.curriculum)
+    return ResumableLoader(stream, batch_size=None, epoch_target=stream, config=s.config, refill=s.refill, **s.loader_kwargs)
+
+
+def _torch_loader(dataset, s: _Settings) -> ResumableLoader:
+    """Any other dataset of row dicts: the ordinary (stateful) DataLoader, the collator as ``collate_fn``."""
+    if s.balanced is not None or s.curriculum is not None:
         raise ValueError(
             "balanced and curriculum need a datasets.Dataset (its human_label / subset columns); "
             "build a sampler with balanced_sampler()"
         )
     if isinstance(dataset, IterableDataset):
-        return ResumableLoader(dataset, batch_size=batch_size, drop_last=drop_last, config=config, refill=refill, **loader_kwargs)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    config["shuffle"] = bool(shuffle is None or shuffle) if sampler is None else False
-    config["sampler"] = _type_name(sampler) if sampler is not None else None
+        return ResumableLoader(dataset, batch_size=s.batch_size, drop_last=s.drop_last, config=s.config, refill=s.refill, **s.loader_kwargs)
+    generator = torch.Generator().manual_seed(s.seed) if s.seed is not None else None
+    s.config["shuffle"] = bool(s.shuffle is None or s.shuffle) if s.sampler is None else False
+    s.config["sampler"] = _type_name(s.sampler) if s.sampler is not None else None
     return ResumableLoader(
         dataset,
-        batch_size=batch_size,
-        shuffle=config["shuffle"],
-        sampler=sampler,
-        drop_last=drop_last,
+        batch_size=s.batch_size,
+        shuffle=s.config["shuffle"],
+        sampler=s.sampler,
+        drop_last=s.drop_last,
         generator=generator,
-        config=config,
-        refill=refill,
-        **loader_kwargs,
+        config=s.config,
+        refill=s.refill,
+        **s.loader_kwargs,
     )
 
 
@@ -877,7 +931,7 @@ def _type_name(value) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _identity(dataset) -> str:
+def _identity(dataset, kind: _Kind) -> str:
     """What a state checks the dataset by, cheaply, as one readable line.
 
     Map-style: the rows and ``datasets``' fingerprint (which changes with the data and
@@ -885,9 +939,9 @@ def _identity(dataset) -> str:
     the dataset's info says, shards, and a hash of where the data is read from (the data
     files, or the shards of ``to_iterable_dataset``) and of the transforms on top.
     Other datasets: type and length."""
-    if _is_hf_map(dataset):
+    if kind == "map":
         return f"datasets.Dataset of {len(dataset)} rows, fingerprint {getattr(dataset, '_fingerprint', None)}"
-    if _is_hf_stream(dataset):
+    if kind == "stream":
         chain, base, source = [], None, getattr(dataset, "_ex_iterable", None)
         while source is not None:
             chain.append(type(source).__name__)

@@ -80,6 +80,12 @@ class MultiTaskLoss(nn.Module):
         age_scale: years per unit of the age loss.
     """
 
+    # buffers and parameters, registered in __init__ (log_vars: "uncertainty" only; ema, ema_steps: "ema" only)
+    prior: torch.Tensor
+    log_vars: nn.Parameter
+    ema: torch.Tensor
+    ema_steps: torch.Tensor
+
     def __init__(
         self,
         heads: Sequence[str] = HEADS,
@@ -146,6 +152,7 @@ class MultiTaskLoss(nn.Module):
         if used == 0:
             return _zero(output), 0
         if head == "expression":
+            assert self.normalize is not None  # __init__ requires it with the expression head
             return soft_cross_entropy(output[rows], target[rows], normalize=self.normalize), used
         if head in ("gender", "race"):
             return soft_cross_entropy(output[rows], target[rows], normalize="sum"), used

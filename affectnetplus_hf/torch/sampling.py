@@ -70,4 +70,5 @@ def balanced_sampler(
     weights = class_balanced_weights(labels, num_classes=num_classes, power=power)
     if num_samples is None:
         num_samples = int((weights > 0).sum())
-    return WeightedRandomSampler(weights, num_samples=num_samples, replacement=True, generator=generator)
+    # torch's stub says Sequence[float]; the sampler takes a Tensor as well (torch.as_tensor)
+    return WeightedRandomSampler(weights, num_samples=num_samples, replacement=True, generator=generator)  # type: ignore[arg-type]

@@ -52,7 +52,8 @@ def allocate(specs: dict[str, tuple[torch.dtype, tuple[int, ...]]], *, reuse_mem
         storage, release = _pool(pool_size).acquire(total)
     else:
         storage = new_shared_storage(total)
-    tensors = {key: torch.empty(0, dtype=dtype).set_(storage, offset, shape) for key, (dtype, shape, offset) in layout.items()}
+    # torch's stub wants a stride with an offset; Tensor.set_ takes none (contiguous) as well
+    tensors = {key: torch.empty(0, dtype=dtype).set_(storage, offset, shape) for key, (dtype, shape, offset) in layout.items()}  # type: ignore[call-overload]
     return tensors, storage, release
 
 
