@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._parallel import report_progress, run_jobs
+from ._parallel import MAX_NUM_PROC, report_progress, run_jobs, sigint_deferred
 from .columns import rows_to_arrow
 from .configs import NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
 from .errors import AffectNetPlusError, ExportError, NothingToExportError
@@ -72,6 +72,7 @@ from .schema import COLUMN_NAMES, FEATURES
 
 __all__ = [
     "DEFAULT_SHARD_RECORDS",
+    "MAX_NUM_SHARDS",
     "ExportResult",
     "ShardJob",
     "auto_num_shards",
@@ -86,6 +87,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SHARD_RECORDS = 10_000
 #: Shard counts above 1 are rounded up to a multiple of this (see auto_num_shards).
 SHARD_MULTIPLE = 8
+#: Most shards per part, asked for or derived (a multiple of SHARD_MULTIPLE). A part also never
+#: gets more shards than it has records: each shard is a job and up to four files.
+MAX_NUM_SHARDS = 10_000
 _ROW_GROUP = 500  # rows per Parquet row group (~4 MB of 8 KB JPEGs): small for random access, large enough that streaming is not dominated by per-group overhead
 
 _PARTITIONS = SUBSET_NAMES  # a shard file per subset, and one for rows without
@@ -97,13 +101,24 @@ def auto_num_shards(num_records: int, shard_records: int = DEFAULT_SHARD_RECORDS
     ``ceil(num_records / shard_records)``, and when that is above 1, rounded up to a
     multiple of 8 so that world sizes x DataLoader workers of 1, 2, 4 and 8 divide it and
     every rank and worker streams whole shards (the full train part gets 48 shards, the
-    unlabeled part 56, validation 1).
+    unlabeled part 56, validation 1); at most :data:`MAX_NUM_SHARDS`. (The export also
+    gives a part at most one shard per record.)
     """
     if shard_records < 1:
         raise ValueError(f"shard_records must be >= 1, got {shard_records}")
     shards = max(1, math.ceil(num_records / shard_records))
     if shards > 1:
         shards = math.ceil(shards / SHARD_MULTIPLE) * SHARD_MULTIPLE
+    return min(shards, MAX_NUM_SHARDS)
+
+
+def _part_shards(part: str, num_records: int, num_shards: int | None, shard_records: int) -> int:
+    """Shards of a part: ``num_shards`` or :func:`auto_num_shards`, at most one per record."""
+    shards = num_shards or auto_num_shards(num_records, shard_records)
+    if shards > max(1, num_records):
+        if num_shards:
+            log.info("%s: %d records, so %d shards instead of the %d asked (at most one per record)", part, num_records, max(1, num_records), num_shards)
+        shards = max(1, num_records)
     return shards
 
 
@@ -362,7 +377,8 @@ def export(
         out_dir: the dataset folder to (re)write.
         num_proc: worker processes (the output bytes do not depend on it).
         shard_records: target records per shard before rounding (see :func:`auto_num_shards`).
-        num_shards: force this many shards per part instead.
+        num_shards: this many shards per part instead (1 to :data:`MAX_NUM_SHARDS`; a part with
+            fewer records gets one shard per record).
         on_bad: ``"skip"`` (report bad records and go on) or ``"error"`` (stop at the first,
             raising :class:`~affectnetplus_hf.errors.BadRecordError`; nothing is written).
         check_images: ``"markers"`` (JPEG start/end markers, fast) or ``"decode"`` (full decode).
@@ -387,8 +403,10 @@ def export(
         raise ValueError(f"check_images must be 'markers' or 'decode', got {check_images!r}")
     if num_proc < 1:
         raise ValueError(f"num_proc must be >= 1, got {num_proc}")
-    if num_shards is not None and num_shards < 1:
-        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+    if num_shards is not None and not 1 <= num_shards <= MAX_NUM_SHARDS:
+        raise ValueError(f"num_shards: expected shards per part from 1 to {MAX_NUM_SHARDS:,}, got {num_shards}")
+    if num_proc > MAX_NUM_PROC:
+        raise ValueError(f"num_proc: expected worker processes from 1 to {MAX_NUM_PROC}, got {num_proc}")
 
     release = find_release(raw_dir)
     out_dir = Path(out_dir).resolve()
@@ -436,7 +454,7 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
             continue
         records, ignored = list_records(part)
         ignored_lines += [{"kind": "ignored_file", "part": i.part, "path": str(i.path), "reason": i.reason} for i in ignored]
-        shards = num_shards or auto_num_shards(len(records), shard_records)
+        shards = _part_shards(part_name, len(records), num_shards, shard_records)
         shard_counts[part_name] = shards
         total += len(records)
         for index, chunk in enumerate(_chunks(records, shards)):
@@ -444,6 +462,7 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
 
     bar = tqdm(total=total, unit="rec", desc="export", disable=not progress)
     swapped = False
+    previous = None
     try:
         staging.mkdir()
 
@@ -469,19 +488,20 @@ def _export_locked(release, out_dir, keep, num_proc, shard_records, num_shards, 
         previous = swap(staging, out_dir, token)
         swapped = True  # the staging path now holds the previous export (or nothing)
         _step("after_swap")
-        if previous is not None:
-            try:
-                remove_owned(previous, out_dir)
-            except OSError as err:  # the new export is in place: a leftover is not a failure
-                log.warning("could not remove %s, the previous export: %s; the next export tries again", previous, err)
         return result
-    finally:
+    finally:  # also on Ctrl-C: the staging folder, or after the swap the previous export, goes now
         bar.close()
-        if not swapped and staging.exists():
-            try:
-                remove_owned(staging, out_dir)
-            except OSError as err:  # never hide the error that brought us here
-                log.warning("could not remove the staging folder %s: %s; the next export removes it", staging, err)
+        with sigint_deferred():  # a Ctrl-C now (another one, say) waits for this to finish, then stops the export
+            if not swapped and staging.exists():
+                try:
+                    remove_owned(staging, out_dir)
+                except OSError as err:  # never hide the error that brought us here
+                    log.warning("could not remove the staging folder %s: %s; the next export removes it", staging, err)
+            elif previous is not None:
+                try:
+                    remove_owned(previous, out_dir)
+                except OSError as err:  # the new export is in place: a leftover is not a failure
+                    log.warning("could not remove %s, the previous export: %s; the next export tries again", previous, err)
 
 
 def _write_card_and_manifest(staging: Path, info: dict, results: list[dict], local_name: str, card_plots: bool) -> None:
