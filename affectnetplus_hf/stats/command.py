@@ -99,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``affectnetplus stats ARGV`` (default: the program's arguments), with the package
-    command's handling of errors and Ctrl-C (exit 130, one line)."""
-    from ..cli import run_program
-
-    return run_program(["stats", *(sys.argv[1:] if argv is None else argv)], program=argv is None)
+    parser = argparse.ArgumentParser(prog="affectnetplus stats", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure_parser(parser)
+    return run(parser.parse_args(argv))
