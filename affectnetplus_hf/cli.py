@@ -498,12 +498,13 @@ class _Interrupts:
     For the command's run it installs a SIGINT handler that notes the interrupt before raising
     ``KeyboardInterrupt``, and a ``sys.unraisablehook``. An interrupt that lands in a
     ``__del__`` or a weakref callback cannot be raised there (Python prints "Exception ignored"
-    and goes on): the hook keeps it quiet and a thread raises it again in the main thread a few
-    milliseconds later, until it lands where it stops the command. A command that returns although it was
-    interrupted (a library caught the ``KeyboardInterrupt``) still exits 130. Once the line is
-    printed a further Ctrl-C changes nothing; when run as the program, a Ctrl-C after the
-    command returned (while the interpreter exits) ends it at once with status 130, leaving
-    no atexit handler to print a traceback from. Outside the main thread it does nothing.
+    and goes on): the hook keeps it quiet and a thread raises it again in the main thread a
+    few milliseconds later, until it lands where it stops the command. A command that returns
+    although it was interrupted (a library caught the ``KeyboardInterrupt``) still exits 130.
+    Once the line is printed a further Ctrl-C changes nothing; when run as the program, a
+    Ctrl-C after the command returned (while the interpreter exits) ends it at once with
+    status 130, leaving no atexit handler to print a traceback from. Outside the main thread
+    it does nothing.
     """
 
     _RETRY_S = 0.002
