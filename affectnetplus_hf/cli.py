@@ -12,13 +12,18 @@ line on stderr naming a file that holds the traceback; never a raw traceback).
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
 import errno
 import logging
 import os
 import shlex
+import signal
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from ._version import __version__
@@ -275,19 +280,38 @@ def _add_quiet(parser: argparse.ArgumentParser, add_quiet: bool = True) -> None:
     parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
 
 
-def _positive(text: str) -> int:
-    """argparse type of the counts (--n, --num-proc, --shard-records, --num-shards)."""
+def _positive(text: str, maximum: int | None = None, why: str = "") -> int:
+    """argparse type of a count: a whole number of 1 or more (at most ``maximum``, which ``why`` explains)."""
+    expected = "a whole number of 1 or more" + (f", at most {maximum:,}" + (f" ({why})" if why else "") if maximum else "")
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value}")
+    except ValueError:  # also a number of more than 4300 digits
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {shown!r}") from None
+    if value < 1 or (maximum is not None and value > maximum):
+        shown = str(value) if len(str(value)) <= 40 else f"a number of {len(str(value))} digits"
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {shown}")
     return value
 
 
+def _count(maximum: int, why: str):
+    """An argparse type: :func:`_positive` with a ceiling, so that no count makes a command run or
+    allocate beyond what the release (or the machine) holds."""
+
+    def parse(text: str) -> int:
+        return _positive(text, maximum, why)
+
+    parse.__name__ = "count"  # argparse names the type in some messages
+    return parse
+
+
 def _add_num_proc(parser: argparse.ArgumentParser, default: int) -> None:
-    parser.add_argument("--num-proc", type=_positive, default=default, help="worker processes (default %(default)s)")
+    from .core.parallel import MAX_NUM_PROC
+
+    parser.add_argument(
+        "--num-proc", type=_count(MAX_NUM_PROC, "worker processes"), default=default,
+        help=f"worker processes, at most {MAX_NUM_PROC} (default %(default)s)",
+    )  # fmt: skip
 
 
 def _subcommand(sub, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
@@ -301,7 +325,8 @@ def _subcommand(sub, name: str, summary: str, description: str, examples: str) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .exporter.writer import DEFAULT_SHARD_RECORDS  # imported here: the package's heavy imports run inside main's try
+    from .exporter.writer import DEFAULT_SHARD_RECORDS, MAX_NUM_SHARDS  # imported here: the package's heavy imports run inside main's try
+    from .release.sample import MAX_SAMPLE_RECORDS
     parser = argparse.ArgumentParser(
         prog="affectnetplus",
         description="AffectNet+ as a typed Hugging Face dataset: verify a release, export it to Parquet, "
@@ -329,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  affectnetplus sample ./broken --with-faults && affectnetplus verify ./broken",
     )
     p.add_argument("out", help="folder to write the release into")
-    p.add_argument("--n", type=_positive, default=40, help="records per part (default %(default)s)")
+    sample_n = _count(MAX_SAMPLE_RECORDS, "records per part of a synthetic release")
+    p.add_argument("--n", type=sample_n, default=40, help=f"records per part, at most {MAX_SAMPLE_RECORDS:,} (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layout", choices=("release", "pdf"), default="release", help="folder spelling: release (human_annotated/train_set) or pdf (Human Annotated/Train Set)")
     p.add_argument("--kind", choices=tuple(_SAMPLE_KINDS), default="affectnetplus", help="which release to write: affectnetplus (default), 2017 or 8labels")
@@ -354,7 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("raw", help="folder the release was extracted into")
     p.add_argument("out", nargs="?", default="affectnet_plus", help="dataset folder to write (default ./%(default)s)")
     p.add_argument("--shard-records", type=_positive, default=DEFAULT_SHARD_RECORDS, help="target records per shard before rounding (default %(default)s)")
-    p.add_argument("--num-shards", type=_positive, default=None, help="force this many shards per part")
+    p.add_argument(
+        "--num-shards", type=_count(MAX_NUM_SHARDS, "shards per part"), default=None,
+        help=f"this many shards per part, at most {MAX_NUM_SHARDS:,} and at most one per record of the part",
+    )  # fmt: skip
     p.add_argument("--on-bad", choices=("skip", "error"), default="skip", help="skip and report bad records (default), or stop at the first")
     p.add_argument("--check-images", choices=("markers", "decode"), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
     _add_num_proc(p, cpus)
@@ -409,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  affectnetplus demo --dir ./demo --n 200 -q",
     )
     p.add_argument("--dir", help="work folder (default: a new temporary folder)")
-    p.add_argument("--n", type=_positive, default=40, help="records per part (default %(default)s)")
+    p.add_argument("--n", type=sample_n, default=40, help=f"records per part, at most {MAX_SAMPLE_RECORDS:,} (default %(default)s)")
     _add_num_proc(p, 1)
     _add_quiet(p)
     p.set_defaults(func=_cmd_demo)
@@ -503,23 +532,137 @@ def _error(command: str, exc: BaseException) -> None:
     print(f"affectnetplus {command}: error: {text}", file=sys.stderr)
 
 
+class _Interrupts:
+    """Ctrl-C during a command: always exit 130 with one line, never a traceback, never lost.
+
+    For the command's run it installs a SIGINT handler that notes the interrupt before raising
+    ``KeyboardInterrupt``, and a ``sys.unraisablehook``. An interrupt that lands in a
+    ``__del__`` or a weakref callback cannot be raised there (Python prints "Exception ignored"
+    and goes on): the hook keeps it quiet and a thread raises it again in the main thread a
+    few milliseconds later, until it lands where it stops the command. A command that returns
+    although it was interrupted (a library caught the ``KeyboardInterrupt``) still exits 130.
+    Once the line is printed a further Ctrl-C changes nothing; when run as the program, a
+    Ctrl-C after the command returned (while the interpreter exits) ends it at once with
+    status 130, leaving no atexit handler to print a traceback from. Outside the main thread
+    it does nothing.
+    """
+
+    _RETRY_S = 0.002
+
+    def __init__(self, program: bool):
+        self.program = program
+        self.interrupted = False
+        self.pending = False  # an interrupt was lost in a finalizer and is to be raised again
+        self.retrying = False  # the retry thread has raised it again, and _on_sigint has not run since
+        self.closed = False
+        self.retry: threading.Thread | None = None
+        self.wake = threading.Event()
+        self.command: str | None = None
+        self.reported = False
+        self.active = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> _Interrupts:
+        if self.active:
+            self.previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+            self.previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._on_unraisable
+        return self
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.retrying:
+            self.retrying = False
+            if not self.pending:  # a retry of an interrupt raised since: nothing more to do
+                return
+        self.interrupted = True
+        while frame is not None:  # inside the hook below, raising would be lost as well: again later
+            if frame.f_code is _Interrupts._on_unraisable.__code__:
+                self._again()
+                return
+            frame = frame.f_back
+        self.pending = False
+        raise KeyboardInterrupt
+
+    def _on_unraisable(self, info) -> None:
+        if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt):
+            self._again()
+            return
+        self.previous_hook(info)
+
+    def _again(self) -> None:
+        self.pending = True
+        self.wake.set()
+        if self.retry is None:
+            self.retry = threading.Thread(target=self._retry, name="affectnetplus-interrupt", daemon=True)
+            self.retry.start()
+
+    def _retry(self) -> None:
+        while not self.closed:
+            self.wake.wait()
+            self.wake.clear()
+            time.sleep(self._RETRY_S)  # time for the finalizer (or the hook) to return
+            while self.pending and not self.closed:
+                if not self.retrying:  # one at a time: a second one queued could land in the command's cleanup
+                    self.retrying = True
+                    _thread.interrupt_main()  # calls _on_sigint in the main thread, which clears pending
+                time.sleep(self._RETRY_S)
+
+    def report(self) -> int:
+        """Print the one line (once) and return :data:`EXIT_INTERRUPTED`; later Ctrl-Cs change nothing."""
+        self.closed = True
+        if self.active:
+            signal.signal(signal.SIGINT, lambda signum, frame: None)
+        if not self.reported:
+            self.reported = True
+            what = _INTERRUPTED.get(self.command)
+            command = self.command
+            with contextlib.suppress(Exception):
+                print(f"affectnetplus{' ' + command if command else ''}: interrupted" + (f"; {what}" if what else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+    def _on_late_sigint(self, signum, frame) -> None:
+        self.report()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    def __exit__(self, *exc) -> None:
+        self.closed = True
+        self.wake.set()  # the retry thread ends
+        if not self.active:
+            return
+        sys.unraisablehook = self.previous_hook
+        previous = signal.SIG_DFL if self.previous_handler is None else self.previous_handler  # None: set outside Python
+        signal.signal(signal.SIGINT, self._on_late_sigint if self.program else previous)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``affectnetplus`` command; ``argv`` None means the program's own arguments (``sys.argv``),
+    and then a Ctrl-C while the interpreter exits still ends it with status 130."""
+    return run_program(argv, program=argv is None)
+
+
+def run_program(argv: list[str] | None, *, program: bool) -> int:
+    """:func:`main` for ``argv``; ``program``: this process is the command (see :class:`_Interrupts`)."""
     for stream in (sys.stdout, sys.stderr):  # file names that are not valid UTF-8 print escaped, never crash
         if hasattr(stream, "reconfigure"):
             try:
                 stream.reconfigure(errors="backslashreplace")
             except (ValueError, OSError):
                 pass
-    command = None
-    try:  # Ctrl-C while the parser's modules load is an interrupt too, not a traceback
-        args = build_parser().parse_args(argv)  # usage errors: argparse prints them and exits 2
-        command = args.command
-        _setup_logging(getattr(args, "quiet", False))
-        return _run(args)
-    except KeyboardInterrupt:
-        what = _INTERRUPTED.get(command)
-        print(f"affectnetplus{' ' + command if command else ''}: interrupted" + (f"; {what}" if what else ""), file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with _Interrupts(program=program) as interrupts:
+        try:  # Ctrl-C while the parser's modules load is an interrupt too, not a traceback
+            args = build_parser().parse_args(argv)  # usage errors: argparse prints them and exits 2
+            interrupts.command = args.command
+            _setup_logging(getattr(args, "quiet", False))
+            code = _run(args)
+        except KeyboardInterrupt:
+            code = None
+        while True:
+            try:  # a second Ctrl-C landing right here: the same line, the same status
+                return interrupts.report() if code is None or interrupts.interrupted else code
+            except KeyboardInterrupt:
+                code = None
 
 
 def _run(args) -> int:

@@ -193,9 +193,9 @@ HAND_ROWS = [
     # human 2 has the only smallest score: 7 scores above it -> rank 8
     _row("d", 2, 2, soft=SOFT_D, valence=None, arousal=0.3, age=None, gender=None),
     # 'none' (code 8) is not in the soft label: entropy counts, rank does not
-    _row("e", 8, 0, soft=(1, 1, 0, 0, 0, 0, 0, 0), age=130, gender={"female": 0.9, "male": 0.1}),
+    _row("e", 8, 0, soft=(1, 1, 0, 0, 0, 0, 0, 0), age=110, gender={"female": 0.9, "male": 0.1}),
     # no human label, no subset
-    _row("f", None, None, soft=(0, 0, 0, 0, 0, 0, 0, 2.0), valence=0.99, arousal=-0.99, age=37.5, gender={"female": 0.2, "male": 0.8}),
+    _row("f", None, None, soft=(0, 0, 0, 0, 0, 0, 0, 1.0), valence=0.99, arousal=-0.99, age=37.5, gender={"female": 0.2, "male": 0.8}),
 ]
 
 
@@ -245,11 +245,11 @@ def test_hand_rows_demographics(hand):
     assert hand["gender"]["by_class"]["neutral"]["counts"] == {"female": 0, "male": 1, "unknown": 0}
     race = hand["race"]["overall"]["counts"]
     assert race["white"] == 1 and race["asian"] == 1 and race["unknown"] == 4  # b's asian/black tie -> asian
-    # ages 4, 5, 100, 130, 37.5 and a null: bins [0,5) [5,10) 100+ 100+ [35,40)
+    # ages 4, 5, 100, 110, 37.5 and a null: bins [0,5) [5,10) 100+ 100+ [35,40)
     age = hand["age"]["overall"]
     assert age["known"] == 5 and age["nulls"] == 1
-    assert age["mean"] == pytest.approx((4 + 5 + 100 + 130 + 37.5) / 5)
-    assert age["min"] == 4 and age["max"] == 130
+    assert age["mean"] == pytest.approx((4 + 5 + 100 + 110 + 37.5) / 5)
+    assert age["min"] == 4 and age["max"] == 110
     hist = age["histogram"]
     assert hist[0] == 1 and hist[1] == 1 and hist[7] == 1 and hist[-1] == 2 and sum(hist) == 5
     by_gender = hand["age"]["histogram_by_gender"]

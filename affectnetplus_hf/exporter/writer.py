@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.parallel import report_progress, run_jobs
+from ..core.parallel import MAX_NUM_PROC, report_progress, run_jobs, sigint_deferred
 from ..core.columns import rows_to_arrow
 from ..core.configs import NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
 from ..errors import AffectNetPlusError, ExportError, NothingToExportError
@@ -87,6 +87,7 @@ from ..core.schema import COLUMN_NAMES, FEATURES
 
 __all__ = [
     "DEFAULT_SHARD_RECORDS",
+    "MAX_NUM_SHARDS",
     "ExportResult",
     "ShardJob",
     "auto_num_shards",
@@ -101,6 +102,9 @@ log = logging.getLogger(__name__)
 DEFAULT_SHARD_RECORDS = 10_000
 #: Shard counts above 1 are rounded up to a multiple of this (see auto_num_shards).
 SHARD_MULTIPLE = 8
+#: Most shards per part, asked for or derived (a multiple of SHARD_MULTIPLE). A part also never
+#: gets more shards than it has records: each shard is a job and up to four files.
+MAX_NUM_SHARDS = 10_000
 _ROW_GROUP = 500  # rows per Parquet row group (~4 MB of 8 KB JPEGs): small for random access, large enough that streaming is not dominated by per-group overhead
 
 _PARTITIONS = SUBSET_NAMES  # a shard file per subset, and one for rows without
@@ -112,13 +116,24 @@ def auto_num_shards(num_records: int, shard_records: int = DEFAULT_SHARD_RECORDS
     ``ceil(num_records / shard_records)``, and when that is above 1, rounded up to a
     multiple of 8 so that world sizes x DataLoader workers of 1, 2, 4 and 8 divide it and
     every rank and worker streams whole shards (the full train part gets 48 shards, the
-    unlabeled part 56, validation 1).
+    unlabeled part 56, validation 1); at most :data:`MAX_NUM_SHARDS`. (The export also
+    gives a part at most one shard per record.)
     """
     if shard_records < 1:
         raise ValueError(f"shard_records must be >= 1, got {shard_records}")
     shards = max(1, math.ceil(num_records / shard_records))
     if shards > 1:
         shards = math.ceil(shards / SHARD_MULTIPLE) * SHARD_MULTIPLE
+    return min(shards, MAX_NUM_SHARDS)
+
+
+def _part_shards(part: str, num_records: int, num_shards: int | None, shard_records: int) -> int:
+    """Shards of a part: ``num_shards`` or :func:`auto_num_shards`, at most one per record."""
+    shards = num_shards or auto_num_shards(num_records, shard_records)
+    if shards > max(1, num_records):
+        if num_shards:
+            log.info("%s: %d records, so %d shards instead of the %d asked (at most one per record)", part, num_records, max(1, num_records), num_shards)
+        shards = max(1, num_records)
     return shards
 
 
@@ -396,7 +411,8 @@ def export(
         out_dir: the dataset folder to (re)write.
         num_proc: worker processes (the output bytes do not depend on it).
         shard_records: target records per shard before rounding (see :func:`auto_num_shards`).
-        num_shards: force this many shards per part instead.
+        num_shards: this many shards per part instead (1 to :data:`MAX_NUM_SHARDS`; a part with
+            fewer records gets one shard per record).
         on_bad: ``"skip"`` (report bad records and go on) or ``"error"`` (stop at the first,
             raising :class:`~affectnetplus_hf.errors.BadRecordError`; nothing is written).
         check_images: ``"markers"`` (JPEG start/end markers, fast) or ``"decode"`` (full decode).
@@ -421,8 +437,10 @@ def export(
         raise ValueError(f"check_images must be 'markers' or 'decode', got {check_images!r}")
     if num_proc < 1:
         raise ValueError(f"num_proc must be >= 1, got {num_proc}")
-    if num_shards is not None and num_shards < 1:
-        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+    if num_shards is not None and not 1 <= num_shards <= MAX_NUM_SHARDS:
+        raise ValueError(f"num_shards: expected shards per part from 1 to {MAX_NUM_SHARDS:,}, got {num_shards}")
+    if num_proc > MAX_NUM_PROC:
+        raise ValueError(f"num_proc: expected worker processes from 1 to {MAX_NUM_PROC}, got {num_proc}")
 
     out_dir = _out_path(out_dir)
     release = open_release(raw_dir)
@@ -476,7 +494,7 @@ def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num
             continue
         records, ignored = release.list_records(part_name)
         ignored_lines += [{"kind": "ignored_file", "part": i.part, "path": str(i.path), "reason": i.reason} for i in ignored]
-        shards = num_shards or auto_num_shards(len(records), shard_records)
+        shards = _part_shards(part_name, len(records), num_shards, shard_records)
         shard_counts[part_name] = shards
         total += len(records)
         for index, chunk in enumerate(_chunks(records, shards)):
@@ -485,6 +503,8 @@ def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num
     bar = tqdm(total=total, unit="rec", desc="export", disable=not progress)
     swapped = False
     created = None
+    previous: Path | None = None  # where the swap left the previous export
+    result: ExportResult | None = None
     try:
         staging.mkdir()
         created = os.lstat(staging)
@@ -515,27 +535,37 @@ def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num
         previous = swap(staging, out_dir, token)
         swapped = True  # the staging path now holds the previous export (or nothing)
         _step("after_swap")
-        moved: list[str] = []
-        if previous is not None:
-            try:
-                moved, _ = retire(previous, out_dir)
-                unclaim(out_dir, previous)
-            except OSError as err:  # the new export is in place: a leftover is not a failure
-                log.warning("could not remove %s, the previous export: %s; the next export tries again", previous, err)
-        unclaim(out_dir, staging, "staging")  # the new export is OUT now
-        result.kept_files = sorted({*keep, *moved})
+        result.kept_files = keep  # with the files carried in late, added below
         return result
-    finally:
+    finally:  # also on Ctrl-C: the staging folder, or after the swap the previous export, goes now
         bar.close()
-        if not swapped and created is not None and staging.exists():  # never a folder we did not create
-            try:
-                if os.path.samestat(os.lstat(staging), created):
-                    remove_staging(staging)
-                else:  # interrupted right after the exchange: the previous export is there now
-                    retire(staging, out_dir)
-                unclaim(out_dir, staging)
-            except (OSError, ExportError) as err:  # never hide the error that brought us here
-                log.warning("could not remove the staging folder %s: %s; the next export removes it", staging, err)
+        with sigint_deferred():  # a Ctrl-C now (another one, say) waits for this to finish, then stops the export
+            if swapped:
+                _retire_previous(out_dir, staging, previous, result)
+            elif created is not None and staging.exists():  # never a folder we did not create
+                try:
+                    if os.path.samestat(os.lstat(staging), created):
+                        remove_staging(staging)
+                    else:  # interrupted right after the exchange: the previous export is there now
+                        retire(staging, out_dir)
+                    unclaim(out_dir, staging)
+                except (OSError, ExportError) as err:  # never hide the error that brought us here
+                    log.warning("could not remove the staging folder %s: %s; the next export removes it", staging, err)
+
+
+def _retire_previous(out_dir: Path, staging: Path, previous: Path | None, result: ExportResult | None) -> None:
+    """After the swap: clear the previous export out of the way (files written into OUT late
+    are carried into the new export) and drop the journal's records of both folders."""
+    moved: list[str] = []
+    if previous is not None:
+        try:
+            moved, _ = retire(previous, out_dir)
+            unclaim(out_dir, previous)
+        except OSError as err:  # the new export is in place: a leftover is not a failure
+            log.warning("could not remove %s, the previous export: %s; the next export tries again", previous, err)
+    unclaim(out_dir, staging, "staging")  # the new export is OUT now
+    if result is not None:
+        result.kept_files = sorted({*result.kept_files, *moved})
 
 
 def _write_card_and_manifest(staging: Path, info: dict, results: list[dict], local_name: str, card_plots: bool) -> None:

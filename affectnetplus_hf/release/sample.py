@@ -25,7 +25,11 @@ from ..core.configs import PARTS, UNLABELED_PART
 from ..core.landmarks import IBUG68_CONTOURS
 from ..core.schema import EXPRESSIONS, NUM_SOFT_CLASSES
 
-__all__ = ["FAULTS", "SampleManifest", "face_landmarks", "write_sample"]
+__all__ = ["FAULTS", "MAX_SAMPLE_RECORDS", "SampleManifest", "face_landmarks", "write_sample"]
+
+#: Most records per part a sample writes (about 1.2 GB per part: a sample is for trying the
+#: package, the real release has at most about 400,000 per part).
+MAX_SAMPLE_RECORDS = 100_000
 
 #: Fault name -> (what is planted, whether the record must be reported as bad).
 FAULTS: dict[str, tuple[str, bool]] = {
@@ -243,8 +247,8 @@ def write_sample(
     """
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(_LAYOUTS)}, got {layout!r}")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+    if not 1 <= n <= MAX_SAMPLE_RECORDS:
+        raise ValueError(f"n: expected a whole number of records per part from 1 to {MAX_SAMPLE_RECORDS:,}, got {n}")
     faults = faults or {}
     for part, names in faults.items():
         unknown = [f for f in names if f not in FAULTS]

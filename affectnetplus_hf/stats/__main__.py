@@ -1,7 +1,7 @@
-"""``python -m affectnetplus_hf.stats SOURCE --out DIR`` (same as ``affectnetplus stats``)."""
+"""``python -m affectnetplus_hf.stats SOURCE --out DIR`` (same as ``affectnetplus stats``, Ctrl-C and errors handled alike)."""
 
 import sys
 
-from .command import main
+from ..cli import run_program
 
-sys.exit(main())
+sys.exit(run_program(["stats", *sys.argv[1:]], program=True))

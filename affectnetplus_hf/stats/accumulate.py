@@ -27,9 +27,12 @@ from .groups import (
     GENDER_GROUPS,
     NULL_COLUMNS,
     RACE_GROUPS,
+    RANGED_COLUMNS,
     SPLIT_ORDER,
     STRUCT_MEMBERS,
     SUBSET_GROUPS,
+    SUMMARY_RANGES,
+    SUMMARY_SLACK,
     VA_BINS,
 )
 from .sources import BATCH_SIZE, STATS_COLUMNS, SourceInfo, arrow_of_columns, arrow_of_rows, batched_rows
@@ -102,6 +105,9 @@ class StatsAccumulator:
         self.split_rows: dict[str, int] = {}
         self.split_counts: dict[str, np.ndarray] = {}  # split -> (G, S)
         self.split_nulls: dict[str, np.ndarray] = {}  # split -> (len(NULL_COLUMNS),)
+        # values outside SUMMARY_RANGES, left out of everything below
+        self.split_left_out: dict[str, np.ndarray] = {}  # split -> (len(RANGED_COLUMNS),)
+        self.left_out = np.zeros((_G, len(RANGED_COLUMNS)), dtype=np.int64)
         # soft label, per (class, subset)
         self.ent_n = np.zeros((_G, _S), dtype=np.int64)
         self.ent_sum = np.zeros((_G, _S))
@@ -196,6 +202,22 @@ class StatsAccumulator:
         split_nulls = self.split_nulls.setdefault(split, np.zeros(len(NULL_COLUMNS), dtype=np.int64))
         split_nulls += np.array([nulls[c] for c in NULL_COLUMNS], dtype=np.int64)
 
+        # a value outside its column's range (1e30, an infinity) is left out of every number below,
+        # as a null is, and counted: sums, bins and plots stay within the documented ranges
+        ranged = {"valence": valence, "arousal": arousal, "age": age, "gender": gender, "race": race, "soft_label": soft, "landmarks": landmarks}
+        left_out = self.split_left_out.setdefault(split, np.zeros(len(RANGED_COLUMNS), dtype=np.int64))
+        for k, name in enumerate(RANGED_COLUMNS):
+            array, (low, high) = ranged[name], SUMMARY_RANGES[name]
+            with np.errstate(invalid="ignore"):
+                outside = (array < low - SUMMARY_SLACK) | (array > high + SUMMARY_SLACK)  # NaN (null) is neither
+            if outside.ndim > 1:
+                outside = outside.reshape(size, -1).any(axis=1)
+            if outside.any():
+                ranged[name] = np.where(outside.reshape((size,) + (1,) * (array.ndim - 1)), np.nan, array)
+                left_out[k] += int(outside.sum())
+                np.add.at(self.left_out[:, k], g[outside], 1)
+        valence, arousal, age, gender, race, soft, landmarks = (ranged[name] for name in ("valence", "arousal", "age", "gender", "race", "soft_label", "landmarks"))
+
         # soft label: normalise, entropy, rank of the human label
         total = soft.sum(axis=1)
         valid = ~soft_null & ~np.isnan(total) & (total > 0)
@@ -264,10 +286,12 @@ class StatsAccumulator:
             self.split_counts[split] += other.split_counts[split]
             self.split_nulls.setdefault(split, np.zeros(len(NULL_COLUMNS), dtype=np.int64))
             self.split_nulls[split] += other.split_nulls[split]
+            self.split_left_out.setdefault(split, np.zeros(len(RANGED_COLUMNS), dtype=np.int64))
+            self.split_left_out[split] += other.split_left_out[split]
         for name in (
             "ent_n", "ent_sum", "ent_sq", "rank_counts", "soft_n", "soft_norm", "soft_raw", "va_hist",
             "age_hist", "gender_counts", "gender_prob_n", "gender_prob", "race_counts", "race_prob_n",
-            "race_prob", "lm_sum", "lm_sq",
+            "race_prob", "lm_sum", "lm_sq", "left_out",
         ):  # fmt: skip
             getattr(self, name).__iadd__(getattr(other, name))
         self.lm_n += other.lm_n

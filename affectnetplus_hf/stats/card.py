@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..core.export_files import STATS_DIR
 from .plots import PLOTS, MissingPlotDependency, draw_plots
-from .tables import Column, Table, build_tables, table_by_name, to_markdown
+from .tables import Column, Table, build_tables, left_out_sentence, table_by_name, to_markdown
 
 __all__ = ["CARD_PLOTS_DIR", "card_section", "write_card_plots"]
 
@@ -91,6 +91,9 @@ def card_section(stats: dict, plots: Mapping[str, str] | None = None, heading: s
         "`report.html`.",
         "",
     ]
+    left_out = left_out_sentence(stats)
+    if left_out:
+        parts += [left_out, ""]
     for table in (table_by_name(tables, "agreement_by_subset"), table_by_name(tables, "agreement_by_class"), _short_va(table_by_name(tables, "valence_arousal")), _demographics_table(stats)):
         parts.append(to_markdown(table, heading=sub))
     shown = [p for p in PLOTS if p.name in plots]

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import AffectNetPlusError
     from .compute import compute_stats
+    from .tables import left_out_sentence
     from .write import check_out_dir, write_stats_files
 
     def echo(message: str) -> None:
@@ -98,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{stats['rows']['total']:,} rows ({rows}) from {stats['source']['name']} [{stats['source']['kind']}]")
         if bad:
             print("bad records skipped: " + ", ".join(f"{k} {v:,}" for k, v in bad.items()) + f" {listed}")
+        left_out = left_out_sentence(stats)
+        if left_out:
+            print(left_out)
         print(f"wrote {output.report_path} ({len(output.plots)} plots, {len(output.tables) // 2} tables)")
     return 0
 

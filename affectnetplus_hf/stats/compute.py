@@ -22,16 +22,23 @@ Definitions (what each number means):
 * **demographic group** (gender, race): the key of the largest probability (ties go to
   the first key in ``GENDERS`` / ``RACES`` order); ``unknown`` where the struct or any of
   its probabilities is null.
-* **age bins**: 5 years wide, ``[0, 5), [5, 10), ..., [95, 100)`` and ``100+``; ages
-  below 0 fall in the first bin.
+* **age bins**: 5 years wide, ``[0, 5), [5, 10), ..., [95, 100)`` and ``100+``; the
+  bins are fixed, never drawn from the data's min and max.
 * **valence-arousal density**: a 40 x 40 histogram over ``[-1, 1]^2`` (valence along the
-  first index, arousal along the second), values outside clipped into the edge bins;
-  rows where either is null are left out.
+  first index, arousal along the second); rows where either is null are left out.
 * **spread**: population standard deviation (``ddof=0``).
 * **null counts**: per split and column; a struct field (``gender.male``) counts as null
   where it or its whole struct is null. ``image`` is not read, so not counted.
 * **landmarks**: mean and standard deviation of each of the 68 points' ``x`` and ``y``
   (pixels in the 224 x 224 crop), over rows that have landmarks.
+* **out of range** (``result["out_of_range"]``): a value outside its column's range
+  (:data:`~.groups.SUMMARY_RANGES`: the documented ranges, valence and arousal ``[-1, 1]``,
+  age ``[0, 120]``, probabilities and scores ``[0, 1]``, each with the reader's 0.01 slack;
+  landmarks ``[-224, 448]`` pixels) is left out of every number and plot of its column, like
+  a null, and counted per split, per class and in total (not in the null counts). A
+  vector (soft label, gender, race, landmarks) is left out whole when one of its values is
+  outside. The data keeps the value as released (the reader notes it), so one ``1e30``
+  cannot move a mean, stretch a plot or slow a drawing down.
 """
 
 from __future__ import annotations

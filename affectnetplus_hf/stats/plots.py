@@ -12,6 +12,11 @@ Plots (file name -> what it shows), in :data:`PLOTS` order:
 * ``age_by_gender.png``: age histogram per estimated gender;
 * ``race_by_class.png``: estimated race composition of each class;
 * ``landmarks_mean_shape.png``: the mean iBUG-68 shape with one-std ellipses per point.
+
+Every axis has fixed limits from the documented ranges and every histogram fixed bins (made
+by the accumulator), never limits or bins from the data's min and max; values outside the
+ranges are left out before they get here (:data:`~.groups.SUMMARY_RANGES`), so drawing
+takes the same time whatever the values.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from ..core.configs import NULL_SUBSET
 from ..core.landmarks import IBUG68_CONTOURS
+from .groups import SUMMARY_RANGES
 from .tables import ALL, present_classes
 
 __all__ = ["PLOTS", "MissingPlotDependency", "Plot", "draw_plots", "plots_available"]
@@ -65,6 +71,11 @@ def _margins(figure, left=0.8, right=0.2, top=0.5, bottom=0.6, hspace=None, wspa
     figure.subplots_adjust(
         left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height, hspace=hspace, wspace=wspace
     )
+
+
+def _within(value, low: float, high: float) -> bool:
+    """``value`` is a number in ``[low, high]`` (not None, not NaN, not infinite)."""
+    return value is not None and low <= value <= high
 
 
 def _no_data(ax, text: str = "no data") -> None:
@@ -146,7 +157,7 @@ def _draw_va_density(stats: dict):
         norm = LogNorm(vmin=1, vmax=hist.max()) if hist.max() > 1 else None
         ax.imshow(shown, origin="lower", extent=(lo, hi, lo, hi), cmap=cmap, norm=norm, vmin=None if norm else 0, vmax=None if norm else 1, aspect="equal", interpolation="nearest")
         mean_v, mean_a = by_class[name]["valence"]["mean"], by_class[name]["arousal"]["mean"]
-        if mean_v is not None and mean_a is not None:
+        if _within(mean_v, lo, hi) and _within(mean_a, lo, hi):  # a mark outside would stretch the shared axes
             ax.plot([mean_v], [mean_a], marker="+", color="black", markersize=10)
         ax.axhline(0, color="0.85", lw=0.6)
         ax.axvline(0, color="0.85", lw=0.6)
@@ -253,6 +264,10 @@ def _draw_landmarks(stats: dict):
         _no_data(ax, "no rows with landmarks")
         return figure
     mean, std = lm["mean"], lm["std"]
+    low, high = SUMMARY_RANGES["landmarks"]
+    if not all(_within(v, low, high) for p in mean for v in p) or not all(_within(v, 0, high - low) for p in std for v in p):
+        _no_data(ax, "landmarks outside the crop's range")  # stats from elsewhere: never draw a huge shape
+        return figure
     for (x, y), (sx, sy) in zip(mean, std):
         ax.add_patch(Ellipse((x, y), 2 * sx, 2 * sy, facecolor="#1e88e5", alpha=0.18, edgecolor="none"))
     for first, stop, closed in IBUG68_CONTOURS:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.configs import NULL_LABEL, NULL_SUBSET
 from .plots import PLOTS
-from .tables import Table, build_tables, format_value, table_by_name, table_file
+from .tables import Table, build_tables, format_value, left_out_sentence, table_by_name, table_file
 
 __all__ = ["render_html", "write_report"]
 
@@ -59,7 +59,7 @@ _SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
         (("plot", "age_by_gender"), ("table", "age"), ("table", "age_distribution"), ("table", "gender"), ("plot", "race_by_class"), ("table", "race")),
     ),
     ("Landmarks", "landmarks", (("plot", "landmarks_mean_shape"), ("table", "landmarks"))),
-    ("Null values", "nulls", (("table", "nulls"),)),
+    ("Null values and values left out", "nulls", (("table", "nulls"), ("table", "out_of_range"))),
 )
 
 _DEFINITIONS = (
@@ -72,7 +72,13 @@ _DEFINITIONS = (
         "1 + the number of soft-label scores strictly greater than the human class's score; only for human "
         "labels 0..7 (none, uncertain and non_face have no soft-label score). Top-1 rate = share with rank 1.",
     ),
-    ("gender / race group", "the key with the largest estimated probability; unknown where any probability is null."),
+    ("gender / race group", "the key with the largest estimated probability; unknown where any probability is null or out of range."),
+    (
+        "left out",
+        "a value outside its documented range (valence and arousal [-1, 1], age [0, 120], probabilities and scores "
+        "[0, 1], landmarks [-224, 448] pixels; 0.01 of slack) is kept in the data but left out of every number and "
+        "plot, like a null, and counted in the table of values left out.",
+    ),
     ("spread", "population standard deviation."),
 )
 
@@ -152,6 +158,9 @@ def render_html(
             + ", ".join(f"{html.escape(k)} {v:,}" for k, v in bad.items() if v)
             + ". Run <code>affectnetplus verify</code> on the release for the list.</p>"
         )
+    left_out = left_out_sentence(stats)
+    if left_out:
+        parts.append(f'<p class="note">{html.escape(left_out)} <a href="#table-out_of_range">Which, per split</a>.</p>')
     if plot_note and not plots:
         parts.append(f'<p class="note">{html.escape(plot_note)}</p>')
     parts.append("<nav><ul>" + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for t, a, _ in _SECTIONS) + '<li><a href="#definitions">Definitions</a></li></ul></nav>')

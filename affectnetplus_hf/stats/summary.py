@@ -18,9 +18,11 @@ from .groups import (
     GENDER_GROUPS,
     NULL_COLUMNS,
     RACE_GROUPS,
+    RANGED_COLUMNS,
     SOFT_CLASSES,
     STATS_VERSION,
     SUBSET_GROUPS,
+    SUMMARY_RANGES,
     VA_BINS,
 )
 from .sources import SourceInfo
@@ -91,18 +93,22 @@ def summarize(acc, source: SourceInfo | None = None) -> dict:
         },
     }
 
+    def left_out(index, name: str) -> int:
+        return int(acc.left_out[index, RANGED_COLUMNS.index(name)].sum())
+
     def age_summary(index) -> dict:
         summary = acc.age.summary(index)
         rows = int(class_rows.sum() if isinstance(index, slice) else class_rows[index])
         hist = acc.age_hist.sum(axis=(0, 1)) if isinstance(index, slice) else acc.age_hist[index].sum(axis=0)
-        return {"rows": rows, "nulls": rows - summary["known"], **summary, "histogram": [int(v) for v in hist]}
+        nulls = rows - summary["known"] - left_out(index, "age")
+        return {"rows": rows, "nulls": nulls, **summary, "histogram": [int(v) for v in hist]}
 
     def va_summary(index) -> dict:
         rows = int(class_rows.sum() if isinstance(index, slice) else class_rows[index])
         out = {"rows": rows}
         for name, moments in (("valence", acc.valence), ("arousal", acc.arousal)):
             summary = moments.summary(index)
-            out[name] = {"nulls": rows - summary["known"], **summary}
+            out[name] = {"nulls": rows - summary["known"] - left_out(index, name), **summary}
         return out
 
     lm = None
@@ -112,6 +118,8 @@ def summarize(acc, source: SourceInfo | None = None) -> dict:
         lm = {"mean": mean.tolist(), "std": std.tolist()}
 
     split_nulls = {split: acc.split_nulls[split] for split in splits}
+    split_left_out = {split: acc.split_left_out[split] for split in splits}
+    total_left_out = sum(split_left_out.values(), np.zeros(len(RANGED_COLUMNS), dtype=np.int64))
     total_nulls = sum(split_nulls.values(), np.zeros(len(NULL_COLUMNS), dtype=np.int64))
     info = source or SourceInfo(kind="rows", name="")
     return {
@@ -187,5 +195,12 @@ def summarize(acc, source: SourceInfo | None = None) -> dict:
             "total": {c: int(v) for c, v in zip(NULL_COLUMNS, total_nulls)},
         },
         "landmarks": {"rows": acc.lm_n, **(lm or {"mean": None, "std": None})},
+        "out_of_range": {
+            "columns": list(RANGED_COLUMNS),
+            "ranges": {c: list(SUMMARY_RANGES[c]) for c in RANGED_COLUMNS},
+            "by_split": {split: {c: int(v) for c, v in zip(RANGED_COLUMNS, split_left_out[split])} for split in splits},
+            "by_class": {c: {gname: int(acc.left_out[gi, k]) for gi, gname in enumerate(CLASS_GROUPS)} for k, c in enumerate(RANGED_COLUMNS)},
+            "total": {c: int(v) for c, v in zip(RANGED_COLUMNS, total_left_out)},
+        },
     }
 

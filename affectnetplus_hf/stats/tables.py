@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.configs import NULL_LABEL, NULL_SUBSET
 
-__all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "present_classes", "table_by_name", "table_file", "to_csv", "to_markdown", "write_tables"]
+__all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "left_out_sentence", "left_out_table", "left_out_total", "present_classes", "table_by_name", "table_file", "to_csv", "to_markdown", "write_tables"]
 
 #: Label of the row that sums or pools every group.
 ALL = "all"
@@ -183,7 +183,7 @@ def build_tables(stats: dict) -> list[Table]:
             Table(
                 key,
                 f"{title} per class",
-                f"Rows per estimated {key} group (the largest probability; unknown where any probability is null)"
+                f"Rows per estimated {key} group (the largest probability; unknown where any probability is null or out of range)"
                 f" and share of the rows with a known group" + (", and mean probability." if with_means else "."),
                 _cols("class:text", "rows", *groups, *(f"{g}_share:share" for g in keys), *(f"mean_p_{g}:float" for g in keys if with_means)),
                 tuple(
@@ -232,6 +232,10 @@ def build_tables(stats: dict) -> list[Table]:
         )
     )
 
+    left_out = left_out_table(stats)
+    if left_out is not None:
+        tables.append(left_out)
+
     lm = stats["landmarks"]
     if lm["mean"] is not None:
         tables.append(
@@ -245,6 +249,45 @@ def build_tables(stats: dict) -> list[Table]:
             )
         )
     return tables
+
+
+def left_out_total(stats: dict) -> dict[str, int]:
+    """Column -> values left out of the statistics for being outside their range (only columns with some)."""
+    return {c: n for c, n in stats.get("out_of_range", {}).get("total", {}).items() if n}
+
+
+def left_out_sentence(stats: dict) -> str:
+    """One sentence naming the values left out for being outside their range, or ``""`` when none were."""
+    total = left_out_total(stats)
+    if not total:
+        return ""
+    ranges = stats["out_of_range"]["ranges"]
+    listed = ", ".join(f"{c} {n:,} (outside [{ranges[c][0]:g}, {ranges[c][1]:g}])" for c, n in total.items())
+    return (
+        f"{_count(sum(total.values()), 'value')} outside their documented range {'was' if sum(total.values()) == 1 else 'were'} "
+        "left out of these statistics and plots: "
+        f"{listed}. The data keeps them as released."
+    )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def left_out_table(stats: dict) -> Table | None:
+    """The values left out for being outside their range, per split (None when there are none)."""
+    total = left_out_total(stats)
+    if not total:
+        return None
+    block = stats["out_of_range"]
+    return Table(
+        "out_of_range",
+        "Values left out: outside their documented range",
+        "Values outside their column's documented range (a whole vector when one of its values is), kept in the "
+        "data as released but left out of every number and plot above, like nulls (not counted as nulls).",
+        _cols("column:text", "low:float", "high:float", *stats["splits"], "total"),
+        tuple((c, *block["ranges"][c], *(block["by_split"][s][c] for s in stats["splits"]), n) for c, n in total.items()),
+    )
 
 
 def _decade_labels(edges: list[int]) -> list[str]:
