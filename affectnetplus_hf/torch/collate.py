@@ -47,6 +47,7 @@ into its slot, so the batch crosses to the main process without a copy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -64,6 +65,8 @@ __all__ = ["BATCH_KEYS", "JpegCollator", "Rows", "annotation_arrays", "select_ro
 
 _ANNOTATIONS = tuple(name for name in COLLATED_COLUMNS if name != "image")
 _OUTPUTS = ("pixels", "jpeg")
+_CROPS = (None, "face")
+_ON_BAD = ("error", "skip")
 _MEMORY_FORMATS = ("channels_last", "contiguous")
 
 
@@ -108,6 +111,16 @@ class JpegCollator:
             :func:`~affectnetplus_hf.torch.loader.make_loader` turns it on.
         pool_size: storages per worker in that pool (more are allocated fresh when all
             are held).
+        crop: ``None`` (the image as stored) or ``"face"``: cut each full image to its
+            ``face_box`` (the AffectNet 2017 release's box, in full-image pixels), grown by
+            ``crop_margin`` x its width / height on every side, and resize it to ``size``
+            (required). The JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that
+            keeps the box at least ``size``; parts of a grown box outside the image are
+            black. Landmarks move with the crop; ``face_box`` stays in full-image pixels.
+        crop_margin: fraction of the box's width and height added on each side (``0.0``:
+            the box exactly; ``0.25``: a box 1.5 times as wide and high).
+        on_bad: with ``crop="face"``, a row whose ``face_box`` is null: ``"error"``
+            (raise, naming the row) or ``"skip"`` (drop it from the batch).
     """
 
     def __init__(
@@ -120,8 +133,26 @@ class JpegCollator:
         view=None,
         reuse_memory: bool = False,
         pool_size: int = 6,
+        crop: str | None = None,
+        crop_margin: float = 0.0,
+        on_bad: str = "error",
     ):
         self.size = _parse_size(size)
+        if crop not in _CROPS:
+            raise ValueError(f"crop must be None or 'face', got {crop!r}")
+        if crop is not None and self.size is None:
+            raise ValueError("crop='face' needs a size: pass size=S (or (height, width)) to resize every face to")
+        if crop is not None and output == "jpeg":
+            raise ValueError("crop='face' applies to decoded pixels; it does not combine with output='jpeg'")
+        try:
+            crop_margin = float(crop_margin)
+        except (TypeError, ValueError):
+            raise ValueError(f"crop_margin must be a number (a fraction of the box, e.g. 0.1), got {crop_margin!r}") from None
+        if not (crop_margin >= 0.0 and np.isfinite(crop_margin)):
+            raise ValueError(f"crop_margin must be a fraction >= 0 of the box, got {crop_margin!r}")
+        if on_bad not in _ON_BAD:
+            raise ValueError(f"on_bad must be one of {list(_ON_BAD)}, got {on_bad!r}")
+        self.crop, self.crop_margin, self.on_bad = crop, crop_margin, on_bad
         if output not in _OUTPUTS:
             raise ValueError(f"output must be one of {list(_OUTPUTS)}, got {output!r}")
         if memory_format not in _MEMORY_FORMATS:
@@ -140,7 +171,8 @@ class JpegCollator:
     def __repr__(self) -> str:
         return (
             f"JpegCollator(size={self.size}, decoder={self.decoder.name!r}, output={self.output!r}, "
-            f"memory_format={self.memory_format!r}, view={self.view!r}, reuse_memory={self.reuse_memory})"
+            f"memory_format={self.memory_format!r}, view={self.view!r}, reuse_memory={self.reuse_memory}"
+            + (f", crop={self.crop!r}, crop_margin={self.crop_margin}, on_bad={self.on_bad!r})" if self.crop else ")")
         )
 
     # ------------------------------------------------------------------ entry point
@@ -151,6 +183,8 @@ class JpegCollator:
             arrays, lists, images, n = annotation_arrays(batch)
         if self.view is not None:
             n, images = self._apply_view(n, arrays, lists, images)
+        if self.crop is not None and images is not None:
+            n, images = self._face_rows(n, arrays, lists, images)
         ids = lists.get("image_id") or [str(i) for i in range(n)]
         raws = [_as_bytes(image, image_id) for image, image_id in zip(images, ids)] if images is not None else None
         # Without a target size, only the first image's header is read: every other image
@@ -167,6 +201,14 @@ class JpegCollator:
             arrays["jpeg_offsets"] = offsets
             arrays["image_size"] = np.asarray(headers, dtype=np.int64).reshape(n, 2)
             specs["jpeg_data"] = (torch.uint8, (int(offsets[-1]),))
+        elif raws is not None and self.crop is not None:
+            hw = h, w = self.size
+            specs["image"] = (torch.uint8, (n, h, w, 3) if self.memory_format == "channels_last" else (n, 3, h, w))
+            boxes = self._boxes(arrays["face_box"])
+            if "landmarks" in arrays:
+                moved = arrays["landmarks"] - boxes[:, None, :2]
+                size = (boxes[:, 3:4] - boxes[:, 1:2], boxes[:, 2:3] - boxes[:, 0:1])
+                arrays["landmarks"] = geometry.resize_points(moved, size, (float(h), float(w))).astype(np.float32)
         elif raws is not None:
             hw = self.size or (self._header(raws[0], ids[0]) if n else (0, 0))
             h, w = hw
@@ -184,7 +226,11 @@ class JpegCollator:
             flat = tensors["jpeg_data"].numpy()
             for i, raw in enumerate(raws):
                 flat[offsets[i] : offsets[i + 1]] = np.frombuffer(raw, dtype=np.uint8)
-        if hw is not None:
+        if hw is not None and self.crop is not None:
+            self._decode_faces(raws, headers, ids, boxes, tensors["image"])
+            if self.memory_format == "channels_last":
+                tensors["image"] = tensors["image"].permute(0, 3, 1, 2)
+        elif hw is not None:
             self._decode(raws, headers, ids, hw, tensors["image"])
             if self.memory_format == "channels_last":
                 tensors["image"] = tensors["image"].permute(0, 3, 1, 2)
@@ -212,6 +258,61 @@ class JpegCollator:
         if "soft_label" in arrays:
             arrays["soft_label"] = view.soft_targets(torch.from_numpy(arrays["soft_label"])).numpy()
         return n, images
+
+    # ------------------------------------------------------------------ face crops
+    def _face_rows(self, n, arrays, lists, images):
+        """Check every row has a face box; drop (``on_bad="skip"``) or refuse those without."""
+        if "face_box" not in arrays:
+            raise ValueError(
+                "crop='face' needs the face_box column (AffectNet 2017's face_x, face_y, face_width, face_height); "
+                "these rows have none. AffectNet+ and the 8-label release are face crops already: use crop=None"
+            )
+        missing = np.isnan(arrays["face_box"]).any(axis=1) | (arrays["face_box"][:, 2:] <= 0).any(axis=1)
+        if not missing.any():
+            return n, images
+        ids = lists.get("image_id") or [str(i) for i in range(n)]
+        if self.on_bad == "error":
+            first = int(np.flatnonzero(missing)[0])
+            raise BadRecordError(
+                f"image_id {ids[first]!r}",
+                f"crop='face' needs a face box and this row's face_box is null or empty ({int(missing.sum())} of {n} rows "
+                "in this batch); drop these rows (dataset.filter(lambda r: r['face_box'] is not None)) or pass on_bad='skip'"
+                + ("; no row of it has a box: releases of face crops (AffectNet+, the 8-label release) need crop=None" if missing.all() else ""),
+            )
+        rows = np.flatnonzero(~missing)
+        for key in arrays:
+            arrays[key] = arrays[key][rows]
+        for key in lists:
+            lists[key] = [lists[key][i] for i in rows]
+        return len(rows), [images[i] for i in rows]
+
+    def _boxes(self, face_box: np.ndarray) -> np.ndarray:
+        """``N x 4`` crop boxes ``(x0, y0, x1, y1)`` in full-image pixel-edge coordinates, margin added."""
+        x, y, bw, bh = (face_box[:, k].astype(np.float64) for k in range(4))
+        mx, my = self.crop_margin * bw, self.crop_margin * bh
+        return np.stack([x - mx, y - my, x + bw + mx, y + bh + my], axis=1)
+
+    def _decode_faces(self, raws, headers, ids, boxes, buffer: torch.Tensor) -> None:
+        from PIL import Image
+
+        h, w = self.size
+        channels_last = self.memory_format == "channels_last"
+        slots = buffer.numpy()
+        for i, (raw, image_id) in enumerate(zip(raws, ids)):
+            full_h, full_w = headers[i]
+            x0, y0, x1, y1 = boxes[i]
+            # the smallest DCT scale at which the box still covers size x size pixels
+            wanted = (math.ceil(full_h * h / (y1 - y0)), math.ceil(full_w * w / (x1 - x0)))
+            try:
+                decoded = self.decoder.decode(raw, min_size=(min(wanted[0], full_h), min(wanted[1], full_w)))
+            except Exception as exc:
+                raise _bad_image(image_id, exc) from exc
+            factor = _dct_factor(full_w, decoded.shape[1])
+            s = 1.0 / factor
+            ix0, iy0, ix1, iy1 = math.floor(x0 * s), math.floor(y0 * s), math.ceil(x1 * s), math.ceil(y1 * s)
+            region = Image.fromarray(decoded).crop((ix0, iy0, ix1, iy1))  # black outside the image
+            face = region.resize((w, h), Image.BILINEAR, box=(x0 * s - ix0, y0 * s - iy0, x1 * s - ix0, y1 * s - iy0))
+            slots[i] = np.asarray(face) if channels_last else np.asarray(face).transpose(2, 0, 1)
 
     # ------------------------------------------------------------------ images
     def _header(self, raw: bytes, image_id: str) -> tuple[int, int]:
@@ -302,6 +403,15 @@ def _bad_image(image_id: str, exc: Exception) -> BadRecordError:
         f"cannot decode the image ({type(exc).__name__}: {exc}); the stored JPEG bytes are damaged: "
         "re-export the release or drop this row (dataset.filter)",
     )
+
+
+def _dct_factor(full: int, decoded: int) -> int:
+    """The DCT scale denominator (1, 2, 4 or 8) that turned ``full`` pixels into ``decoded``
+    (libjpeg rounds up: ``decoded = ceil(full / factor)``)."""
+    for factor in (1, 2, 4, 8):
+        if decoded == -(-full // factor):
+            return factor
+    return 1 if decoded == full else max(1, round(full / decoded))
 
 
 def _resize(array: np.ndarray, h: int, w: int) -> np.ndarray:

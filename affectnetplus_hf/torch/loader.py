@@ -503,6 +503,9 @@ def make_loader(
     decoder: str = "auto",
     output: str = "pixels",
     memory_format: str = "channels_last",
+    crop: str | None = None,
+    crop_margin: float = 0.0,
+    on_bad: str = "error",
     view: int | ClassView | None = None,
     balanced: bool | float = False,
     curriculum: Curriculum | str | None = None,
@@ -534,6 +537,8 @@ def make_loader(
         num_workers: decoding processes (default: the usable CPU cores, at most 8; ``0``
             decodes in the main process).
         size, decoder, output, memory_format: passed to :class:`JpegCollator`.
+        crop, crop_margin, on_bad: passed to :class:`JpegCollator`: ``crop="face"`` cuts
+            full images (AffectNet 2017) to their ``face_box`` and resizes them to ``size``.
         view: keep only these classes (``7``, ``8`` or a ClassView); batches stay full.
         balanced: draw map-style rows class-balanced (``True`` = power 1, or a power).
         curriculum: a :class:`~affectnetplus_hf.torch.curriculum.Curriculum` of
@@ -571,7 +576,10 @@ def make_loader(
     rank, world_size = _distributed(rank, world_size)
     view_obj = class_view(view) if view is not None else None
     if collator is None:
-        collator = JpegCollator(size, decoder=decoder, output=output, memory_format=memory_format, reuse_memory=True)
+        collator = JpegCollator(
+            size, decoder=decoder, output=output, memory_format=memory_format, reuse_memory=True,
+            crop=crop, crop_margin=crop_margin, on_bad=on_bad,
+        )
     if view_obj is not None and collator.view is None:
         collator = copy.copy(collator)
         collator.view = view_obj  # reduces soft labels (and drops rows the fast paths have not filtered)
