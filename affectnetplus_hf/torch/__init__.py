@@ -54,7 +54,8 @@ from .epoch_plan import EpochPlan
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
 from .loader import ResumableLoader, make_loader
 from .losses import SoftTargetCrossEntropy, SoftTargetKLDiv, soft_cross_entropy, soft_kl_div, to_distribution
-from .metrics import accuracy, ccc, classification_report, group_report, js_divergence, kl_divergence, macro_f1, rmse
+from .metrics import accuracy, ccc, classification_report, group_report, js_divergence, kl_divergence, macro_f1, mean_class_accuracy, rmse
+from .protocols import EXPECTED_VALIDATION_COUNTS, PROTOCOLS, evaluate_protocol
 from .fairness import fairness_report, format_fairness
 from .groups import AGE_BAND_EDGES, dataset_groups, group_index, group_names
 from .mixup import cutmix, mixup
@@ -68,10 +69,12 @@ __all__ = [
     "BATCH_KEYS",
     "DECODERS",
     "EIGHT_CLASS",
+    "EXPECTED_VALIDATION_COUNTS",
     "HEADS",
     "IBUG68_FLIP_PERMUTATION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "PROTOCOLS",
     "SEVEN_CLASS",
     "BatchAugment",
     "ClassView",
@@ -94,6 +97,7 @@ __all__ = [
     "classification_report",
     "cutmix",
     "dataset_groups",
+    "evaluate_protocol",
     "fairness_report",
     "flip_head_pose",
     "flip_landmarks",
@@ -106,6 +110,7 @@ __all__ = [
     "kl_divergence",
     "macro_f1",
     "make_loader",
+    "mean_class_accuracy",
     "mixup",
     "resample",
     "rmse",
