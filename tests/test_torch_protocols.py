@@ -62,3 +62,45 @@ def test_a_validation_set_that_is_not_the_published_one_warns():
         evaluate_protocol(target[:100], target[:100], "affectnet8")
     with pytest.raises(ValueError, match="unknown protocol"):
         evaluate_protocol(target, target, "affectnet9")
+
+
+@pytest.fixture(scope="module")
+def original_exports(tmp_path_factory):
+    import datasets
+
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.release.sample_original import write_sample_2017, write_sample_8labels
+
+    tmp = tmp_path_factory.mktemp("originals")
+    export(write_sample_2017(tmp / "a17", n=4).root, tmp / "o17", progress=False, card_plots=False)
+    export(write_sample_8labels(tmp / "a8", n=4).root, tmp / "o8", progress=False, card_plots=False)
+    return {
+        "2017": datasets.load_dataset(str(tmp / "o17"), "all")["train"],
+        "automatic": datasets.load_dataset(str(tmp / "o17"), "automatic")["train"],
+        "8labels": datasets.load_dataset(str(tmp / "o8"), "all")["train"],
+    }
+
+
+@pytest.mark.parametrize("which,release", [("2017", "AffectNet 2017"), ("8labels", "8-label AffectNet release")])
+def test_tools_say_which_column_the_release_lacks(original_exports, which, release):
+    from affectnetplus_hf.torch import dataset_groups, make_loader, resample
+
+    ds = original_exports[which]
+    with pytest.raises(ValueError, match=f"curriculum.*'subset'.*{release}"):
+        make_loader(ds, 2, num_workers=0, curriculum="epoch:1,2")
+    with pytest.raises(ValueError, match=f"fairness.*'gender'.*{release}"):
+        dataset_groups(ds, "gender")
+    with pytest.raises(ValueError, match=f"'race'.*{release}"):
+        resample(ds, "race")
+    loader = make_loader(ds, 2, num_workers=0, view=7, balanced=True, size=32, crop="face" if which == "2017" else None)
+    assert sum(len(b["image_id"]) for b in loader) > 0  # what the release has still works
+
+
+def test_a_view_of_the_automatic_list_says_it_has_no_human_label(original_exports):
+    from affectnetplus_hf.torch import make_loader, view_dataset
+
+    ds = original_exports["automatic"]
+    with pytest.raises(ValueError, match="'human_label'.*AffectNet 2017.*auto_label"):
+        make_loader(ds, 2, num_workers=0, view=8)
+    with pytest.raises(ValueError, match="'human_label'.*auto_label"):
+        view_dataset(ds, 8)
