@@ -18,6 +18,8 @@ folder), inside a fresh folder that holds what the docs assume a user has:
 
 * ``AffectNet+/``: a clean synthetic release; the docs' ``/data/AffectNet+`` means it;
 * ``affectnet_plus/``: its export;
+* ``affectnet_8labels/``, ``affectnet_2017/``: exports of synthetic original releases (the
+  8-label npy release and the 2017 CSV release);
 * ``examples/``, ``benchmarks/``: the checkout's folders;
 * a Hub-compatible test server (``tests/hub_server.py``) as ``HF_ENDPOINT``, with its write
   token in ``HF_TOKEN``; on a page that names ``my-lab/affectnet_plus`` the export is pushed
@@ -134,7 +136,8 @@ def test_load_dataset_is_given_a_path_or_repo_id_never_a_bare_name():
 def test_the_recipes_page_has_every_promised_recipe():
     text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
     for wanted in ("The 8-class and 7-class AffectNet protocols", "Soft-label training", "Multi-task training",
-                   "A fairness study", "Resuming after preemption"):
+                   "A fairness study", "Resuming after preemption",
+                   "Train on AffectNet+, evaluate on AffectNet-8 validation from an original release"):
         assert f"\n### {wanted}\n" in text, f"docs/recipes.md has no {wanted!r} recipe"
 
 
@@ -172,6 +175,7 @@ EXPECTED_OUTPUT = {
         r"resampled by race",
         r"equalized odds difference",
         r"resumed after 4 batches; the next 5 are those of the uninterrupted run",
+        r"(^\{'protocol': 'AffectNet-8', 'n': \d+, 'accuracy': .*\n){2}",  # the 8-label and the 2017 validation
     ],
     "docs/export.md": [r"records read \d+ = written \d+ \+ reported bad 0"],
 }
@@ -179,13 +183,18 @@ EXPECTED_OUTPUT = {
 
 @pytest.fixture(scope="session")
 def sample_world(tmp_path_factory) -> Path:
-    """A clean synthetic release and its export, made once; each page gets a copy."""
+    """A clean synthetic release and its export, and exports of the original releases, made
+    once; each page gets a copy."""
     from affectnetplus_hf.exporter.writer import export
     from affectnetplus_hf.release.sample import write_sample
+    from affectnetplus_hf.release.sample_original import write_sample_2017, write_sample_8labels
 
     world = tmp_path_factory.mktemp("docs-world")
     write_sample(world / "AffectNet+", n=SAMPLE_RECORDS)
     export(world / "AffectNet+", world / "affectnet_plus", progress=False, card_plots=False)
+    originals = tmp_path_factory.mktemp("docs-originals")
+    for name, write in (("affectnet_8labels", write_sample_8labels), ("affectnet_2017", write_sample_2017)):
+        export(write(originals / name, n=16).root, world / name, progress=False, card_plots=False)
     return world
 
 

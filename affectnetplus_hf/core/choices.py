@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-__all__ = ["CheckImages", "CurriculumBy", "Gating", "MemoryFormat", "OnBad", "Output", "check_choice", "choices_of"]
+__all__ = ["CheckImages", "Crop", "CurriculumBy", "Gating", "MemoryFormat", "OnBad", "Output", "check_choice", "choices_of"]
 
 OnBad = Literal["error", "skip"]
 """What to do with a record (export, builder) or an image (loader) that cannot be used:
@@ -26,6 +26,10 @@ MemoryFormat = Literal["channels_last", "contiguous"]
 
 Output = Literal["pixels", "jpeg"]
 """What the collator puts in ``batch["image"]``: decoded uint8 pixels, or the JPEG bytes for GPU decoding."""
+
+Crop = Literal["face"]
+"""How the loader cuts each image (``None``, the default, takes it as stored): ``"face"`` cuts a
+full image (AffectNet 2017) to its ``face_box``."""
 
 CurriculumBy = Literal["epoch", "step"]
 """What a loader curriculum's stages start at: an epoch number, or a loader step counted over the whole run."""

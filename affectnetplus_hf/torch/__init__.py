@@ -16,7 +16,8 @@ Training tools
     :func:`soft_cross_entropy`, :func:`soft_kl_div`   explicit ``normalize=``
     :data:`SEVEN_CLASS`, :data:`EIGHT_CLASS`, :func:`view_batch`, :func:`view_dataset`
     :func:`class_balanced_weights`, :func:`balanced_sampler`
-    :mod:`.metrics`               accuracy, macro-F1 per subset/group, KL/JS, RMSE, CCC
+    :mod:`.metrics`               accuracy, mean class accuracy, macro-F1 per subset/group, KL/JS, RMSE, CCC
+    :func:`evaluate_protocol`     AffectNet-7 / AffectNet-8 validation protocols (:mod:`.protocols`)
     :class:`MultiTaskLoss`        every annotated head, masked where null; fixed / uncertainty / EMA balancing
 Studies by demographic group
     :mod:`.groups`                race, gender, age band of a row (most probable estimate)
@@ -56,7 +57,18 @@ from .epoch_plan import EpochPlan
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
 from .loader import ResumableLoader, make_loader
 from .losses import SoftTargetCrossEntropy, SoftTargetKLDiv, soft_cross_entropy, soft_kl_div, to_distribution
-from .metrics import accuracy, ccc, classification_report, group_report, js_divergence, kl_divergence, macro_f1, rmse
+from .metrics import (
+    accuracy,
+    ccc,
+    classification_report,
+    group_report,
+    js_divergence,
+    kl_divergence,
+    macro_f1,
+    mean_class_accuracy,
+    rmse,
+)
+from .protocols import EXPECTED_VALIDATION_COUNTS, PROTOCOLS, evaluate_protocol
 from .fairness import fairness_report, format_fairness
 from .groups import AGE_BAND_EDGES, dataset_groups, group_index, group_names
 from .mixup import cutmix, mixup
@@ -70,11 +82,13 @@ __all__ = [
     "BATCH_KEYS",
     "DECODERS",
     "EIGHT_CLASS",
+    "EXPECTED_VALIDATION_COUNTS",
     "HEADS",
     "IBUG68_FLIP_PERMUTATION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MAX_IMAGE_PIXELS",
+    "PROTOCOLS",
     "SEVEN_CLASS",
     "SkippedRow",
     "BatchAugment",
@@ -98,6 +112,7 @@ __all__ = [
     "classification_report",
     "cutmix",
     "dataset_groups",
+    "evaluate_protocol",
     "fairness_report",
     "flip_head_pose",
     "flip_landmarks",
@@ -110,6 +125,7 @@ __all__ = [
     "kl_divergence",
     "macro_f1",
     "make_loader",
+    "mean_class_accuracy",
     "mixup",
     "resample",
     "resolve_device",

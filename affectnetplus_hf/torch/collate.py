@@ -53,11 +53,13 @@ otherwise read ``./x.jpg`` from the working directory), a header that declares m
 :data:`~affectnetplus_hf.torch.decoders.MAX_IMAGE_PIXELS` pixels. With ``on_bad="error"``
 (default) the first one raises :class:`~affectnetplus_hf.errors.BadImageError` naming the
 row; with ``on_bad="skip"`` it is left out of the batch (which then holds fewer rows) and
-listed under ``skipped``.
+listed under ``skipped``. With ``crop="face"``, a row whose ``face_box`` is null or empty
+is a bad row too (reason ``"no face_box: ..."``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -65,7 +67,7 @@ import numpy as np
 import torch
 
 from ..core.columns import annotation_arrays as core_annotation_arrays
-from ..core.choices import MemoryFormat, OnBad, Output, check_choice, choices_of
+from ..core.choices import Crop, MemoryFormat, OnBad, Output, check_choice, choices_of
 from ..core.columns import rows_to_arrow, whole_array
 from ..errors import BadImageError
 from . import geometry
@@ -151,6 +153,15 @@ class JpegCollator:
             raises :class:`~affectnetplus_hf.errors.BadImageError` naming it, ``"skip"``
             leaves it out of the batch and lists it under the batch's ``skipped`` key
             (a list of :class:`SkippedRow`; present, maybe empty, in every batch).
+        crop: ``None`` (the image as stored) or ``"face"``: cut each full image to its
+            ``face_box`` (the AffectNet 2017 release's box, in full-image pixels), grown by
+            ``crop_margin`` x its width / height on every side, and resize it to ``size``
+            (required). The image is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that
+            keeps the box at least ``size``; parts of a grown box outside the image are
+            black. Landmarks move with the crop; ``face_box`` stays in full-image pixels.
+            A row whose ``face_box`` is null or empty is a bad row (``on_bad``).
+        crop_margin: fraction of the box's width and height added on each side (``0.0``:
+            the box exactly; ``0.25``: a box 1.5 times as wide and high).
     """
 
     def __init__(
@@ -164,6 +175,8 @@ class JpegCollator:
         reuse_memory: bool = False,
         pool_size: int = 6,
         on_bad: OnBad = "error",
+        crop: Crop | None = None,
+        crop_margin: float = 0.0,
     ):
         self.size = _parse_size(size)
         check_choice("on_bad", on_bad, OnBad)
@@ -172,6 +185,20 @@ class JpegCollator:
         check_choice("memory_format", memory_format, MemoryFormat)
         if output == "jpeg" and self.size is not None:
             raise ValueError("size applies to decoded pixels; with output='jpeg' pass size to DevicePrefetcher instead")
+        if crop is not None:
+            check_choice("crop", crop, Crop)
+            if self.size is None:
+                raise ValueError("crop='face' needs a size: pass size=S (or (height, width)) to resize every face to")
+            if output == "jpeg":
+                raise ValueError("crop='face' applies to decoded pixels; it does not combine with output='jpeg'")
+        try:
+            margin = float(crop_margin)
+        except (TypeError, ValueError):
+            raise ValueError(f"crop_margin must be a number (a fraction of the box, e.g. 0.1), got {crop_margin!r}") from None
+        if not (margin >= 0.0 and math.isfinite(margin)):
+            raise ValueError(f"crop_margin must be a fraction >= 0 of the box, got {crop_margin!r}")
+        self.crop: Crop | None = crop
+        self.crop_margin = margin
         self.decoder = get_decoder(decoder)
         self.output = output
         self.memory_format = memory_format
@@ -184,7 +211,8 @@ class JpegCollator:
     def __repr__(self) -> str:
         return (
             f"JpegCollator(size={self.size}, decoder={self.decoder.name!r}, output={self.output!r}, "
-            f"memory_format={self.memory_format!r}, view={self.view!r}, reuse_memory={self.reuse_memory}, on_bad={self.on_bad!r})"
+            f"memory_format={self.memory_format!r}, view={self.view!r}, reuse_memory={self.reuse_memory}, on_bad={self.on_bad!r}"
+            + (f", crop={self.crop!r}, crop_margin={self.crop_margin})" if self.crop is not None else ")")
         )
 
     # ------------------------------------------------------------------ entry point
@@ -203,6 +231,9 @@ class JpegCollator:
         first_hw = (0, 0)
         if images is not None:
             raws, headers, first_hw, bad = self._read(images, lists.get("image_id"), rows)
+            if self.crop is not None:
+                for i, reason in self._boxless(arrays, n).items():
+                    bad.setdefault(i, reason)
             if bad:  # dropped before anything is allocated
                 keep = self._bad_rows(bad, n, lists.get("image_id"), rows, skipped)
                 n, (raws, headers, rows) = _take(keep, arrays, lists, raws, headers, rows)
@@ -219,7 +250,13 @@ class JpegCollator:
             hw = self.size or first_hw
             h, w = hw
             specs["image"] = (torch.uint8, (n, h, w, 3) if self.memory_format == "channels_last" else (n, 3, h, w))
-            if "landmarks" in arrays and headers and any(hdr != hw for hdr in headers):
+            if self.crop is not None:
+                boxes = self._boxes(arrays["face_box"])
+                if "landmarks" in arrays:
+                    moved = arrays["landmarks"] - boxes[:, None, :2]
+                    box_hw = (boxes[:, 3:4] - boxes[:, 1:2], boxes[:, 2:3] - boxes[:, 0:1])
+                    arrays["landmarks"] = geometry.resize_points(moved, box_hw, (float(h), float(w))).astype(np.float32)
+            elif "landmarks" in arrays and headers and any(hdr != hw for hdr in headers):
                 src = np.asarray(headers, dtype=np.float32).reshape(n, 2)
                 arrays["landmarks"] = geometry.resize_points(arrays["landmarks"], (src[:, 0:1], src[:, 1:2]), (float(h), float(w)))
         for key, array in arrays.items():
@@ -233,7 +270,10 @@ class JpegCollator:
             for i, raw in enumerate(raws):
                 flat[offsets[i] : offsets[i + 1]] = np.frombuffer(raw, dtype=np.uint8)
         if hw is not None:
-            failed = self._decode(raws, headers, lists.get("image_id"), rows, hw, tensors["image"])
+            if self.crop is not None:
+                failed = self._decode_faces(raws, headers, lists.get("image_id"), rows, boxes, tensors["image"])
+            else:
+                failed = self._decode(raws, headers, lists.get("image_id"), rows, hw, tensors["image"])
             if failed:  # rows that did not decode (on_bad="skip"): move the others up, in place
                 keep = self._bad_rows(failed, n, lists.get("image_id"), rows, skipped)
                 index = torch.tensor(keep, dtype=torch.int64)
@@ -307,6 +347,56 @@ class JpegCollator:
         if "soft_label" in arrays:
             arrays["soft_label"] = view.soft_targets(torch.from_numpy(arrays["soft_label"])).numpy()
         return n, images, rows
+
+    # ------------------------------------------------------------------ face crops
+    def _boxless(self, arrays: dict, n: int) -> dict[int, str]:
+        """``{position: reason}`` of the rows without a usable ``face_box`` (``crop="face"``)."""
+        if "face_box" not in arrays:
+            raise ValueError(
+                "crop='face' needs the face_box column (AffectNet 2017's face_x, face_y, face_width, face_height); "
+                "these rows have none. AffectNet+ and the 8-label release are face crops already: use crop=None"
+            )
+        box = arrays["face_box"]
+        missing = np.flatnonzero(np.isnan(box).any(axis=1) | (box[:, 2:] <= 0).any(axis=1))
+        reason = "no face_box: crop='face' needs one and this row's face_box is null or empty"
+        if n and len(missing) == n:
+            reason += "; no row of this batch has one: releases of face crops (AffectNet+, the 8-label release) need crop=None"
+        return {int(i): reason for i in missing}
+
+    def _boxes(self, face_box: np.ndarray) -> np.ndarray:
+        """``N x 4`` crop boxes ``(x0, y0, x1, y1)`` in full-image pixel-edge coordinates, margin added."""
+        x, y, bw, bh = (face_box[:, k].astype(np.float64) for k in range(4))
+        mx, my = self.crop_margin * bw, self.crop_margin * bh
+        return np.stack([x - mx, y - my, x + bw + mx, y + bh + my], axis=1)
+
+    def _decode_faces(self, raws, headers, ids, rows, boxes: np.ndarray, buffer: torch.Tensor) -> dict[int, str]:
+        """Decode each image at a reduced DCT scale, cut its box and resize it into its slot
+        of ``buffer``; ``{position: reason}`` of those that did not decode, as :meth:`_decode`."""
+        from PIL import Image
+
+        assert self.size is not None  # crop="face" requires it
+        h, w = self.size
+        channels_last = self.memory_format == "channels_last"
+        slots = buffer.numpy()
+        failed: dict[int, str] = {}
+        for i, raw in enumerate(raws):
+            full_h, full_w = headers[i]
+            x0, y0, x1, y1 = boxes[i]
+            # the smallest DCT scale at which the box still covers size x size pixels
+            wanted = (math.ceil(full_h * h / (y1 - y0)), math.ceil(full_w * w / (x1 - x0)))
+            try:
+                decoded = self.decoder.decode(raw, min_size=(min(wanted[0], full_h), min(wanted[1], full_w)))
+            except Exception as exc:
+                failed[i] = _reason(exc)
+                if self.on_bad == "error":
+                    self._bad_rows(failed, len(raws), ids, rows, [])
+                continue
+            s = 1.0 / _dct_factor(full_w, decoded.shape[1])
+            ix0, iy0, ix1, iy1 = math.floor(x0 * s), math.floor(y0 * s), math.ceil(x1 * s), math.ceil(y1 * s)
+            region = Image.fromarray(decoded).crop((ix0, iy0, ix1, iy1))  # black outside the image
+            face = region.resize((w, h), Image.Resampling.BILINEAR, box=(x0 * s - ix0, y0 * s - iy0, x1 * s - ix0, y1 * s - iy0))
+            slots[i] = np.asarray(face) if channels_last else np.asarray(face).transpose(2, 0, 1)
+        return failed
 
     # ------------------------------------------------------------------ images
     def _decode(self, raws, headers, ids, rows, hw, buffer: torch.Tensor) -> dict[int, str]:
@@ -415,6 +505,15 @@ def _take(keep: list[int], arrays: dict, lists: dict, *sequences):
     for key in lists:
         lists[key] = [lists[key][i] for i in keep]
     return len(keep), tuple(None if seq is None else [seq[i] for i in keep] for seq in sequences)
+
+
+def _dct_factor(full: int, decoded: int) -> int:
+    """The DCT scale denominator (1, 2, 4 or 8) that turned ``full`` pixels into ``decoded``
+    (libjpeg rounds up: ``decoded = ceil(full / factor)``)."""
+    for factor in (1, 2, 4, 8):
+        if decoded == -(-full // factor):
+            return factor
+    return 1 if decoded == full else max(1, round(full / decoded))
 
 
 def _resize(array: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -53,6 +53,9 @@ def dataset_groups(
     names = group_names(attribute, age_edges)  # validates the attribute
     if attribute not in dataset.column_names:
         raise KeyError(f"dataset has no {attribute!r} column; columns: {dataset.column_names}")
+    from .requirements import require_values
+
+    require_values(dataset, attribute)
     column = dataset.select_columns([attribute]).with_format("arrow")[:].column(attribute)
     values = float_values(column) if attribute == "age" else struct_values(column, names)
     return group_index(torch.from_numpy(np.ascontiguousarray(values)), attribute, min_probability=min_probability, age_edges=age_edges)

@@ -31,7 +31,8 @@ A map-style state resumes with any ``num_workers``: the epoch's plan does not de
 them.
 
 With ``on_bad="skip"``, rows whose image cannot be used (damaged or null bytes, a header
-beyond :data:`~affectnetplus_hf.torch.decoders.MAX_IMAGE_PIXELS`) are left out and
+beyond :data:`~affectnetplus_hf.torch.decoders.MAX_IMAGE_PIXELS`; with ``crop="face"``, a
+null or empty ``face_box``) are left out and
 listed in ``loader.skipped``; the following rows fill their place, so every batch but
 an epoch's last is full (see :func:`make_loader`).
 
@@ -57,7 +58,7 @@ import torch
 from torch.utils.data import IterableDataset, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from ..core.choices import MemoryFormat, OnBad, Output, check_choice
+from ..core.choices import Crop, MemoryFormat, OnBad, Output, check_choice
 from ..core.columns import label_codes
 from ..core.schema import EXPRESSIONS, SUBSETS
 from ..errors import ResumeMismatchError
@@ -688,6 +689,8 @@ def make_loader(
     decoder: str = "auto",
     output: Output = "pixels",
     memory_format: MemoryFormat = "channels_last",
+    crop: Crop | None = None,
+    crop_margin: float = 0.0,
     view: int | ClassView | None = None,
     balanced: bool | float = False,
     curriculum: Curriculum | str | None = None,
@@ -720,6 +723,10 @@ def make_loader(
         num_workers: decoding processes (default: the usable CPU cores, at most 8; ``0``
             decodes in the main process).
         size, decoder, output, memory_format: passed to :class:`JpegCollator`.
+        crop, crop_margin: passed to :class:`JpegCollator`: ``crop="face"`` cuts full
+            images (AffectNet 2017) to their ``face_box`` (grown by ``crop_margin`` of its
+            width / height on each side) and resizes them to ``size``; a row without a box
+            is a bad row (``on_bad``).
         view: keep only these classes (``7``, ``8`` or a ClassView); batches stay full.
         balanced: draw map-style rows class-balanced (``True`` = power 1, or a power).
         curriculum: a :class:`~affectnetplus_hf.torch.curriculum.Curriculum` of
@@ -742,7 +749,8 @@ def make_loader(
         collator: use this collator instead of building one from the arguments above.
         on_bad: a row whose image cannot be used (bytes that do not decode, null bytes, a
             header beyond :data:`~affectnetplus_hf.torch.decoders.MAX_IMAGE_PIXELS`
-            pixels): ``"error"`` (default, or the ``collator``'s) stops with
+            pixels; with ``crop="face"``, a null or empty ``face_box``): ``"error"``
+            (default, or the ``collator``'s) stops with
             :class:`~affectnetplus_hf.errors.BadImageError` naming the row; ``"skip"``
             leaves it out, logs a warning and lists it in ``loader.skipped`` (a
             :class:`~affectnetplus_hf.torch.collate.SkippedRow` ``(row, image_id, reason)``
@@ -775,7 +783,16 @@ def make_loader(
     rank, world_size = _distributed(rank, world_size)
     view_obj = class_view(view) if view is not None else None
     if collator is None:
-        collator = JpegCollator(size, decoder=decoder, output=output, memory_format=memory_format, reuse_memory=True, on_bad=on_bad or "error")
+        collator = JpegCollator(
+            size,
+            decoder=decoder,
+            output=output,
+            memory_format=memory_format,
+            reuse_memory=True,
+            on_bad=on_bad or "error",
+            crop=crop,
+            crop_margin=crop_margin,
+        )
     if view_obj is not None and collator.view is None:
         collator = copy.copy(collator)
         collator.view = view_obj  # reduces soft labels (and drops rows the fast paths have not filtered)

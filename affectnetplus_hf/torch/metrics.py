@@ -6,6 +6,9 @@ Classification is scored against the **human label**. ``pred`` may be class indi
 8-class logits are scored on codes 0..7 only.
 
 * :func:`accuracy`: fraction correct.
+* :func:`mean_class_accuracy`: mean over the classes among the scored labels of the
+  fraction of that class's rows predicted right (balanced accuracy, "mean class
+  accuracy" / "average accuracy" in FER papers).
 * :func:`macro_f1`: mean of per-class ``F1 = 2 TP / (2 TP + FP + FN)`` over the classes
   that occur among the scored rows' labels or predictions (scikit-learn's default).
 * :func:`group_report`: both, per group, and the largest gap between groups. Groups for
@@ -40,6 +43,7 @@ __all__ = [
     "js_divergence",
     "kl_divergence",
     "macro_f1",
+    "mean_class_accuracy",
     "rmse",
 ]
 
@@ -66,6 +70,18 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, *, num_classes: int | Non
     if t.numel() == 0:
         return torch.tensor(float("nan"))
     return (p == t).double().mean()
+
+
+def mean_class_accuracy(pred: torch.Tensor, target: torch.Tensor, *, num_classes: int | None = None) -> torch.Tensor:
+    """Unweighted mean over the classes present among the scored labels of each class's accuracy (recall)."""
+    p, t, _ = _scored(pred, target, num_classes)
+    if t.numel() == 0:
+        return torch.tensor(float("nan"))
+    size = int(torch.maximum(p.max(), t.max()).item()) + 1
+    right = torch.bincount(t[p == t], minlength=size).double()
+    total = torch.bincount(t, minlength=size).double()
+    present = total > 0
+    return (right[present] / total[present]).mean()
 
 
 def macro_f1(pred: torch.Tensor, target: torch.Tensor, *, num_classes: int | None = None) -> torch.Tensor:

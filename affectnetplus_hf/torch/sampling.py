@@ -28,6 +28,9 @@ def labels_of(source, column: str = "human_label") -> torch.Tensor:
         if column not in source.column_names:
             raise KeyError(f"dataset has no {column!r} column; columns: {source.column_names}")
         from ..core.columns import COLUMN_KINDS, label_codes
+        from .requirements import require_values
+
+        require_values(source, column)
 
         kind, num_classes = COLUMN_KINDS.get(column, (None, None))
         array = source.with_format("arrow")[column]

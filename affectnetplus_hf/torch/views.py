@@ -145,7 +145,10 @@ def view_dataset(dataset, view: ClassView | int):
     """
     import datasets
 
+    from .requirements import require_values
+
     view = class_view(view)
+    require_values(dataset, "human_label")
 
     def codes(labels) -> torch.Tensor:
         return torch.tensor([-1 if label is None else label for label in labels], dtype=torch.int64)
