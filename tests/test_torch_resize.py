@@ -98,8 +98,8 @@ def test_pillow_fallback_scales_like_libjpeg(decoder):
     data = buffer.getvalue()
     dec = get_decoder(decoder)
     assert dec.decode(data, min_size=(40, 20)).shape[:2] == dec.scaled_shape((150, 90), (40, 20)) == (75, 45)
-    import pyarrow as pa
     import datasets
+    import pyarrow as pa
 
     one = pa.table({"image": pa.array([{"bytes": data, "path": None}], type=datasets.Image().pa_type)})
     batch = JpegCollator((60, 36), decoder=decoder)(one)["image"]
