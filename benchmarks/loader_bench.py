@@ -14,12 +14,20 @@ valence, arousal, age, gender, race, head pose, landmarks) and the ids, with
 (c) ``ours``     ``affectnetplus_hf.torch.make_loader`` (Arrow batches, decode into
                  shared memory).
 
-The ceiling is the fastest installed decoder's single-core rate (decoding the same
-images into a reused buffer, nothing else) times the worker count: what the workers
-could deliver if decoding were all they did. Rates are images per second in the main
-process, timed from the first batch (worker start-up excluded) over whole epochs,
-repeated until ``--min-seconds``. Ratios are printed against that ceiling and the two
-baselines, all measured in this process on this machine.
+The targets (issue 18) compare ours with bare decoding, at two sizes, in one run:
+
+* full size: ``make_loader(ds, 256, num_workers=2)`` against ``--workers`` processes side
+  by side doing nothing but decode the same JPEG bytes into a reused buffer;
+* reduced size: ``make_loader(..., size=--size)`` (default 112) against the same processes
+  decoding with DCT scaling (``min_height`` / ``min_width``, i.e. ``min_size``).
+
+Each bare figure is measured right before and right after its loader and the two
+averaged, so both sides of a ratio see the same load. Two ratios per size: wall-clock
+rate (target >= 0.9) and CPU seconds per image (the loader's workers + main process
+against the bare processes'; target: at most 1.1x, robust to other load on the machine).
+Rates are images per second in the main process, timed from the first batch (worker
+start-up excluded) over whole epochs, repeated until ``--min-seconds``. The two
+baselines (a) and (b) are compared with ours at full size.
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-TARGET_CEILING = 0.85
+TARGET_BARE = 0.9  # ours / bare decoding, wall clock
+TARGET_CPU = 1.1  # ours / bare decoding, CPU seconds per image
 TARGET_BASELINE = 3.0
 
 
@@ -150,44 +159,60 @@ def rate(loader, min_seconds: float, batch_key: str = "image") -> dict:
             return {"images_per_s": images / elapsed, "cpu_s_per_image": cpu / max(images, 1), "epochs": epochs, "images": images}
 
 
-def _decode_for(args) -> int:
-    name, jpegs, seconds = args
+def _decode_for(args) -> tuple[int, float]:
+    name, jpegs, seconds, min_size = args
     from affectnetplus_hf.torch.decoders import get_decoder
 
     decoder = get_decoder(name)
-    buffer = np.empty_like(decoder.decode(jpegs[0]))
-    count, start = 0, time.perf_counter()
+    buffer = np.empty_like(decoder.decode(jpegs[0], min_size=min_size))
+    count, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         for data in jpegs:
-            decoder.decode(data, out=buffer)
+            decoder.decode(data, out=buffer, min_size=min_size)
         count += len(jpegs)
-    return count
+    return count, time.process_time() - cpu
 
 
-def parallel_decode_rate(jpegs, name: str, processes: int, seconds: float = 3.0) -> float:
-    """Images per second of ``processes`` processes doing nothing but decode, side by side:
-    what the machine gives bare decoding right now (equal to single-core rate x processes
-    only when that many cores are free)."""
+def bare_decode(jpegs, name: str, processes: int, min_size=None, seconds: float = 3.0) -> dict:
+    """``processes`` processes side by side doing nothing but decode ``jpegs`` into a reused
+    buffer (DCT-scaled to at least ``min_size`` when given): images per second together
+    (what the machine gives bare decoding right now) and CPU seconds per image."""
     import multiprocessing
 
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         start = time.perf_counter()
-        counts = pool.map(_decode_for, [(name, jpegs, seconds)] * processes)
-        return sum(counts) / (time.perf_counter() - start)
+        results = pool.map(_decode_for, [(name, jpegs, seconds, min_size)] * processes)
+        wall = time.perf_counter() - start
+    count = sum(c for c, _ in results)
+    return {"images_per_s": count / wall, "cpu_s_per_image": sum(t for _, t in results) / count}
 
 
-def decoder_cpu_cost(jpegs, name: str, min_seconds: float = 2.0) -> float:
-    """CPU seconds per image of one decoder alone, into a reused buffer."""
-    from affectnetplus_hf.torch.decoders import get_decoder
+def against_bare(make, jpegs, name: str, workers: int, min_size, min_seconds: float) -> dict:
+    """Ours (the loader ``make()`` returns) between two bare-decoding measurements."""
+    before = bare_decode(jpegs, name, max(workers, 1), min_size)
+    loader = make()
+    ours = rate(loader, min_seconds)
+    del loader
+    after = bare_decode(jpegs, name, max(workers, 1), min_size)
+    bare = {key: (before[key] + after[key]) / 2 for key in before}
+    return {
+        "ours": ours,
+        "bare": bare,
+        "bare_before": before,
+        "bare_after": after,
+        "rate_ratio": ours["images_per_s"] / bare["images_per_s"],
+        "cpu_ratio": ours["cpu_s_per_image"] / bare["cpu_s_per_image"],
+    }
 
-    decoder = get_decoder(name)
-    buffer = np.empty_like(decoder.decode(jpegs[0]))
-    count, start, wall = 0, time.process_time(), time.perf_counter()
-    while time.perf_counter() - wall < min_seconds:
-        for data in jpegs:
-            decoder.decode(data, out=buffer)
-        count += len(jpegs)
-    return (time.process_time() - start) / count
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -195,6 +220,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=20_000, help="images in the synthetic export (default 20000)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for every loader (default 2)")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=112, help="the reduced size measured (default 112: half the synthetic 224)")
     parser.add_argument("--min-seconds", type=float, default=8.0, help="time each loader at least this long")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep/reuse the synthetic data here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
@@ -206,7 +232,7 @@ def main(argv=None) -> int:
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="affectnetplus-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {len(os.sched_getaffinity(0))} usable cores, torch {torch.__version__}, cuda={torch.cuda.is_available()}")
+    print(f"machine: {_cpu_model()}, {len(os.sched_getaffinity(0))} usable cores, torch {torch.__version__}, cuda={torch.cuda.is_available()}")
     print(f"data: {work}")
     dataset, images_dir, annotations_dir = build(work, args.n, args.workers)
 
@@ -221,27 +247,31 @@ def main(argv=None) -> int:
     results["fastest"] = best
 
     common = dict(batch_size=args.batch_size, num_workers=args.workers, persistent_workers=args.workers > 0)
-    print(f"\nloaders, {args.workers} workers (ready uint8 batch of {args.batch_size} + annotation tensors, shuffled):")
-    # the ceiling is measured right before and after ours, and the higher figure kept
-    ceiling_before = measure_decoders(sample, [best], min_seconds=2.0)[best] * args.workers
-    ours_loader = make_loader(dataset, args.batch_size, num_workers=args.workers, seed=0)
-    ours = rate(ours_loader, args.min_seconds)
-    del ours_loader
-    ceiling_after = measure_decoders(sample, [best], min_seconds=2.0)[best] * args.workers
-    ceiling = max(ceiling_before, ceiling_after)
-    cost = decoder_cpu_cost(sample, best)
-    side_by_side = parallel_decode_rate(sample[:500], best, max(args.workers, 1))
-    results.update(
-        ceiling=ceiling,
-        ceiling_before=ceiling_before,
-        ceiling_after=ceiling_after,
-        decode_cpu_s_per_image=cost,
-        bare_decode_side_by_side=side_by_side,
-        ours=ours,
-    )
-    print(f"  ceiling       {ceiling:8.0f} images/s  ({best} single-core rate x {args.workers} workers; {ceiling_before:.0f} before, {ceiling_after:.0f} after ours)")
-    print(f"  bare decode   {side_by_side:8.0f} images/s  ({args.workers} processes doing nothing but decode, side by side, right after)")
-    print(f"  (c) ours      {ours['images_per_s']:8.0f} images/s  ({ours['epochs']} epochs; {ours['cpu_s_per_image'] * 1e6:.0f} us CPU/image, bare decode {cost * 1e6:.0f})")
+    print(f"\nours against {args.workers} processes doing nothing but decode the same bytes (ready uint8 batch of {args.batch_size} + annotation tensors, shuffled):")
+    reduced = (args.size, args.size)
+    jpegs = sample[:500]
+    sizes = {}
+    for key, size, min_size, label in (
+        ("full", None, None, "full size (224)"),
+        ("reduced", args.size, reduced, f"size={args.size} (bare: DCT-scaled, min_size={reduced})"),
+    ):
+        m = against_bare(
+            lambda size=size: make_loader(dataset, args.batch_size, num_workers=args.workers, seed=0, size=size),
+            jpegs,
+            best,
+            args.workers,
+            min_size,
+            args.min_seconds,
+        )
+        sizes[key] = m
+        print(
+            f"  {label}\n    ours {m['ours']['images_per_s']:8.0f} images/s, {m['ours']['cpu_s_per_image'] * 1e6:5.0f} us CPU/image ({m['ours']['epochs']} epochs)"
+            f"\n    bare {m['bare']['images_per_s']:8.0f} images/s, {m['bare']['cpu_s_per_image'] * 1e6:5.0f} us CPU/image "
+            f"({m['bare_before']['images_per_s']:.0f} before, {m['bare_after']['images_per_s']:.0f} after ours)"
+        )
+    results["sizes"] = sizes
+    ours = sizes["full"]["ours"]
+    results["ours"] = ours
 
     if not args.skip_baselines:
         files = DataLoader(FilesDataset(images_dir, annotations_dir), shuffle=True, **common)
@@ -259,26 +289,25 @@ def main(argv=None) -> int:
         results["hf_torch"] = b
         del hf_loader
 
-    print("\nratios (wall clock, the targets):")
-    share = ours["images_per_s"] / ceiling
-    results["ours_over_ceiling"] = share
-    print(f"  ours / ceiling         {share:5.2f}   (target >= {TARGET_CEILING:.2f}: {'met' if share >= TARGET_CEILING else 'MISSED'})")
+    print("\nratios (the targets; both sides measured in this run, on this machine):")
+    for key, label in (("full", "full size"), ("reduced", f"size={args.size}")):
+        m = sizes[key]
+        ok_rate, ok_cpu = m["rate_ratio"] >= TARGET_BARE, m["cpu_ratio"] <= TARGET_CPU
+        print(
+            f"  {label:<10} ours / bare decode  {m['rate_ratio']:5.2f} images/s (target >= {TARGET_BARE:.2f}: {'met' if ok_rate else 'MISSED'}), "
+            f"{m['cpu_ratio']:5.2f}x CPU/image (target <= {TARGET_CPU:.2f}x: {'met' if ok_cpu else 'MISSED'})"
+        )
+    faster = sizes["reduced"]["ours"]["images_per_s"] / ours["images_per_s"]
+    results["reduced_over_full"] = faster
+    print(f"  size={args.size} / full size {faster:5.2f}   (asking for smaller images should never cost more)")
     for key, label in (("files", "(a) files"), ("hf_torch", "(b) hf-torch")):
         if key in results:
             ratio = ours["images_per_s"] / results[key]["images_per_s"]
             results[f"ours_over_{key}"] = ratio
             print(f"  ours / {label:<14} {ratio:5.2f}x  (target >= {TARGET_BASELINE:.0f}x: {'met' if ratio >= TARGET_BASELINE else 'MISSED'})")
-    print(f"  ours / bare decode in {args.workers} processes {ours['images_per_s'] / side_by_side:5.2f}   (what the CPUs gave this run)")
-    results["ours_over_side_by_side"] = ours["images_per_s"] / side_by_side
-    print("CPU cost per delivered image (robust to other load on the machine):")
-    efficiency = cost / ours["cpu_s_per_image"]
-    results["cpu_efficiency"] = efficiency
-    print(f"  bare decode / ours     {efficiency:5.2f}   (1.00 = the loader costs nothing beyond decoding)")
-    for key, label in (("files", "(a) files"), ("hf_torch", "(b) hf-torch")):
-        if key in results:
             ratio = results[key]["cpu_s_per_image"] / ours["cpu_s_per_image"]
             results[f"cpu_{key}_over_ours"] = ratio
-            print(f"  {label} / ours {ratio:5.2f}x")
+            print(f"  {label} / ours CPU per image {ratio:5.2f}x")
     load = os.getloadavg()[0]
     results["load_average_1min"] = load
     if load > len(os.sched_getaffinity(0)) * 0.75:

@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         with hub_server.running_hub(work / "hub") as hub, hub_server.RangeFileServer(out) as web:
             hub_server.point_clients_at(hub.url, _Patch())
             os.environ["HF_TOKEN"] = hub_server.TOKEN_WRITE
-            repo_id = f"{hub_server.ORG}/affectnet_plus"
+            repo_id = f"{importlib.import_module('tests.hub_store').ORG}/affectnet_plus"
             push(out, repo_id, progress=False, echo=None)
 
             readers = {

@@ -298,6 +298,9 @@ class JpegCollator:
         ``first_hw``), and ``{position: reason}`` of the rows found bad."""
         raws, bad = [], {}
         for i, image in enumerate(images):
+            if isinstance(image, bytes):  # the common case, without naming the row
+                raws.append(image)
+                continue
             try:
                 raws.append(_as_bytes(image, row_name(rows[i] if rows is not None else None, ids[i] if ids else None)))
             except _BadImage as exc:
@@ -409,15 +412,18 @@ class JpegCollator:
         failed: dict[int, str] = {}
         for i, raw in enumerate(raws):
             try:
-                if headers is None or headers[i] == hw:
-                    target = slots[i] if scratch is None else scratch
-                    self.decoder.decode(raw, out=target)
-                else:
-                    target = _resize(self.decoder.decode(raw, min_size=hw), h, w)
+                slot = slots[i]  # one view: `target is slot` below means "already in place"
+                source = None if headers is None else headers[i]  # read and checked by _read
+                if source is None or source == hw or self.decoder.scaled_shape(source, hw) == hw:
+                    # at the wanted size as encoded, or after DCT scaling: straight into the slot
+                    target = slot if channels_last else scratch
+                    self.decoder.decode(raw, out=target, min_size=None if source == hw else hw, hw=source)
+                else:  # DCT-scaled as far as the size allows, then resized the rest of the way
+                    target = _resize(self.decoder.decode(raw, min_size=hw, hw=source), h, w, slot if channels_last else None)
                 if not channels_last:
-                    np.copyto(slots[i], target.transpose(2, 0, 1))
-                elif target is not slots[i]:
-                    slots[i] = target
+                    np.copyto(slot, target.transpose(2, 0, 1))
+                elif target is not slot:
+                    slot[...] = target
             except Exception as exc:
                 reason = _reason(exc)
                 if headers is None:  # its header was not read: another size, or a bad header
@@ -516,12 +522,34 @@ def _dct_factor(full: int, decoded: int) -> int:
     return 1 if decoded == full else max(1, round(full / decoded))
 
 
-def _resize(array: np.ndarray, h: int, w: int) -> np.ndarray:
+def _resize(array: np.ndarray, h: int, w: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``array`` (``H x W x 3`` uint8) resized to ``h x w`` (into ``out`` when given, an
+    ``h x w x 3`` C-contiguous uint8 array): bilinear with antialiasing, the filter of
+    Pillow's ``Image.resize(BILINEAR)``, through torch's uint8 kernel (written to match
+    Pillow: within 2 levels of it; about 4x faster than the Pillow build measured). Torch's
+    public ``interpolate`` returns NCHW, which costs a transpose back to HWC; its kernel is
+    called with the channels-last output directly where this torch has it."""
     if array.shape[:2] == (h, w):
         return array
-    from PIL import Image
+    pixels = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).unsqueeze(0)  # channels_last strides
+    if out is None:
+        out = np.empty((h, w, 3), dtype=np.uint8)
+    result = torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0)
+    global _AA_KERNEL
+    if _AA_KERNEL is not None:
+        try:
+            _AA_KERNEL(pixels, (h, w), False, None, None, out=result)
+            return out
+        except (TypeError, RuntimeError):  # another torch's signature: the public path from now on
+            _AA_KERNEL = None
+    from torch.nn.functional import interpolate
 
-    return np.asarray(Image.fromarray(array).resize((w, h), Image.Resampling.BILINEAR))
+    result.copy_(interpolate(pixels, size=(h, w), mode="bilinear", antialias=True, align_corners=False))
+    return out
+
+
+#: torch's antialiased bilinear kernel with an ``out=`` argument (private; ``None`` where absent).
+_AA_KERNEL = getattr(getattr(torch._C, "_nn", None), "_upsample_bilinear2d_aa", None)
 
 
 def _image_bytes(column) -> list:
