@@ -9,7 +9,8 @@ The same script runs on one machine or on a cluster: only the Ray address change
 (``--address``, or ``RAY_ADDRESS``). See docs/ray.md for how the work is split.
 
 Exit status: 0 every image scored and joined once; 1 the join found images lost, duplicated or
-unknown (it names them); 2 bad usage (the output folder already holds files); 130 Ctrl-C.
+unknown (it names them); 2 bad usage or input (not an export, an output folder that already holds
+files, or actors that would hold every CPU of a local instance); 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -125,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     import fsspec
     import ray
 
+    from affectnetplus_hf.cluster import export_shards
+    from affectnetplus_hf.errors import AffectNetPlusError
+
+    try:
+        export_shards(args.source, "unlabeled")  # a clear message for a wrong source, before Ray starts
+    except AffectNetPlusError as err:
+        print(err, file=sys.stderr)
+        return 2
     fs, path = fsspec.core.url_to_fs(args.out)
     if fs.exists(path) and fs.ls(path):
         print(f"{args.out}: holds files already; expected an empty or new folder for the predictions "

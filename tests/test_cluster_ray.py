@@ -167,13 +167,16 @@ def test_the_recipe_scores_every_unlabeled_image_once_and_joins_exactly(local_ra
         recipe.join(str(session_export), str(out))
 
 
-def test_the_recipe_refuses_an_output_folder_that_holds_files(tmp_path, session_export, capsys):
+def test_the_recipe_refuses_a_wrong_source_and_an_output_folder_that_holds_files(tmp_path, session_export, capsys):
     recipe = _recipe()
     (tmp_path / "predictions").mkdir()
     (tmp_path / "predictions" / "mine.txt").write_text("keep me")
     assert recipe.main([str(session_export), str(tmp_path / "predictions")]) == 2
     assert "holds files already" in capsys.readouterr().err
     assert (tmp_path / "predictions" / "mine.txt").read_text() == "keep me"
+    assert recipe.main([str(tmp_path / "no-export"), str(tmp_path / "new")]) == 2
+    assert "not a local folder, a URL or a Hub repo id" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.slow
