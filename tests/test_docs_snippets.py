@@ -178,6 +178,7 @@ EXPECTED_OUTPUT = {
         r"(^\{'protocol': 'AffectNet-8', 'n': \d+, 'accuracy': .*\n){2}",  # the 8-label and the 2017 validation
     ],
     "docs/export.md": [r"records read \d+ = written \d+ \+ reported bad 0"],
+    "docs/ray.md": [r"^\d+ unlabeled images$", r"^\(4, 3, 64, 64\) uint8$", r"^joined (\d+) of \1 images: 0 lost, 0 duplicated$"],
 }
 
 
@@ -216,6 +217,8 @@ def test_every_block_of_the_page_runs(page, sample_world, tmp_path):
     text = path.read_text(encoding="utf-8")
     if "import torch" in text or "affectnetplus_hf.torch" in text or "examples/train.py" in text:
         pytest.importorskip("torch")
+    if "import ray" in text or "affectnetplus_hf.cluster" in text:
+        pytest.importorskip("ray")
     work = tmp_path / "work"
     shutil.copytree(sample_world, work, symlinks=True)
     for folder in ("examples", "benchmarks"):

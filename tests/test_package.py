@@ -68,6 +68,6 @@ def test_licence_and_type_marker_ship():
     assert (PACKAGE / "py.typed").is_file()
     requires = importlib.metadata.requires("affectnetplus-hf") or []
     test_extra = {r.split(";")[0].strip() for r in requires if "extra == 'test'" in r}
-    for other in ("torch", "stats", "remote"):  # the test extra holds every other extra
+    for other in ("torch", "stats", "remote", "ray"):  # the test extra holds every other extra
         wanted = {r.split(";")[0].strip() for r in requires if f"extra == '{other}'" in r}
         assert wanted <= test_extra, other
