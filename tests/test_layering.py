@@ -24,10 +24,11 @@ SIDE = {"torch": {"core"}, "cluster": {*STAGES, "torch"}}
 
 
 def _stage(module: str) -> str:
-    """The stage a module belongs to: a subpackage name, 'face', or 'leaf'."""
+    """The stage a module belongs to: a subpackage name, 'face', or 'leaf'. Every ``__main__``
+    (``python -m affectnetplus_hf.stats``) is a command's entry point, so part of the face."""
     if module in LEAVES:
         return "leaf"
-    if module in FACE:
+    if module in FACE or module.endswith(".__main__"):
         return "face"
     parts = module.split(".")
     assert len(parts) >= 2 and parts[1] in (*STAGES, *SIDE), f"{module} sits outside every stage"
