@@ -17,7 +17,8 @@ def point_clients_at(endpoint: str, monkeypatch) -> None:
 
     * ``huggingface_hub.constants.ENDPOINT``: the default of ``HfApi`` / ``HfFileSystem``;
     * ``huggingface_hub.constants.HUGGINGFACE_CO_URL_TEMPLATE``: ``hf_hub_url`` builds
-      ``resolve`` URLs from it, then swaps its prefix for the endpoint;
+      ``resolve`` URLs from it, then swaps its prefix for the endpoint (huggingface_hub 0.26,
+      the floor, reads the copy ``file_download`` imported by name);
     * ``huggingface_hub.constants.HF_URL_HOSTS`` and ``huggingface_hub.utils._http._HUB_ORIGINS``:
       the hosts treated as the Hub (URL parsing, following redirects with the auth header);
     * ``datasets.config.HF_ENDPOINT`` and ``datasets.config.HUB_DATASETS_URL``: every ``HfApi``
@@ -32,10 +33,18 @@ def point_clients_at(endpoint: str, monkeypatch) -> None:
     endpoint = endpoint.rstrip("/")
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
     monkeypatch.setattr(hconst, "ENDPOINT", endpoint)
-    monkeypatch.setattr(hconst, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(hconst, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    import huggingface_hub.file_download as hdownload
+
+    if hasattr(hdownload, "HUGGINGFACE_CO_URL_TEMPLATE"):  # huggingface_hub 0.26 keeps its own copy there
+        monkeypatch.setattr(hdownload, "HUGGINGFACE_CO_URL_TEMPLATE", template)
     host = urlsplit(endpoint).hostname
-    monkeypatch.setattr(hconst, "HF_URL_HOSTS", frozenset(hconst.HF_URL_HOSTS | {host}))
-    monkeypatch.setattr(hhttp, "_HUB_ORIGINS", frozenset(hhttp._HUB_ORIGINS | {hhttp._url_origin(endpoint)}))
+    # huggingface_hub 0.26 (the floor, docs/compatibility.md) has neither set: no host check to widen
+    if hasattr(hconst, "HF_URL_HOSTS"):
+        monkeypatch.setattr(hconst, "HF_URL_HOSTS", frozenset(hconst.HF_URL_HOSTS | {host}))
+    if hasattr(hhttp, "_HUB_ORIGINS"):
+        monkeypatch.setattr(hhttp, "_HUB_ORIGINS", frozenset(hhttp._HUB_ORIGINS | {hhttp._url_origin(endpoint)}))
     monkeypatch.setattr(dconfig, "HF_ENDPOINT", endpoint)
     monkeypatch.setattr(dconfig, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
 

@@ -223,6 +223,9 @@ class _HubHandler(BaseHTTPRequestHandler):
                     return self._paths_info(repo_type, repo_id, "/".join(tail[1:]))
                 if action == "commits" and method == "GET" and len(tail) >= 2:
                     return self._commits(repo_type, repo_id, "/".join(tail[1:]))
+                if action == "auth-check" and method == "GET" and len(tail) == 1:  # datasets 3.0 asks first
+                    self._repo(repo_type, repo_id)  # 401 / 404 like the Hub; no gate-access requests here
+                    return self._json({})
                 if action == "refs" and method == "GET":
                     return self._refs(repo_type, repo_id)
                 if action == "preupload" and method == "POST" and len(tail) >= 2:

@@ -17,6 +17,7 @@ What it implements (paths as the clients build them; ``{t}`` is ``dataset``, ``m
     POST /api/{t}s/{repo}/paths-info/{rev}  form paths=...&expand=
     GET  /api/{t}s/{repo}/commits/{rev}
     GET  /api/{t}s/{repo}/refs
+    GET  /api/{t}s/{repo}/auth-check        read access ({} or 401/404), asked by datasets 3.0
     POST /api/{t}s/{repo}/preupload/{rev}   upload mode (lfs|regular) and the remote oid per file
     POST /api/{t}s/{repo}/commit/{rev}      NDJSON: header, file, lfsFile, deletedFile, deletedFolder
     POST /api/{t}s/{repo}/branch/{branch}   json {startingPoint}
@@ -155,9 +156,13 @@ def hub_fixture(tmp_path, monkeypatch):
         point_clients_at(server.url, monkeypatch)
         monkeypatch.setenv("HF_TOKEN", TOKEN_WRITE)
         monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        # raising=False: older huggingface_hub (the floor, docs/compatibility.md) has no Xet transfer
+        # and no stored-tokens file, hence neither constant
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True, raising=False)
         monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
-        monkeypatch.setattr(huggingface_hub.constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-login" / "stored_tokens"))
+        monkeypatch.setattr(
+            huggingface_hub.constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-login" / "stored_tokens"), raising=False
+        )
         yield server
         # HfFileSystem instances are cached per (endpoint, token): drop them with the server.
         from huggingface_hub import HfFileSystem

@@ -9,31 +9,29 @@ environments exchange JSON files written by ``tests/loading_script_dump.py``.
 
 The environment lives in ``~/.cache/affectnetplus-hf/compat-venv-datasets-3.6.0-<key>``
 (``AFFECTNETPLUS_COMPAT_CACHE`` moves the parent folder), ``<key>`` hashing the
-Python version and the requirement set; it is rebuilt only when missing or broken.
+Python version and the requirement set; it is rebuilt only when missing or broken
+(:func:`tests.envs.cached_venv`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import datasets
 import pytest
 
 from tests import loading_script_dump as dump
+from tests.envs import ROOT, cached_venv, read_pyproject
+from tests.envs import clean_env as _clean_env
+from tests.envs import run as _run
 from affectnetplus_hf import FEATURES
 from affectnetplus_hf.core.configs import CONFIG_NAMES
 from affectnetplus_hf.release.sample import write_sample
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "loading_script" / "affectnet_plus.py"
 DUMP = Path(dump.__file__).resolve()
 
@@ -157,24 +155,9 @@ def builder_dump(sample, tmp_path_factory) -> dict:
 # ----------------------------------------------------------------------------- the old environment
 
 
-def _cache_root() -> Path:
-    base = os.environ.get("AFFECTNETPLUS_COMPAT_CACHE")
-    if base:
-        return Path(base).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "affectnetplus-hf"
-
-
-def _read_pyproject() -> dict:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        from pip._vendor import tomli as tomllib
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-
-
 def compat_requirements() -> list[str]:
     """``OLD_REQUIREMENTS``, the package's other dependencies and its build backend (no torch)."""
-    project = _read_pyproject()
+    project = read_pyproject()
     requirements = list(OLD_REQUIREMENTS)
     requirements += [r for r in project["project"]["dependencies"] if not r.lower().startswith("datasets")]
     requirements += project["build-system"]["requires"]  # hatchling: build the package offline per run
@@ -192,59 +175,15 @@ print(json.dumps({{"python": sys.version.split()[0], **{{n: md.version(n) for n 
 """
 
 
-def _clean_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update(PYTHONNOUSERSITE="1", **extra)
-    return env
-
-
-def _run(cmd: list, timeout: float, **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kwargs)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
-            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-8000:]}"
-        )
-    return proc
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: no concurrent runs to guard against
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_compat_venv() -> tuple[Path, dict]:
     """``(python, versions)`` of the cached ``datasets`` 3.6 environment, built when missing or broken."""
     requirements = compat_requirements()
-    key = hashlib.sha256(json.dumps([sys.version_info[:3], sys.platform, requirements]).encode()).hexdigest()[:12]
-    venv = _cache_root() / f"compat-venv-datasets-{OLD_DATASETS}-{key}"  # key: python + requirement set
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    marker = venv / "affectnetplus-compat.json"
-    with _locked(venv.with_name(venv.name + ".lock")):
-        if marker.is_file() and python.exists():
-            check = subprocess.run(
-                [str(python), "-c", _HEALTH_CHECK], capture_output=True, text=True, env=_clean_env(), cwd=venv
-            )
-            if check.returncode == 0:
-                return python, json.loads(check.stdout)
-        shutil.rmtree(venv, ignore_errors=True)  # missing, half-built or broken: start again
-        _run([sys.executable, "-m", "venv", venv], timeout=300, env=_clean_env())
+
+    def install(python: Path) -> None:
         pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
         _run([*pip, *requirements], timeout=1200, env=_clean_env())
-        versions = json.loads(_run([python, "-c", _HEALTH_CHECK], timeout=300, env=_clean_env(), cwd=venv).stdout)
-        marker.write_text(json.dumps({"requirements": requirements, "versions": versions}, indent=1))
-        return python, versions
+
+    return cached_venv(f"compat-venv-datasets-{OLD_DATASETS}", requirements, _HEALTH_CHECK, install)
 
 
 @pytest.fixture(scope="module")
