@@ -13,11 +13,14 @@ import queue as queue_module
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 
 __all__ = ["report_progress", "run_jobs"]
 
 _progress_queue = None
 _local_callback: Callable[[int], None] | None = None
+_Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
 
 
 def _init_worker(queue) -> None:
@@ -35,7 +38,7 @@ def report_progress(n: int) -> None:
         _local_callback(n)
 
 
-def run_jobs(fn: Callable, jobs: Sequence, num_proc: int, on_progress: Callable[[int], None]) -> list:
+def run_jobs(fn: Callable[[_Job], _Result], jobs: Sequence[_Job], num_proc: int, on_progress: Callable[[int], None]) -> list[_Result]:
     """``[fn(job) for job in jobs]``, in ``num_proc`` processes when above 1."""
     global _local_callback
     if num_proc <= 1 or len(jobs) <= 1:
