@@ -12,7 +12,7 @@ import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
@@ -30,9 +30,6 @@ from .groups import (
     VA_BINS,
 )
 from .sources import SourceInfo
-
-if TYPE_CHECKING:
-    from .accumulate import StatsAccumulator
 
 __all__ = [
     "AgeSummary",
@@ -322,8 +319,10 @@ def _points(array: np.ndarray) -> tuple[tuple[float, float], ...]:
     return tuple((float(x), float(y)) for x, y in array)
 
 
-def summarize(acc: StatsAccumulator, source: SourceInfo | None = None) -> StatsSummary:
-    """The sums of ``acc`` (pending rows already added), described by ``source``."""
+def summarize(acc: Any, source: SourceInfo | None = None) -> StatsSummary:
+    """The sums of ``acc`` (a :class:`~.accumulate.StatsAccumulator`, pending rows already
+    added; not annotated as one, which would make the two modules import each other),
+    described by ``source``."""
     splits = acc.splits()
     all_counts = sum(acc.split_counts.values(), np.zeros((_G, _S), dtype=np.int64))
     class_rows = all_counts.sum(axis=1)
