@@ -55,10 +55,11 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from ..core.choices import CheckImages, OnBad, check_choice
 from ..core.configs import UNLABELED_PART
 from ..errors import BadRecordError
 from .layout import RecordFiles
@@ -79,9 +80,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-OnBad = Literal["skip", "error"]
-CheckImages = Literal["markers", "decode"]
 
 #: Column -> (low, high) of the values the format documents. A finite value outside by more
 #: than :data:`RANGE_SLACK` is kept as released and noted (valence/arousal: [-1, 1]; age:
@@ -828,8 +826,8 @@ def iter_rows(
     """Read records in order. With ``on_bad="error"`` the first bad record raises
     :class:`~affectnetplus_hf.errors.BadRecordError`; otherwise bad records are yielded
     as results whose ``bad`` is set, for the caller to report."""
-    if on_bad not in ("skip", "error"):
-        raise ValueError(f"on_bad must be 'skip' or 'error', got {on_bad!r}")
+    check_choice("on_bad", on_bad, OnBad)
+    check_choice("check_images", check_images, CheckImages)
     for files in records:
         result = read_record(files, check_images)
         if result.bad is not None and on_bad == "error":
