@@ -614,7 +614,7 @@ class _Interrupts:
             signal.signal(signal.SIGINT, lambda signum, frame: None)
         if not self.reported:
             self.reported = True
-            what = _INTERRUPTED.get(self.command)
+            what = _INTERRUPTED.get(self.command) if self.command else None
             command = self.command
             with contextlib.suppress(Exception):
                 print(f"affectnetplus{' ' + command if command else ''}: interrupted" + (f"; {what}" if what else ""), file=sys.stderr)

@@ -165,8 +165,8 @@ class BadRecord:
     #: the line of the list (AffectNet 2017's CSV) that names the record; None for releases without lists
     line: int | None = None
 
-    def to_report(self) -> dict:
-        report = {"kind": "bad_record", "part": self.part, "image_id": self.image_id, "path": self.path, "reason": self.reason}
+    def to_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"kind": "bad_record", "part": self.part, "image_id": self.image_id, "path": self.path, "reason": self.reason}
         if self.line is not None:
             report["line"] = self.line
         return report
@@ -192,8 +192,8 @@ class Note:
     #: the line of the list (AffectNet 2017's CSV) that names the record; None for releases without lists
     line: int | None = None
 
-    def to_report(self) -> dict:
-        report = {
+    def to_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = {
             "kind": "note",
             "part": self.part,
             "image_id": self.image_id,

@@ -211,7 +211,7 @@ class StatsAccumulator:
             with np.errstate(invalid="ignore"):
                 outside = (array < low - SUMMARY_SLACK) | (array > high + SUMMARY_SLACK)  # NaN (null) is neither
             if outside.ndim > 1:
-                outside = outside.reshape(size, -1).any(axis=1)
+                outside = np.asarray(outside.reshape(size, -1).any(axis=1))
             if outside.any():
                 ranged[name] = np.where(outside.reshape((size,) + (1,) * (array.ndim - 1)), np.nan, array)
                 left_out[k] += int(outside.sum())
