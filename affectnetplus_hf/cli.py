@@ -325,6 +325,7 @@ def _subcommand(sub, name: str, summary: str, description: str, examples: str) -
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .core.choices import CheckImages, Gating, OnBad, choices_of
     from .exporter.writer import DEFAULT_SHARD_RECORDS, MAX_NUM_SHARDS  # imported here: the package's heavy imports run inside main's try
     from .release.sample import MAX_SAMPLE_RECORDS
     parser = argparse.ArgumentParser(
@@ -384,8 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-shards", type=_count(MAX_NUM_SHARDS, "shards per part"), default=None,
         help=f"this many shards per part, at most {MAX_NUM_SHARDS:,} and at most one per record of the part",
     )  # fmt: skip
-    p.add_argument("--on-bad", choices=("skip", "error"), default="skip", help="skip and report bad records (default), or stop at the first")
-    p.add_argument("--check-images", choices=("markers", "decode"), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
+    p.add_argument("--on-bad", choices=choices_of(OnBad), default="skip", help="skip and report bad records (default), or stop at the first")
+    p.add_argument("--check-images", choices=choices_of(CheckImages), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
     _add_num_proc(p, cpus)
     _add_quiet(p)
     p.set_defaults(func=_cmd_export)
@@ -401,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  affectnetplus verify /data/AffectNet+ --json -q > verify.json",
     )
     p.add_argument("raw", help="folder the release was extracted into")
-    p.add_argument("--check-images", choices=("markers", "decode"), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
+    p.add_argument("--check-images", choices=choices_of(CheckImages), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     _add_num_proc(p, cpus)
     _add_quiet(p)
@@ -420,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="Hub token with write access (default: HF_TOKEN, then `hf auth login`; prefer those: "
                    "a command-line token is visible to other users of the machine)")
     p.add_argument("--revision", help="branch to push to (created if missing; default main)")
-    p.add_argument("--gated", choices=("manual", "auto", "off"), default="manual",
+    p.add_argument("--gated", choices=(*choices_of(Gating), "off"), default="manual",
                    help="access requests: approved by you (manual, default), automatically (auto), or no gating (off)")
     p.add_argument("--public", action="store_true",
                    help="make the repo public (needs --i-have-redistribution-rights: the AffectNet+ licence forbids redistribution)")
@@ -510,7 +511,7 @@ def _crash(command: str, exc: BaseException) -> int:
 
 
 #: errno -> what to do, for an operating-system error that reaches the command unexplained.
-_OS_HINTS = {
+_OS_HINTS: dict[int | None, str] = {
     errno.EEXIST: "a file is in the way where a folder is needed: choose another path or move the file",
     errno.ENOTDIR: "a file is in the way where a folder is needed: choose another path or move the file",
     errno.EISDIR: "a folder is where a file was expected: check the path",
@@ -613,7 +614,7 @@ class _Interrupts:
             signal.signal(signal.SIGINT, lambda signum, frame: None)
         if not self.reported:
             self.reported = True
-            what = _INTERRUPTED.get(self.command)
+            what = _INTERRUPTED.get(self.command) if self.command else None
             command = self.command
             with contextlib.suppress(Exception):
                 print(f"affectnetplus{' ' + command if command else ''}: interrupted" + (f"; {what}" if what else ""), file=sys.stderr)

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TypeVar
 
 __all__ = ["MAX_NUM_PROC", "report_progress", "run_jobs", "sigint_deferred"]
 
@@ -38,6 +39,8 @@ _POLL_S = 0.1
 
 _progress_queue = None
 _local_callback: Callable[[int], None] | None = None
+_Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
 
 
 @contextlib.contextmanager
@@ -108,7 +111,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_jobs(fn: Callable, jobs: Sequence, num_proc: int, on_progress: Callable[[int], None]) -> list:
+def run_jobs(fn: Callable[[_Job], _Result], jobs: Sequence[_Job], num_proc: int, on_progress: Callable[[int], None]) -> list[_Result]:
     """``[fn(job) for job in jobs]``, in ``min(num_proc, len(jobs), MAX_NUM_PROC)`` processes when above 1.
 
     When a job raises, or the caller is interrupted, every worker has ended before this raises.

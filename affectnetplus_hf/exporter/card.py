@@ -67,7 +67,7 @@ def _kind(info: dict) -> str:
     return info.get("release", AFFECTNET_PLUS)
 
 
-def _gating(kind: str) -> dict:
+def _gating(kind: str) -> _Gating:
     """:data:`GATING`, naming the licence of release kind ``kind``."""
     if kind == AFFECTNET_PLUS:
         return GATING

@@ -48,7 +48,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from ..core.choices import CheckImages, OnBad, check_choice
 from ..core.parallel import MAX_NUM_PROC, report_progress, run_jobs, sigint_deferred
 from ..core.columns import rows_to_arrow
 from ..core.configs import NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
@@ -84,6 +86,9 @@ from ..core.configs import AFFECTNET_PLUS
 from ..release.kind import FoundRelease, iter_rows, open_release
 from ..release.reader import reason_class
 from ..core.schema import COLUMN_NAMES, FEATURES
+
+if TYPE_CHECKING:
+    from ..stats import StatsAccumulator
 
 __all__ = [
     "DEFAULT_SHARD_RECORDS",
@@ -186,8 +191,29 @@ class ShardJob:
     shard: int
     num_shards: int
     records: list  # of the release kind's record type (see release.kind)
-    on_bad: str
-    check_images: str
+    on_bad: OnBad
+    check_images: CheckImages
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one shard job hands back to the driver (pickled, from a worker process)."""
+
+    part: str
+    shard: int
+    #: records of the shard read (written + bad)
+    read: int
+    #: subset partition -> size and sha256 of its Parquet file (:meth:`~..core.export_files.FileRecord.to_json`)
+    files: dict[str, dict[str, Any]]
+    #: subset partition -> rows written
+    counts: dict[str, int]
+    #: (class name, subset partition) -> rows written
+    class_subset: dict[tuple[str, str], int]
+    #: the report's lines for bad records and for notes on written ones
+    bad: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    #: the card's statistics of the rows written
+    stats: StatsAccumulator
 
 
 _UNFINGERPRINTED = "_pending"  # shards are written here, then moved into data/<fingerprint>/
@@ -203,7 +229,7 @@ def _empty_columns() -> dict[str, list]:
     return {name: [] for name in COLUMN_NAMES}
 
 
-def _export_shard(job: ShardJob) -> dict:
+def _export_shard(job: ShardJob) -> ShardResult:
     """Read one shard's records and write one Parquet file per subset partition present."""
     from datasets.arrow_writer import ParquetWriter
 
@@ -214,10 +240,10 @@ def _export_shard(job: ShardJob) -> dict:
     stats = StatsAccumulator()  # the card's statistics, gathered in the same pass
     writers: dict[str, ParquetWriter] = {}
     buffers: dict[str, dict[str, list]] = defaultdict(_empty_columns)
-    counts: Counter = Counter()
-    class_subset: Counter = Counter()
-    bad: list[dict] = []
-    notes: list[dict] = []
+    counts: Counter[str] = Counter()
+    class_subset: Counter[tuple[str, str]] = Counter()
+    bad: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     pending = 0
 
     def flush(partition: str) -> None:
@@ -237,10 +263,10 @@ def _export_shard(job: ShardJob) -> dict:
     try:
         for result in iter_rows(records, on_bad=on_bad, check_images=check_images):
             notes.extend(note.to_report() for note in result.notes)
+            row = result.row
             if result.bad is not None:
                 bad.append(result.bad.to_report())
-            else:
-                row = result.row
+            elif row is not None:  # a record that is not bad has its row
                 partition = subset_name(row["subset"])
                 columns = buffers[partition]
                 for name in COLUMN_NAMES:
@@ -267,17 +293,7 @@ def _export_shard(job: ShardJob) -> dict:
         partition: file_record(_partition_path(Path(staging), part, partition, shard, num_shards)).to_json()
         for partition in writers
     }
-    return {
-        "files": files,
-        "part": part,
-        "shard": shard,
-        "read": len(records),
-        "counts": dict(counts),
-        "class_subset": [[k[0], k[1], v] for k, v in class_subset.items()],
-        "bad": bad,
-        "notes": notes,
-        "stats": stats,
-    }
+    return ShardResult(part, shard, len(records), files, dict(counts), dict(class_subset), bad, notes, stats)
 
 
 def _abandon(writer) -> None:
@@ -391,8 +407,8 @@ def export(
     num_proc: int = 1,
     shard_records: int = DEFAULT_SHARD_RECORDS,
     num_shards: int | None = None,
-    on_bad: str = "skip",
-    check_images: str = "markers",
+    on_bad: OnBad = "skip",
+    check_images: CheckImages = "markers",
     progress: bool = True,
     on_progress: Callable[[int], None] | None = None,
     card_plots: bool = True,
@@ -431,10 +447,8 @@ def export(
             report is written beside ``out_dir`` (:func:`~.export_layout.unexported_report_path`,
             since ``out_dir`` is left as it was and its own report belongs to its export).
     """
-    if on_bad not in ("skip", "error"):
-        raise ValueError(f"on_bad must be 'skip' or 'error', got {on_bad!r}")
-    if check_images not in ("markers", "decode"):
-        raise ValueError(f"check_images must be 'markers' or 'decode', got {check_images!r}")
+    check_choice("on_bad", on_bad, OnBad)
+    check_choice("check_images", check_images, CheckImages)
     if num_proc < 1:
         raise ValueError(f"num_proc must be >= 1, got {num_proc}")
     if num_shards is not None and not 1 <= num_shards <= MAX_NUM_SHARDS:
@@ -568,7 +582,7 @@ def _retire_previous(out_dir: Path, staging: Path, previous: Path | None, result
         result.kept_files = sorted({*result.kept_files, *moved})
 
 
-def _write_card_and_manifest(staging: Path, info: dict, results: list[dict], local_name: str, card_plots: bool) -> None:
+def _write_card_and_manifest(staging: Path, info: dict, results: list[ShardResult], local_name: str, card_plots: bool) -> None:
     """The card (with its statistics and plots), then ``export_info.json`` with the manifest of
     every file written: the shards (hashed by the workers), the plots and the card."""
     from .card import render_card
@@ -598,7 +612,7 @@ def _nothing_to_export(release, result: ExportResult, out_dir: Path) -> NothingT
     )
 
 
-def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> tuple[str, list[str]]:
+def _card_stats_section(results: list[ShardResult], staging: Path, plots: bool) -> tuple[str, list[str]]:
     """The card's statistics (headline tables as Markdown) from the shards' accumulators,
     with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`),
     and the plots' paths relative to ``staging``."""
@@ -606,13 +620,13 @@ def _card_stats_section(results: list[dict], staging: Path, plots: bool) -> tupl
 
     accumulator = StatsAccumulator()
     for r in results:  # in job order: parts in PARTS order, shards in order (see run_jobs)
-        accumulator.merge(r["stats"])
-    stats = accumulator.result()
+        accumulator.merge(r.stats)
+    stats = accumulator.summary()
     drawn = write_card_plots(stats, staging, echo=log.warning) if plots else {}
     return card_section(stats, drawn), sorted(drawn.values())
 
 
-def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> tuple[ExportResult, dict, list[dict]]:
+def _finish(staging, release, results: list[ShardResult], shard_counts, ignored_lines, out_dir) -> tuple[ExportResult, dict, list[dict]]:
     """Fill empty shards, fingerprint and move the data; the result, ``export_info`` (its
     shards' manifest under the private key ``_shard_files``) and the report's lines.
 
@@ -625,14 +639,14 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> 
     note_lines: list[dict] = []
     shard_files: dict[str, dict] = {}  # path relative to the data folder -> size and sha256
     for r in results:
-        read += r["read"]
-        partition_counts[r["part"]].update(r["counts"])
-        for label, subset, n in r["class_subset"]:
-            class_subset[r["part"]][label][subset] += n
-        bad_lines += r["bad"]
-        note_lines += r["notes"]
-        for partition, record in r["files"].items():
-            shard_files[f"{r['part']}/{shard_name(partition, r['shard'], shard_counts[r['part']])}"] = record
+        read += r.read
+        partition_counts[r.part].update(r.counts)
+        for (label, subset), n in r.class_subset.items():
+            class_subset[r.part][label][subset] += n
+        bad_lines += r.bad
+        note_lines += r.notes
+        for partition, record in r.files.items():
+            shard_files[f"{r.part}/{shard_name(partition, r.shard, shard_counts[r.part])}"] = record
 
     # Every partition that has rows in a part gets all of the part's shards (some may be
     # empty), so a config's shards line up with its part's. A partition with no rows at all
@@ -672,6 +686,7 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> 
 
     from .._version import __version__
 
+    records = {"read": result.read, "written": result.written, "bad": result.bad, "notes": result.notes}
     info = {
         "generator": GENERATOR,
         "format_version": FORMAT_VERSION,
@@ -688,12 +703,12 @@ def _finish(staging, release, results, shard_counts, ignored_lines, out_dir) -> 
             for part in shard_counts
         },
         "class_subset_counts": result.class_subset_counts,
-        "records": {"read": result.read, "written": result.written, "bad": result.bad, "notes": result.notes},
+        "records": records,
         "_shard_files": {f"{data_dir}/{rel}": record for rel, record in shard_files.items()},
     }
     summary = {
         "kind": "summary",
-        **info["records"],
+        **records,
         "ignored_files": len(ignored_lines),
         "source": str(release.root),
         "fingerprint": fingerprint,

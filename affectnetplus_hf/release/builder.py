@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import datasets
 
+from ..core.choices import OnBad, check_choice
 from ..core.configs import DEFAULT_CONFIG, RELEASE_CONFIGS, RELEASE_KINDS, configs_for
 from ..errors import ReleaseNotFoundError
 from .kind import iter_rows, open_release
@@ -59,7 +60,7 @@ class AffectNetPlusConfig(datasets.BuilderConfig):
 
     splits: dict | None = None
     subset: str | None = None
-    on_bad: str = "skip"
+    on_bad: OnBad = "skip"
 
     def __post_init__(self):
         super().__post_init__()
@@ -73,8 +74,7 @@ class AffectNetPlusConfig(datasets.BuilderConfig):
         """
         if self.subset is not None and self.subset not in SUBSETS:
             raise ValueError(f"subset must be one of {list(SUBSETS)} or None, got {self.subset!r}")
-        if self.on_bad not in ("skip", "error"):
-            raise ValueError(f"on_bad must be 'skip' or 'error', got {self.on_bad!r}")
+        check_choice("on_bad", self.on_bad, OnBad)
 
 
 #: Every config of every release kind, by name, in card order (AffectNet+'s first); a config

@@ -84,7 +84,7 @@ class NpyRecord:
 
     def array_path(self, field: str) -> Path | None:
         for name, file in self.arrays:
-            if name == field:
+            if name == field and self.annotations_dir is not None:  # always set where arrays are
                 return self.annotations_dir / file
         return None
 
@@ -94,8 +94,9 @@ class NpyRecord:
         exp = self.array_path("exp")
         if exp is not None:
             return exp
-        if self.image is not None:
+        if self.image is not None and self.images_dir is not None:
             return self.images_dir / self.image
+        assert self.annotations_dir is not None  # a record has an image or an annotation file
         return self.annotations_dir / self.arrays[0][1]
 
 
@@ -266,7 +267,7 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
     n = record.image_id
     if record.duplicates:
         raise _Bad(record.path, f"more than one file for id {n!r} ({', '.join(record.duplicates)} as well); keep one")
-    if record.image is None:
+    if record.image is None or record.images_dir is None:
         raise _Bad(record.path, f"image missing: {record.unreadable or f'no images/{n}.jpg for these annotations; re-extract the image'}")
     image_path = record.images_dir / record.image
     exp_path = record.array_path("exp")
@@ -292,6 +293,7 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
     arrays: dict[str, np.ndarray] = {}
     for field, _ in record.arrays:
         path = record.array_path(field)
+        assert path is not None  # field is one of the record's arrays
         try:
             arrays[field] = load_npy(path)
         except ValueProblem as exc:

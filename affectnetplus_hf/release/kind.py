@@ -56,7 +56,7 @@ class FoundRelease:
         return self._lister(part)
 
 
-def _plus(root: Path) -> FoundRelease:
+def _plus(root: Path | None) -> FoundRelease:
     release = find_release(root)
     folders = [release.root] + [p for part in release.parts.values() for p in (part.path, part.images_dir, part.annotations_dir) if p]
     return FoundRelease(

@@ -318,7 +318,7 @@ def _list_part(part: OriginalPart, images: _Images | None, ignored: list[Ignored
             image_id = fields[columns[0]].strip() if len(fields) > columns[0] else ""
             rel = image_id.replace("\\", "/").lstrip("./") if image_id else ""
             found = images.resolve(rel) if images is not None and rel else None
-            if found is not None:
+            if found is not None and images is not None:
                 images.named.add(found)  # named by a line, even a bad one: not an unlisted image
             if len(fields) != width:
                 row(image_id, problem=f"malformed CSV line: expected {width} comma-separated fields, found {len(fields)}; fix the list or re-extract it")
@@ -422,8 +422,8 @@ def _face_box(fields: list[str], columns: tuple[int, ...], notes: list[tuple[str
 
 
 def _read(record: CsvRow, check_images: str) -> ReadResult:
-    if record.problem:
-        raise _Bad(record.csv, record.problem)
+    if record.problem or record.image is None:  # a row without a problem has its image
+        raise _Bad(record.csv, record.problem or "image missing: the line names no image; fix the list")
     try:
         with open(record.csv, "rb") as handle:
             handle.seek(record.offset)

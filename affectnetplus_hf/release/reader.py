@@ -55,10 +55,11 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from ..core.choices import CheckImages, OnBad, check_choice
 from ..core.configs import UNLABELED_PART
 from ..errors import BadRecordError
 from .layout import RecordFiles
@@ -79,9 +80,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-OnBad = Literal["skip", "error"]
-CheckImages = Literal["markers", "decode"]
 
 #: Column -> (low, high) of the values the format documents. A finite value outside by more
 #: than :data:`RANGE_SLACK` is kept as released and noted (valence/arousal: [-1, 1]; age:
@@ -167,8 +165,8 @@ class BadRecord:
     #: the line of the list (AffectNet 2017's CSV) that names the record; None for releases without lists
     line: int | None = None
 
-    def to_report(self) -> dict:
-        report = {"kind": "bad_record", "part": self.part, "image_id": self.image_id, "path": self.path, "reason": self.reason}
+    def to_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"kind": "bad_record", "part": self.part, "image_id": self.image_id, "path": self.path, "reason": self.reason}
         if self.line is not None:
             report["line"] = self.line
         return report
@@ -194,8 +192,8 @@ class Note:
     #: the line of the list (AffectNet 2017's CSV) that names the record; None for releases without lists
     line: int | None = None
 
-    def to_report(self) -> dict:
-        report = {
+    def to_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = {
             "kind": "note",
             "part": self.part,
             "image_id": self.image_id,
@@ -828,8 +826,8 @@ def iter_rows(
     """Read records in order. With ``on_bad="error"`` the first bad record raises
     :class:`~affectnetplus_hf.errors.BadRecordError`; otherwise bad records are yielded
     as results whose ``bad`` is set, for the caller to report."""
-    if on_bad not in ("skip", "error"):
-        raise ValueError(f"on_bad must be 'skip' or 'error', got {on_bad!r}")
+    check_choice("on_bad", on_bad, OnBad)
+    check_choice("check_images", check_images, CheckImages)
     for files in records:
         result = read_record(files, check_images)
         if result.bad is not None and on_bad == "error":

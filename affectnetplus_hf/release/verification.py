@@ -11,9 +11,11 @@ incomplete. :attr:`VerifyReport.ok` is false when any record is bad.
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
+from ..core.choices import CheckImages, check_choice
 from ..core.parallel import report_progress, run_jobs
 from ..core.configs import AFFECTNET_PLUS, LABEL_NAMES, SUBSET_NAMES, label_name, subset_name
 from ..core.releases import release_info
@@ -180,44 +182,69 @@ def _part_text(part: PartReport) -> str:
     return "\n".join(out)
 
 
-def _scan(job) -> dict:
-    part, records, check_images = job
-    counts: Counter = Counter()
-    bad: list[dict] = []
-    notes: Counter = Counter()
-    examples: dict = {}
-    for done, result in enumerate(iter_rows(records, check_images=check_images), 1):
+@dataclass(frozen=True)
+class _ScanJob:
+    """A chunk of one part's records for one worker."""
+
+    part: str
+    records: list  # of the release kind's record type (see release.kind)
+    check_images: CheckImages
+
+
+@dataclass(frozen=True)
+class _ScanResult:
+    """What :func:`_scan` hands back (pickled, from a worker process); :func:`verify` adds it to its part."""
+
+    part: str
+    read: int
+    #: (expression name or NULL_LABEL, subset name or NULL_SUBSET) -> good records
+    counts: Counter[tuple[str, str]]
+    #: the bad records' report lines
+    bad: list[dict[str, Any]]
+    #: (field, reason class) -> notes
+    notes: Counter[tuple[str, str]]
+    #: (field, reason class) -> the first such note's path and full reason
+    examples: dict[tuple[str, str], dict[str, Any]]
+
+
+def _scan(job: _ScanJob) -> _ScanResult:
+    counts: Counter[tuple[str, str]] = Counter()
+    bad: list[dict[str, Any]] = []
+    notes: Counter[tuple[str, str]] = Counter()
+    examples: dict[tuple[str, str], dict[str, Any]] = {}
+    for done, result in enumerate(iter_rows(job.records, check_images=job.check_images), 1):
         for note in result.notes:
             key = (note.field, reason_class(note.reason))
             notes[key] += 1
             if key not in examples:
                 examples[key] = {"path": note.path, "reason": note.reason, **({"line": note.line} if note.line is not None else {})}
+        row = result.row
         if result.bad is not None:
             bad.append(result.bad.to_report())
-        else:
-            row = result.row
+        elif row is not None:  # a record that is not bad has its row
             label = row["human_label"] if row["human_label"] is not None else row["auto_label"]  # automatic list: the model's
             counts[(label_name(label), subset_name(row["subset"]))] += 1
         if done % 256 == 0:
             report_progress(256)
-    report_progress(len(records) % 256)
-    return {"part": part, "read": len(records), "counts": counts, "bad": bad, "notes": notes, "examples": examples}
+    report_progress(len(job.records) % 256)
+    return _ScanResult(job.part, len(job.records), counts, bad, notes, examples)
 
 
 def verify(
     raw_dir: str | os.PathLike,
     *,
     num_proc: int = 1,
-    check_images: str = "markers",
+    check_images: CheckImages = "markers",
     progress: bool = True,
 ) -> VerifyReport:
     """Read the whole release under ``raw_dir`` and return what was found."""
     from tqdm.auto import tqdm
 
+    check_choice("check_images", check_images, CheckImages)
     release = open_release(raw_dir)
     parts = release.info.parts
     report = VerifyReport(root=str(release.root), missing_parts=[p for p in parts if p not in release.parts], kind=release.kind)
-    jobs = []
+    jobs: list[_ScanJob] = []
     for name in parts:
         if name not in release.parts:
             continue
@@ -228,20 +255,16 @@ def verify(
             ignored=[{"path": str(i.path), "reason": i.reason} for i in ignored],
             kind=release.kind,
         )
-        jobs += [(name, records[i : i + _CHUNK], check_images) for i in range(0, len(records), _CHUNK)]
-    total = sum(len(job[1]) for job in jobs)
+        jobs += [_ScanJob(name, records[i : i + _CHUNK], check_images) for i in range(0, len(records), _CHUNK)]
+    total = sum(len(job.records) for job in jobs)
     with tqdm(total=total, unit="rec", desc="verify", disable=not progress) as bar:
         results = run_jobs(_scan, jobs, num_proc, bar.update)
-    merged = defaultdict(list)
-    for result in results:
-        merged[result["part"]].append(result)
-    for name, chunks in merged.items():
-        part = report.parts[name]
-        for chunk in chunks:
-            part.read += chunk["read"]
-            part.counts.update(chunk["counts"])
-            part.bad += chunk["bad"]
-            part.notes.update(chunk["notes"])
-            for key, example in chunk["examples"].items():
-                part.note_examples.setdefault(key, example)
+    for chunk in results:  # in job order: a part's chunks in record order
+        part = report.parts[chunk.part]
+        part.read += chunk.read
+        part.counts.update(chunk.counts)
+        part.bad += chunk.bad
+        part.notes.update(chunk.notes)
+        for key, example in chunk.examples.items():
+            part.note_examples.setdefault(key, example)
     return report

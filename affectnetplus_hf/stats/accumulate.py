@@ -36,7 +36,7 @@ from .groups import (
     VA_BINS,
 )
 from .sources import BATCH_SIZE, STATS_COLUMNS, SourceInfo, arrow_of_columns, arrow_of_rows, batched_rows
-from .summary import summarize
+from .summary import Spread, StatsSummary, summarize
 
 __all__ = ["Moments", "StatsAccumulator"]
 
@@ -72,8 +72,8 @@ class Moments:
         np.minimum(self.min, other.min, out=self.min)
         np.maximum(self.max, other.max, out=self.max)
 
-    def summary(self, index: Any) -> dict:
-        """Plain summary of group ``index`` (``slice(None)`` = all groups together)."""
+    def summary(self, index: int | slice) -> Spread:
+        """The spread of group ``index`` (``slice(None)`` = all groups together)."""
         if isinstance(index, slice):
             n, s, q = int(self.n.sum()), float(self.sum.sum()), float(self.sq.sum())
             lo, hi = float(self.min.min()), float(self.max.max())
@@ -81,9 +81,9 @@ class Moments:
             n, s, q = int(self.n[index]), float(self.sum[index]), float(self.sq[index])
             lo, hi = float(self.min[index]), float(self.max[index])
         if n == 0:
-            return {"known": 0, "mean": None, "std": None, "min": None, "max": None}
+            return Spread(known=0, mean=None, std=None, min=None, max=None)
         mean = s / n
-        return {"known": n, "mean": mean, "std": math.sqrt(max(q / n - mean * mean, 0.0)), "min": lo, "max": hi}
+        return Spread(known=n, mean=mean, std=math.sqrt(max(q / n - mean * mean, 0.0)), min=lo, max=hi)
 
 
 class StatsAccumulator:
@@ -211,7 +211,7 @@ class StatsAccumulator:
             with np.errstate(invalid="ignore"):
                 outside = (array < low - SUMMARY_SLACK) | (array > high + SUMMARY_SLACK)  # NaN (null) is neither
             if outside.ndim > 1:
-                outside = outside.reshape(size, -1).any(axis=1)
+                outside = np.asarray(outside.reshape(size, -1).any(axis=1))
             if outside.any():
                 ranged[name] = np.where(outside.reshape((size,) + (1,) * (array.ndim - 1)), np.nan, array)
                 left_out[k] += int(outside.sum())
@@ -305,7 +305,11 @@ class StatsAccumulator:
         known = [s for s in SPLIT_ORDER if s in self.split_rows]
         return known + [s for s in self.split_rows if s not in SPLIT_ORDER]
 
-    def result(self, source: SourceInfo | None = None) -> dict:
-        """Everything as plain data (see :mod:`.compute` for definitions)."""
+    def summary(self, source: SourceInfo | None = None) -> StatsSummary:
+        """Everything, typed (see :mod:`.compute` for definitions)."""
         self._flush()
         return summarize(self, source)
+
+    def result(self, source: SourceInfo | None = None) -> dict[str, Any]:
+        """Everything as plain data: :meth:`summary` as :meth:`~.summary.StatsSummary.to_json`."""
+        return self.summary(source).to_json()

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import shlex
 
     from ..errors import AffectNetPlusError
-    from .compute import compute_stats
+    from .compute import compute_summary
     from .tables import left_out_sentence
     from .write import check_out_dir, write_stats_files
 
@@ -78,13 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         check_out_dir(args.out)  # a file of yours in the way: said now, not after the whole pass
-        stats = compute_stats(args.source, splits=args.splits, progress=not args.quiet)
+        stats = compute_summary(args.source, splits=args.splits, progress=not args.quiet)
     except (AffectNetPlusError, FileNotFoundError) as exc:
         echo(f"affectnetplus stats: {exc}")
         return 2
-    bad = {k: v for k, v in stats["source"]["bad_records"].items() if v}
+    bad = {k: v for k, v in stats.source.bad_records.items() if v}
     listed = f"(affectnetplus verify {shlex.quote(str(args.source))} lists them with path and reason)"
-    if stats["rows"]["total"] == 0:
+    if stats.rows.total == 0:
         which = f" in split {', '.join(args.splits)}" if args.splits else ""
         found = f"all {sum(bad.values()):,} records{which} are bad {listed}" if bad else f"it holds no row{which}"
         echo(f"affectnetplus stats: {args.source}: no statistics to compute: {found}; nothing was written to {args.out}")
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
         echo(f"affectnetplus stats: {exc}")
         return 2
     if not args.quiet:
-        rows = ", ".join(f"{s} {stats['rows'][s]:,}" for s in stats["splits"])
-        print(f"{stats['rows']['total']:,} rows ({rows}) from {stats['source']['name']} [{stats['source']['kind']}]")
+        rows = ", ".join(f"{s} {stats.rows.by_split[s]:,}" for s in stats.splits)
+        print(f"{stats.rows.total:,} rows ({rows}) from {stats.source.name} [{stats.source.kind}]")
         if bad:
             print("bad records skipped: " + ", ".join(f"{k} {v:,}" for k, v in bad.items()) + f" {listed}")
         left_out = left_out_sentence(stats)

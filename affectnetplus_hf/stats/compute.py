@@ -1,10 +1,11 @@
 """Streaming statistics of AffectNet+ rows, returned as plain (JSON-serialisable) data.
 
-:func:`compute_stats` reads a source (:mod:`.sources`) batch by batch into a
+:func:`compute_summary` reads a source (:mod:`.sources`) batch by batch into a
 :class:`~.accumulate.StatsAccumulator` (fixed-size sums) and returns its
-:meth:`~.accumulate.StatsAccumulator.result` (shaped by :mod:`.summary`): a dict of ints,
-floats, strings, lists, dicts and ``None``; ``json.dumps`` writes it as is. The groups
-named below (classes, subsets, bins) are the tuples of :mod:`.groups`.
+:meth:`~.accumulate.StatsAccumulator.summary`, a :class:`~.summary.StatsSummary`;
+:func:`compute_stats` returns the same as plain data (a dict of ints, floats, strings,
+lists, dicts and ``None``; ``json.dumps`` writes it as is). The groups named below
+(classes, subsets, bins) are the tuples of :mod:`.groups`.
 
 Definitions (what each number means):
 
@@ -48,8 +49,25 @@ from typing import Any
 
 from .accumulate import StatsAccumulator
 from .sources import BATCH_SIZE, SourceInfo, describe_source, iter_batches
+from .summary import StatsSummary
 
-__all__ = ["StatsAccumulator", "compute_stats"]
+__all__ = ["StatsAccumulator", "compute_stats", "compute_summary"]
+
+
+def compute_summary(
+    source: Any,
+    *,
+    splits: Iterable[str] | None = None,
+    progress: bool = False,
+    batch_size: int = BATCH_SIZE,
+) -> StatsSummary:
+    """Statistics of ``source``, typed: what :func:`compute_stats` returns as plain data."""
+    kind, value = describe_source(source)
+    info = SourceInfo(kind=kind, name=str(value) if kind != "rows" else type(value).__name__)
+    accumulator = StatsAccumulator()
+    for split, columns in iter_batches(source, info, splits=splits, batch_size=batch_size, progress=progress):
+        accumulator.update(split, columns)
+    return accumulator.summary(info)
 
 
 def compute_stats(
@@ -58,7 +76,7 @@ def compute_stats(
     splits: Iterable[str] | None = None,
     progress: bool = False,
     batch_size: int = BATCH_SIZE,
-) -> dict:
+) -> dict[str, Any]:
     """Statistics of ``source`` as plain data, reading it once, streaming.
 
     ``source``: an exported folder, a Hub repo id (``owner/name``), a raw release folder,
@@ -66,11 +84,6 @@ def compute_stats(
     ``split -> iterable of row dicts`` (see :mod:`.sources`). ``splits`` keeps only those
     splits. The result's keys and definitions are described in this module's docstring;
     ``result["source"]`` says what was read (and, for a raw release, how many bad records
-    were skipped per split).
+    were skipped per split). :func:`compute_summary` returns the same numbers typed.
     """
-    kind, value = describe_source(source)
-    info = SourceInfo(kind=kind, name=str(value) if kind != "rows" else type(value).__name__)
-    accumulator = StatsAccumulator()
-    for split, columns in iter_batches(source, info, splits=splits, batch_size=batch_size, progress=progress):
-        accumulator.update(split, columns)
-    return accumulator.result(info)
+    return compute_summary(source, splits=splits, progress=progress, batch_size=batch_size).to_json()

@@ -1,4 +1,4 @@
-"""PNG plots of the plain statistics, drawn with matplotlib (the ``stats`` extra).
+"""PNG plots of the statistics (:class:`~.summary.StatsSummary`), drawn with matplotlib (the ``stats`` extra).
 
 matplotlib is imported only inside :func:`draw_plots`, and only its object-oriented API
 is used (``Figure`` + the Agg canvas): no ``pyplot``, no global backend switch, so drawing
@@ -22,13 +22,15 @@ takes the same time whatever the values.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..core.configs import NULL_SUBSET
 from ..core.landmarks import IBUG68_CONTOURS
 from .groups import SUMMARY_RANGES
+from .summary import StatsSummary
 from .tables import ALL, present_classes
 
 __all__ = ["PLOTS", "MissingPlotDependency", "Plot", "draw_plots", "plots_available"]
@@ -46,7 +48,7 @@ class Plot:
     file: str
     title: str
     caption: str
-    draw: Callable
+    draw: Callable[[StatsSummary], Any]
 
 
 def plots_available() -> bool:
@@ -73,7 +75,7 @@ def _margins(figure, left=0.8, right=0.2, top=0.5, bottom=0.6, hspace=None, wspa
     )
 
 
-def _within(value, low: float, high: float) -> bool:
+def _within(value: float | None, low: float, high: float) -> bool:
     """``value`` is a number in ``[low, high]`` (not None, not NaN, not infinite)."""
     return value is not None and low <= value <= high
 
@@ -91,7 +93,7 @@ _CLASS_PALETTE = (
 )  # fmt: skip
 
 
-def _class_colours(classes: Iterable[str], all_classes: list[str]) -> dict[str, str]:
+def _class_colours(classes: Iterable[str], all_classes: tuple[str, ...]) -> dict[str, str]:
     return {name: _CLASS_PALETTE[all_classes.index(name) % len(_CLASS_PALETTE)] for name in classes}
 
 
@@ -99,15 +101,15 @@ _SUBSET_COLOURS = {"easy": "#4caf50", "challenging": "#ff9800", "difficult": "#e
 _GENDER_COLOURS = {"female": "#d81b60", "male": "#1e88e5", "unknown": "#9e9e9e"}
 
 
-def _draw_class_subset(stats: dict):
-    splits = stats["splits"] or ["(none)"]
-    figure = _figure(max(6.0, 0.55 * len(stats["labels"]["classes"]) + 2), 3.0 * len(splits) + 0.4)
+def _draw_class_subset(stats: StatsSummary):
+    splits = stats.splits or ("(none)",)
+    figure = _figure(max(6.0, 0.55 * len(stats.labels.classes) + 2), 3.0 * len(splits) + 0.4)
     axes = figure.subplots(len(splits), 1, squeeze=False)[:, 0]
     _margins(figure, left=0.9, top=0.75, bottom=0.9, hspace=0.5)
-    subsets = stats["labels"]["subsets"]
+    subsets = stats.labels.subsets
     for ax, split in zip(axes, splits):
-        counts = stats["counts"].get(split)
-        classes = [c for c in stats["labels"]["classes"] if counts and sum(counts[c].values())]
+        counts: Mapping[str, Mapping[str, int]] = stats.counts.get(split, {})
+        classes = [c for c in stats.labels.classes if c in counts and any(counts[c].values())]
         if not classes:
             _no_data(ax, f"{split}: no rows")
             continue
@@ -126,20 +128,20 @@ def _draw_class_subset(stats: dict):
     return figure
 
 
-def _draw_va_density(stats: dict):
+def _draw_va_density(stats: StatsSummary):
     import numpy as np
     from matplotlib.colors import LinearSegmentedColormap, LogNorm, to_rgb
 
-    density = stats["valence_arousal"]["density"]
-    lo, hi = density["range"]
-    classes = [c for c in present_classes(stats) if sum(map(sum, density["by_class"][c]))]
+    density = stats.valence_arousal.density
+    lo, hi = density.range
+    classes = [c for c in present_classes(stats) if sum(map(sum, density.by_class[c]))]
     if not classes:
         figure = _figure(5, 4)
         _margins(figure)
         _no_data(figure.subplots(), "no rows with both valence and arousal")
         figure.suptitle("Valence-arousal density per class")
         return figure
-    colours = _class_colours(classes, stats["labels"]["classes"])
+    colours = _class_colours(classes, stats.labels.classes)
     columns = min(4, len(classes))
     rows = math.ceil(len(classes) / columns)
     figure = _figure(2.5 * columns + 0.8, 2.6 * rows + 0.9)
@@ -147,16 +149,16 @@ def _draw_va_density(stats: dict):
     _margins(figure, left=0.7, right=0.15, top=0.6, bottom=0.6, hspace=0.25, wspace=0.12)
     for ax in axes[len(classes) :]:
         ax.set_visible(False)
-    by_class = stats["valence_arousal"]["by_class"]
+    by_class = stats.valence_arousal.by_class
     for index, (ax, name) in enumerate(zip(axes, classes)):
-        hist = np.asarray(density["by_class"][name], dtype=float)
+        hist = np.asarray(density.by_class[name], dtype=float)
         colour = to_rgb(colours[name])
         tint = tuple(0.8 + 0.2 * c for c in colour)  # a pale shade for a single row, full colour at the peak
         cmap = LinearSegmentedColormap.from_list(name, [tint, colour]).with_extremes(bad=(1, 1, 1, 0))
         shown = np.ma.masked_equal(hist.T, 0)  # rows = arousal, columns = valence
         norm = LogNorm(vmin=1, vmax=hist.max()) if hist.max() > 1 else None
         ax.imshow(shown, origin="lower", extent=(lo, hi, lo, hi), cmap=cmap, norm=norm, vmin=None if norm else 0, vmax=None if norm else 1, aspect="equal", interpolation="nearest")
-        mean_v, mean_a = by_class[name]["valence"]["mean"], by_class[name]["arousal"]["mean"]
+        mean_v, mean_a = by_class[name].valence.mean, by_class[name].arousal.mean
         if _within(mean_v, lo, hi) and _within(mean_a, lo, hi):  # a mark outside would stretch the shared axes
             ax.plot([mean_v], [mean_a], marker="+", color="black", markersize=10)
         ax.axhline(0, color="0.85", lw=0.6)
@@ -172,22 +174,22 @@ def _draw_va_density(stats: dict):
     return figure
 
 
-def _draw_confusion(stats: dict):
+def _draw_confusion(stats: StatsSummary):
     import numpy as np
 
-    soft = stats["soft_label_mean"]
-    classes = [c for c in present_classes(stats) if soft[c]["normalised"]]
-    columns = stats["labels"]["soft_classes"]
+    soft = stats.soft_label_mean
+    classes = [c for c in present_classes(stats) if soft[c].normalised]
+    columns = stats.labels.soft_classes
     figure = _figure(8, 0.45 * max(len(classes), 4) + 2)
     ax = figure.subplots()
     _margins(figure, left=1.9, right=1.1, top=0.4, bottom=1.1)
     if not classes:
         _no_data(ax)
         return figure
-    matrix = np.array([soft[c]["normalised"] for c in classes])
+    matrix = np.array([soft[c].normalised for c in classes])
     image = ax.imshow(matrix, cmap="viridis", aspect="auto", vmin=0)
     ax.set_xticks(range(len(columns)), columns, rotation=35, ha="right")
-    ax.set_yticks(range(len(classes)), [f"{c} ({soft[c]['rows']:,})" for c in classes])
+    ax.set_yticks(range(len(classes)), [f"{c} ({soft[c].rows:,})" for c in classes])
     ax.set_xlabel("soft-label class")
     ax.set_ylabel("human label (rows)")
     limit = matrix.max()
@@ -200,15 +202,15 @@ def _draw_confusion(stats: dict):
     return figure
 
 
-def _draw_age(stats: dict):
-    edges = stats["labels"]["age_bin_edges"]
+def _draw_age(stats: StatsSummary):
+    edges = stats.labels.age_bin_edges
     width = edges[1] - edges[0]
     lefts = list(edges[:-1]) + [edges[-1]]
     figure = _figure(7, 3.6)
     ax = figure.subplots()
     _margins(figure, left=0.7, top=0.4, bottom=0.6)
-    histograms = stats["age"]["histogram_by_gender"]
-    groups = [g for g in stats["labels"]["genders"] if sum(histograms[g])]
+    histograms = stats.age.histogram_by_gender
+    groups = [g for g in stats.labels.genders if sum(histograms[g])]
     if not groups:
         _no_data(ax, "no rows with an age")
         return figure
@@ -223,13 +225,13 @@ def _draw_age(stats: dict):
     return figure
 
 
-def _draw_race(stats: dict):
+def _draw_race(stats: StatsSummary):
     from matplotlib import colormaps
 
-    race = stats["race"]
-    keys = stats["labels"]["races"][:-1]
-    items = [(ALL, race["overall"])] + [(c, race["by_class"][c]) for c in present_classes(stats)]
-    items = [(name, d) for name, d in items if any(v is not None for v in d["shares"].values())]
+    race = stats.race
+    keys = stats.labels.races[:-1]
+    items = [(ALL, race.overall)] + [(c, race.by_class[c]) for c in present_classes(stats)]
+    items = [(name, d) for name, d in items if any(v is not None for v in d.shares.values())]
     figure = _figure(8, 0.42 * max(len(items), 4) + 1.9)
     ax = figure.subplots()
     _margins(figure, left=1.6, top=0.4, bottom=1.3)
@@ -237,10 +239,10 @@ def _draw_race(stats: dict):
         _no_data(ax, "no rows with race probabilities")
         return figure
     cmap = colormaps["Set2"]
-    names = [f"{name} ({d['rows'] - d['counts']['unknown']:,})" for name, d in items][::-1]
+    names = [f"{name} ({d.rows - d.counts['unknown']:,})" for name, d in items][::-1]
     left = [0.0] * len(items)
     for k, key in enumerate(keys):
-        values = [100 * (d["shares"][key] or 0.0) for _, d in items][::-1]
+        values = [100 * (d.shares[key] or 0.0) for _, d in items][::-1]
         ax.barh(names, values, left=left, color=cmap(k), label=key)
         for y, (x0, v) in enumerate(zip(left, values)):
             if v >= 7:
@@ -253,17 +255,17 @@ def _draw_race(stats: dict):
     return figure
 
 
-def _draw_landmarks(stats: dict):
+def _draw_landmarks(stats: StatsSummary):
     from matplotlib.patches import Ellipse
 
-    lm = stats["landmarks"]
+    lm = stats.landmarks
     figure = _figure(5, 5.2)
     ax = figure.subplots()
     _margins(figure, left=0.7, top=0.4, bottom=0.6)
-    if lm["mean"] is None:
+    if lm.mean is None or lm.std is None:
         _no_data(ax, "no rows with landmarks")
         return figure
-    mean, std = lm["mean"], lm["std"]
+    mean, std = lm.mean, lm.std
     low, high = SUMMARY_RANGES["landmarks"]
     if not all(_within(v, low, high) for p in mean for v in p) or not all(_within(v, 0, high - low) for p in std for v in p):
         _no_data(ax, "landmarks outside the crop's range")  # stats from elsewhere: never draw a huge shape
@@ -273,7 +275,7 @@ def _draw_landmarks(stats: dict):
     for first, stop, closed in IBUG68_CONTOURS:
         if stop > len(mean):
             continue
-        seq = mean[first:stop] + ([mean[first]] if closed else [])
+        seq = mean[first:stop] + ((mean[first],) if closed else ())
         ax.plot([p[0] for p in seq], [p[1] for p in seq], color="0.25", lw=1)
     ax.scatter([p[0] for p in mean], [p[1] for p in mean], s=6, color="#0d47a1", zorder=3)
     ax.set_xlim(0, 224)
@@ -281,7 +283,7 @@ def _draw_landmarks(stats: dict):
     ax.set_aspect("equal")
     ax.set_xlabel("x (pixels)")
     ax.set_ylabel("y (pixels)")
-    ax.set_title(f"Mean landmark shape ({lm['rows']:,} rows; ellipses: 1 std)", fontsize=10)
+    ax.set_title(f"Mean landmark shape ({lm.rows:,} rows; ellipses: 1 std)", fontsize=10)
     return figure
 
 
@@ -296,7 +298,7 @@ PLOTS: tuple[Plot, ...] = (
 )
 
 
-def draw_plots(stats: dict, out_dir: str | Path, names: Iterable[str] | None = None) -> dict[str, Path]:
+def draw_plots(stats: StatsSummary | Mapping[str, Any], out_dir: str | Path, names: Iterable[str] | None = None) -> dict[str, Path]:
     """Draw the plots (all, or those ``names``) into ``out_dir`` as PNG; returns ``{name: path}``.
 
     Raises :class:`MissingPlotDependency` when matplotlib is not installed.
@@ -309,13 +311,14 @@ def draw_plots(stats: dict, out_dir: str | Path, names: Iterable[str] | None = N
     known = {p.name for p in PLOTS}
     if wanted is not None and wanted - known:
         raise ValueError(f"unknown plot(s) {sorted(wanted - known)}; valid: {sorted(known)}")
+    summary = StatsSummary.of(stats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for plot in PLOTS:
         if wanted is not None and plot.name not in wanted:
             continue
-        figure = plot.draw(stats)
+        figure = plot.draw(summary)
         path = out_dir / plot.file
         figure.savefig(path, format="png", dpi=100)
         written[plot.name] = path

@@ -15,9 +15,11 @@ import html
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..core.configs import NULL_LABEL, NULL_SUBSET
-from .plots import PLOTS
+from .plots import PLOTS, Plot
+from .summary import StatsSummary
 from .tables import Table, build_tables, format_value, left_out_sentence, table_by_name, table_file
 
 __all__ = ["render_html", "write_report"]
@@ -102,7 +104,7 @@ def _table_html(table: Table, heading: str = "h3") -> str:
     )
 
 
-def _figure_html(plot, path: Path | None, report_dir: Path, embed: bool) -> str:
+def _figure_html(plot: Plot, path: Path | None, report_dir: Path, embed: bool) -> str:
     if path is None:
         return f'<p class="note">Plot <em>{html.escape(plot.title)}</em> was not drawn.</p>'
     relative = Path(os.path.relpath(path, report_dir)).as_posix()
@@ -117,7 +119,7 @@ def _figure_html(plot, path: Path | None, report_dir: Path, embed: bool) -> str:
 
 
 def render_html(
-    stats: dict,
+    stats: StatsSummary | Mapping[str, Any],
     plots: Mapping[str, Path] | None = None,
     report_dir: str | Path = ".",
     *,
@@ -132,11 +134,12 @@ def render_html(
     """
     plots = dict(plots or {})
     report_dir = Path(report_dir)
-    tables = build_tables(stats)
+    summary = StatsSummary.of(stats)
+    tables = build_tables(summary)
     names = {t.name for t in tables}
     by_name = {p.name: p for p in PLOTS}
-    source = stats["source"]
-    rows = stats["rows"]
+    source = summary.source
+    rows = summary.rows
 
     parts = [
         "<!DOCTYPE html>",
@@ -145,20 +148,20 @@ def render_html(
         "<title>AffectNet+ statistics</title>",
         f"<style>{_CSS}</style></head><body><main>",
         "<h1>AffectNet+ statistics</h1>",
-        f"<p>Source: <code>{html.escape(str(source['name']))}</code> ({html.escape(source['kind'])}"
-        + (f"; configs {html.escape(', '.join(source['configs']))}" if source["configs"] else "")
+        f"<p>Source: <code>{html.escape(str(source.name))}</code> ({html.escape(source.kind)}"
+        + (f"; configs {html.escape(', '.join(source.configs))}" if source.configs else "")
         + "). Rows: "
-        + ", ".join(f"{html.escape(s)} {rows[s]:,}" for s in stats["splits"])
-        + f"; total {rows['total']:,}.</p>",
+        + ", ".join(f"{html.escape(s)} {rows.by_split[s]:,}" for s in summary.splits)
+        + f"; total {rows.total:,}.</p>",
     ]
-    bad = source.get("bad_records") or {}
+    bad = source.bad_records
     if any(bad.values()):
         parts.append(
             '<p class="note">Bad records skipped (not counted here): '
             + ", ".join(f"{html.escape(k)} {v:,}" for k, v in bad.items() if v)
             + ". Run <code>affectnetplus verify</code> on the release for the list.</p>"
         )
-    left_out = left_out_sentence(stats)
+    left_out = left_out_sentence(summary)
     if left_out:
         parts.append(f'<p class="note">{html.escape(left_out)} <a href="#table-out_of_range">Which, per split</a>.</p>')
     if plot_note and not plots:
@@ -183,7 +186,7 @@ def render_html(
 
 
 def write_report(
-    stats: dict,
+    stats: StatsSummary | Mapping[str, Any],
     out_dir: str | Path,
     plots: Mapping[str, Path] | None = None,
     *,

@@ -220,10 +220,10 @@ def _raw_batches(root: Path, info: SourceInfo, splits, batch_size: int, progress
             for result in iter_rows(records, on_bad="skip"):
                 bar.update(1)
                 info.notes[name] += len(result.notes)
-                if result.bad is not None:
+                row = result.row
+                if result.bad is not None or row is None:  # a bad record has no row
                     info.bad_records[name] += 1
                     continue
-                row = result.row
                 row.pop("image", None)
                 buffer.append(row)
                 if len(buffer) >= batch_size:

@@ -27,16 +27,17 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import StatsError
 from ..core.export_files import FileRecord, file_record, manifest_entry
-from .compute import compute_stats
+from .compute import compute_summary
 from .plots import MissingPlotDependency, draw_plots
 from .report import write_report
+from .summary import StatsSummary
 from .tables import write_tables
 
 __all__ = ["MANIFEST_FILE", "StatsOutput", "check_out_dir", "write_stats", "write_stats_files"]
@@ -55,7 +56,8 @@ class StatsOutput:
     """What :func:`write_stats` wrote."""
 
     out_dir: Path
-    stats: dict
+    #: The plain data written to ``stats.json`` (:meth:`~.summary.StatsSummary.to_json`).
+    stats: dict[str, Any]
     json_path: Path
     report_path: Path
     tables: list[Path] = field(default_factory=list)
@@ -147,9 +149,10 @@ def _one_writer(out_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_into(stats: dict, folder: Path, plots: bool, embed: bool, echo) -> StatsOutput:
+def _write_into(stats: StatsSummary, folder: Path, plots: bool, embed: bool, echo: Callable[[str], object]) -> StatsOutput:
     json_path = folder / "stats.json"
-    json_path.write_text(json.dumps(stats, separators=(",", ":")) + "\n", encoding="utf-8")
+    plain = stats.to_json()
+    json_path.write_text(json.dumps(plain, separators=(",", ":")) + "\n", encoding="utf-8")
     tables = write_tables(stats, folder)
     drawn: dict[str, Path] = {}
     note = None
@@ -162,11 +165,18 @@ def _write_into(stats: dict, folder: Path, plots: bool, embed: bool, echo) -> St
     else:
         note = "Plots were turned off (--no-plots)."
     report = write_report(stats, folder, drawn, embed=embed, plot_note=note)
-    return StatsOutput(folder, stats, json_path, report, tables, drawn, note)
+    return StatsOutput(folder, plain, json_path, report, tables, drawn, note)
 
 
-def write_stats_files(stats: dict, out_dir: str | Path, *, plots: bool = True, embed: bool = True, echo=log.warning) -> StatsOutput:
-    """Write the files for ``stats`` (already computed) into ``out_dir``, replacing only
+def write_stats_files(
+    stats: StatsSummary | Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    plots: bool = True,
+    embed: bool = True,
+    echo: Callable[[str], object] = log.warning,
+) -> StatsOutput:
+    """Write the files for ``stats`` (already computed, typed or plain) into ``out_dir``, replacing only
     files an earlier run wrote there and nobody changed since (see the module's notes).
 
     Without matplotlib, plots are skipped with a note (via ``echo``; default: a logged warning) and
@@ -178,12 +188,13 @@ def write_stats_files(stats: dict, out_dir: str | Path, *, plots: bool = True, e
     """
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
+    summary = StatsSummary.of(stats)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _one_writer(out_dir):
         previous = _read_manifest(out_dir)
         staging = Path(tempfile.mkdtemp(prefix=".affectnetplus-stats-", dir=out_dir))  # ours: made here, removed below
         try:
-            staged = _write_into(stats, staging, plots, embed, echo)
+            staged = _write_into(summary, staging, plots, embed, echo)
             rels = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
             conflicts = _conflicts(out_dir, rels, previous)
             if conflicts:
@@ -209,7 +220,7 @@ def write_stats_files(stats: dict, out_dir: str | Path, *, plots: bool = True, e
 
     return StatsOutput(
         out_dir,
-        stats,
+        staged.stats,
         moved(staged.json_path),
         moved(staged.report_path),
         [moved(p) for p in staged.tables],
@@ -226,8 +237,8 @@ def write_stats(
     plots: bool = True,
     embed: bool = True,
     progress: bool = True,
-    echo=log.warning,
+    echo: Callable[[str], object] = log.warning,
 ) -> StatsOutput:
-    """:func:`~.compute.compute_stats` of ``source``, then :func:`write_stats_files`."""
-    stats = compute_stats(source, splits=splits, progress=progress)
+    """:func:`~.compute.compute_summary` of ``source``, then :func:`write_stats_files`."""
+    stats = compute_summary(source, splits=splits, progress=progress)
     return write_stats_files(stats, out_dir, plots=plots, embed=embed, echo=echo)
