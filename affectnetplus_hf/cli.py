@@ -39,7 +39,7 @@ EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 EXIT_PIPE_CLOSED = 141  # the shell's code for SIGPIPE
 
 EXIT_STATUS_HELP = """\
-exit status (every subcommand):
+exit status (every command):
   0  success: every record read was good (verify) or written (export); stats written (stats
      counts the bad records of a raw release and exits 0 unless every record is bad)
   1  bad records found (verify, export): verify listed them; export skipped them and listed them in
@@ -150,11 +150,11 @@ def _cmd_export(args) -> int:
         progress=not args.quiet,
     )
     _print_export(result)
-    parent, name = result.out_dir.parent, result.out_dir.name
     parts = RELEASE_PARTS[result.release]
     config = next((config_reading(p, result.release) for p in parts if result.partition_counts.get(p)), config_reading(parts[-1], result.release))
-    code = f"from datasets import load_dataset; print(load_dataset({_py(name)}, {_py(config)}))"
-    print(f"load it: cd {shlex.quote(str(parent))} && python -c {shlex.quote(code)}")
+    # the folder's whole path: a bare name would let `datasets` serve another cached export of that name
+    code = f"from datasets import load_dataset; print(load_dataset({_py(str(result.out_dir))}, {_py(config)}))"
+    print(f"load it: python -c {shlex.quote(code)}")
     return EXIT_BAD_RECORDS if result.bad else EXIT_OK
 
 
@@ -314,12 +314,23 @@ def _add_num_proc(parser: argparse.ArgumentParser, default: int) -> None:
     )  # fmt: skip
 
 
+#: The line each command's --help ends with: the codes, and where the full table is (said once, in `affectnetplus --help`).
+EXIT_STATUS_POINTER = (
+    "exit status: 0 success, 1 bad records found, 2 usage or input error, 3 internal error, "
+    "130 interrupted, 141 output closed;\n  'affectnetplus --help' (or docs/cli.md) says what each means"
+)
+
+
+def _epilog(examples: str) -> str:
+    return "examples:\n" + examples + "\n\n" + EXIT_STATUS_POINTER
+
+
 def _subcommand(sub, name: str, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
     return sub.add_parser(
         name,
         help=summary,
         description=description,
-        epilog="examples:\n" + examples + "\n\n" + EXIT_STATUS_HELP,
+        epilog=_epilog(examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
@@ -447,10 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .stats.command import add_parser as _add_stats_parser  # stats: numbers, tables, plots, report.html
 
     p = _add_stats_parser(sub)
-    p.epilog = (
-        "examples:\n"
+    p.epilog = _epilog(
         "  affectnetplus stats ./affectnet_plus --out ./affectnet_plus_stats\n"
-        "  affectnetplus stats /data/AffectNet+ --split validation --no-plots -q\n\n" + EXIT_STATUS_HELP
+        "  affectnetplus stats /data/AffectNet+ --split validation --no-plots -q"
     )
     _add_quiet(p, add_quiet=False)
     return parser

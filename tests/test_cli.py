@@ -21,14 +21,23 @@ def test_version_comes_from_the_package_metadata(capsys):
 
 
 @pytest.mark.parametrize("command", _COMMANDS)
-def test_every_subcommand_has_a_description_an_example_and_the_exit_codes(command, capsys):
+def test_every_subcommand_has_a_description_an_example_and_points_once_to_the_exit_codes(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     text = capsys.readouterr().out
     parser = build_parser()._subparsers._group_actions[0].choices[command]
     assert parser.description and len(parser.description) > 40
     assert f"examples:\n  affectnetplus {command}" in text
-    assert "exit status" in text and "3  unexpected internal error" in text
+    assert text.count("exit status") == 1 and "3 internal error" in text and "'affectnetplus --help'" in text
+    assert "unexpected internal error" not in text  # the table itself is written once, in the top-level help
+
+
+def test_the_top_level_help_holds_the_exit_status_table(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for code in (0, 1, 2, 3, 130, 141):
+        assert f"\n  {code}  " in text, code
 
 
 @pytest.mark.parametrize("command", _COMMANDS)
@@ -134,7 +143,7 @@ def test_export_suggests_the_config_that_holds_the_exported_rows(make_release, t
     manifest = make_release(n=2, parts=parts)
     assert main(["export", str(manifest.root), str(tmp_path / "out"), "-q", "--num-proc", "1"]) == 0
     suggestion = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("load it:"))
-    assert f'load_dataset("out", "{config}")' in suggestion
+    assert f'load_dataset({json.dumps(str(tmp_path / "out"))}, "{config}")' in suggestion  # the path, never a bare name
 
 
 def test_sample_quiet_prints_only_what_it_wrote(tmp_path, capsys):
@@ -185,9 +194,9 @@ def test_printed_commands_survive_spaces_and_quotes_in_paths(make_release, tmp_p
     assert main(["export", str(manifest.root), str(out), "-q", "--num-proc", "1"]) == EXIT_OK
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("load it: "))
     words = shlex.split(line[len("load it: "):])
-    assert words[:3] == ["cd", str(out.parent), "&&"] and words[3:5] == ["python", "-c"]
-    call = ast.parse(words[5]).body[1].value.args[0]  # print(load_dataset(NAME, CONFIG))
-    assert [ast.literal_eval(a) for a in call.args] == [out.name, "all"]
+    assert words[:2] == ["python", "-c"]
+    call = ast.parse(words[2]).body[1].value.args[0]  # print(load_dataset(PATH, CONFIG))
+    assert [ast.literal_eval(a) for a in call.args] == [str(out), "all"]
     assert main(["sample", str(tmp_path / "a b"), "--n", "1"]) == EXIT_OK
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("next: "))
     assert shlex.split(line)[1:4] == ["affectnetplus", "verify", str(tmp_path / "a b")]
