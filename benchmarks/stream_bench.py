@@ -3,7 +3,7 @@
     python benchmarks/stream_bench.py [--n 20000] [--repeat 3] [--mode bytes|decode|arrow ...]
 
 Builds a synthetic release of ``--n`` records (400 drawn records, then copies under new
-ids), exports it, pushes it to the Hub-compatible test server (``tests/hub_server.py``,
+ids), exports it, pushes it to the Hub-compatible test server (``tests/support/hub_server.py``,
 imported by path; it is test infrastructure, not part of the package) and streams the
 ``all`` config's train split with ``datasets.load_dataset(..., streaming=True)``:
 
@@ -42,9 +42,9 @@ os.environ["HF_HOME"] = _HOME  # before datasets / huggingface_hub are imported
 
 
 def _load_test_server():
-    """``tests.hub_server`` (a package module: it imports its store, routes and client set-up
+    """``tests.support.hub_server`` (a package module: it imports its store, routes and client set-up
     relatively; ROOT is on ``sys.path``)."""
-    return importlib.import_module("tests.hub_server")
+    return importlib.import_module("tests.support.hub_server")
 
 
 class _Patch:
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         with hub_server.running_hub(work / "hub") as hub, hub_server.RangeFileServer(out) as web:
             hub_server.point_clients_at(hub.url, _Patch())
             os.environ["HF_TOKEN"] = hub_server.TOKEN_WRITE
-            repo_id = f"{importlib.import_module('tests.hub_store').ORG}/affectnet_plus"
+            repo_id = f"{importlib.import_module('tests.support.hub_store').ORG}/affectnet_plus"
             push(out, repo_id, progress=False, echo=None)
 
             readers = {

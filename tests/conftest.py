@@ -21,6 +21,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+# Fixtures of the Hub-compatible test server (hub, exported, pushed, session_export), for every test module.
+pytest_plugins = ["tests.support.hub_fixtures"]
+
 from affectnetplus_hf.release.sample import FAULTS, SampleManifest, write_sample  # noqa: E402
 
 ALL_FAULTS = list(FAULTS)

@@ -26,8 +26,6 @@ import datasets  # noqa: E402
 from affectnetplus_hf.core.schema import FEATURES  # noqa: E402
 from affectnetplus_hf.errors import PublishError  # noqa: E402
 
-from .hub_fixtures import exported, hub, pushed, session_export  # noqa: E402, F401  (fixtures)
-
 ROOT = Path(__file__).resolve().parents[1]
 
 

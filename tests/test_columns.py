@@ -8,7 +8,7 @@ import pytest
 from affectnetplus_hf.core.columns import COLUMN_KINDS, annotation_arrays, null_masks, rows_to_arrow
 from affectnetplus_hf.errors import AffectNetPlusError
 from affectnetplus_hf.core.schema import FEATURES, GENDERS, RACES
-from tests.torch_support import NULL_FAULTS, sample_rows
+from tests.support.torch_support import NULL_FAULTS, sample_rows
 
 
 def test_every_schema_column_has_a_kind():

@@ -17,8 +17,8 @@ import datasets
 import pytest
 
 from affectnetplus_hf.hub.remote import shard_plan
-from .hub_fixtures import REPO_ID, hub, make_export, row_key  # noqa: F401  (fixtures)
-from .hub_server import TOKEN_WRITE, free_port
+from tests.support.hub_fixtures import REPO_ID, make_export, row_key
+from tests.support.hub_server import TOKEN_WRITE, free_port
 
 pytestmark = pytest.mark.slow
 

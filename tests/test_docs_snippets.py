@@ -21,7 +21,7 @@ folder), inside a fresh folder that holds what the docs assume a user has:
 * ``affectnet_8labels/``, ``affectnet_2017/``: exports of synthetic original releases (the
   8-label npy release and the 2017 CSV release);
 * ``examples/``, ``benchmarks/``: the checkout's folders;
-* a Hub-compatible test server (``tests/hub_server.py``) as ``HF_ENDPOINT``, with its write
+* a Hub-compatible test server (``tests/support/hub_server.py``) as ``HF_ENDPOINT``, with its write
   token in ``HF_TOKEN``; on a page that names ``my-lab/affectnet_plus`` the export is pushed
   there first;
 * ``https://data.my-lab.org``: a static server with HTTP Range over that folder.
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_server import TOKEN_WRITE, RangeFileServer, running_hub
+from tests.support.hub_server import TOKEN_WRITE, RangeFileServer, running_hub
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE_PLACEHOLDER = "/data/AffectNet+"

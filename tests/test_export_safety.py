@@ -179,7 +179,7 @@ def test_an_out_under_a_file_is_one_line(release, tmp_path):
 
 
 def _run_killed(raw: Path, out: Path, point: str, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "tests.export_subprocess", str(raw), str(out), point, *extra]
+    cmd = [sys.executable, "-m", "tests.support.export_subprocess", str(raw), str(out), point, *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
@@ -225,7 +225,7 @@ def test_a_second_export_into_the_same_folder_fails_fast(two_releases, tmp_path,
     out = tmp_path / "affectnet_plus"
     export(a.root, out, num_shards=2, progress=False, card_plots=False)
     marker = tmp_path / "paused"
-    cmd = [sys.executable, "-m", "tests.export_subprocess", str(b.root), str(out), "before_swap", "--pause", str(marker)]
+    cmd = [sys.executable, "-m", "tests.support.export_subprocess", str(b.root), str(out), "before_swap", "--pause", str(marker)]
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120

@@ -1,6 +1,6 @@
 """Every floor ``pyproject.toml`` declares, tested; ``docs/compatibility.md`` kept in line with them.
 
-The slow tests build (once, then reuse: :func:`tests.envs.cached_venv`) a virtual environment
+The slow tests build (once, then reuse: :func:`tests.support.envs.cached_venv`) a virtual environment
 with ``uv pip install --resolution lowest-direct`` over the package's direct dependencies and
 the extras ``torch``, ``remote`` and ``stats``: each direct dependency at its floor, what they
 pull in at the newest release that fits. Two pins replace a floor: ``torch`` is the main
@@ -27,7 +27,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.envs import ROOT, cached_venv, clean_env, read_pyproject, run
+from tests.support.envs import ROOT, cached_venv, clean_env, read_pyproject, run
 
 DOC = ROOT / "docs" / "compatibility.md"
 #: The extras whose dependencies are floors too (``test`` holds test tools, not floors).

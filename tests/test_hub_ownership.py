@@ -17,7 +17,7 @@ import pytest
 from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.core.export_files import GENERATOR, marker_problem, read_info
 from affectnetplus_hf.hub.publish import PENDING_FILE, exported_files, push
-from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
+from tests.support.hub_fixtures import REPO_ID, make_export
 
 pytestmark = pytest.mark.slow
 

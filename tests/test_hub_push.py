@@ -16,8 +16,8 @@ import pytest
 from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.core.export_files import file_record, read_info
 from affectnetplus_hf.hub.publish import PLACEHOLDER_MARKER, exported_files, push
-from .hub_fixtures import REPO_ID, exported, hub, make_export, session_export  # noqa: F401  (fixtures)
-from .hub_server import TOKEN_READ, TOKEN_WRITE
+from tests.support.hub_fixtures import REPO_ID, make_export
+from tests.support.hub_server import TOKEN_READ, TOKEN_WRITE
 
 pytestmark = pytest.mark.slow
 

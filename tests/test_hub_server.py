@@ -10,9 +10,7 @@ import httpx2
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, HfFileSystem, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
-from .hub_fixtures import hub  # noqa: F401  (fixture)
-from .hub_server import TOKEN_WRITE
+from tests.support.hub_server import TOKEN_WRITE
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Ctrl-C always works: the real program, a real SIGINT, at chosen moments.
 
 Each run starts ``affectnetplus`` in its own process group (as a shell starts a command),
-holds it at one moment (:mod:`tests.interrupt_subprocess`) and sends SIGINT the way a terminal
+holds it at one moment (:mod:`tests.support.interrupt_subprocess`) and sends SIGINT the way a terminal
 does, to the whole group (or, in one run, to the parent alone). A worker held there is busy in
 a way Ctrl-C does not stop, as one writing to a slow disk is. Whatever the moment, the
 program must end with status 130 and its one line, print no traceback, leave no process of
@@ -56,7 +56,7 @@ def _interrupt(tmp_path: Path, point: str, *args: str, to_group: bool = True, tw
     stderr_path = tmp_path / "stderr.txt"
     with open(stderr_path, "w") as stderr:  # a file, not a pipe: a worker left behind must not hold the test
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.interrupt_subprocess", str(marker), point, "--", *args],
+            [sys.executable, "-m", "tests.support.interrupt_subprocess", str(marker), point, "--", *args],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
         )  # fmt: skip
     try:

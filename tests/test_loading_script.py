@@ -5,12 +5,12 @@ and what pip resolves beside it, install the package into a per-run folder from 
 checkout (a real, non-editable wheel install), and load the built-in sample there
 through ``loading_script/affectnet_plus.py``; the rows and features it gives must be
 those of the package's builder on the current ``datasets`` in this process. The two
-environments exchange JSON files written by ``tests/loading_script_dump.py``.
+environments exchange JSON files written by ``tests/support/loading_script_dump.py``.
 
 The environment lives in ``~/.cache/affectnetplus-hf/compat-venv-datasets-3.6.0-<key>``
 (``AFFECTNETPLUS_COMPAT_CACHE`` moves the parent folder), ``<key>`` hashing the
 Python version and the requirement set; it is rebuilt only when missing or broken
-(:func:`tests.envs.cached_venv`).
+(:func:`tests.support.envs.cached_venv`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 import datasets
 import pytest
 
-from tests import loading_script_dump as dump
-from tests.envs import ROOT, cached_venv, read_pyproject
-from tests.envs import clean_env as _clean_env
-from tests.envs import run as _run
+from tests.support import loading_script_dump as dump
+from tests.support.envs import ROOT, cached_venv, read_pyproject
+from tests.support.envs import clean_env as _clean_env
+from tests.support.envs import run as _run
 from affectnetplus_hf import FEATURES
 from affectnetplus_hf.core.configs import CONFIG_NAMES
 from affectnetplus_hf.release.sample import write_sample

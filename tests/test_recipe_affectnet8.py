@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tests.torch_support import exported  # noqa: E402
+from tests.support.torch_support import exported  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADING = "Train on AffectNet+, evaluate on AffectNet-8 validation from an original release"

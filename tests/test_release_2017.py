@@ -14,9 +14,7 @@ from affectnetplus_hf.core.schema import FEATURES
 from affectnetplus_hf.release.kind import iter_rows, open_release
 from affectnetplus_hf.release.reader import UNEXPECTED, reason_class
 from affectnetplus_hf.release.sample_original import FAULTS_2017, write_sample_2017
-
-from .hub_fixtures import hub  # noqa: F401  (fixture)
-from .original_support import assert_rows_exact
+from tests.support.original_support import assert_rows_exact
 
 ALL_FAULTS = list(FAULTS_2017)
 

@@ -17,7 +17,7 @@ from affectnetplus_hf.release.kind import iter_rows, open_release
 from affectnetplus_hf.release.reader import UNEXPECTED, reason_class
 from affectnetplus_hf.release.sample_original import FAULTS_8LABELS, write_sample_8labels
 
-from .original_support import assert_rows_exact
+from tests.support.original_support import assert_rows_exact
 
 ALL_FAULTS = list(FAULTS_8LABELS)
 

@@ -8,7 +8,7 @@ import pytest
 from affectnetplus_hf import FEATURES
 from affectnetplus_hf.exporter.writer import export
 
-from .stranger_release import write_stranger_release
+from tests.support.stranger_release import write_stranger_release
 
 
 @pytest.mark.parametrize("spelling", ["release", "pdf"])

@@ -20,8 +20,8 @@ from affectnetplus_hf.hub.remote import (
     stream,
 )
 from affectnetplus_hf.core.schema import FEATURES
-from .hub_fixtures import exported, row_key, session_export  # noqa: F401  (fixtures)
-from .hub_server import NoRangeServer, RangeFileServer
+from tests.support.hub_fixtures import row_key
+from tests.support.hub_server import NoRangeServer, RangeFileServer
 
 CONFIGS = ("all", "easy", "challenging", "difficult", "unlabeled")
 

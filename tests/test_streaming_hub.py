@@ -11,7 +11,7 @@ import datasets
 import pytest
 
 from affectnetplus_hf.core.schema import FEATURES
-from .hub_fixtures import exported, hub, pushed, row_key, session_export  # noqa: F401  (fixtures)
+from tests.support.hub_fixtures import row_key
 
 pytestmark = pytest.mark.slow
 

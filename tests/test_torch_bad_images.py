@@ -18,7 +18,7 @@ datasets = pytest.importorskip("datasets")
 from affectnetplus_hf.errors import BadImageError  # noqa: E402
 from affectnetplus_hf.torch import JpegCollator, make_loader  # noqa: E402
 from affectnetplus_hf.torch.decoders import MAX_IMAGE_PIXELS, ImageTooLargeError, available_decoders, get_decoder  # noqa: E402
-from tests.torch_support import exported, jpeg  # noqa: E402
+from tests.support.torch_support import exported, jpeg  # noqa: E402
 
 GARBAGE, TRUNCATED, HUGE = 2, 5, 9  # rows made bad: not an image, cut short, a 20000 x 20000 header
 

@@ -14,7 +14,7 @@ from affectnetplus_hf.errors import BadRecordError  # noqa: E402
 from affectnetplus_hf.core.schema import GENDERS, POSE_ANGLES, RACES  # noqa: E402
 from affectnetplus_hf.torch import BATCH_KEYS, JpegCollator, available_decoders  # noqa: E402
 from affectnetplus_hf.torch.loader import ArrowBatches  # noqa: E402
-from tests.torch_support import NULL_FAULTS, jpeg, pil_decode, rows_dataset  # noqa: E402
+from tests.support.torch_support import NULL_FAULTS, jpeg, pil_decode, rows_dataset  # noqa: E402
 
 
 @pytest.fixture

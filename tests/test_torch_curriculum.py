@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("datasets")
 
 from affectnetplus_hf.torch import Curriculum, EpochPlan, make_loader  # noqa: E402
-from tests.torch_support import exported  # noqa: E402
+from tests.support.torch_support import exported  # noqa: E402
 
 EASY, CHALLENGING, DIFFICULT = 0, 1, 2
 

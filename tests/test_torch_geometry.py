@@ -19,7 +19,7 @@ from affectnetplus_hf.torch.geometry import (  # noqa: E402
     flip_landmarks,
     resize_points,
 )
-from tests.torch_support import jpeg, rows_dataset  # noqa: E402
+from tests.support.torch_support import jpeg, rows_dataset  # noqa: E402
 
 PERM = IBUG68_FLIP_PERMUTATION
 # iBUG-68 parts on the image's left (the subject's right) and right, midline excluded

@@ -15,7 +15,7 @@ from affectnetplus_hf.torch import (  # noqa: E402
     JpegCollator,
     make_loader,
 )
-from tests.torch_support import exported, pil_decode  # noqa: E402
+from tests.support.torch_support import exported, pil_decode  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ datasets = pytest.importorskip("datasets")
 from affectnetplus_hf.core.schema import RACES  # noqa: E402
 from affectnetplus_hf.torch.groups import NO_GROUP, UNCERTAIN, dataset_groups  # noqa: E402
 from affectnetplus_hf.torch.resample import resample  # noqa: E402
-from tests.torch_support import rows_dataset  # noqa: E402
+from tests.support.torch_support import rows_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")

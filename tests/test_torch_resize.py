@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 
 from affectnetplus_hf.torch import JpegCollator, available_decoders  # noqa: E402
 from affectnetplus_hf.torch.decoders import dct_factor, get_decoder  # noqa: E402
-from tests.torch_support import jpeg, pil_decode, rows_dataset  # noqa: E402
+from tests.support.torch_support import jpeg, pil_decode, rows_dataset  # noqa: E402
 
 SCALING = [name for name in available_decoders() if name in ("simplejpeg", "turbojpeg")]
 

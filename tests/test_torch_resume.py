@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("torchdata")
 
-from tests.torch_support import exported  # noqa: E402
+from tests.support.torch_support import exported  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ def runs(tmp_path_factory):
     for mode in ("stop", "resume"):
         target = root / f"{mode}.json"
         result = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "torch_resume_run.py"), str(export), str(cases), mode, str(target), str(states)],
+            [sys.executable, str(ROOT / "tests" / "support" / "torch_resume_run.py"), str(export), str(cases), mode, str(target), str(states)],
             capture_output=True,
             text=True,
             timeout=600,

@@ -15,7 +15,7 @@ datasets = pytest.importorskip("datasets")
 
 from affectnetplus_hf.errors import ResumeMismatchError  # noqa: E402
 from affectnetplus_hf.torch import make_loader  # noqa: E402
-from tests.torch_support import exported  # noqa: E402
+from tests.support.torch_support import exported  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from affectnetplus_hf.torch import (  # noqa: E402
     view_batch,
     view_dataset,
 )
-from tests.torch_support import rows_dataset  # noqa: E402
+from tests.support.torch_support import rows_dataset  # noqa: E402
 
 NAN = float("nan")
 

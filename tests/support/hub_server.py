@@ -33,10 +33,10 @@ public repos; a private repo is invisible (401 RepoNotFound) without a token; a 
 that tries to write gets 403. Xet is not offered: clients must run with
 ``HF_HUB_DISABLE_XET=1`` (or without ``hf_xet``) and use the LFS basic transfer.
 
-The code is in four modules: the state in :mod:`tests.hub_store` (content-addressed blobs and
+The code is in four modules: the state in :mod:`tests.support.hub_store` (content-addressed blobs and
 a ``state.json`` under ``root``; every commit is a full snapshot of the tree, so any commit id
-resolves like a branch name), the routes in :mod:`tests.hub_routes`, the client set-up in
-:mod:`tests.hub_clients`, and here the servers themselves (this one and a plain static file
+resolves like a branch name), the routes in :mod:`tests.support.hub_routes`, the client set-up in
+:mod:`tests.support.hub_clients`, and here the servers themselves (this one and a plain static file
 server with or without HTTP Range) and the fixture body.
 
 Pointing the clients at it: both libraries read ``HF_ENDPOINT`` when imported, so
@@ -112,7 +112,7 @@ class _BackgroundServer:
 
 class HubServer(HubStore, _BackgroundServer):
     """A threaded Hub-compatible server on ``127.0.0.1`` at a free port, storing under ``root``
-    (see :class:`tests.hub_store.HubStore` for the options). Use as a context manager or call
+    (see :class:`tests.support.hub_store.HubStore` for the options). Use as a context manager or call
     :meth:`start` / :meth:`stop`.
     """
 

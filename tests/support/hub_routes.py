@@ -1,7 +1,7 @@
 """The HTTP routes of the Hub-compatible test server: what the real clients call, and no more.
 
-TEST INFRASTRUCTURE ONLY (see :mod:`tests.hub_server` for the list of routes). A handler class
-is bound to one :class:`tests.hub_store.HubStore` by :func:`_make_handler`.
+TEST INFRASTRUCTURE ONLY (see :mod:`tests.support.hub_server` for the list of routes). A handler class
+is bound to one :class:`tests.support.hub_store.HubStore` by :func:`_make_handler`.
 """
 
 from __future__ import annotations

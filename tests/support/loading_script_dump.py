@@ -22,9 +22,9 @@ floats are written with ``repr`` precision, so float32 values survive exactly.
 
 Usage::
 
-    python tests/loading_script_dump.py --source script --path loading_script/affectnet_plus.py \\
+    python tests/support/loading_script_dump.py --source script --path loading_script/affectnet_plus.py \\
         --data-dir RAW --cache-dir CACHE --out old.json [--configs all easy ...]
-    python tests/loading_script_dump.py --source export --path OUT --cache-dir CACHE --out old.json
+    python tests/support/loading_script_dump.py --source export --path OUT --cache-dir CACHE --out old.json
 """
 
 from __future__ import annotations

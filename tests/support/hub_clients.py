@@ -1,6 +1,6 @@
 """Point the real ``huggingface_hub`` and ``datasets`` clients at a test server.
 
-TEST INFRASTRUCTURE ONLY (see :mod:`tests.hub_server`).
+TEST INFRASTRUCTURE ONLY (see :mod:`tests.support.hub_server`).
 """
 
 from __future__ import annotations

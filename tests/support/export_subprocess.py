@@ -1,6 +1,6 @@
 """Run one export in this process and stop it at a named point: a test's stand-in for ``kill -9``.
 
-TEST INFRASTRUCTURE ONLY. ``python -m tests.export_subprocess RAW OUT POINT [--no-exchange] [--pause MARKER]``
+TEST INFRASTRUCTURE ONLY. ``python -m tests.support.export_subprocess RAW OUT POINT [--no-exchange] [--pause MARKER]``
 
 ``POINT`` is a step name of :func:`affectnetplus_hf.exporter.writer._step` (``shards_written``,
 ``staged``, ``before_swap``, ``after_swap``), of :func:`affectnetplus_hf.exporter.swap._step`

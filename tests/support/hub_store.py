@@ -1,9 +1,9 @@
 """The state of the Hub-compatible test server: repos, commits, content-addressed blobs, faults.
 
-TEST INFRASTRUCTURE ONLY (see :mod:`tests.hub_server`). Every commit is a full snapshot of
+TEST INFRASTRUCTURE ONLY (see :mod:`tests.support.hub_server`). Every commit is a full snapshot of
 the tree, so any commit id resolves like a branch name; blobs live under ``root/blobs`` by
 sha256 and the repos in ``root/state.json``. :class:`HubStore` holds it all; the routes in
-:mod:`tests.hub_routes` read and change it under ``store.lock``.
+:mod:`tests.support.hub_routes` read and change it under ``store.lock``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run the ``affectnetplus`` program and hold it at a chosen moment, for a test to press Ctrl-C there.
 
-TEST INFRASTRUCTURE ONLY. ``python -m tests.interrupt_subprocess MARKER POINT -- ARGS...`` runs
+TEST INFRASTRUCTURE ONLY. ``python -m tests.support.interrupt_subprocess MARKER POINT -- ARGS...`` runs
 ``affectnetplus ARGS...`` as the program (``cli.main()`` on ``sys.argv``). At ``POINT`` it writes
 the file ``MARKER`` and waits there for the signal (it sleeps); the test waits for ``MARKER``,
 sends SIGINT and checks how the program ends. ``POINT`` is one of:
