@@ -8,6 +8,7 @@ Public API (see docs/api/index.md)::
 ``affectnetplus_hf.torch`` (install the ``torch`` extra).
 """
 
+from ._version import __version__
 from .errors import (
     AffectNetPlusError,
     BadRecordError,
@@ -15,8 +16,6 @@ from .errors import (
     PublishError,
     ReleaseNotFoundError,
 )
-
-from ._version import __version__
 
 __all__ = [
     "__version__",

@@ -29,7 +29,17 @@ from pathlib import Path
 from ._version import __version__
 from .errors import AffectNetPlusError, BadRecordError, NothingToExportError
 
-__all__ = ["EXIT_BAD_RECORDS", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PIPE_CLOSED", "EXIT_STATUS_HELP", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "EXIT_BAD_RECORDS",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PIPE_CLOSED",
+    "EXIT_STATUS_HELP",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_BAD_RECORDS = 1
@@ -76,12 +86,14 @@ _SAMPLE_KINDS = {"affectnetplus": "affectnet_plus", "2017": "affectnet_2017", "8
 
 def _cmd_sample_original(args) -> int:
     from .core.releases import release_info
-    from .release.sample_original import FAULTS_2017, FAULTS_8LABELS, write_sample_2017, write_sample_8labels
+    from .release.sample_original import FAULTS_8LABELS, FAULTS_2017, write_sample_8labels, write_sample_2017
 
     table, write = (FAULTS_2017, write_sample_2017) if args.kind == "2017" else (FAULTS_8LABELS, write_sample_8labels)
     faults = {"train": list(table)} if args.with_faults else None
     if faults and args.n < len(table):
-        raise ValueError(f"--with-faults plants {len(table)} faults, one per record: use --n {len(table)} or more (got --n {args.n})")
+        raise ValueError(
+            f"--with-faults plants {len(table)} faults, one per record: use --n {len(table)} or more (got --n {args.n})"
+        )
     manifest = write(args.out, n=args.n, seed=args.seed, faults=faults)
     total = sum(len(ids) for ids in manifest.ids.values())
     title = release_info(_SAMPLE_KINDS[args.kind]).title
@@ -98,13 +110,17 @@ def _cmd_sample_original(args) -> int:
 def _cmd_sample(args) -> int:
     if args.kind != "affectnetplus":
         if args.layout != "release":
-            raise ValueError(f"--layout {args.layout} is for AffectNet+ samples; --kind {args.kind} writes its release's own layout")
+            raise ValueError(
+                f"--layout {args.layout} is for AffectNet+ samples; --kind {args.kind} writes its release's own layout"
+            )
         return _cmd_sample_original(args)
     from .release.sample import FAULTS, write_sample
 
     faults = {"train": list(FAULTS)} if args.with_faults else None
     if faults and args.n < len(FAULTS):
-        raise ValueError(f"--with-faults plants {len(FAULTS)} faults, one per record: use --n {len(FAULTS)} or more (got --n {args.n})")
+        raise ValueError(
+            f"--with-faults plants {len(FAULTS)} faults, one per record: use --n {len(FAULTS)} or more (got --n {args.n})"
+        )
     manifest = write_sample(args.out, n=args.n, seed=args.seed, layout=args.layout, faults=faults)
     total = sum(len(ids) for ids in manifest.ids.values())
     print(f"wrote a synthetic AffectNet+ release ({total} records, {args.n} per part) to {Path(args.out).resolve()}")
@@ -129,7 +145,9 @@ def _print_export(result) -> None:
         print(f"{result.bad} bad records skipped: " + ", ".join(f"{r} x{n}" for r, n in result.bad_reasons.items()))
     print(f"report (bad records, notes, files not read): {result.report_path}")
     if result.kept_files:
-        shown = ", ".join(result.kept_files[:5]) + (f", ... ({len(result.kept_files)} in all)" if len(result.kept_files) > 5 else "")
+        shown = ", ".join(result.kept_files[:5]) + (
+            f", ... ({len(result.kept_files)} in all)" if len(result.kept_files) > 5 else ""
+        )
         print(f"kept {len(result.kept_files)} file(s) of yours in {result.out_dir} (not written by an export): {shown}")
     if result.bad:
         print("fix or re-extract the files listed there and export again to include them.")
@@ -151,7 +169,10 @@ def _cmd_export(args) -> int:
     )
     _print_export(result)
     parts = RELEASE_PARTS[result.release]
-    config = next((config_reading(p, result.release) for p in parts if result.partition_counts.get(p)), config_reading(parts[-1], result.release))
+    config = next(
+        (config_reading(p, result.release) for p in parts if result.partition_counts.get(p)),
+        config_reading(parts[-1], result.release),
+    )
     # the folder's whole path: a bare name would let `datasets` serve another cached export of that name
     code = f"from datasets import load_dataset; print(load_dataset({_py(str(result.out_dir))}, {_py(config)}))"
     print(f"load it: python -c {shlex.quote(code)}")
@@ -171,7 +192,11 @@ def _cmd_verify(args) -> int:
     if report.read == 0:
         print(
             f"affectnetplus verify: error: {report.root}: no record found "
-            + ("(no images/<id>.jpg and no annotations/<id>.json in the parts above)" if report.kind == "affectnet_plus" else "in the parts above")
+            + (
+                "(no images/<id>.jpg and no annotations/<id>.json in the parts above)"
+                if report.kind == "affectnet_plus"
+                else "in the parts above"
+            )
             + "; re-extract the release",
             file=sys.stderr,
         )
@@ -227,17 +252,23 @@ def _cmd_demo(args) -> int:
     subset = features["subset"].int2str(row["subset"]) if row["subset"] is not None else None
     print("  one row of 'all'/train:")
     print(f"    image_id={row['image_id']} image={row['image'].size} human_label={label} subset={subset}")
-    print(f"    soft_label={[round(v, 3) for v in row['soft_label']]} (sum {sum(row['soft_label']):.2f}: scores, not a distribution)")
+    print(
+        f"    soft_label={[round(v, 3) for v in row['soft_label']]} (sum {sum(row['soft_label']):.2f}: scores, not a distribution)"
+    )
     landmarks = f"{len(row['landmarks'])}x{len(row['landmarks'][0])}" if row["landmarks"] else None
-    print(f"    valence={_fmt(row['valence'], '.3f')} arousal={_fmt(row['arousal'], '.3f')} age={_fmt(row['age'], '.0f')} "
-          f"landmarks={landmarks} head_pose={pose}")
+    print(
+        f"    valence={_fmt(row['valence'], '.3f')} arousal={_fmt(row['arousal'], '.3f')} age={_fmt(row['age'], '.0f')} "
+        f"landmarks={landmarks} head_pose={pose}"
+    )
     print(f"[4/4] statistics of the export (tables and plots) into {stats_dir}")
     notes: list[str] = []
     stats = write_stats(str(out), stats_dir, progress=not args.quiet, echo=notes.append)
     for note in notes:
         print(f"  {note}")
     if stats.plot_note:
-        print("  for the plots: pip install 'affectnetplus-hf[stats]' (scripts/demo.sh installs it), then run the demo again")
+        print(
+            "  for the plots: pip install 'affectnetplus-hf[stats]' (scripts/demo.sh installs it), then run the demo again"
+        )
     print(f"  {len(stats.plots)} plots, {len(stats.tables) // 2} tables")
     print(f"demo done. Everything is under {workdir}")
     print(f"  statistics report: {stats.report_path}")
@@ -282,7 +313,9 @@ def _add_quiet(parser: argparse.ArgumentParser, add_quiet: bool = True) -> None:
 
 def _positive(text: str, maximum: int | None = None, why: str = "") -> int:
     """argparse type of a count: a whole number of 1 or more (at most ``maximum``, which ``why`` explains)."""
-    expected = "a whole number of 1 or more" + (f", at most {maximum:,}" + (f" ({why})" if why else "") if maximum else "")
+    expected = "a whole number of 1 or more" + (
+        f", at most {maximum:,}" + (f" ({why})" if why else "") if maximum else ""
+    )
     try:
         value = int(text)
     except ValueError:  # also a number of more than 4300 digits
@@ -337,8 +370,12 @@ def _subcommand(sub, name: str, summary: str, description: str, examples: str) -
 
 def build_parser() -> argparse.ArgumentParser:
     from .core.choices import CheckImages, Gating, OnBad, choices_of
-    from .exporter.writer import DEFAULT_SHARD_RECORDS, MAX_NUM_SHARDS  # imported here: the package's heavy imports run inside main's try
+    from .exporter.writer import (  # imported here: the package's heavy imports run inside main's try
+        DEFAULT_SHARD_RECORDS,
+        MAX_NUM_SHARDS,
+    )
     from .release.sample import MAX_SAMPLE_RECORDS
+
     parser = argparse.ArgumentParser(
         prog="affectnetplus",
         description="AffectNet+ as a typed Hugging Face dataset: verify a release, export it to Parquet, "
@@ -354,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     cpus = max(1, min(8, os.cpu_count() or 1))
 
     p = _subcommand(
-        sub, "sample", "write a small synthetic release in the real layout",
+        sub,
+        "sample",
+        "write a small synthetic release in the real layout",
         "Write a synthetic AffectNet+ release in the real folder layout and JSON format: cartoon faces\n"
         "drawn from their own 68 landmarks, with SYNTHETIC written on them (no real face). With\n"
         "--with-faults, one record of train gets each fault a real download has (see sample.FAULTS).\n"
@@ -367,16 +406,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("out", help="folder to write the release into")
     sample_n = _count(MAX_SAMPLE_RECORDS, "records per part of a synthetic release")
-    p.add_argument("--n", type=sample_n, default=40, help=f"records per part, at most {MAX_SAMPLE_RECORDS:,} (default %(default)s)")
+    p.add_argument(
+        "--n", type=sample_n, default=40, help=f"records per part, at most {MAX_SAMPLE_RECORDS:,} (default %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layout", choices=("release", "pdf"), default="release", help="folder spelling: release (human_annotated/train_set) or pdf (Human Annotated/Train Set)")
-    p.add_argument("--kind", choices=tuple(_SAMPLE_KINDS), default="affectnetplus", help="which release to write: affectnetplus (default), 2017 or 8labels")
+    p.add_argument(
+        "--layout",
+        choices=("release", "pdf"),
+        default="release",
+        help="folder spelling: release (human_annotated/train_set) or pdf (Human Annotated/Train Set)",
+    )
+    p.add_argument(
+        "--kind",
+        choices=tuple(_SAMPLE_KINDS),
+        default="affectnetplus",
+        help="which release to write: affectnetplus (default), 2017 or 8labels",
+    )
     p.add_argument("--with-faults", action="store_true", help="plant one of each known fault into train")
     _add_quiet(p)
     p.set_defaults(func=_cmd_sample)
 
     p = _subcommand(
-        sub, "export", "export a raw release to a no-code Parquet dataset folder",
+        sub,
+        "export",
+        "export a raw release to a no-code Parquet dataset folder",
         "Read every record of the release under RAW and write OUT: typed Parquet shards by part and\n"
         "subset, a dataset card (README.md) with configs, features, counts and statistics, and\n"
         "export_info.json. Bad records are skipped and listed with path and reason in\n"
@@ -391,36 +444,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("raw", help="folder the release was extracted into")
     p.add_argument("out", nargs="?", default="affectnet_plus", help="dataset folder to write (default ./%(default)s)")
-    p.add_argument("--shard-records", type=_positive, default=DEFAULT_SHARD_RECORDS, help="target records per shard before rounding (default %(default)s)")
+    p.add_argument(
+        "--shard-records",
+        type=_positive,
+        default=DEFAULT_SHARD_RECORDS,
+        help="target records per shard before rounding (default %(default)s)",
+    )
     p.add_argument(
         "--num-shards", type=_count(MAX_NUM_SHARDS, "shards per part"), default=None,
         help=f"this many shards per part, at most {MAX_NUM_SHARDS:,} and at most one per record of the part",
     )  # fmt: skip
-    p.add_argument("--on-bad", choices=choices_of(OnBad), default="skip", help="skip and report bad records (default), or stop at the first")
-    p.add_argument("--check-images", choices=choices_of(CheckImages), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
+    p.add_argument(
+        "--on-bad",
+        choices=choices_of(OnBad),
+        default="skip",
+        help="skip and report bad records (default), or stop at the first",
+    )
+    p.add_argument(
+        "--check-images",
+        choices=choices_of(CheckImages),
+        default="markers",
+        help="JPEG check: start/end markers (fast, default) or a full decode",
+    )
     _add_num_proc(p, cpus)
     _add_quiet(p)
     p.set_defaults(func=_cmd_export)
 
     p = _subcommand(
-        sub, "verify", "count what is in a raw release and list what is broken",
+        sub,
+        "verify",
+        "count what is in a raw release and list what is broken",
         "Read every record of the release under RAW (nothing is written) and print, per part: the\n"
         "counts per class x subset next to the published counts (a part with fewer records is\n"
         "flagged LOOKS INCOMPLETE), the bad records with path and reason, the notes (values\n"
         "stored null or kept out of range) and the files and folders not read. --json prints the\n"
         "same report as JSON, listing every bad record, note kind and file not read.",
-        "  affectnetplus verify /data/AffectNet+\n"
-        "  affectnetplus verify /data/AffectNet+ --json -q > verify.json",
+        "  affectnetplus verify /data/AffectNet+\n  affectnetplus verify /data/AffectNet+ --json -q > verify.json",
     )
     p.add_argument("raw", help="folder the release was extracted into")
-    p.add_argument("--check-images", choices=choices_of(CheckImages), default="markers", help="JPEG check: start/end markers (fast, default) or a full decode")
+    p.add_argument(
+        "--check-images",
+        choices=choices_of(CheckImages),
+        default="markers",
+        help="JPEG check: start/end markers (fast, default) or a full decode",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     _add_num_proc(p, cpus)
     _add_quiet(p)
     p.set_defaults(func=_cmd_verify)
 
     p = _subcommand(
-        sub, "push", "upload an exported folder to a private, gated Hub dataset repo",
+        sub,
+        "push",
+        "upload an exported folder to a private, gated Hub dataset repo",
         "Upload a folder written by 'affectnetplus export' to a Hugging Face dataset repo, private\n"
         "and gated by default (the AffectNet+ licence forbids redistribution). Files of an earlier\n"
         "export are replaced; files the export did not write are kept.",
@@ -429,28 +505,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folder", help="the folder written by `affectnetplus export`")
     p.add_argument("repo_id", help="dataset repo to create or update, e.g. my-lab/affectnet_plus")
-    p.add_argument("--token", help="Hub token with write access (default: HF_TOKEN, then `hf auth login`; prefer those: "
-                   "a command-line token is visible to other users of the machine)")
+    p.add_argument(
+        "--token",
+        help="Hub token with write access (default: HF_TOKEN, then `hf auth login`; prefer those: "
+        "a command-line token is visible to other users of the machine)",
+    )
     p.add_argument("--revision", help="branch to push to (created if missing; default main)")
-    p.add_argument("--gated", choices=(*choices_of(Gating), "off"), default="manual",
-                   help="access requests: approved by you (manual, default), automatically (auto), or no gating (off)")
-    p.add_argument("--public", action="store_true",
-                   help="make the repo public (needs --i-have-redistribution-rights: the AffectNet+ licence forbids redistribution)")
-    p.add_argument("--i-have-redistribution-rights", action="store_true",
-                   help="state that the AffectNet+ authors allowed you to redistribute the data (only with --public)")
+    p.add_argument(
+        "--gated",
+        choices=(*choices_of(Gating), "off"),
+        default="manual",
+        help="access requests: approved by you (manual, default), automatically (auto), or no gating (off)",
+    )
+    p.add_argument(
+        "--public",
+        action="store_true",
+        help="make the repo public (needs --i-have-redistribution-rights: the AffectNet+ licence forbids redistribution)",
+    )
+    p.add_argument(
+        "--i-have-redistribution-rights",
+        action="store_true",
+        help="state that the AffectNet+ authors allowed you to redistribute the data (only with --public)",
+    )
     _add_quiet(p)
     p.set_defaults(func=_cmd_push)
 
     p = _subcommand(
-        sub, "demo", "run sample -> export -> load_dataset -> statistics end to end",
+        sub,
+        "demo",
+        "run sample -> export -> load_dataset -> statistics end to end",
         "On a synthetic release with planted faults: export it, load every config with\n"
         "datasets.load_dataset, and write the statistics report beside the export. Ends with the\n"
         "paths of report.html and of the dataset card. Exits 0 (its bad records are planted).",
-        "  affectnetplus demo\n"
-        "  affectnetplus demo --dir ./demo --n 200 -q",
+        "  affectnetplus demo\n  affectnetplus demo --dir ./demo --n 200 -q",
     )
     p.add_argument("--dir", help="work folder (default: a new temporary folder)")
-    p.add_argument("--n", type=sample_n, default=40, help=f"records per part, at most {MAX_SAMPLE_RECORDS:,} (default %(default)s)")
+    p.add_argument(
+        "--n", type=sample_n, default=40, help=f"records per part, at most {MAX_SAMPLE_RECORDS:,} (default %(default)s)"
+    )
     _add_num_proc(p, 1)
     _add_quiet(p)
     p.set_defaults(func=_cmd_demo)
@@ -627,7 +719,10 @@ class _Interrupts:
             what = _INTERRUPTED.get(self.command) if self.command else None
             command = self.command
             with contextlib.suppress(Exception):
-                print(f"affectnetplus{' ' + command if command else ''}: interrupted" + (f"; {what}" if what else ""), file=sys.stderr)
+                print(
+                    f"affectnetplus{' ' + command if command else ''}: interrupted" + (f"; {what}" if what else ""),
+                    file=sys.stderr,
+                )
         return EXIT_INTERRUPTED
 
     def _on_late_sigint(self, signum, frame) -> None:
@@ -643,7 +738,9 @@ class _Interrupts:
         if not self.active:
             return
         sys.unraisablehook = self.previous_hook
-        previous = signal.SIG_DFL if self.previous_handler is None else self.previous_handler  # None: set outside Python
+        previous = (
+            signal.SIG_DFL if self.previous_handler is None else self.previous_handler
+        )  # None: set outside Python
         signal.signal(signal.SIGINT, self._on_late_sigint if self.program else previous)
 
 

@@ -84,14 +84,20 @@ def main() -> None:
         result, seconds = timed(export, raw, out, num_proc=num_proc, progress=False, card_plots=False)
         rate = result.read / seconds
         rows.append((num_proc, rate))
-        print(f"export num_proc={num_proc}: {rate:,.0f} records/s  ratio to floor {rate / floor_rate:.2f}  ({result.reconciliation()})")
+        print(
+            f"export num_proc={num_proc}: {rate:,.0f} records/s  ratio to floor {rate / floor_rate:.2f}  ({result.reconciliation()})"
+        )
     best_proc, best = max(rows, key=lambda row: row[1])
     # The card's plots are drawn once per export, whatever its size: a fixed cost, reported apart.
-    _, with_plots = timed(export, raw, work / "affectnet_plus_plots", num_proc=best_proc, progress=False, card_plots=True)
+    _, with_plots = timed(
+        export, raw, work / "affectnet_plus_plots", num_proc=best_proc, progress=False, card_plots=True
+    )
     plots_s = max(0.0, with_plots - args.n / best)
-    print(f"best export: {best:,.0f} records/s = {best / floor_rate:.0%} of the floor; "
-          f"card plots add a fixed {plots_s:.1f} s per export; "
-          f"full release (959,906 records) in about {(959_906 / best + plots_s) / 60:.1f} min")
+    print(
+        f"best export: {best:,.0f} records/s = {best / floor_rate:.0%} of the floor; "
+        f"card plots add a fixed {plots_s:.1f} s per export; "
+        f"full release (959,906 records) in about {(959_906 / best + plots_s) / 60:.1f} min"
+    )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

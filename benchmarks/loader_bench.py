@@ -156,7 +156,12 @@ def rate(loader, min_seconds: float, batch_key: str = "image") -> dict:
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds:
             cpu = sum(_cpu_seconds(p) for p in _worker_pids(loader)) + time.process_time() - cpu_start
-            return {"images_per_s": images / elapsed, "cpu_s_per_image": cpu / max(images, 1), "epochs": epochs, "images": images}
+            return {
+                "images_per_s": images / elapsed,
+                "cpu_s_per_image": cpu / max(images, 1),
+                "epochs": epochs,
+                "images": images,
+            }
 
 
 def _decode_for(args) -> tuple[int, float]:
@@ -220,7 +225,9 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=20_000, help="images in the synthetic export (default 20000)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for every loader (default 2)")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--size", type=int, default=112, help="the reduced size measured (default 112: half the synthetic 224)")
+    parser.add_argument(
+        "--size", type=int, default=112, help="the reduced size measured (default 112: half the synthetic 224)"
+    )
     parser.add_argument("--min-seconds", type=float, default=8.0, help="time each loader at least this long")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep/reuse the synthetic data here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
@@ -232,11 +239,18 @@ def main(argv=None) -> int:
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="affectnetplus-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {_cpu_model()}, {len(os.sched_getaffinity(0))} usable cores, torch {torch.__version__}, cuda={torch.cuda.is_available()}")
+    print(
+        f"machine: {_cpu_model()}, {len(os.sched_getaffinity(0))} usable cores, torch {torch.__version__}, cuda={torch.cuda.is_available()}"
+    )
     print(f"data: {work}")
     dataset, images_dir, annotations_dir = build(work, args.n, args.workers)
 
-    results: dict = {"n": len(dataset), "workers": args.workers, "batch_size": args.batch_size, "cores": len(os.sched_getaffinity(0))}
+    results: dict = {
+        "n": len(dataset),
+        "workers": args.workers,
+        "batch_size": args.batch_size,
+        "cores": len(os.sched_getaffinity(0)),
+    }
     sample = [row["bytes"] for row in dataset.select(range(min(2000, len(dataset))))["image"]]
     print("\nsingle-core decode of the same 224x224 JPEGs into a reused buffer (images/s):")
     decoders = measure_decoders(sample, available_decoders(), min_seconds=2.0)
@@ -247,7 +261,9 @@ def main(argv=None) -> int:
     results["fastest"] = best
 
     common = dict(batch_size=args.batch_size, num_workers=args.workers, persistent_workers=args.workers > 0)
-    print(f"\nours against {args.workers} processes doing nothing but decode the same bytes (ready uint8 batch of {args.batch_size} + annotation tensors, shuffled):")
+    print(
+        f"\nours against {args.workers} processes doing nothing but decode the same bytes (ready uint8 batch of {args.batch_size} + annotation tensors, shuffled):"
+    )
     reduced = (args.size, args.size)
     jpegs = sample[:500]
     sizes = {}
@@ -276,7 +292,9 @@ def main(argv=None) -> int:
     if not args.skip_baselines:
         files = DataLoader(FilesDataset(images_dir, annotations_dir), shuffle=True, **common)
         a = rate(files, args.min_seconds)
-        print(f"  (a) files     {a['images_per_s']:8.0f} images/s  ({a['epochs']} epochs; {a['cpu_s_per_image'] * 1e6:.0f} us CPU/image)")
+        print(
+            f"  (a) files     {a['images_per_s']:8.0f} images/s  ({a['epochs']} epochs; {a['cpu_s_per_image'] * 1e6:.0f} us CPU/image)"
+        )
         results["files"] = a
         del files
 
@@ -285,7 +303,9 @@ def main(argv=None) -> int:
         hf = dataset.cast_column("image", datasets.Image()).remove_columns(["landmarks_29"]).with_format("torch")
         hf_loader = DataLoader(hf, shuffle=True, **common)
         b = rate(hf_loader, args.min_seconds)
-        print(f"  (b) hf-torch  {b['images_per_s']:8.0f} images/s  ({b['epochs']} epochs; {b['cpu_s_per_image'] * 1e6:.0f} us CPU/image)")
+        print(
+            f"  (b) hf-torch  {b['images_per_s']:8.0f} images/s  ({b['epochs']} epochs; {b['cpu_s_per_image'] * 1e6:.0f} us CPU/image)"
+        )
         results["hf_torch"] = b
         del hf_loader
 
@@ -304,14 +324,18 @@ def main(argv=None) -> int:
         if key in results:
             ratio = ours["images_per_s"] / results[key]["images_per_s"]
             results[f"ours_over_{key}"] = ratio
-            print(f"  ours / {label:<14} {ratio:5.2f}x  (target >= {TARGET_BASELINE:.0f}x: {'met' if ratio >= TARGET_BASELINE else 'MISSED'})")
+            print(
+                f"  ours / {label:<14} {ratio:5.2f}x  (target >= {TARGET_BASELINE:.0f}x: {'met' if ratio >= TARGET_BASELINE else 'MISSED'})"
+            )
             ratio = results[key]["cpu_s_per_image"] / ours["cpu_s_per_image"]
             results[f"cpu_{key}_over_ours"] = ratio
             print(f"  {label} / ours CPU per image {ratio:5.2f}x")
     load = os.getloadavg()[0]
     results["load_average_1min"] = load
     if load > len(os.sched_getaffinity(0)) * 0.75:
-        print(f"note: load average {load:.1f} on {len(os.sched_getaffinity(0))} cores during the run: other processes shared the CPUs")
+        print(
+            f"note: load average {load:.1f} on {len(os.sched_getaffinity(0))} cores during the run: other processes shared the CPUs"
+        )
 
     if torch.cuda.is_available():
         try:

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from affectnetplus_hf.core.configs import ROW_CONFIGS  # noqa: E402
-from affectnetplus_hf.exporter.writer import export  # noqa: E402
 from affectnetplus_hf.core.export_files import read_info, shard_name  # noqa: E402
+from affectnetplus_hf.exporter.writer import export  # noqa: E402
 from affectnetplus_hf.release.sample import write_sample  # noqa: E402
 from affectnetplus_hf.stats import compute as stats_compute  # noqa: E402
 from affectnetplus_hf.stats.sources import STATS_COLUMNS  # noqa: E402
@@ -55,7 +55,12 @@ def _floor(folder: Path) -> tuple[int, float]:
 
 
 def _child(folder: Path) -> tuple[int, float, int]:
-    out = subprocess.run([sys.executable, "-c", _CHILD.format(root=str(ROOT), folder=str(folder))], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(root=str(ROOT), folder=str(folder))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows, seconds, rss = out.stdout.split()
     return int(rows), float(seconds), int(rss)
 
@@ -73,7 +78,9 @@ def main() -> None:
         original = stats_compute.StatsAccumulator.update  # the export feeds each written Arrow batch to it
         for _ in range(3):
             for mode in ("with", "without"):
-                stats_compute.StatsAccumulator.update = original if mode == "with" else (lambda self, split, columns: None)
+                stats_compute.StatsAccumulator.update = (
+                    original if mode == "with" else (lambda self, split, columns: None)
+                )
                 start = time.perf_counter()
                 export(raw, small, progress=False, card_plots=False)
                 timings[mode].append(time.perf_counter() - start)
@@ -90,15 +97,23 @@ def main() -> None:
                 for shard in range(spec["num_shards"]):
                     source = folder / shard_name(partition, shard, spec["num_shards"])
                     for i in range(1, args.copies):  # new names the card's glob matches: partition-i-of-copies
-                        os.link(source, folder / shard_name(partition, spec["num_shards"] * i + shard, spec["num_shards"] * args.copies))
+                        os.link(
+                            source,
+                            folder
+                            / shard_name(partition, spec["num_shards"] * i + shard, spec["num_shards"] * args.copies),
+                        )
 
         rows_floor, floor_s = _floor(big)
         rows_small, _, rss_small = _child(small)
         rows_big, stats_s, rss_big = _child(big)
         assert rows_big == rows_floor, (rows_big, rows_floor)
         print(f"floor (stream Arrow batches, nothing else): {rows_floor / floor_s:,.0f} rows/s")
-        print(f"compute_stats: {rows_big / stats_s:,.0f} rows/s over {rows_big:,} rows = {floor_s / stats_s:.2f} of the floor")
-        print(f"peak RSS: {rss_small / 1024:.0f} MiB at {rows_small:,} rows, {rss_big / 1024:.0f} MiB at {rows_big:,} rows")
+        print(
+            f"compute_stats: {rows_big / stats_s:,.0f} rows/s over {rows_big:,} rows = {floor_s / stats_s:.2f} of the floor"
+        )
+        print(
+            f"peak RSS: {rss_small / 1024:.0f} MiB at {rows_small:,} rows, {rss_big / 1024:.0f} MiB at {rows_big:,} rows"
+        )
         print(f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

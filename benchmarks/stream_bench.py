@@ -79,7 +79,7 @@ def consume(ds, decode: bool | str) -> int:
     if decode == "arrow":
         rows = 0
         for table in ds.with_format("arrow").iter(batch_size=256):
-            table.column("image").nbytes  # touch the buffers
+            _ = table.column("image").nbytes  # touch the buffers
             rows += table.num_rows
         return rows
     if not decode:
@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import datasets
 
-    from affectnetplus_hf.exporter.writer import export
     from affectnetplus_hf.core.export_files import INFO_FILE, read_info, shard_paths
+    from affectnetplus_hf.exporter.writer import export
     from affectnetplus_hf.hub.publish import push
     from affectnetplus_hf.hub.remote import stream
 
@@ -141,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             make_release(raw, args.n)
             export(raw, out, num_shards=args.num_shards, num_proc=min(2, os.cpu_count() or 1), progress=False)
         info = read_info(out)
-        train = [out / rel for rel in shard_paths({**info, "parts": {"train": info["parts"]["train"]}})]  # the train part's shards
+        train = [
+            out / rel for rel in shard_paths({**info, "parts": {"train": info["parts"]["train"]}})
+        ]  # the train part's shards
         megabytes = sum(p.stat().st_size for p in train) / 1e6
 
         with hub_server.running_hub(work / "hub") as hub, hub_server.RangeFileServer(out) as web:
@@ -157,10 +159,17 @@ def main(argv: list[str] | None = None) -> int:
             }
             modes = args.mode or ["bytes", "arrow"]
             timed_runs(readers, 1, "arrow")  # warm-up: page cache, clients' caches
-            all_results = {mode: timed_runs(readers, args.repeat, {"bytes": False, "decode": True}.get(mode, mode)) for mode in modes}
+            all_results = {
+                mode: timed_runs(readers, args.repeat, {"bytes": False, "decode": True}.get(mode, mode))
+                for mode in modes
+            }
 
         worst = 1.0
-        labels = {"bytes": "Python rows, raw JPEG bytes", "decode": "Python rows, decoded images", "arrow": "Arrow batches of 256"}
+        labels = {
+            "bytes": "Python rows, raw JPEG bytes",
+            "decode": "Python rows, decoded images",
+            "arrow": "Arrow batches of 256",
+        }
         for mode, results in all_results.items():
             rows = {name: r for name, (_, _, r) in results.items()}
             assert len(set(rows.values())) == 1, f"readers disagree on the row count: {rows}"
@@ -171,9 +180,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'reader':<8}{'setup s':>9}{'stream s':>10}{'rows/s':>9}{'MB/s':>8}{'vs local':>10}")
             base = results["local"][1]
             for name, (setup, seconds, count) in results.items():
-                print(f"{name:<8}{setup:>9.2f}{seconds:>10.2f}{count / seconds:>9.0f}{megabytes / seconds:>8.1f}{base / seconds:>9.0%}")
+                print(
+                    f"{name:<8}{setup:>9.2f}{seconds:>10.2f}{count / seconds:>9.0f}{megabytes / seconds:>8.1f}{base / seconds:>9.0%}"
+                )
             worst = min(worst, *(base / results[name][1] for name in ("hub", "http")))
-        print(f"\nremote / local streaming rate: worst {worst:.0%} (target >= 80%); setup (resolving files) is listed apart")
+        print(
+            f"\nremote / local streaming rate: worst {worst:.0%} (target >= 80%); setup (resolving files) is listed apart"
+        )
         return 0
     finally:
         if not args.keep:

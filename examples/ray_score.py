@@ -55,11 +55,15 @@ class Scorer:
         with torch.inference_mode():
             scores = self.model(images).softmax(dim=1).cpu().numpy()
         # an Arrow table, so that `scores` is stored as a plain list<float>[8] that `datasets` reads
-        return pa.table({
-            "image_id": pa.array(batch["image_id"], pa.string()),
-            "prediction": pa.array(scores.argmax(axis=1), pa.int64()),
-            "scores": pa.FixedSizeListArray.from_arrays(pa.array(scores.ravel(), pa.float32()), scores.shape[1]),
-        })
+        return pa.table(
+            {
+                "image_id": pa.array(batch["image_id"], pa.string()),
+                "prediction": pa.array(scores.argmax(axis=1), pa.int64()),
+                "scores": pa.FixedSizeListArray.from_arrays(pa.array(scores.ravel(), pa.float32()), scores.shape[1]),
+            }
+        )
+
+
 # --8<-- [end:model]
 
 
@@ -81,6 +85,8 @@ def score(source, out, *, size=224, batch_size=64, actors=2, actor_cpus=1.0, act
         num_gpus=actor_gpus,
     )
     ds.write_parquet(out)
+
+
 # --8<-- [end:score]
 
 
@@ -96,13 +102,17 @@ def join(source, out):
     twice = sorted(i for i, n in Counter(predicted).items() if n > 1)
     lost, unknown = sorted(set(ids) - set(predicted)), sorted(set(predicted) - set(ids))
     if twice or lost or unknown or len(set(ids)) != len(ids):
-        raise JoinError(f"{len(lost)} images lost {lost[:5]}, {len(twice)} predicted more than once {twice[:5]}, "
-                        f"{len(unknown)} predictions of images not in the export {unknown[:5]}")
+        raise JoinError(
+            f"{len(lost)} images lost {lost[:5]}, {len(twice)} predicted more than once {twice[:5]}, "
+            f"{len(unknown)} predictions of images not in the export {unknown[:5]}"
+        )
     row_of = {image_id: row for row, image_id in enumerate(predicted)}
     ordered = predictions.select([row_of[image_id] for image_id in ids]).remove_columns("image_id")
     joined = concatenate_datasets([images, ordered], axis=1)
     print(f"joined {len(joined)} of {len(images)} images: 0 lost, 0 duplicated")
     return joined
+
+
 # --8<-- [end:join]
 
 
@@ -136,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     fs, path = fsspec.core.url_to_fs(args.out)
     if fs.exists(path) and fs.ls(path):
-        print(f"{args.out}: holds files already; expected an empty or new folder for the predictions "
-              "(a second run would add its files beside them). Choose another folder.", file=sys.stderr)
+        print(
+            f"{args.out}: holds files already; expected an empty or new folder for the predictions "
+            "(a second run would add its files beside them). Choose another folder.",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.address or args.num_cpus is None:
@@ -146,19 +159,31 @@ def main(argv: list[str] | None = None) -> int:
             ray.init(num_cpus=args.num_cpus)
         cpus = ray.cluster_resources().get("CPU", 0)
         if not (args.address or os.environ.get("RAY_ADDRESS")) and args.actors * args.actor_cpus >= cpus:
-            print(f"--actors {args.actors} x --actor-cpus {args.actor_cpus} would hold all {cpus:g} CPUs of this Ray "
-                  "instance, leaving none to read and write the files: the job would wait forever. Lower "
-                  "--actor-cpus (e.g. 0.5) or --actors.", file=sys.stderr)
+            print(
+                f"--actors {args.actors} x --actor-cpus {args.actor_cpus} would hold all {cpus:g} CPUs of this Ray "
+                "instance, leaving none to read and write the files: the job would wait forever. Lower "
+                "--actor-cpus (e.g. 0.5) or --actors.",
+                file=sys.stderr,
+            )
             return 2
-        score(args.source, args.out, size=args.size, batch_size=args.batch_size, actors=args.actors,
-              actor_cpus=args.actor_cpus, actor_gpus=args.actor_gpus)
+        score(
+            args.source,
+            args.out,
+            size=args.size,
+            batch_size=args.batch_size,
+            actors=args.actors,
+            actor_cpus=args.actor_cpus,
+            actor_gpus=args.actor_gpus,
+        )
         join(args.source, args.out)
     except JoinError as err:
         print(f"{args.out}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; the predictions folder may hold part of the files: remove it before a new run",
-              file=sys.stderr)
+        print(
+            "interrupted; the predictions folder may hold part of the files: remove it before a new run",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -47,12 +47,16 @@ def small_cnn(num_classes: int, multitask: bool = False, size: int = 64) -> nn.M
     keyed like :data:`affectnetplus_hf.torch.HEADS`."""
 
     def block(cin, cout):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+        )
 
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.features = nn.Sequential(block(3, 16), block(16, 32), block(32, 64), block(64, 96), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.features = nn.Sequential(
+                block(3, 16), block(16, 32), block(32, 64), block(64, 96), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+            )
             self.classes = nn.Linear(96, num_classes)
             self.va = nn.Linear(96, 2)
             if multitask:
@@ -92,7 +96,15 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) ->
 
 @torch.no_grad()
 def evaluate(model, loader, device, fairness: bool = False) -> dict:
-    from affectnetplus_hf.torch import DevicePrefetcher, ccc, classification_report, fairness_report, js_divergence, kl_divergence, rmse
+    from affectnetplus_hf.torch import (
+        DevicePrefetcher,
+        ccc,
+        classification_report,
+        fairness_report,
+        js_divergence,
+        kl_divergence,
+        rmse,
+    )
 
     model.eval()
     keys = ("human_label", "subset", "gender", "race", "age", "soft_label", "valence", "arousal")
@@ -108,15 +120,35 @@ def evaluate(model, loader, device, fairness: bool = False) -> dict:
         return {}
     cat = {key: torch.cat(values) for key, values in parts.items()}
     report = classification_report(
-        cat["logits"], cat["human_label"], subset=cat["subset"], gender=cat["gender"], race=cat["race"], min_group_size=5
+        cat["logits"],
+        cat["human_label"],
+        subset=cat["subset"],
+        gender=cat["gender"],
+        race=cat["race"],
+        min_group_size=5,
     )
     predicted = torch.softmax(cat["logits"], dim=1)
-    report["soft"] = {"kl": float(kl_divergence(cat["soft_label"], predicted)), "js": float(js_divergence(cat["soft_label"], predicted))}
-    report["valence"] = {"rmse": float(rmse(cat["va"][:, 0], cat["valence"])), "ccc": float(ccc(cat["va"][:, 0], cat["valence"]))}
-    report["arousal"] = {"rmse": float(rmse(cat["va"][:, 1], cat["arousal"])), "ccc": float(ccc(cat["va"][:, 1], cat["arousal"]))}
+    report["soft"] = {
+        "kl": float(kl_divergence(cat["soft_label"], predicted)),
+        "js": float(js_divergence(cat["soft_label"], predicted)),
+    }
+    report["valence"] = {
+        "rmse": float(rmse(cat["va"][:, 0], cat["valence"])),
+        "ccc": float(ccc(cat["va"][:, 0], cat["valence"])),
+    }
+    report["arousal"] = {
+        "rmse": float(rmse(cat["va"][:, 1], cat["arousal"])),
+        "ccc": float(ccc(cat["va"][:, 1], cat["arousal"])),
+    }
     if fairness:
         report["fairness"] = fairness_report(
-            cat["logits"], cat["human_label"], race=cat["race"], gender=cat["gender"], age=cat["age"], n_boot=200, min_group_size=5
+            cat["logits"],
+            cat["human_label"],
+            race=cat["race"],
+            gender=cat["gender"],
+            age=cat["age"],
+            n_boot=200,
+            min_group_size=5,
         )
     return report
 
@@ -135,8 +167,12 @@ def print_report(report: dict) -> None:
         print(f"  {attribute:<12} largest accuracy gap between groups: {gap['accuracy']:.3f}{detail}")
         for name, values in report[attribute]["groups"].items():
             if values["n"]:
-                print(f"    {name:<16} n={values['n']:4d}  accuracy={values['accuracy']:.3f}  macro-F1={values['macro_f1']:.3f}")
-    print(f"  soft label   KL={report['soft']['kl']:.3f}  JS={report['soft']['js']:.3f}  (vs the renormalised 8-class soft label)")
+                print(
+                    f"    {name:<16} n={values['n']:4d}  accuracy={values['accuracy']:.3f}  macro-F1={values['macro_f1']:.3f}"
+                )
+    print(
+        f"  soft label   KL={report['soft']['kl']:.3f}  JS={report['soft']['js']:.3f}  (vs the renormalised 8-class soft label)"
+    )
     for name in ("valence", "arousal"):
         print(f"  {name:<12} RMSE={report[name]['rmse']:.3f}  CCC={report[name]['ccc']:.3f}")
     if "fairness" in report:
@@ -148,7 +184,9 @@ def parse_resample(text: str) -> tuple[str, object]:
     """``race=balanced`` or ``race=white:0.5,black:0.5`` -> (attribute, target)."""
     attribute, _, target = text.partition("=")
     if not target:
-        raise SystemExit(f"--resample {text!r}: expected ATTRIBUTE=balanced or ATTRIBUTE=group:share,... (e.g. race=balanced)")
+        raise SystemExit(
+            f"--resample {text!r}: expected ATTRIBUTE=balanced or ATTRIBUTE=group:share,... (e.g. race=balanced)"
+        )
     if target == "balanced":
         return attribute, target
     try:
@@ -163,23 +201,47 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=240, help="synthetic records per part (default 240)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--size", type=int, default=64, help="image side fed to the model (decoded and resized in workers)")
+    parser.add_argument(
+        "--size", type=int, default=64, help="image side fed to the model (decoded and resized in workers)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="decoding workers (small images: one keeps up)")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0 = off)")
-    parser.add_argument("--hard-weight", type=float, default=1.0, help="weight of a cross-entropy on the human label (0 = soft labels only)")
+    parser.add_argument(
+        "--hard-weight",
+        type=float,
+        default=1.0,
+        help="weight of a cross-entropy on the human label (0 = soft labels only)",
+    )
     parser.add_argument("--device", default="auto", help="cuda, cpu or auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: cores left after the workers)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: cores left after the workers)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-every", type=int, default=25)
-    parser.add_argument("--multitask", action="store_true", help="train every annotated head (MultiTaskLoss, masked where null)")
-    parser.add_argument("--balancing", default="ema", choices=("fixed", "uncertainty", "ema"), help="multi-task loss balancing")
-    parser.add_argument("--curriculum", help="complexity curriculum: epoch:E1,E2 or step:S1,S2 (easy -> easy + challenging -> all)")
-    parser.add_argument("--resample", help="train on a subset with this demographic mix: race=balanced, gender=balanced, age=balanced, or race=white:0.5,black:0.5")
-    parser.add_argument("--fairness-report", action="store_true", help="print fairness by race, gender and age band after validation")
-    parser.add_argument("--resume", metavar="PATH", help="checkpoint file: resume from it when it exists, save to it while training")
+    parser.add_argument(
+        "--multitask", action="store_true", help="train every annotated head (MultiTaskLoss, masked where null)"
+    )
+    parser.add_argument(
+        "--balancing", default="ema", choices=("fixed", "uncertainty", "ema"), help="multi-task loss balancing"
+    )
+    parser.add_argument(
+        "--curriculum", help="complexity curriculum: epoch:E1,E2 or step:S1,S2 (easy -> easy + challenging -> all)"
+    )
+    parser.add_argument(
+        "--resample",
+        help="train on a subset with this demographic mix: race=balanced, gender=balanced, age=balanced, or race=white:0.5,black:0.5",
+    )
+    parser.add_argument(
+        "--fairness-report", action="store_true", help="print fairness by race, gender and age band after validation"
+    )
+    parser.add_argument(
+        "--resume", metavar="PATH", help="checkpoint file: resume from it when it exists, save to it while training"
+    )
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints (with --resume)")
-    parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps, checkpointed (a simulated preemption)")
+    parser.add_argument(
+        "--stop-after", type=int, default=None, help="stop after this many steps, checkpointed (a simulated preemption)"
+    )
     args = parser.parse_args(argv)
 
     import datasets
@@ -212,10 +274,12 @@ def main(argv=None) -> int:
         folder = build_data(args.data, args.n, Path(tmp))
         # images stay JPEG bytes (decode=False): the loader's workers decode them, once
         no_decode = datasets.Image(decode=False)
-        train = datasets.load_dataset(str(folder), "all", split="train", cache_dir=str(Path(tmp) / "cache")).cast_column("image", no_decode)
-        validation = datasets.load_dataset(str(folder), "all", split="validation", cache_dir=str(Path(tmp) / "cache")).cast_column(
-            "image", no_decode
-        )
+        train = datasets.load_dataset(
+            str(folder), "all", split="train", cache_dir=str(Path(tmp) / "cache")
+        ).cast_column("image", no_decode)
+        validation = datasets.load_dataset(
+            str(folder), "all", split="validation", cache_dir=str(Path(tmp) / "cache")
+        ).cast_column("image", no_decode)
         print(f"data: {folder} ({len(train)} train, {len(validation)} validation rows); device: {device}")
         if args.resample:
             attribute, target = parse_resample(args.resample)
@@ -231,11 +295,24 @@ def main(argv=None) -> int:
         except ValueError as exc:
             raise SystemExit(f"--curriculum: {exc}") from None
         loader = make_loader(
-            train, args.batch_size, num_workers=args.workers, size=args.size, view=EIGHT_CLASS, seed=args.seed, drop_last=True, curriculum=curriculum
+            train,
+            args.batch_size,
+            num_workers=args.workers,
+            size=args.size,
+            view=EIGHT_CLASS,
+            seed=args.seed,
+            drop_last=True,
+            curriculum=curriculum,
         )
-        val_loader = make_loader(validation, 64, num_workers=args.workers, size=args.size, view=EIGHT_CLASS, shuffle=False)
+        val_loader = make_loader(
+            validation, 64, num_workers=args.workers, size=args.size, view=EIGHT_CLASS, shuffle=False
+        )
         augment = BatchAugment(flip_p=0.5, crop_scale=(0.9, 1.0), degrees=5, erase_p=0.1, seed=args.seed)
-        model = small_cnn(EIGHT_CLASS.num_classes, multitask=args.multitask, size=args.size).to(device).to(memory_format=torch.channels_last)
+        model = (
+            small_cnn(EIGHT_CLASS.num_classes, multitask=args.multitask, size=args.size)
+            .to(device)
+            .to(memory_format=torch.channels_last)
+        )
         # the 8-class view renormalised the soft label: it already is a distribution
         criterion = MultiTaskLoss(normalize="none", balancing=args.balancing).to(device) if args.multitask else None
         parameters = [*model.parameters(), *(criterion.parameters() if criterion is not None else [])]
@@ -247,7 +324,12 @@ def main(argv=None) -> int:
         checkpoint = Path(args.resume) if args.resume else None
 
         def save(loader_state) -> None:
-            state = {"step": step, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict()}
+            state = {
+                "step": step,
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "schedule": schedule.state_dict(),
+            }
             state.update(loader=loader_state, mix=mix_generator.get_state())
             if criterion is not None:
                 state["criterion"] = criterion.state_dict()
@@ -296,7 +378,9 @@ def main(argv=None) -> int:
                     hard = nn.functional.cross_entropy(logits, batch["human_label"], reduction="none")
                     if "mix_index" in batch:
                         lam = batch["mix_lambda"].item()
-                        hard = lam * hard + (1 - lam) * nn.functional.cross_entropy(logits, batch["human_label"][batch["mix_index"]], reduction="none")
+                        hard = lam * hard + (1 - lam) * nn.functional.cross_entropy(
+                            logits, batch["human_label"][batch["mix_index"]], reduction="none"
+                        )
                     loss = loss + args.hard_weight * hard.mean()
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -313,18 +397,26 @@ def main(argv=None) -> int:
                     stage = ""
                     if curriculum is not None:  # the subsets of the batch just trained on (the loader runs ahead)
                         mine = last_state["affectnetplus"]
-                        position = mine["epoch"] if curriculum.by == "epoch" else mine["step_base"] + mine["yielded"] - 1
-                        stage = "  subsets " + "+".join(name or NULL_SUBSET for name in curriculum.stages[curriculum.stage_at(position)])
+                        position = (
+                            mine["epoch"] if curriculum.by == "epoch" else mine["step_base"] + mine["yielded"] - 1
+                        )
+                        stage = "  subsets " + "+".join(
+                            name or NULL_SUBSET for name in curriculum.stages[curriculum.stage_at(position)]
+                        )
                     print(
                         f"step {step:5d}  loss {running / count:.4f}  soft-label KL {running_kl / count:.4f}  "
                         f"train accuracy {correct / max(seen, 1):.3f}{stage}  ({time.perf_counter() - started:.0f} s)",
                         flush=True,
                     )
                     if criterion is not None:
-                        heads = "  ".join(f"{head} {parts[head]:.3f} (w {w:.2f})" for head, w in criterion.current_weights().items())
+                        heads = "  ".join(
+                            f"{head} {parts[head]:.3f} (w {w:.2f})" for head, w in criterion.current_weights().items()
+                        )
                         print(f"  heads: {heads}", flush=True)
                     running, running_kl, correct, seen, last_log = 0.0, 0.0, 0, 0, step
-                if checkpoint is not None and (step % args.checkpoint_every == 0 or step == args.steps or step == args.stop_after):
+                if checkpoint is not None and (
+                    step % args.checkpoint_every == 0 or step == args.steps or step == args.stop_after
+                ):
                     save(last_state)
                 if step >= args.steps or step == args.stop_after:
                     break
@@ -333,7 +425,10 @@ def main(argv=None) -> int:
                 return 1
             empty_epochs = empty_epochs + 1 if step == step_before else 0
             if empty_epochs > (len(curriculum.starts) + 1 if curriculum is not None else 1):
-                print(f"epochs yield no batch: {len(train)} training rows cannot fill a batch of {args.batch_size}; lower --batch-size", file=sys.stderr)
+                print(
+                    f"epochs yield no batch: {len(train)} training rows cannot fill a batch of {args.batch_size}; lower --batch-size",
+                    file=sys.stderr,
+                )
                 return 1
             if args.stop_after is not None and step == args.stop_after and step < args.steps:
                 print(f"stopped after step {step} (checkpoint: {checkpoint})")

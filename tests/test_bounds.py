@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from affectnetplus_hf.cli import EXIT_USAGE, main
-from affectnetplus_hf.exporter.writer import MAX_NUM_SHARDS, auto_num_shards, export
 from affectnetplus_hf.core.export_files import read_info
+from affectnetplus_hf.exporter.writer import MAX_NUM_SHARDS, auto_num_shards, export
 from affectnetplus_hf.release.sample import MAX_SAMPLE_RECORDS, write_sample
 from affectnetplus_hf.stats import card_section, compute_stats
 from affectnetplus_hf.stats.report import render_html
@@ -86,7 +86,9 @@ def test_the_count_left_out_is_shown_in_the_card_the_report_and_the_tables(extre
     assert sentence in card_section(extreme_stats)
     assert sentence in render_html(extreme_stats)
     table = next(t for t in build_tables(extreme_stats) if t.name == "out_of_range")
-    assert {row[0]: row[-1] for row in table.rows} == dict.fromkeys(("valence", "arousal", "age", "gender", "landmarks"), len(EXTREMES))
+    assert {row[0]: row[-1] for row in table.rows} == dict.fromkeys(
+        ("valence", "arousal", "age", "gender", "landmarks"), len(EXTREMES)
+    )
 
 
 def test_plots_of_extreme_values_are_drawn(extreme_stats, tmp_path):
@@ -109,7 +111,9 @@ def _poison(root: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "affectnetplus_hf", *args], cwd=ROOT, capture_output=True, text=True, timeout=GUARD_S)
+    return subprocess.run(
+        [sys.executable, "-m", "affectnetplus_hf", *args], cwd=ROOT, capture_output=True, text=True, timeout=GUARD_S
+    )
 
 
 @pytest.mark.slow
@@ -177,7 +181,11 @@ def test_counts_beyond_their_ceiling_are_refused_before_any_work(argv, expected,
 def test_a_part_never_gets_more_shards_than_records(make_release, tmp_path):
     result = export(make_release(n=12).root, tmp_path / "out", num_shards=200, progress=False, card_plots=False)
     info = read_info(result.out_dir)
-    assert {part: p["num_shards"] for part, p in info["parts"].items()} == {"train": 12, "validation": 12, "unlabeled": 12}
+    assert {part: p["num_shards"] for part, p in info["parts"].items()} == {
+        "train": 12,
+        "validation": 12,
+        "unlabeled": 12,
+    }
     assert len(list((result.out_dir / "data").rglob("*.parquet"))) <= 3 * 12 * 4  # four subset files per shard at most
     assert auto_num_shards(10**12, 1) == MAX_NUM_SHARDS
 

@@ -39,13 +39,17 @@ def test_missing_data_dir_explains_how_to_get_the_data(tmp_path):
     assert "Request access" in str(info.value)
     with pytest.raises(ReleaseNotFoundError, match="no AffectNet\\+ part found"):
         (tmp_path / "empty").mkdir()
-        AffectNetPlus(config_name="all", data_dir=str(tmp_path / "empty"), cache_dir=str(tmp_path)).download_and_prepare()
+        AffectNetPlus(
+            config_name="all", data_dir=str(tmp_path / "empty"), cache_dir=str(tmp_path)
+        ).download_and_prepare()
 
 
 def test_config_needing_an_absent_part_says_so(make_release, tmp_path):
     manifest = make_release(n=3, parts=("validation",))
     with pytest.raises(ReleaseNotFoundError, match="needs part\\(s\\) unlabeled"):
-        AffectNetPlus(config_name="unlabeled", data_dir=str(manifest.root), cache_dir=str(tmp_path)).download_and_prepare()
+        AffectNetPlus(
+            config_name="unlabeled", data_dir=str(manifest.root), cache_dir=str(tmp_path)
+        ).download_and_prepare()
 
 
 def test_on_bad_error_config(make_release, tmp_path):

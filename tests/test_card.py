@@ -20,7 +20,9 @@ def test_card_yaml_round_trips_and_tables_match_the_data(make_release, tmp_path,
     for name, info in infos.items():
         assert info.features == FEATURES, name
         loaded = datasets.load_dataset(str(result.out_dir), name)
-        assert {split: s.num_examples for split, s in info.splits.items()} == {split: len(d) for split, d in loaded.items()}
+        assert {split: s.num_examples for split, s in info.splits.items()} == {
+            split: len(d) for split, d in loaded.items()
+        }
 
     configs = MetadataConfigs.from_dataset_card_data(data)
     assert configs["all"].get("default") is True
@@ -90,5 +92,10 @@ def test_size_category_labels_at_their_edges():
     from affectnetplus_hf.exporter.card import _size_category
 
     assert [_size_category(n) for n in (0, 999, 1_000, 959_906, 1_000_000, 12_000_000)] == [
-        "n<1K", "n<1K", "1K<n<10K", "100K<n<1M", "1M<n<10M", "10M<n<100M"
+        "n<1K",
+        "n<1K",
+        "1K<n<10K",
+        "100K<n<1M",
+        "1M<n<10M",
+        "10M<n<100M",
     ]

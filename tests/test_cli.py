@@ -7,7 +7,15 @@ from importlib.metadata import version
 
 import pytest
 
-from affectnetplus_hf.cli import EXIT_BAD_RECORDS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build_parser, main
+from affectnetplus_hf.cli import (
+    EXIT_BAD_RECORDS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    build_parser,
+    main,
+)
 from affectnetplus_hf.core.configs import NULL_LABEL, NULL_SUBSET
 
 _COMMANDS = ("sample", "export", "verify", "push", "demo", "stats")
@@ -43,7 +51,14 @@ def test_the_top_level_help_holds_the_exit_status_table(capsys):
 @pytest.mark.parametrize("command", _COMMANDS)
 def test_one_quiet_flag_everywhere_and_the_old_spelling_still_works(command):
     parser = build_parser()
-    positional = {"sample": ["out"], "export": ["raw"], "verify": ["raw"], "push": ["folder", "me/repo"], "demo": [], "stats": ["src"]}[command]
+    positional = {
+        "sample": ["out"],
+        "export": ["raw"],
+        "verify": ["raw"],
+        "push": ["folder", "me/repo"],
+        "demo": [],
+        "stats": ["src"],
+    }[command]
     for flag in ("--quiet", "-q", "--no-progress"):
         assert parser.parse_args([command, *positional, flag]).quiet is True
     assert "--no-progress" not in parser._subparsers._group_actions[0].choices[command].format_help()
@@ -122,7 +137,9 @@ def test_odd_file_names_print_without_crashing(make_release, tmp_path):
     manifest = make_release(n=1, parts=("train",))
     images = manifest.root / "human_annotated" / "train_set" / "images"
     os.close(os.open(os.fsencode(images) + b"/\xff\xfe.jpg", os.O_CREAT | os.O_WRONLY))
-    proc = subprocess.run([sys.executable, "-m", "affectnetplus_hf", "verify", str(manifest.root), "-q"], capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "affectnetplus_hf", "verify", str(manifest.root), "-q"], capture_output=True, timeout=120
+    )
     assert proc.returncode == EXIT_OK, proc.stderr
     assert b"not valid UTF-8" in proc.stdout and b"Traceback" not in proc.stderr
 
@@ -152,8 +169,16 @@ def test_sample_quiet_prints_only_what_it_wrote(tmp_path, capsys):
     assert out.startswith("wrote a synthetic AffectNet+ release (6 records") and len(out.splitlines()) == 1
 
 
-@pytest.mark.parametrize("argv", [["export", "raw", "--num-proc", "0"], ["verify", "raw", "--num-proc", "-1"],
-                                  ["export", "raw", "--num-shards", "0"], ["sample", "out", "--n", "x"], ["demo", "--n", "0"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "raw", "--num-proc", "0"],
+        ["verify", "raw", "--num-proc", "-1"],
+        ["export", "raw", "--num-shards", "0"],
+        ["sample", "out", "--n", "x"],
+        ["demo", "--n", "0"],
+    ],
+)
 def test_counts_below_one_are_usage_errors_naming_the_option(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -189,11 +214,11 @@ def test_printed_commands_survive_spaces_and_quotes_in_paths(make_release, tmp_p
     import shlex
 
     manifest = make_release(n=2, parts=("validation",))
-    out = tmp_path / "my data" / "it's \"é\" x"
+    out = tmp_path / "my data" / 'it\'s "é" x'
     out.parent.mkdir()
     assert main(["export", str(manifest.root), str(out), "-q", "--num-proc", "1"]) == EXIT_OK
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("load it: "))
-    words = shlex.split(line[len("load it: "):])
+    words = shlex.split(line[len("load it: ") :])
     assert words[:2] == ["python", "-c"]
     call = ast.parse(words[2]).body[1].value.args[0]  # print(load_dataset(PATH, CONFIG))
     assert [ast.literal_eval(a) for a in call.args] == [str(out), "all"]

@@ -74,7 +74,9 @@ def test_importing_the_package_never_imports_ray():
 def test_a_missing_split_config_or_folder_is_named(session_export, tmp_path):
     from affectnetplus_hf.cluster import export_shards
 
-    with pytest.raises(PublishError, match=r"split 'validation' is not in config 'unlabeled'.*expected one of \['train'\]"):
+    with pytest.raises(
+        PublishError, match=r"split 'validation' is not in config 'unlabeled'.*expected one of \['train'\]"
+    ):
         export_shards(session_export, "unlabeled", "validation")
     with pytest.raises(PublishError, match=r"config 'hard' is not in .*README.md; expected one of"):
         export_shards(session_export, "hard")
@@ -91,10 +93,13 @@ def test_the_shards_are_the_exports_own_files(session_export):
     paths, filesystem = export_shards(session_export, "easy", "validation")
     assert filesystem is None
     assert [Path(p).relative_to(session_export.resolve()).parts[-2:] for p in paths] == [
-        ("validation", "easy-00000-of-00002.parquet"), ("validation", "easy-00001-of-00002.parquet")]
+        ("validation", "easy-00000-of-00002.parquet"),
+        ("validation", "easy-00001-of-00002.parquet"),
+    ]
 
 
 # ----------------------------------------------------------------------------- Ray jobs
+
 
 @pytest.mark.slow
 def test_the_read_keeps_every_row_once_across_blocks_with_the_types_of_features(local_ray, session_export, monkeypatch):
@@ -118,7 +123,9 @@ def test_decoded_images_equal_make_loaders_for_the_same_rows(local_ray, session_
     from affectnetplus_hf.cluster import DecodeBatch, read_export
     from affectnetplus_hf.torch import make_loader
 
-    rows = read_export(session_export, "unlabeled").map_batches(DecodeBatch(size=40), batch_format="pyarrow", batch_size=5)
+    rows = read_export(session_export, "unlabeled").map_batches(
+        DecodeBatch(size=40), batch_format="pyarrow", batch_size=5
+    )
     got = {row["image_id"]: row for row in rows.take_all()}
     local = datasets.load_dataset(str(session_export), "unlabeled", split="train")
     want = {}
@@ -147,13 +154,14 @@ def test_the_recipe_scores_every_unlabeled_image_once_and_joins_exactly(local_ra
     assert "joined 12 of 12 images: 0 lost, 0 duplicated" in capsys.readouterr().out
     assert joined["image_id"] == images["image_id"] and len(joined) == 12
     assert {_sha(a) for a in joined.cast_column("image", datasets.Image(decode=False))["image"]} == {
-        _sha(a) for a in images.cast_column("image", datasets.Image(decode=False))["image"]}
+        _sha(a) for a in images.cast_column("image", datasets.Image(decode=False))["image"]
+    }
     # each row carries the score the model gives its own image
     model = recipe.build_model()
     for batch in make_loader(images, 4, size=32, num_workers=0, shuffle=False):
         with torch.inference_mode():
             expected = model(batch["image"].float().div(255)).softmax(dim=1).numpy()
-        for image_id, scores in zip(batch["image_id"], expected):
+        for image_id, scores in zip(batch["image_id"], expected, strict=False):
             row = joined[joined["image_id"].index(image_id)]
             np.testing.assert_allclose(row["scores"], scores, rtol=1e-5, atol=1e-6)
             assert row["prediction"] == int(scores.argmax())

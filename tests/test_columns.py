@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from affectnetplus_hf.core.columns import COLUMN_KINDS, annotation_arrays, null_masks, rows_to_arrow
-from affectnetplus_hf.errors import AffectNetPlusError
 from affectnetplus_hf.core.schema import FEATURES, GENDERS, RACES
+from affectnetplus_hf.errors import AffectNetPlusError
 from tests.support.torch_support import NULL_FAULTS, sample_rows
 
 
@@ -46,7 +46,9 @@ def test_rows_and_their_dataset_convert_alike_with_nulls(tmp_path):
 def test_float_dtype_is_the_callers():
     table = rows_to_arrow([{"image_id": "a", "valence": 0.5, "gender": {"female": 0.25, "male": None}}])
     arrays, _ = annotation_arrays(table, dtype=np.float64)
-    assert arrays["valence"].dtype == np.float64 and arrays["gender"].tolist() == [[0.25, pytest.approx(np.nan, nan_ok=True)]]
+    assert arrays["valence"].dtype == np.float64 and arrays["gender"].tolist() == [
+        [0.25, pytest.approx(np.nan, nan_ok=True)]
+    ]
 
 
 def test_a_value_that_does_not_fit_names_row_and_column():
@@ -54,7 +56,9 @@ def test_a_value_that_does_not_fit_names_row_and_column():
         {"image_id": "fine", "soft_label": [0.1] * 8},
         {"image_id": "short", "soft_label": [0.1] * 7},
     ]
-    with pytest.raises(AffectNetPlusError, match=r"row 'short': soft_label does not fit the schema.*found shape \(7,\)"):
+    with pytest.raises(
+        AffectNetPlusError, match=r"row 'short': soft_label does not fit the schema.*found shape \(7,\)"
+    ):
         rows_to_arrow(rows)
     with pytest.raises(AffectNetPlusError, match=r"row 'x': human_label"):
         rows_to_arrow([{"image_id": "x", "human_label": 99}])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from affectnetplus_hf.core import configs
-from affectnetplus_hf.release.builder import BUILDER_CONFIGS, AffectNetPlus
 from affectnetplus_hf.core.schema import SUBSETS
+from affectnetplus_hf.release.builder import BUILDER_CONFIGS, AffectNetPlus
 
 
 def test_configs_parts_and_default():
@@ -23,7 +23,9 @@ def test_configs_parts_and_default():
 
 def test_builder_configs_are_the_data():
     # AffectNet+'s configs, then the original releases' configs of another name (2017's automatic)
-    others = [s for kind in configs.RELEASE_KINDS for s in configs.configs_for(kind) if s.name not in configs.CONFIG_NAMES]
+    others = [
+        s for kind in configs.RELEASE_KINDS for s in configs.configs_for(kind) if s.name not in configs.CONFIG_NAMES
+    ]
     assert [s.name for s in others] == ["automatic"]
     assert [(c.name, c.splits, c.subset, c.description) for c in BUILDER_CONFIGS] == [
         (s.name, dict(s.splits), s.subset, s.description) for s in (*configs.CONFIGS, *others)
@@ -66,4 +68,9 @@ def test_null_spellings():
 
 def test_code_names_use_the_null_spellings():
     assert configs.label_name(0) == "neutral" and configs.label_name(None) == configs.NULL_LABEL
-    assert [configs.subset_name(c) for c in (0, 1, 2, None)] == ["easy", "challenging", "difficult", configs.NULL_SUBSET]
+    assert [configs.subset_name(c) for c in (0, 1, 2, None)] == [
+        "easy",
+        "challenging",
+        "difficult",
+        configs.NULL_SUBSET,
+    ]

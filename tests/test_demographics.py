@@ -54,8 +54,12 @@ def test_the_statistics_count_rows_by_the_same_group():
 
     probs = np.array([[0.5, 0.5], [0.3, 0.7], [NAN, NAN]], dtype=np.float32)
     counts = np.zeros((1, len(GENDERS) + 1), dtype=np.int64)
-    StatsAccumulator._groups(probs, counts, np.zeros((1, len(GENDERS))), np.zeros(1, dtype=np.int64), np.zeros(3, dtype=np.int64))
-    expected = np.bincount(np.where((g := most_probable(probs)) == NO_GROUP, len(GENDERS), g), minlength=len(GENDERS) + 1)
+    StatsAccumulator._groups(
+        probs, counts, np.zeros((1, len(GENDERS))), np.zeros(1, dtype=np.int64), np.zeros(3, dtype=np.int64)
+    )
+    expected = np.bincount(
+        np.where((g := most_probable(probs)) == NO_GROUP, len(GENDERS), g), minlength=len(GENDERS) + 1
+    )
     assert counts[0].tolist() == expected.tolist() == [1, 1, 1]  # female, male, unknown
 
 

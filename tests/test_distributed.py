@@ -106,7 +106,9 @@ def test_split_dataset_by_node_gives_disjoint_ranks_covering_the_split(hub, tmp_
     ranks = _run_ranks(tmp_path, hub, configs)
 
     for config in configs:
-        local = datasets.load_dataset(str(folder), config, split="train").cast_column("image", datasets.Image(decode=False))
+        local = datasets.load_dataset(str(folder), config, split="train").cast_column(
+            "image", datasets.Image(decode=False)
+        )
         expected = sorted([row["image_id"], row_key(row)[1]] for row in local)
         per_rank = [[tuple(r) for r in rows] for rows in ranks[config]["per_rank"]]
         assert all(per_rank), f"{config}: a rank got no rows"

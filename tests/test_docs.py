@@ -28,8 +28,21 @@ def test_mkdocs_build_strict(tmp_path):
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr[-6000:]
@@ -133,10 +146,12 @@ def test_every_dotted_name_the_docs_mention_exists():
     """``affectnetplus_hf.x.y`` in prose, snippets and ``::: x.y`` lines names a module or an
     attribute that exists, so a rename cannot leave the docs pointing at nothing."""
     pytest.importorskip("torch")
-    stale = sorted({
-        f"{path.relative_to(ROOT)}: {name}"
-        for path in MARKDOWN
-        for name in re.findall(r"\baffectnetplus_hf(?:\.[A-Za-z_]\w*)+", path.read_text(encoding="utf-8"))
-        if not _resolves(name)
-    })
+    stale = sorted(
+        {
+            f"{path.relative_to(ROOT)}: {name}"
+            for path in MARKDOWN
+            for name in re.findall(r"\baffectnetplus_hf(?:\.[A-Za-z_]\w*)+", path.read_text(encoding="utf-8"))
+            if not _resolves(name)
+        }
+    )
     assert not stale, stale

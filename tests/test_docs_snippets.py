@@ -49,7 +49,9 @@ REPO_ID = "my-lab/affectnet_plus"
 RUN_LANGUAGES = {"python": "python", "bash": "bash"}
 SAMPLE_RECORDS = 48  # per part: the recipes' class-balanced draws need a few rows of every class
 
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+)(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$", re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>```+)(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$", re.M | re.S
+)
 _MARKER = re.compile(r"<!--\s*(no-run|continues)\s*:\s*(.*?)\s*-->\s*$")
 
 
@@ -74,15 +76,19 @@ def blocks_of(path: Path) -> list[Block]:
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = _MARKER.search(before)
         indent = match.group("indent")
-        body = "".join(line[len(indent):] if line.startswith(indent) else line for line in match.group("body").splitlines(True))
-        found.append(Block(
-            page=str(path.relative_to(ROOT)),
-            line=text.count("\n", 0, match.start("body")) + 1,
-            language=match.group("info").strip().split(" ")[0],
-            code=body,
-            marker=marker.group(1) if marker else None,
-            reason=marker.group(2) if marker else "",
-        ))
+        body = "".join(
+            line[len(indent) :] if line.startswith(indent) else line for line in match.group("body").splitlines(True)
+        )
+        found.append(
+            Block(
+                page=str(path.relative_to(ROOT)),
+                line=text.count("\n", 0, match.start("body")) + 1,
+                language=match.group("info").strip().split(" ")[0],
+                code=body,
+                marker=marker.group(1) if marker else None,
+                reason=marker.group(2) if marker else "",
+            )
+        )
     return found
 
 
@@ -104,7 +110,9 @@ def test_markers_say_why_and_sit_on_blocks_they_apply_to():
             where = f"{block.page}:{block.line}"
             if block.marker:
                 assert block.reason, f"{where}: <!-- {block.marker}: WHY --> needs its reason"
-                assert block.language in RUN_LANGUAGES, f"{where}: a {block.marker} marker on a ```{block.language} block"
+                assert block.language in RUN_LANGUAGES, (
+                    f"{where}: a {block.marker} marker on a ```{block.language} block"
+                )
             if block.marker == "continues":
                 assert block.language == "python", f"{where}: only python blocks continue a namespace"
         markers = re.findall(r"^[ \t]*<!--\s*(?:no-run|continues)\b", path.read_text(encoding="utf-8"), re.M)
@@ -123,7 +131,10 @@ def test_load_dataset_is_given_a_path_or_repo_id_never_a_bare_name():
     card_templates = [*ROOT.glob("dataset_card/*.md"), *package.rglob("*.template.md")]
     assert card_templates, "the dataset card's template moved: point this test at it"
     code = [(b.page, b.code) for p in pages() for b in blocks_of(p)]
-    code += [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in [*card_templates, *sorted(package.rglob("*.py"))]]
+    code += [
+        (str(p.relative_to(ROOT)), p.read_text(encoding="utf-8"))
+        for p in [*card_templates, *sorted(package.rglob("*.py"))]
+    ]
     bare = [
         f"{where}: load_dataset({match.group(1)}{match.group(2)}{match.group(1)}"
         for where, text in code
@@ -135,9 +146,14 @@ def test_load_dataset_is_given_a_path_or_repo_id_never_a_bare_name():
 
 def test_the_recipes_page_has_every_promised_recipe():
     text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
-    for wanted in ("The 8-class and 7-class AffectNet protocols", "Soft-label training", "Multi-task training",
-                   "A fairness study", "Resuming after preemption",
-                   "Train on AffectNet+, evaluate on AffectNet-8 validation from an original release"):
+    for wanted in (
+        "The 8-class and 7-class AffectNet protocols",
+        "Soft-label training",
+        "Multi-task training",
+        "A fairness study",
+        "Resuming after preemption",
+        "Train on AffectNet+, evaluate on AffectNet-8 validation from an original release",
+    ):
         assert f"\n### {wanted}\n" in text, f"docs/recipes.md has no {wanted!r} recipe"
 
 
@@ -178,7 +194,11 @@ EXPECTED_OUTPUT = {
         r"(^\{'protocol': 'AffectNet-8', 'n': \d+, 'accuracy': .*\n){2}",  # the 8-label and the 2017 validation
     ],
     "docs/export.md": [r"records read \d+ = written \d+ \+ reported bad 0"],
-    "docs/ray.md": [r"^\d+ unlabeled images$", r"^\(4, 3, 64, 64\) uint8$", r"^joined (\d+) of \1 images: 0 lost, 0 duplicated$"],
+    "docs/ray.md": [
+        r"^\d+ unlabeled images$",
+        r"^\(4, 3, 64, 64\) uint8$",
+        r"^joined (\d+) of \1 images: 0 lost, 0 duplicated$",
+    ],
 }
 
 
@@ -188,7 +208,7 @@ def sample_world(tmp_path_factory) -> Path:
     once; each page gets a copy."""
     from affectnetplus_hf.exporter.writer import export
     from affectnetplus_hf.release.sample import write_sample
-    from affectnetplus_hf.release.sample_original import write_sample_2017, write_sample_8labels
+    from affectnetplus_hf.release.sample_original import write_sample_8labels, write_sample_2017
 
     world = tmp_path_factory.mktemp("docs-world")
     write_sample(world / "AffectNet+", n=SAMPLE_RECORDS)
@@ -240,21 +260,38 @@ def test_every_block_of_the_page_runs(page, sample_world, tmp_path):
         env.pop("HF_HUB_OFFLINE", None)
         if REPO_ID in text:
             pushed = subprocess.run(
-                [sys.executable, "-c", f"from affectnetplus_hf import push; push('affectnet_plus', {REPO_ID!r}, progress=False)"],
-                cwd=work, env=env, capture_output=True, text=True, timeout=300,
+                [
+                    sys.executable,
+                    "-c",
+                    f"from affectnetplus_hf import push; push('affectnet_plus', {REPO_ID!r}, progress=False)",
+                ],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             assert pushed.returncode == 0, pushed.stderr[-3000:]
         blocks = [
-            {**b.__dict__, "code": b.code.replace(RELEASE_PLACEHOLDER, str(work / "AffectNet+")).replace(WEB_PLACEHOLDER, web.url)}
+            {
+                **b.__dict__,
+                "code": b.code.replace(RELEASE_PLACEHOLDER, str(work / "AffectNet+")).replace(WEB_PLACEHOLDER, web.url),
+            }
             for b in runnable(path)
         ]
         (tmp_path / "blocks.json").write_text(json.dumps(blocks))
         (tmp_path / "run_blocks.py").write_text(_RUNNER)
         result = subprocess.run(
             [sys.executable, str(tmp_path / "run_blocks.py"), str(tmp_path / "blocks.json")],
-            capture_output=True, text=True, timeout=900, cwd=work, env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=work,
+            env=env,
         )
     assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
     assert "=== every block ran" in result.stdout
     for pattern in EXPECTED_OUTPUT.get(page, []):
-        assert re.search(pattern, result.stdout, re.M), f"{page}: no output matching {pattern!r}\n{result.stdout[-3000:]}"
+        assert re.search(pattern, result.stdout, re.M), (
+            f"{page}: no output matching {pattern!r}\n{result.stdout[-3000:]}"
+        )

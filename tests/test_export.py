@@ -2,15 +2,14 @@
 
 import hashlib
 import json
-from pathlib import Path
 
 import datasets
 import pytest
 
 from affectnetplus_hf import FEATURES
+from affectnetplus_hf.core.export_files import check_report
 from affectnetplus_hf.errors import BadRecordError, ExportError
 from affectnetplus_hf.exporter.writer import auto_num_shards, export, report_path_for
-from affectnetplus_hf.core.export_files import check_report
 from affectnetplus_hf.release.layout import find_release
 from affectnetplus_hf.release.sample import FAULTS
 
@@ -70,7 +69,11 @@ def test_every_config_and_split_loads_with_exact_features(exported, hf_cache):
 
 def test_every_field_equals_its_source_and_images_are_not_reencoded(exported, hf_cache):
     manifest, out, _ = exported
-    for part, config, split in (("train", "all", "train"), ("validation", "all", "validation"), ("unlabeled", "unlabeled", "train")):
+    for part, config, split in (
+        ("train", "all", "train"),
+        ("validation", "all", "validation"),
+        ("unlabeled", "unlabeled", "train"),
+    ):
         source = _source_rows(manifest, part)
         ds = datasets.load_dataset(str(out), config, split=split).cast_column("image", datasets.Image(decode=False))
         assert len(ds) == len(source)
@@ -96,7 +99,9 @@ def test_every_field_equals_its_source_and_images_are_not_reencoded(exported, hf
 def test_same_input_gives_byte_identical_shards_whatever_num_proc(make_release, tmp_path):
     manifest = make_release(n=20)
     a = export(manifest.root, tmp_path / "a" / "affectnet_plus", num_shards=3, progress=False, card_plots=False)
-    b = export(manifest.root, tmp_path / "b" / "affectnet_plus", num_shards=3, num_proc=2, progress=False, card_plots=False)
+    b = export(
+        manifest.root, tmp_path / "b" / "affectnet_plus", num_shards=3, num_proc=2, progress=False, card_plots=False
+    )
     files_a = sorted(p.relative_to(a.out_dir) for p in a.out_dir.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b.out_dir) for p in b.out_dir.rglob("*") if p.is_file())
     assert files_a == files_b
@@ -147,7 +152,9 @@ def test_interrupted_export_leaves_the_previous_folder_intact(make_release, tmp_
     first = export(manifest.root, out, progress=False, card_plots=False)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     report_before = first.report_path.read_bytes()
-    (find_release(manifest.root).parts["train"].annotations_dir / "0.json").write_text('{"human-label": 1, "soft-label": [0,0,0,0,0,0,0,1]}')
+    (find_release(manifest.root).parts["train"].annotations_dir / "0.json").write_text(
+        '{"human-label": 1, "soft-label": [0,0,0,0,0,0,0,1]}'
+    )
 
     import affectnetplus_hf.exporter.writer as export_module
 

@@ -8,10 +8,7 @@ import json
 
 import pytest
 
-from affectnetplus_hf.exporter.card import config_data_files
 from affectnetplus_hf.core.configs import NULL_SUBSET
-from affectnetplus_hf.errors import ExportError
-from affectnetplus_hf.exporter.writer import export
 from affectnetplus_hf.core.export_files import (
     CARD_FILE,
     FORMAT1_PLOTS,
@@ -25,6 +22,9 @@ from affectnetplus_hf.core.export_files import (
     read_info,
     shard_paths,
 )
+from affectnetplus_hf.errors import ExportError
+from affectnetplus_hf.exporter.card import config_data_files
+from affectnetplus_hf.exporter.writer import export
 
 
 @pytest.fixture

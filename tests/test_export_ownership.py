@@ -20,15 +20,15 @@ import pytest
 
 import affectnetplus_hf.exporter.writer as export_module
 from affectnetplus_hf.cli import main
-from affectnetplus_hf.errors import ExportError
-from affectnetplus_hf.exporter.writer import export
 from affectnetplus_hf.core.export_files import (
     INFO_FILE,
     check_files,
     journal_path,
     read_info,
 )
+from affectnetplus_hf.errors import ExportError
 from affectnetplus_hf.exporter.swap import claim
+from affectnetplus_hf.exporter.writer import export
 
 
 def _export(raw, out, **kwargs):
@@ -38,7 +38,9 @@ def _export(raw, out, **kwargs):
 
 def _beside(out: Path) -> list[str]:
     """Names in OUT's parent that an export of OUT could have made (its lock aside)."""
-    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.name != f".{out.name}.lock")
+    return sorted(
+        p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.name != f".{out.name}.lock"
+    )
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -62,7 +64,9 @@ def _write_at(monkeypatch, step: str, write) -> list[str]:
 
 
 @pytest.mark.parametrize("step", ["shards_written", "before_swap"], ids=["while-shards-are-written", "at-the-swap"])
-def test_a_file_written_into_out_while_the_export_runs_is_carried_into_the_new_export(make_release, tmp_path, monkeypatch, step):
+def test_a_file_written_into_out_while_the_export_runs_is_carried_into_the_new_export(
+    make_release, tmp_path, monkeypatch, step
+):
     """`notes.txt`, written after the export listed OUT's files (old code: at the start), was
     left in the hidden folder of the previous export, which the next export then deleted."""
     release = make_release(n=4)
@@ -88,7 +92,9 @@ def test_a_file_written_into_out_while_the_export_runs_is_carried_into_the_new_e
     assert (out / "notes.txt").read_text() == "written while the export ran" and _beside(out) == []
 
 
-def test_a_late_file_with_a_name_the_new_export_writes_is_kept_named_and_never_deleted(make_release, tmp_path, monkeypatch, caplog):
+def test_a_late_file_with_a_name_the_new_export_writes_is_kept_named_and_never_deleted(
+    make_release, tmp_path, monkeypatch, caplog
+):
     """Written at the swap under the name of a plot the new export draws: it cannot go into the
     new OUT, so it stays in the previous export's folder, named; no later export touches it."""
     pytest.importorskip("matplotlib")
@@ -225,7 +231,9 @@ def test_a_parquet_of_yours_in_the_data_folder_is_not_loaded_by_the_card(make_re
 # ----------------------------------------------------------------------------- a full disk
 
 
-def test_a_full_disk_while_writing_the_manifest_leaves_no_staging_folder_and_calls_nothing_yours(make_release, tmp_path, monkeypatch, caplog):
+def test_a_full_disk_while_writing_the_manifest_leaves_no_staging_folder_and_calls_nothing_yours(
+    make_release, tmp_path, monkeypatch, caplog
+):
     """The disk filled up while `export_info.json` was written: the staging folder, holding a
     torn manifest, stayed beside OUT with a warning that called the export's shards your files."""
     release = make_release(n=4)
@@ -270,7 +278,9 @@ def test_the_cli_refuses_a_non_utf8_out_with_exit_2_and_writes_nothing(release, 
     assert sorted(os.listdir(tmp_path)) == before  # no lock, no staging folder: refused before any work
 
 
-def test_an_interrupt_right_after_the_exchange_never_removes_the_old_folder_as_if_it_were_staging(make_release, tmp_path, monkeypatch):
+def test_an_interrupt_right_after_the_exchange_never_removes_the_old_folder_as_if_it_were_staging(
+    make_release, tmp_path, monkeypatch
+):
     """Ctrl-C between the exchange and the line after it: the staging path then holds the
     previous export, with a file of yours written at the swap; it is retired, not removed whole."""
     from affectnetplus_hf.exporter import swap as export_swap

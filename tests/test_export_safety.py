@@ -18,10 +18,10 @@ from pathlib import Path
 import datasets
 import pytest
 
-from affectnetplus_hf.errors import ExportError
-from affectnetplus_hf.exporter.writer import export
 from affectnetplus_hf.core.export_files import check_files, check_report, read_info
+from affectnetplus_hf.errors import ExportError
 from affectnetplus_hf.exporter.swap import recover
+from affectnetplus_hf.exporter.writer import export
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,9 @@ def _assert_planted(out: Path, files: dict[str, str] = USER_FILES) -> None:
 
 
 def _leftovers(out: Path) -> list[Path]:
-    return sorted(p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.name != f".{out.name}.lock")
+    return sorted(
+        p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.name != f".{out.name}.lock"
+    )
 
 
 def _assert_whole(out: Path, fingerprints: set[str], cache: Path) -> str:
@@ -56,9 +58,11 @@ def _assert_whole(out: Path, fingerprints: set[str], cache: Path) -> str:
     assert check_files(out, info) == []
     summary = check_report(out)[-1]
     ds = datasets.load_dataset(str(out), "all", cache_dir=str(cache))
-    assert sum(len(split) for split in ds.values()) == sum(
-        sum(info["parts"][part]["rows"].values()) for part in ("train", "validation")
-    ) == summary["written"] - sum(info["parts"].get("unlabeled", {}).get("rows", {}).values())
+    assert (
+        sum(len(split) for split in ds.values())
+        == sum(sum(info["parts"][part]["rows"].values()) for part in ("train", "validation"))
+        == summary["written"] - sum(info["parts"].get("unlabeled", {}).get("rows", {}).values())
+    )
     return info["fingerprint"]
 
 
@@ -71,8 +75,12 @@ def two_releases(make_release, tmp_path):
     doc = json.loads(annotation.read_text())
     doc["meta-data"]["valence"] = 0.25
     annotation.write_text(json.dumps(doc))
-    fa = export(a.root, tmp_path / "ref-a" / "affectnet_plus", num_shards=2, progress=False, card_plots=False).fingerprint
-    fb = export(b.root, tmp_path / "ref-b" / "affectnet_plus", num_shards=2, progress=False, card_plots=False).fingerprint
+    fa = export(
+        a.root, tmp_path / "ref-a" / "affectnet_plus", num_shards=2, progress=False, card_plots=False
+    ).fingerprint
+    fb = export(
+        b.root, tmp_path / "ref-b" / "affectnet_plus", num_shards=2, progress=False, card_plots=False
+    ).fingerprint
     assert fa != fb
     return a, b, fa, fb
 
@@ -147,7 +155,9 @@ def test_user_files_in_the_export_folder_survive_a_reexport(two_releases, tmp_pa
     [(errno.ENOSPC, "No space left"), (errno.EROFS, "read-only"), (errno.EACCES, "Permission denied")],
     ids=["ENOSPC", "EROFS", "EACCES"],
 )
-def test_a_disk_failure_is_one_line_naming_out_and_the_previous_export_stays(two_releases, tmp_path, monkeypatch, code, words):
+def test_a_disk_failure_is_one_line_naming_out_and_the_previous_export_stays(
+    two_releases, tmp_path, monkeypatch, code, words
+):
     a, b, fa, _ = two_releases
     out = tmp_path / "affectnet_plus"
     export(a.root, out, num_shards=2, progress=False, card_plots=False)
@@ -185,7 +195,9 @@ def _run_killed(raw: Path, out: Path, point: str, *extra: str) -> subprocess.Com
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["mid_shards", "shards_written", "staged", "before_swap", "after_swap"])
-def test_kill_9_at_any_point_leaves_one_whole_export_and_the_next_run_cleans_up(two_releases, tmp_path, hf_cache, point):
+def test_kill_9_at_any_point_leaves_one_whole_export_and_the_next_run_cleans_up(
+    two_releases, tmp_path, hf_cache, point
+):
     a, b, fa, fb = two_releases
     out = tmp_path / "affectnet_plus"
     export(a.root, out, num_shards=2, progress=False, card_plots=False)
@@ -225,7 +237,16 @@ def test_a_second_export_into_the_same_folder_fails_fast(two_releases, tmp_path,
     out = tmp_path / "affectnet_plus"
     export(a.root, out, num_shards=2, progress=False, card_plots=False)
     marker = tmp_path / "paused"
-    cmd = [sys.executable, "-m", "tests.support.export_subprocess", str(b.root), str(out), "before_swap", "--pause", str(marker)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.support.export_subprocess",
+        str(b.root),
+        str(out),
+        "before_swap",
+        "--pause",
+        str(marker),
+    ]
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
@@ -241,7 +262,9 @@ def test_a_second_export_into_the_same_folder_fails_fast(two_releases, tmp_path,
         first.kill()
         first.wait()
     _assert_whole(out, {fa}, hf_cache / "1")
-    assert export(b.root, out, num_shards=2, progress=False, card_plots=False).fingerprint == fb  # the lock died with it
+    assert (
+        export(b.root, out, num_shards=2, progress=False, card_plots=False).fingerprint == fb
+    )  # the lock died with it
     assert _leftovers(out) == []
 
 
@@ -274,7 +297,14 @@ def test_a_really_full_disk_is_one_line_and_the_previous_export_stays(make_relea
     disk = tmp_path / "disk"
     disk.mkdir()
     env = {**os.environ, "DISK": str(disk), "PY": sys.executable, "SMALL": str(small.root), "BIG": str(big.root)}
-    run = subprocess.run(["unshare", "-r", "-m", "sh", "-c", _FULL_DISK_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        ["unshare", "-r", "-m", "sh", "-c", _FULL_DISK_SCRIPT],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if run.returncode == 77 or "unshare:" in run.stderr:
         pytest.skip(f"cannot mount a tmpfs here: {run.stderr.strip()[:200]}")
     assert run.returncode == 0, run.stderr
@@ -285,8 +315,12 @@ def test_a_really_full_disk_is_one_line_and_the_previous_export_stays(make_relea
     assert ".out.tmp-" not in run.stdout  # the staging folder went
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), which answers every write with ENOSPC")
-def test_a_real_enospc_from_the_parquet_writer_is_one_line_and_no_ignored_traceback(release, tmp_path, monkeypatch, capfd):
+@pytest.mark.skipif(
+    not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), which answers every write with ENOSPC"
+)
+def test_a_real_enospc_from_the_parquet_writer_is_one_line_and_no_ignored_traceback(
+    release, tmp_path, monkeypatch, capfd
+):
     """Shards written to /dev/full: the OS's own ENOSPC comes through pyarrow, as on a full disk."""
     import gc
 

@@ -8,10 +8,10 @@ import stat
 
 import pytest
 
-from affectnetplus_hf.errors import ExportError
-from affectnetplus_hf.exporter.writer import export
 from affectnetplus_hf.core.export_files import read_info
+from affectnetplus_hf.errors import ExportError
 from affectnetplus_hf.exporter.swap import remove_owned, user_files
+from affectnetplus_hf.exporter.writer import export
 
 
 def test_user_files_are_everything_the_manifest_does_not_own(make_release, tmp_path):
@@ -139,7 +139,9 @@ def test_a_disk_failure_on_a_new_out_says_it_was_not_created(make_release, tmp_p
     with pytest.raises(ExportError) as err:
         export(make_release(n=3).root, out, progress=False, card_plots=False)
     message = str(err.value)
-    assert message.startswith(f"{out}: cannot write the export: No space left") and message.endswith(f"{out} was not created.")
+    assert message.startswith(f"{out}: cannot write the export: No space left") and message.endswith(
+        f"{out} was not created."
+    )
     assert "previous export" not in message and not out.exists()
 
 
@@ -155,7 +157,9 @@ def test_a_parent_you_may_not_write_is_named_with_why_it_matters(make_release, t
     with pytest.raises(ExportError) as err:
         export(make_release(n=3).root, out, progress=False, card_plots=False)
     message = str(err.value)
-    assert message.startswith(f"{out}: cannot create the export's lock") and f"so {out.parent} must be writable" in message
+    assert (
+        message.startswith(f"{out}: cannot create the export's lock") and f"so {out.parent} must be writable" in message
+    )
     assert not out.exists()
 
 
@@ -168,7 +172,9 @@ def test_a_card_you_edited_is_not_replaced_unasked_but_a_damaged_shard_is(make_r
     card.write_text(card.read_text() + "\n## Our lab's notes\nsplit 3 is noisy\n")
     with pytest.raises(ExportError) as err:
         export(release.root, out, progress=False, card_plots=False, num_shards=2)
-    assert str(err.value).startswith(f"{card}: changed since the export wrote it") and "Nothing was changed" in str(err.value)
+    assert str(err.value).startswith(f"{card}: changed since the export wrote it") and "Nothing was changed" in str(
+        err.value
+    )
     assert card.read_text().endswith("split 3 is noisy\n")
     card.unlink()  # what the message says to do, once the notes are safe
     shard = out / shard_paths(read_info(out))[0]
@@ -195,5 +201,8 @@ def test_a_stranded_previous_export_that_cannot_be_put_back_is_named(tmp_path, m
     with pytest.raises(ExportError) as err:
         recover(out)
     message = str(err.value)
-    assert message.startswith(f"{out}: missing; the previous export is in {stranded}") and f"Rename {stranded} to {out}" in message
+    assert (
+        message.startswith(f"{out}: missing; the previous export is in {stranded}")
+        and f"Rename {stranded} to {out}" in message
+    )
     assert (stranded / "export_info.json").exists()

@@ -70,7 +70,12 @@ def direct_requirements() -> dict[str, tuple[str, Requirement]]:
     project = read_pyproject()["project"]
     out = {canonicalize_name(Requirement(r).name): ("", Requirement(r)) for r in project["dependencies"]}
     for extra in FLOOR_EXTRAS:
-        out.update({canonicalize_name(Requirement(r).name): (extra, Requirement(r)) for r in project["optional-dependencies"][extra]})
+        out.update(
+            {
+                canonicalize_name(Requirement(r).name): (extra, Requirement(r))
+                for r in project["optional-dependencies"][extra]
+            }
+        )
     return out
 
 
@@ -87,7 +92,7 @@ def compatibility_table() -> dict[str, dict[str, str]]:
     cells = [[c.strip().strip("`").strip() for c in line.strip("|").split("|")] for line in lines]
     header, rows = cells[0], [row for row in cells[2:] if len(row) == len(cells[0])]
     assert header == ["Package", "Extra", "Floor", "Lowest tested", "Newest tested"], header
-    return {canonicalize_name(row[0]): dict(zip(header, row)) for row in rows}
+    return {canonicalize_name(row[0]): dict(zip(header, row, strict=False)) for row in rows}
 
 
 def table_version(cell: str) -> Version:
@@ -100,11 +105,15 @@ def table_version(cell: str) -> Version:
 def test_the_compatibility_table_gives_each_floor_as_declared_and_tested():
     declared = direct_requirements()
     table = compatibility_table()
-    assert sorted(table) == sorted(declared), f"{DOC.name} lists {sorted(table)}, pyproject.toml declares {sorted(declared)}"
+    assert sorted(table) == sorted(declared), (
+        f"{DOC.name} lists {sorted(table)}, pyproject.toml declares {sorted(declared)}"
+    )
     for name, (extra, requirement) in declared.items():
         row = table[name]
         assert row["Extra"] == extra, (name, row)
-        assert row["Floor"] == str(requirement.specifier), f"{DOC.name}: {name} floor {row['Floor']} != pyproject {requirement}"
+        assert row["Floor"] == str(requirement.specifier), (
+            f"{DOC.name}: {name} floor {row['Floor']} != pyproject {requirement}"
+        )
         lowest, newest = table_version(row["Lowest tested"]), table_version(row["Newest tested"])
         if name in NOT_TESTED:  # the row says so, and the floors environment has at least the floor
             assert lowest >= floor(requirement) and "floor not tested" in row["Lowest tested"], row
@@ -155,7 +164,20 @@ def ensure_floors_venv() -> tuple[Path, dict]:
     def install(python: Path) -> None:
         links = [arg for link in pip_find_links() for arg in ("--find-links", link)]
         # --only-binary: a floor without a wheel for this Python is not installable in practice
-        uv = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python, "--resolution", "lowest-direct", "--only-binary", ":all:"]
+        uv = [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--resolution",
+            "lowest-direct",
+            "--only-binary",
+            ":all:",
+        ]
         run([*uv, *links, *requirements], timeout=1200, env=clean_env())
 
     return cached_venv("floors-venv", requirements, _HEALTH_CHECK.format(names=json.dumps(names)), install)
@@ -172,8 +194,11 @@ def floors_env() -> tuple[Path, dict]:
 def test_the_floors_environment_holds_the_lowest_tested_versions(floors_env):
     _, versions = floors_env
     table = compatibility_table()
-    wrong = {name: (versions[name], row["Lowest tested"]) for name, row in table.items()
-             if Version(versions[name]) != table_version(row["Lowest tested"])}
+    wrong = {
+        name: (versions[name], row["Lowest tested"])
+        for name, row in table.items()
+        if Version(versions[name]) != table_version(row["Lowest tested"])
+    }
     assert not wrong, f"installed at the floors vs {DOC.name}'s 'Lowest tested': {wrong}"
 
 
@@ -181,9 +206,25 @@ def test_the_floors_environment_holds_the_lowest_tested_versions(floors_env):
 def test_the_core_export_hub_and_torch_tests_pass_at_the_floors(floors_env, tmp_path):
     floors_python, _ = floors_env
     deselect = [arg for node in FLOOR_DESELECT for arg in ("--deselect", node)]
-    cmd = [floors_python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'run'}",
-           *deselect, *FLOOR_TESTS]
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=1800, cwd=ROOT,
-                          env=clean_env(PYTHONPATH=str(ROOT)))
+    cmd = [
+        floors_python,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--basetemp={tmp_path / 'run'}",
+        *deselect,
+        *FLOOR_TESTS,
+    ]
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+        env=clean_env(PYTHONPATH=str(ROOT)),
+    )
     print(proc.stdout[-2000:])
     assert proc.returncode == 0, f"at the floors:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"

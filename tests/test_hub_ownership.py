@@ -14,8 +14,8 @@ import json
 
 import pytest
 
-from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.core.export_files import GENERATOR, marker_problem, read_info
+from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.hub.publish import PENDING_FILE, exported_files, push
 from tests.support.hub_fixtures import REPO_ID, make_export
 
@@ -85,7 +85,12 @@ def test_a_forged_manifest_never_gets_user_files_deleted(hub, exported, tmp_path
     remote = hub.files(REPO_ID)
     forged = json.loads(remote["export_info.json"])
     forged["files"].update(_files_with(remote, [*USER_FILES, ".gitattributes"], matching=matching))
-    HfApi().upload_file(path_or_fileobj=json.dumps(forged).encode(), path_in_repo="export_info.json", repo_id=REPO_ID, repo_type="dataset")
+    HfApi().upload_file(
+        path_or_fileobj=json.dumps(forged).encode(),
+        path_in_repo="export_info.json",
+        repo_id=REPO_ID,
+        repo_type="dataset",
+    )
     gitattributes = remote[".gitattributes"]
     old = read_info(exported)["fingerprint"]
 
@@ -169,7 +174,12 @@ def test_an_unmarked_manifest_over_our_export_gets_nothing_deleted(hub, exported
     other.pop("generator", None)
     other["format_version"] = 2
     other["files"].update(_files_with(remote, USER_FILES, matching=True))
-    HfApi().upload_file(path_or_fileobj=json.dumps(other).encode(), path_in_repo="export_info.json", repo_id=REPO_ID, repo_type="dataset")
+    HfApi().upload_file(
+        path_or_fileobj=json.dumps(other).encode(),
+        path_in_repo="export_info.json",
+        repo_id=REPO_ID,
+        repo_type="dataset",
+    )
     before = set(hub.files(REPO_ID))
 
     messages: list[str] = []
@@ -180,9 +190,9 @@ def test_an_unmarked_manifest_over_our_export_gets_nothing_deleted(hub, exported
     assert before - set(exported_files(newer)) <= set(hub.files(REPO_ID))  # nothing went
     assert set(result.left_alone) == before - set(exported_files(newer)) - {".gitattributes"}
     assert any("older version" in m and "never deleted" in m for m in messages)
-    assert {p for p in hub.files(REPO_ID) if p.startswith("data/") and "/" + read_info(newer)["fingerprint"] + "/" in p} == {
-        p for p in exported_files(newer) if p.startswith("data/")
-    }
+    assert {
+        p for p in hub.files(REPO_ID) if p.startswith("data/") and "/" + read_info(newer)["fingerprint"] + "/" in p
+    } == {p for p in exported_files(newer) if p.startswith("data/")}
 
 
 def test_an_interrupted_push_is_cleaned_up_but_a_forged_pending_record_deletes_no_user_file(hub, exported, tmp_path):
@@ -190,7 +200,9 @@ def test_an_interrupted_push_is_cleaned_up_but_a_forged_pending_record_deletes_n
     remove the shards it sent; entries forged into it for the user's files delete nothing."""
     from huggingface_hub import HfApi
 
-    hub.inject("POST", rf"/{REPO_ID}/commit/main$", 503, skip=2, times=10)  # placeholder and 1st shard commit go through
+    hub.inject(
+        "POST", rf"/{REPO_ID}/commit/main$", 503, skip=2, times=10
+    )  # placeholder and 1st shard commit go through
     with pytest.raises(PublishError):
         push(exported, REPO_ID, progress=False, echo=None, retries=0, max_files_per_commit=3)
     hub.faults.clear()
@@ -202,7 +214,9 @@ def test_an_interrupted_push_is_cleaned_up_but_a_forged_pending_record_deletes_n
 
     _upload(USER_FILES)
     pending["files"].update(_files_with(hub.files(REPO_ID), USER_FILES, matching=True))
-    HfApi().upload_file(path_or_fileobj=json.dumps(pending).encode(), path_in_repo=PENDING_FILE, repo_id=REPO_ID, repo_type="dataset")
+    HfApi().upload_file(
+        path_or_fileobj=json.dumps(pending).encode(), path_in_repo=PENDING_FILE, repo_id=REPO_ID, repo_type="dataset"
+    )
 
     newer = _second_export(tmp_path)
     result = push(newer, REPO_ID, progress=False, echo=None)

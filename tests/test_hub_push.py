@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.core.export_files import file_record, read_info
+from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.hub.publish import PLACEHOLDER_MARKER, exported_files, push
 from tests.support.hub_fixtures import REPO_ID, make_export
 from tests.support.hub_server import TOKEN_READ, TOKEN_WRITE
@@ -176,7 +176,7 @@ def test_a_commit_that_fails_or_loses_its_answer_is_retried_without_duplicates(h
     while commit is not None:
         chain.append(commit)
         commit = repo.commits.get(commit.parent) if commit.parent else None
-    for newer, older in zip(chain, chain[1:]):
+    for newer, older in zip(chain, chain[1:], strict=False):
         for path, entry in newer.files.items():
             if path not in older.files or older.files[path].sha256 != entry.sha256:
                 introduced[path] = introduced.get(path, 0) + 1
@@ -193,7 +193,9 @@ def test_public_needs_the_acknowledgement_and_says_why(hub, exported):
     assert hub.log == [] and hub.repos == {}  # nothing reached the server
 
     messages: list[str] = []
-    result = push(exported, REPO_ID, public=True, i_have_redistribution_rights=True, progress=False, echo=messages.append)
+    result = push(
+        exported, REPO_ID, public=True, i_have_redistribution_rights=True, progress=False, echo=messages.append
+    )
     assert result.private is False
     assert hub.repo(REPO_ID).private is False and hub.repo(REPO_ID).gated == "manual"
     assert any("WARNING" in m and "redistribut" in m for m in messages)
@@ -241,7 +243,9 @@ def test_the_login_cache_token_is_used(hub, exported, monkeypatch):
     [(TOKEN_READ, 403), ("hf_UnknownTokenDoNotLeak9876543210zyxwv", 401)],
     ids=["read-only-token", "unknown-token"],
 )
-def test_the_token_never_appears_in_output_logs_errors_or_files(hub, exported, monkeypatch, capfd, caplog, token, status):
+def test_the_token_never_appears_in_output_logs_errors_or_files(
+    hub, exported, monkeypatch, capfd, caplog, token, status
+):
     from huggingface_hub.utils import logging as hf_logging
 
     monkeypatch.delenv("HF_TOKEN")
@@ -370,7 +374,11 @@ def test_foreign_files_in_the_repo_are_left_alone_and_named(hub, exported, tmp_p
 
     api = HfApi()
     api.create_repo(REPO_ID, repo_type="dataset", private=True)
-    theirs = {"data/other_dataset/train.parquet": b"PAR1 theirs PAR1", "stats/my_notes.md": b"notes", "notes.txt": b"hi"}
+    theirs = {
+        "data/other_dataset/train.parquet": b"PAR1 theirs PAR1",
+        "stats/my_notes.md": b"notes",
+        "notes.txt": b"hi",
+    }
     api.create_commit(
         REPO_ID,
         operations=[CommitOperationAdd(path_in_repo=p, path_or_fileobj=c) for p, c in theirs.items()],
@@ -394,7 +402,9 @@ def test_a_card_the_package_did_not_write_is_not_overwritten(hub, exported):
 
     api = HfApi()
     api.create_repo(REPO_ID, repo_type="dataset", private=True)
-    api.upload_file(path_or_fileobj=b"# my own dataset\n", path_in_repo="README.md", repo_id=REPO_ID, repo_type="dataset")
+    api.upload_file(
+        path_or_fileobj=b"# my own dataset\n", path_in_repo="README.md", repo_id=REPO_ID, repo_type="dataset"
+    )
     commits = len(hub.repo(REPO_ID).commits)
     with pytest.raises(PublishError, match="README.md") as err:
         push(exported, REPO_ID, progress=False, echo=None)
@@ -424,7 +434,9 @@ def test_a_repo_id_the_hub_refuses_is_refused_before_any_request(hub, exported, 
 
 
 @pytest.mark.parametrize("published_first", [False, True], ids=["first-push", "re-push"])
-def test_shards_of_interrupted_pushes_are_removed_by_the_next_push_not_left_as_foreign(hub, exported, tmp_path, published_first):
+def test_shards_of_interrupted_pushes_are_removed_by_the_next_push_not_left_as_foreign(
+    hub, exported, tmp_path, published_first
+):
     """An interrupted push, then another export pushed (twice over): the shards the interrupted
     pushes sent are ours, so the push that finishes removes them instead of naming them as files
     'this package did not publish' and leaving the data in the repo for good."""
@@ -477,7 +489,9 @@ def test_a_repo_published_by_the_format_1_package_is_refused_not_overwritten(hub
     info.pop("files")
     info.pop("generator")
     info["format_version"] = 1
-    HfApi().upload_file(path_or_fileobj=json.dumps(info).encode(), path_in_repo="export_info.json", repo_id=REPO_ID, repo_type="dataset")
+    HfApi().upload_file(
+        path_or_fileobj=json.dumps(info).encode(), path_in_repo="export_info.json", repo_id=REPO_ID, repo_type="dataset"
+    )
     before, commits = hub.files(REPO_ID), len(hub.repo(REPO_ID).commits)
     newer = make_export(tmp_path / "second", n=9, seed=5)
     with pytest.raises(PublishError) as err:
@@ -495,7 +509,9 @@ def _reexport_into(folder: Path, tmp_path: Path, seed: int) -> str:
     return export(raw.root, folder, num_shards=2, progress=False, card_plots=False).fingerprint
 
 
-def test_a_reexport_while_the_card_commit_waits_publishes_the_checked_export_whole(hub, exported, tmp_path, hf_cache, monkeypatch):
+def test_a_reexport_while_the_card_commit_waits_publishes_the_checked_export_whole(
+    hub, exported, tmp_path, hf_cache, monkeypatch
+):
     """The card and export_info that go up are the ones checked at the start, not whatever the
     folder holds by then: else a re-export in between publishes a card naming shards never sent."""
     import affectnetplus_hf.hub.publish as hub_module
@@ -514,7 +530,9 @@ def test_a_reexport_while_the_card_commit_waits_publishes_the_checked_export_who
     assert _ids_or_failure(REPO_ID, hf_cache / "after") == pushed_ids
 
 
-def test_a_reexport_while_shards_go_up_stops_the_push_and_the_repo_keeps_the_old_export(hub, exported, tmp_path, hf_cache, monkeypatch):
+def test_a_reexport_while_shards_go_up_stops_the_push_and_the_repo_keeps_the_old_export(
+    hub, exported, tmp_path, hf_cache, monkeypatch
+):
     import affectnetplus_hf.hub.publish as hub_module
 
     push(exported, REPO_ID, progress=False, echo=None)

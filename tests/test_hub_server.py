@@ -10,6 +10,7 @@ import httpx2
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, HfFileSystem, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
 from tests.support.hub_server import TOKEN_WRITE
 
 pytestmark = pytest.mark.slow
@@ -42,7 +43,9 @@ def test_tree_listing_is_paginated_and_recursive(hub):
     top = [e.path for e in api.list_repo_tree(REPO, repo_type="dataset")]
     assert sorted(top) == [".gitattributes", "blob.parquet", "data"]
     fs = HfFileSystem()
-    assert sorted(fs.glob(f"datasets/{REPO}/data/*/*.txt")) == sorted(f"datasets/{REPO}/{p}" for p in files if p.endswith(".txt"))
+    assert sorted(fs.glob(f"datasets/{REPO}/data/*/*.txt")) == sorted(
+        f"datasets/{REPO}/{p}" for p in files if p.endswith(".txt")
+    )
 
 
 def test_paths_info_and_lfs_metadata(hub):
@@ -62,7 +65,11 @@ def test_resolve_serves_ranges_with_hub_headers(hub):
     head = httpx2.head(url, headers=auth)
     assert head.status_code == 200 and int(head.headers["content-length"]) == len(content)
     assert head.headers["x-repo-commit"] == hub.repo(REPO).head.oid and head.headers["etag"]
-    for header, expected in (("bytes=10-19", content[10:20]), ("bytes=-7", content[-7:]), ("bytes=10000-", content[10000:])):
+    for header, expected in (
+        ("bytes=10-19", content[10:20]),
+        ("bytes=-7", content[-7:]),
+        ("bytes=10000-", content[10000:]),
+    ):
         r = httpx2.get(url, headers={**auth, "range": header})
         assert r.status_code == 206 and r.content == expected, header
     assert httpx2.get(url, headers={**auth, "range": f"bytes={len(content)}-"}).status_code == 416

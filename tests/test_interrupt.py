@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from affectnetplus_hf.cli import EXIT_INTERRUPTED
-from affectnetplus_hf.exporter.writer import export
 from affectnetplus_hf.core.export_files import check_files, read_info
+from affectnetplus_hf.exporter.writer import export
 from affectnetplus_hf.release.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,9 @@ def _group(pgid: int) -> list[int]:
     return found
 
 
-def _interrupt(tmp_path: Path, point: str, *args: str, to_group: bool = True, twice: bool = False) -> tuple[int, str, list[int]]:
+def _interrupt(
+    tmp_path: Path, point: str, *args: str, to_group: bool = True, twice: bool = False
+) -> tuple[int, str, list[int]]:
     """Run ``affectnetplus ARGS`` held at ``point``, send SIGINT; (exit status, stderr, processes left)."""
     marker = tmp_path / "held"
     stderr_path = tmp_path / "stderr.txt"
@@ -90,7 +92,9 @@ def _assert_interrupted(code: int, err: str, left: list[int], command: str) -> N
 
 
 def _leftovers(out: Path) -> list[str]:
-    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.name != f".{out.name}.lock")
+    return sorted(
+        p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.name != f".{out.name}.lock"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +143,9 @@ def test_ctrl_c_at_any_moment_of_an_export_leaves_the_old_or_the_new_export_whol
     raw, previous, fingerprint = small
     out = tmp_path / "affectnet_plus"
     shutil.copytree(previous, out)
-    code, err, left = _interrupt(tmp_path, point, "export", str(raw), str(out), "--num-shards", "3", "--num-proc", "2", "-q")
+    code, err, left = _interrupt(
+        tmp_path, point, "export", str(raw), str(out), "--num-shards", "3", "--num-proc", "2", "-q"
+    )
     _assert_interrupted(code, err, left, "export")
     info = read_info(out)
     assert check_files(out, info) == []  # whole: every file as its manifest says

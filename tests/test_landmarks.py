@@ -6,7 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from affectnetplus_hf.core.landmarks import IBUG68_CONTOURS, IBUG68_FLIP_PERMUTATION, IBUG68_MIRROR_PAIRS, OUTER_EYE_CORNERS
+from affectnetplus_hf.core.landmarks import (
+    IBUG68_CONTOURS,
+    IBUG68_FLIP_PERMUTATION,
+    IBUG68_MIRROR_PAIRS,
+    OUTER_EYE_CORNERS,
+)
 
 
 def test_contours_cover_every_point_once_in_order():

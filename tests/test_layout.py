@@ -170,7 +170,10 @@ def test_export_bytes_do_not_depend_on_the_hash_seed(make_release, tmp_path):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         proc = subprocess.run(
             [sys.executable, "-c", _EXPORT, str(manifest.root), str(tmp_path / f"seed{seed}" / "affectnet_plus")],
-            capture_output=True, text=True, env=env, timeout=300,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
         )
         assert proc.returncode == 0, proc.stderr
         listings.append(proc.stdout)
@@ -212,11 +215,15 @@ def test_unreadable_folders_are_named_not_taken_for_missing_ones(make_release, m
 def test_unreadable_root_or_parts_have_their_own_message(make_release, monkeypatch):
     manifest = make_release(n=2, parts=("train",))
     _deny(monkeypatch, manifest.root)
-    with pytest.raises(ReleaseNotFoundError, match=r"folder cannot be listed \(Permission denied\).*check its permissions"):
+    with pytest.raises(
+        ReleaseNotFoundError, match=r"folder cannot be listed \(Permission denied\).*check its permissions"
+    ):
         find_release(manifest.root)
     monkeypatch.undo()
     _deny(monkeypatch, manifest.root / "human_annotated")
-    with pytest.raises(ReleaseNotFoundError, match=r"no AffectNet\+ part could be read; .*human_annotated: folder cannot be listed"):
+    with pytest.raises(
+        ReleaseNotFoundError, match=r"no AffectNet\+ part could be read; .*human_annotated: folder cannot be listed"
+    ):
         find_release(manifest.root)
 
 
@@ -248,7 +255,9 @@ def test_a_part_without_its_images_folder_says_so_in_each_record(make_release):
     shutil.rmtree(manifest.root / "human_annotated" / "validation_set" / "images")
     records, _ = list_records(find_release(manifest.root).parts["validation"])
     reasons = [read_record(files).bad.reason for files in records]
-    assert len(reasons) == 2 and all(r.startswith("image missing: ") and "validation_set has no images/ folder" in r for r in reasons)
+    assert len(reasons) == 2 and all(
+        r.startswith("image missing: ") and "validation_set has no images/ folder" in r for r in reasons
+    )
 
 
 def test_a_record_file_that_is_a_folder_or_a_broken_link_is_named_in_its_records_reason(make_release):

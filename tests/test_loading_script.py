@@ -24,13 +24,13 @@ from pathlib import Path
 import datasets
 import pytest
 
+from affectnetplus_hf import FEATURES
+from affectnetplus_hf.core.configs import CONFIG_NAMES
+from affectnetplus_hf.release.sample import write_sample
 from tests.support import loading_script_dump as dump
 from tests.support.envs import ROOT, cached_venv, read_pyproject
 from tests.support.envs import clean_env as _clean_env
 from tests.support.envs import run as _run
-from affectnetplus_hf import FEATURES
-from affectnetplus_hf.core.configs import CONFIG_NAMES
-from affectnetplus_hf.release.sample import write_sample
 
 SCRIPT = ROOT / "loading_script" / "affectnet_plus.py"
 DUMP = Path(dump.__file__).resolve()
@@ -78,7 +78,9 @@ def compare_dumps(old: dict, new: dict, ordered: bool = True) -> list[str]:
                 problems.append(f"{where}: the reference features are not FEATURES")
             if a["arrow_schema"] != b["arrow_schema"]:
                 problems.extend(
-                    f"{where}: Arrow field {x} != {y}" for x, y in zip(a["arrow_schema"], b["arrow_schema"]) if x != y
+                    f"{where}: Arrow field {x} != {y}"
+                    for x, y in zip(a["arrow_schema"], b["arrow_schema"], strict=False)
+                    if x != y
                 )
                 if len(a["arrow_schema"]) != len(b["arrow_schema"]):
                     problems.append(f"{where}: {len(a['arrow_schema'])} Arrow fields != {len(b['arrow_schema'])}")
@@ -115,7 +117,7 @@ def _row_differences(rows: list[dict], expected: list[dict]) -> list[str]:
     if [r["image_id"] for r in rows] != [r["image_id"] for r in expected]:
         return [f"image ids {[r['image_id'] for r in rows]} != {[r['image_id'] for r in expected]}"]
     out = []
-    for row, want in zip(rows, expected):
+    for row, want in zip(rows, expected, strict=False):
         if list(row) != list(want):
             out.append(f"image {want['image_id']}: columns {list(row)} != {list(want)}")
             continue
@@ -198,8 +200,20 @@ def installed_package(compat_python, tmp_path_factory) -> Path:
     """This checkout, built as a wheel and installed (non-editable) into a folder for PYTHONPATH."""
     target = tmp_path_factory.mktemp("site")
     _run(
-        [compat_python, "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--no-deps",
-         "--no-build-isolation", "--no-index", "--target", target, ROOT],
+        [
+            compat_python,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            target,
+            ROOT,
+        ],
         timeout=300,
         env=_clean_env(),
     )
@@ -218,8 +232,12 @@ def _old_env(tmp: Path, site: Path | None) -> dict:
 
 def _old_dump(compat_python, site, tmp: Path, *args) -> dict:
     out = tmp / "old.json"
-    _run([compat_python, DUMP, *args, "--cache-dir", tmp / "cache", "--out", out], timeout=600,
-         env=_old_env(tmp, site), cwd=tmp)
+    _run(
+        [compat_python, DUMP, *args, "--cache-dir", tmp / "cache", "--out", out],
+        timeout=600,
+        env=_old_env(tmp, site),
+        cwd=tmp,
+    )
     return json.loads(out.read_text())
 
 
@@ -230,8 +248,9 @@ def _old_dump(compat_python, site, tmp: Path, *args) -> dict:
 def test_script_on_datasets_3_6_gives_the_builders_rows_and_features(
     compat_python, installed_package, sample, builder_dump, tmp_path
 ):
-    old = _old_dump(compat_python, installed_package, tmp_path, "--source", "script", "--path", SCRIPT,
-                    "--data-dir", sample.root)
+    old = _old_dump(
+        compat_python, installed_package, tmp_path, "--source", "script", "--path", SCRIPT, "--data-dir", sample.root
+    )
     assert old["datasets_version"] == OLD_DATASETS
     assert old["package_file"].startswith(str(installed_package)), old["package_file"]
     for config, info in old["builders"].items():
@@ -285,7 +304,7 @@ def test_script_errors_on_old_datasets_say_what_to_do(compat_python, installed_p
     # forgetting data_dir: the package's error and instructions, not datasets' own
     kinds, message = _old_load_error(compat_python, installed_package, tmp_path, None)
     assert kinds[0] == "ReleaseNotFoundError" and "FileNotFoundError" in kinds, (kinds, message)
-    assert "Request access" in message and "load_dataset(\"builder\"" not in message
+    assert "Request access" in message and 'load_dataset("builder"' not in message
 
 
 def test_script_on_datasets_4_points_to_the_builder_and_the_export(tmp_path):

@@ -27,7 +27,7 @@ def test_every_planted_fault_is_carried_or_reported(make_release):
     manifest = make_release(n=len(FAULTS), faults={"train": list(FAULTS)})
     results, records = _read_part(manifest)
     assert len(results) == len(records) == len(FAULTS)  # nothing vanished
-    for (part, image_id), fault in manifest.faults.items():
+    for (_part, image_id), fault in manifest.faults.items():
         outcome = results[image_id]
         must_be_bad = FAULTS[fault][1]
         if must_be_bad:
@@ -38,7 +38,19 @@ def test_every_planted_fault_is_carried_or_reported(make_release):
 
 
 def test_bad_reasons_name_what_was_expected(make_release):
-    manifest = make_release(n=6, faults={"train": ["truncated_jpeg", "empty_image", "missing_image", "missing_annotation", "bad_json", "short_soft_label"]})
+    manifest = make_release(
+        n=6,
+        faults={
+            "train": [
+                "truncated_jpeg",
+                "empty_image",
+                "missing_image",
+                "missing_annotation",
+                "bad_json",
+                "short_soft_label",
+            ]
+        },
+    )
     results, _ = _read_part(manifest)
     reasons = [results[str(i)].reason for i in range(6)]
     assert "JPEG cut short" in reasons[0] and "FF D9" in reasons[0]
@@ -73,7 +85,15 @@ def test_values_are_carried_exactly(make_release):
 
 
 def test_tolerated_faults_read_as_expected(make_release):
-    faults = ["bom_crlf", "null_numbers", "int_for_float", "missing_pose", "missing_landmark29", "sentinel", "string_numbers"]
+    faults = [
+        "bom_crlf",
+        "null_numbers",
+        "int_for_float",
+        "missing_pose",
+        "missing_landmark29",
+        "sentinel",
+        "string_numbers",
+    ]
     manifest = make_release(n=len(faults), faults={"train": faults})
     results, _ = _read_part(manifest)
     by_fault = {fault: results[image_id] for (_, image_id), fault in manifest.faults.items()}
@@ -199,7 +219,9 @@ def test_an_integer_of_thousands_of_digits_is_a_bad_record_with_a_plain_reason(t
 
 def test_non_finite_landmarks_are_null_and_a_non_finite_soft_label_is_bad(tmp_path):
     points = [10] * 136
-    text = _meta(**{"landmark-68": points}).replace("[" + ", ".join(["10"] * 136) + "]", "[Infinity" + ", 10" * 135 + "]")
+    text = _meta(**{"landmark-68": points}).replace(
+        "[" + ", ".join(["10"] * 136) + "]", "[Infinity" + ", 10" * 135 + "]"
+    )
     result = _read(tmp_path, text=text)
     assert result.row["landmarks"] is None and "non-finite" in _notes(result)["landmarks"]
     text = json.dumps(_GOOD).replace("[0.1,", "[1" + "0" * 400 + ",")
@@ -214,7 +236,9 @@ def test_a_key_given_twice_is_resolved_and_noted(tmp_path):
     assert result.row["age"] == 30.0 and result.row["valence"] == 0.5
     assert "'meta-data' and 'Meta Data' both given" in _notes(result)["annotation"]
     # the same key twice, equal values: read once, noted
-    result = _read(tmp_path, text='{"human-label": 1, "human-label": 1, "soft-label": [0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1]}')
+    result = _read(
+        tmp_path, text='{"human-label": 1, "human-label": 1, "soft-label": [0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1]}'
+    )
     assert result.row["human_label"] == 1 and "given twice with the same value" in _notes(result)["annotation"]
     # two objects are merged; two different optional values give null
     text = '{"human-label": 1, "soft-label": [0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1], "meta-data": {"age": 30}, "Metadata": {"valence": 0.5, "Age": 40}}'
@@ -222,7 +246,9 @@ def test_a_key_given_twice_is_resolved_and_noted(tmp_path):
     assert result.row["valence"] == 0.5 and result.row["age"] is None
     assert "different values" in _notes(result)["meta-data"]
     # two different labels: the record is bad, never a silent pick
-    result = _read(tmp_path, text='{"human-label": 1, "Human Label": 2, "soft-label": [0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1]}')
+    result = _read(
+        tmp_path, text='{"human-label": 1, "Human Label": 2, "soft-label": [0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1]}'
+    )
     assert result.row is None and "two different values" in result.bad.reason
     # inside a struct: a probability twice with different values is null
     result = _read(tmp_path, text=_meta(gender={"female": 0.2, "male": 0.8})[:-3] + ', "female": 0.3}}}')
@@ -237,7 +263,16 @@ def test_gender_or_race_with_keys_missing_or_empty_is_noted(tmp_path):
 
 
 def test_out_of_range_values_are_kept_as_released_and_noted(tmp_path):
-    result = _read(tmp_path, text=json.dumps({**_GOOD, "soft-label": [9] + [0.1] * 7, "meta-data": {"valence": 5.0, "arousal": -2, "age": -40, "gender": {"female": -3, "male": 9}}}))
+    result = _read(
+        tmp_path,
+        text=json.dumps(
+            {
+                **_GOOD,
+                "soft-label": [9] + [0.1] * 7,
+                "meta-data": {"valence": 5.0, "arousal": -2, "age": -40, "gender": {"female": -3, "male": 9}},
+            }
+        ),
+    )
     row, notes = result.row, _notes(result)
     assert row["valence"] == 5.0 and row["age"] == -40.0 and row["gender"] == {"female": -3.0, "male": 9.0}
     assert row["soft_label"][0] == 9 and row["arousal"] is None  # -2 stays the documented sentinel
@@ -323,7 +358,16 @@ def test_a_reader_bug_is_a_bad_record_not_a_crash(tmp_path, monkeypatch):
 
 
 def test_every_new_planted_fault_ends_as_its_manifest_says(make_release):
-    faults = ["non_finite", "huge_int", "deep_nesting", "duplicate_key", "out_of_range", "partial_struct", "jpeg_padding", "png_as_jpg"]
+    faults = [
+        "non_finite",
+        "huge_int",
+        "deep_nesting",
+        "duplicate_key",
+        "out_of_range",
+        "partial_struct",
+        "jpeg_padding",
+        "png_as_jpg",
+    ]
     manifest = make_release(n=len(faults), faults={"train": faults})
     records, _ = list_records(find_release(manifest.root).parts["train"])
     by_fault = {}
@@ -362,7 +406,11 @@ def test_an_empty_annotation_file_says_so(tmp_path, text):
 
 def test_bad_label_fields_say_what_to_do_and_fit_in_one_short_line(tmp_path):
     text = json.dumps(_GOOD).replace("[0.1,", "[1" + "0" * 400 + ",")
-    for doc_text in (text, json.dumps({**_GOOD, "soft-label": [0.123456] * 7}), json.dumps({**_GOOD, "human-label": 99})):
+    for doc_text in (
+        text,
+        json.dumps({**_GOOD, "soft-label": [0.123456] * 7}),
+        json.dumps({**_GOOD, "human-label": 99}),
+    ):
         reason = _read(tmp_path, text=doc_text).bad.reason
         assert reason.endswith("fix or re-extract the file"), reason
         found = reason.split("found ", 1)[1]

@@ -20,29 +20,70 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from affectnetplus_hf.core.schema import FEATURES
 from affectnetplus_hf.errors import NothingToExportError
 from affectnetplus_hf.release.layout import find_release, list_records
 from affectnetplus_hf.release.reader import UNEXPECTED, iter_rows, reason_class
-from affectnetplus_hf.core.schema import FEATURES
 
 _KEYS = [
-    "human-label", "Human Label", "soft-label", "soft_label", "subset", "Subset", "meta-data", "Meta Data", "metadata",
-    "age", "valence", "arousal", "gender", "race", "pose", "landmark-68", "landmark-29", "female", "male",
-    "asian", "middle eastern", "yaw", "pitch", "roll", "x", "",
+    "human-label",
+    "Human Label",
+    "soft-label",
+    "soft_label",
+    "subset",
+    "Subset",
+    "meta-data",
+    "Meta Data",
+    "metadata",
+    "age",
+    "valence",
+    "arousal",
+    "gender",
+    "race",
+    "pose",
+    "landmark-68",
+    "landmark-29",
+    "female",
+    "male",
+    "asian",
+    "middle eastern",
+    "yaw",
+    "pitch",
+    "roll",
+    "x",
+    "",
 ]
-_SPECIAL_TEXT = ["Infinity", "-Infinity", "NaN", "1e400", "-1e400", "1" + "0" * 400, "1e39", "-0.0", "[" * 3000 + "]" * 3000]
+_SPECIAL_TEXT = [
+    "Infinity",
+    "-Infinity",
+    "NaN",
+    "1e400",
+    "-1e400",
+    "1" + "0" * 400,
+    "1e39",
+    "-0.0",
+    "[" * 3000 + "]" * 3000,
+]
 
 _numbers = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([-2, -2.0, 0, 1, 7, 10, 11, 0.5, 5.0, -40, 3.5e38]),
 )
-_scalars = st.one_of(st.none(), st.booleans(), _numbers, st.text(max_size=8), st.sampled_from(["happy", "easy", "1", " 2 ", "inf", "nan"]))
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    _numbers,
+    st.text(max_size=8),
+    st.sampled_from(["happy", "easy", "1", " 2 ", "inf", "nan"]),
+)
 _values = st.recursive(
     _scalars,
     lambda children: st.one_of(
         st.lists(children, max_size=10),
-        st.lists(st.tuples(st.sampled_from(_KEYS) | st.text(max_size=4), children), max_size=6),  # objects as pairs: keys may repeat
+        st.lists(
+            st.tuples(st.sampled_from(_KEYS) | st.text(max_size=4), children), max_size=6
+        ),  # objects as pairs: keys may repeat
     ),
     max_leaves=40,
 )
@@ -71,16 +112,29 @@ def _pick(draw, usual, odd):
 
 def _good_annotation(draw) -> list:
     meta = [
-        ("age", draw(_values)), ("valence", draw(_numbers)), ("arousal", draw(_numbers)),
+        ("age", draw(_values)),
+        ("valence", draw(_numbers)),
+        ("arousal", draw(_numbers)),
         ("gender", [("female", draw(_numbers)), ("male", draw(_numbers))]),
-        ("race", draw(_values)), ("pose", draw(_values)),
+        ("race", draw(_values)),
+        ("pose", draw(_values)),
         ("landmark-68", draw(st.lists(_numbers, min_size=136, max_size=136) | _values)),
     ]
     return [
         ("human-label", _pick(draw, st.sampled_from([None, *range(11)]), _values)),
-        ("soft-label", _pick(draw, st.lists(st.floats(0, 1), min_size=8, max_size=8), st.lists(_numbers, min_size=8, max_size=8) | _values)),
+        (
+            "soft-label",
+            _pick(
+                draw,
+                st.lists(st.floats(0, 1), min_size=8, max_size=8),
+                st.lists(_numbers, min_size=8, max_size=8) | _values,
+            ),
+        ),
         ("subset", _pick(draw, st.sampled_from([None, 0, 1, 2]), _values)),
-        ("meta-data", draw(st.permutations(meta)) + draw(st.lists(st.tuples(st.sampled_from(_KEYS), _values), max_size=3))),
+        (
+            "meta-data",
+            draw(st.permutations(meta)) + draw(st.lists(st.tuples(st.sampled_from(_KEYS), _values), max_size=3)),
+        ),
     ]
 
 
@@ -116,7 +170,9 @@ _JPEG_BYTES = _jpeg()
 
 @st.composite
 def images(draw) -> bytes:
-    kind = draw(st.sampled_from(["jpeg"] * 8 + ["cut", "padded", "garbage_tail", "random", "soi_random", "png", "empty"]))
+    kind = draw(
+        st.sampled_from(["jpeg"] * 8 + ["cut", "padded", "garbage_tail", "random", "soi_random", "png", "empty"])
+    )
     if kind == "jpeg":
         return _JPEG_BYTES
     if kind == "cut":
@@ -157,7 +213,9 @@ def _fits_schema(row: dict) -> None:
     """The row encodes into the exact Arrow schema of FEATURES (what the export writes)."""
     import pyarrow as pa
 
-    encoded = FEATURES.encode_example({**row, "landmarks": None if row["landmarks"] is None else row["landmarks"].tolist()})
+    encoded = FEATURES.encode_example(
+        {**row, "landmarks": None if row["landmarks"] is None else row["landmarks"].tolist()}
+    )
     pa.Table.from_pylist([encoded], schema=FEATURES.arrow_schema)
     for name in ("soft_label", "landmarks_29"):  # plain floats: Arrow refuses ints above 2**24 in float32
         assert row[name] is None or all(type(v) is float for v in row[name]), name
@@ -178,7 +236,7 @@ def test_every_record_is_a_row_or_a_bad_record(records, check):
         listed, _ = list_records(find_release(root).parts["train"])
         results = list(iter_rows(listed, check_images=check))
         assert len(listed) == len(records) == len(results)
-        for files, result in zip(listed, results):
+        for files, result in zip(listed, results, strict=False):
             assert (result.row is None) != (result.bad is None)
             if result.bad is not None:
                 assert result.bad.path and result.bad.reason

@@ -22,11 +22,18 @@ HEADING = "Train on AffectNet+, evaluate on AffectNet-8 validation from an origi
 
 def test_recipe_trains_on_affectnetplus_and_scores_affectnet8(tmp_path):
     from affectnetplus_hf.exporter.writer import export
-    from affectnetplus_hf.release.sample_original import write_sample_2017, write_sample_8labels
+    from affectnetplus_hf.release.sample_original import write_sample_8labels, write_sample_2017
 
     exported(tmp_path, n=24)
-    export(write_sample_8labels(tmp_path / "raw8", n=16).root, tmp_path / "affectnet_8labels", progress=False, card_plots=False)
-    export(write_sample_2017(tmp_path / "raw17", n=16).root, tmp_path / "affectnet_2017", progress=False, card_plots=False)
+    export(
+        write_sample_8labels(tmp_path / "raw8", n=16).root,
+        tmp_path / "affectnet_8labels",
+        progress=False,
+        card_plots=False,
+    )
+    export(
+        write_sample_2017(tmp_path / "raw17", n=16).root, tmp_path / "affectnet_2017", progress=False, card_plots=False
+    )
     text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
     section = text.split(f"\n### {HEADING}\n", 1)[1]
     code = re.search(r"^```python\n(.*?)^```$", section, re.M | re.S).group(1)

@@ -42,13 +42,18 @@ def test_every_planted_fault_is_reported_with_its_file_and_line(release17):
     lines = release17.lines
     assert len(results) == len(ALL_FAULTS) + len(release17.extra_bad)  # one record per CSV line
     bad = {(r.bad.image_id, r.bad.line): r.bad for r in results if r.bad}
-    expected = {(i, lines[("train", i)]) for i in release17.bad_ids("train")} | {(i, line) for _, i, line in release17.extra_bad}
+    expected = {(i, lines[("train", i)]) for i in release17.bad_ids("train")} | {
+        (i, line) for _, i, line in release17.extra_bad
+    }
     assert set(bad) == expected
     csv_path = str(release.parts["train"])
     reasons = {
-        "missing_image": (csv_path, "image missing"), "short_landmarks": (csv_path, "found 135"),
-        "non_numeric_code": (csv_path, "found 'abc'"), "duplicate_path": (csv_path, "duplicated path with another label"),
-        "malformed_line": (csv_path, "malformed CSV line"), "truncated_jpeg": (".jpg", "JPEG cut short"),
+        "missing_image": (csv_path, "image missing"),
+        "short_landmarks": (csv_path, "found 135"),
+        "non_numeric_code": (csv_path, "found 'abc'"),
+        "duplicate_path": (csv_path, "duplicated path with another label"),
+        "malformed_line": (csv_path, "malformed CSV line"),
+        "truncated_jpeg": (".jpg", "JPEG cut short"),
     }
     for (part, image_id), fault in release17.faults.items():
         if fault not in reasons:
@@ -148,6 +153,12 @@ def test_streams_through_the_hub_server(release17, tmp_path, hub):
         for split in splits:
             assert remote[split].features == FEATURES
             decode_off = datasets.Image(decode=False)
-            got = [(r["image_id"], r["image"]["bytes"], r["face_box"], r["auto_label"]) for r in remote[split].cast_column("image", decode_off)]
-            want = [(r["image_id"], r["image"]["bytes"], r["face_box"], r["auto_label"]) for r in local[split].cast_column("image", decode_off)]
+            got = [
+                (r["image_id"], r["image"]["bytes"], r["face_box"], r["auto_label"])
+                for r in remote[split].cast_column("image", decode_off)
+            ]
+            want = [
+                (r["image_id"], r["image"]["bytes"], r["face_box"], r["auto_label"])
+                for r in local[split].cast_column("image", decode_off)
+            ]
             assert got == want

@@ -16,7 +16,6 @@ from affectnetplus_hf.release.eightlabel import load_npy
 from affectnetplus_hf.release.kind import iter_rows, open_release
 from affectnetplus_hf.release.reader import UNEXPECTED, reason_class
 from affectnetplus_hf.release.sample_original import FAULTS_8LABELS, write_sample_8labels
-
 from tests.support.original_support import assert_rows_exact
 
 ALL_FAULTS = list(FAULTS_8LABELS)
@@ -24,7 +23,9 @@ ALL_FAULTS = list(FAULTS_8LABELS)
 
 @pytest.fixture
 def release8(tmp_path):
-    return write_sample_8labels(tmp_path / "downloads" / "AffectNet8Labels", n=len(ALL_FAULTS), faults={"train": ALL_FAULTS})
+    return write_sample_8labels(
+        tmp_path / "downloads" / "AffectNet8Labels", n=len(ALL_FAULTS), faults={"train": ALL_FAULTS}
+    )
 
 
 def test_detected_through_extra_nesting_and_other_spellings(tmp_path):
@@ -46,15 +47,26 @@ def test_every_planted_fault_is_reported_with_its_file(release8):
     bad = {r.bad.image_id: r.bad for r in results if r.bad}
     assert set(bad) == release8.bad_ids("train")
     expected_file = {
-        "missing_image": "{n}_exp.npy", "truncated_jpeg": "{n}.jpg", "missing_exp": "{n}.jpg", "npy_abc": "{n}_exp.npy",
-        "short_landmarks": "{n}_lnd.npy", "pickled_npy": "{n}_exp.npy", "huge_shape": "{n}_lnd.npy", "not_npy": "{n}_val.npy",
+        "missing_image": "{n}_exp.npy",
+        "truncated_jpeg": "{n}.jpg",
+        "missing_exp": "{n}.jpg",
+        "npy_abc": "{n}_exp.npy",
+        "short_landmarks": "{n}_lnd.npy",
+        "pickled_npy": "{n}_exp.npy",
+        "huge_shape": "{n}_lnd.npy",
+        "not_npy": "{n}_val.npy",
     }
     expected_reason = {
-        "missing_image": "image missing", "truncated_jpeg": "JPEG cut short", "missing_exp": "_exp.npy",
-        "npy_abc": "found 'abc'", "short_landmarks": "found 135", "pickled_npy": "needs pickle",
-        "huge_shape": "1000000000000", "not_npy": "not a .npy file",
+        "missing_image": "image missing",
+        "truncated_jpeg": "JPEG cut short",
+        "missing_exp": "_exp.npy",
+        "npy_abc": "found 'abc'",
+        "short_landmarks": "found 135",
+        "pickled_npy": "needs pickle",
+        "huge_shape": "1000000000000",
+        "not_npy": "not a .npy file",
     }
-    for (part, image_id), fault in release8.faults.items():
+    for (_part, image_id), fault in release8.faults.items():
         if image_id in bad:
             assert bad[image_id].path.endswith("/" + expected_file[fault].format(n=image_id)), (fault, bad[image_id])
             assert expected_reason[fault] in bad[image_id].reason, (fault, bad[image_id].reason)
@@ -109,7 +121,11 @@ def test_a_folder_of_no_release_says_what_was_looked_for_in_one_message(tmp_path
     assert main(["verify", str(tmp_path / "photos"), "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
-    for looked in ("human_annotated/train_set", "Manually_Annotated_file_lists/training.csv", "train_set/ and val_set/"):
+    for looked in (
+        "human_annotated/train_set",
+        "Manually_Annotated_file_lists/training.csv",
+        "train_set/ and val_set/",
+    ):
         assert looked in err
 
 
@@ -125,7 +141,10 @@ def test_two_releases_in_one_folder_are_named(tmp_path, release8):
 def test_sample_cli_writes_the_8label_layout(tmp_path, capsys):
     assert main(["sample", str(tmp_path / "s"), "--kind", "8labels", "--n", "3", "-q"]) == 0
     assert sorted(p.name for p in (tmp_path / "s" / "train_set" / "annotations").iterdir())[:4] == [
-        "0_aro.npy", "0_exp.npy", "0_lnd.npy", "0_val.npy"
+        "0_aro.npy",
+        "0_exp.npy",
+        "0_lnd.npy",
+        "0_val.npy",
     ]
     assert main(["sample", str(tmp_path / "f"), "--kind", "8labels", "--with-faults", "--n", "3"]) == 2
     assert "--with-faults plants" in capsys.readouterr().err

@@ -21,7 +21,9 @@ from .test_reader_fuzz import images
 
 _SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 _texts = st.one_of(
-    st.sampled_from(["3", "0", "7", "10", "11", "-1", "abc", "", " 2 ", "3.0", "3.5", "nan", "inf", "-2", "5.0", "1e400", "9" * 500]),
+    st.sampled_from(
+        ["3", "0", "7", "10", "11", "-1", "abc", "", " 2 ", "3.0", "3.5", "nan", "inf", "-2", "5.0", "1e400", "9" * 500]
+    ),
     st.text(max_size=6),
 )
 
@@ -38,7 +40,9 @@ def npy_files(draw) -> bytes | None:
     if kind == "text":
         return _npy(np.array(draw(_texts)))
     if kind == "numbers":
-        return _npy(np.asarray(draw(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=134, max_size=137))))
+        return _npy(
+            np.asarray(draw(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=134, max_size=137)))
+        )
     if kind == "list":
         return _npy(np.asarray(draw(st.lists(_texts, min_size=1, max_size=3))))
     if kind == "bool":
@@ -60,7 +64,9 @@ def npy_records(draw):
 def _fits(row: dict) -> None:
     import pyarrow as pa
 
-    encoded = FEATURES.encode_example({**row, "landmarks": None if row["landmarks"] is None else row["landmarks"].tolist()})
+    encoded = FEATURES.encode_example(
+        {**row, "landmarks": None if row["landmarks"] is None else row["landmarks"].tolist()}
+    )
     pa.Table.from_pylist([encoded], schema=FEATURES.arrow_schema)
 
 
@@ -109,7 +115,9 @@ def csv_lines(draw) -> bytes:
 
 
 @settings(_SETTINGS, max_examples=60)
-@given(lines=st.lists(csv_lines(), min_size=1, max_size=4), image=images(), check=st.sampled_from(["markers", "decode"]))
+@given(
+    lines=st.lists(csv_lines(), min_size=1, max_size=4), image=images(), check=st.sampled_from(["markers", "decode"])
+)
 def test_every_2017_line_is_a_row_or_a_bad_record(lines, image, check):
     root = Path(tempfile.mkdtemp(prefix="fuzz17-"))
     try:

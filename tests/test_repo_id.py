@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from affectnetplus_hf.core.repo_id import is_repo_id
-from affectnetplus_hf.core.repo_id import repo_id_problem
+from affectnetplus_hf.core.repo_id import is_repo_id, repo_id_problem
 
 
 @pytest.mark.parametrize("text", ["my-lab/affectnet_plus", "x/_y", "Org.1/set-2"])
@@ -16,7 +15,13 @@ def test_an_id_the_hub_accepts_is_accepted(text):
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("x/y--z", "--"), ("x/y..z", ".."), ("x/y.", "cannot start or end"), ("affectnet_plus", "0 '/'"), ("a/b/c", "2 '/'")],
+    [
+        ("x/y--z", "--"),
+        ("x/y..z", ".."),
+        ("x/y.", "cannot start or end"),
+        ("affectnet_plus", "0 '/'"),
+        ("a/b/c", "2 '/'"),
+    ],
 )
 def test_an_id_the_hub_refuses_is_refused_with_the_reason(text, reason):
     assert reason in repo_id_problem(text)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from affectnetplus_hf.core.configs import NULL_LABEL, NULL_SUBSET
-from affectnetplus_hf.errors import AffectNetPlusError, ReleaseNotFoundError
 from affectnetplus_hf.core.schema import EXPRESSIONS, FEATURES, SUBSETS
+from affectnetplus_hf.errors import AffectNetPlusError, ReleaseNotFoundError
 from affectnetplus_hf.stats import StatsAccumulator, compute_stats
 from affectnetplus_hf.stats.sources import describe_source
 
@@ -25,7 +25,9 @@ PART_DIRS = {
     "validation": ("human_annotated", "validation_set"),
     "unlabeled": ("no_human_annotated",),
 }
-FAULTS = {"train": ["truncated_jpeg", "null_numbers", "sentinel", "missing_pose", "missing_annotation", "int_for_float"]}
+FAULTS = {
+    "train": ["truncated_jpeg", "null_numbers", "sentinel", "missing_pose", "missing_annotation", "int_for_float"]
+}
 
 
 def _annotations(manifest, part: str) -> dict[str, dict]:
@@ -54,7 +56,10 @@ def test_counts_per_split_class_subset_equal_hand_counts(faulty):
     for part in PART_DIRS:
         docs = _annotations(manifest, part)
         expected = Counter(
-            (EXPRESSIONS[d["human-label"]] if d["human-label"] is not None else NULL_LABEL, SUBSETS[d["subset"]] if d["subset"] is not None else NULL_SUBSET)
+            (
+                EXPRESSIONS[d["human-label"]] if d["human-label"] is not None else NULL_LABEL,
+                SUBSETS[d["subset"]] if d["subset"] is not None else NULL_SUBSET,
+            )
             for d in docs.values()
         )
         got = {(c, s): n for c, row in stats["counts"][part].items() for s, n in row.items() if n}
@@ -157,7 +162,18 @@ def test_result_is_plain_json(faulty):
 # ----------------------------------------------------------------------------- rows built by hand
 
 
-def _row(image_id, label=None, subset=None, soft=(0.125,) * 8, valence=None, arousal=None, age=None, gender=None, race=None, landmarks=None):
+def _row(
+    image_id,
+    label=None,
+    subset=None,
+    soft=(0.125,) * 8,
+    valence=None,
+    arousal=None,
+    age=None,
+    gender=None,
+    race=None,
+    landmarks=None,
+):
     return {
         "image": None,
         "image_id": image_id,
@@ -185,17 +201,48 @@ def _race(**probs):
 
 HAND_ROWS = [
     # soft label sums to 2: normalised [0.5, 0.25, 0.25] -> entropy 1.5 bits; human 0 is top-1
-    _row("a", 0, 0, soft=(1.0, 0.5, 0.5, 0, 0, 0, 0, 0), valence=0.5, arousal=-0.5, age=4, gender={"female": 0.3, "male": 0.7}, race=_race(white=0.6, asian=0.4)),
+    _row(
+        "a",
+        0,
+        0,
+        soft=(1.0, 0.5, 0.5, 0, 0, 0, 0, 0),
+        valence=0.5,
+        arousal=-0.5,
+        age=4,
+        gender={"female": 0.3, "male": 0.7},
+        race=_race(white=0.6, asian=0.4),
+    ),
     # human 1 scores 0.3; only 0.4 is strictly greater (the 0.3 tie does not count) -> rank 2
-    _row("b", 1, 1, soft=(0.4, 0.3, 0.3, 0, 0, 0, 0, 0), valence=-1.0, arousal=1.0, age=5, gender={"female": 0.5, "male": 0.5}, race=_race(asian=0.5, black=0.5)),
+    _row(
+        "b",
+        1,
+        1,
+        soft=(0.4, 0.3, 0.3, 0, 0, 0, 0, 0),
+        valence=-1.0,
+        arousal=1.0,
+        age=5,
+        gender={"female": 0.5, "male": 0.5},
+        race=_race(asian=0.5, black=0.5),
+    ),
     # uniform soft label: 3 bits; every score ties, so the human label is top-1
-    _row("c", 7, 2, soft=(0.25,) * 8, valence=0.0, arousal=0.0, age=100, gender={"female": None, "male": 0.6}, race=None),
+    _row(
+        "c", 7, 2, soft=(0.25,) * 8, valence=0.0, arousal=0.0, age=100, gender={"female": None, "male": 0.6}, race=None
+    ),
     # human 2 has the only smallest score: 7 scores above it -> rank 8
     _row("d", 2, 2, soft=SOFT_D, valence=None, arousal=0.3, age=None, gender=None),
     # 'none' (code 8) is not in the soft label: entropy counts, rank does not
     _row("e", 8, 0, soft=(1, 1, 0, 0, 0, 0, 0, 0), age=110, gender={"female": 0.9, "male": 0.1}),
     # no human label, no subset
-    _row("f", None, None, soft=(0, 0, 0, 0, 0, 0, 0, 1.0), valence=0.99, arousal=-0.99, age=37.5, gender={"female": 0.2, "male": 0.8}),
+    _row(
+        "f",
+        None,
+        None,
+        soft=(0, 0, 0, 0, 0, 0, 0, 1.0),
+        valence=0.99,
+        arousal=-0.99,
+        age=37.5,
+        gender={"female": 0.2, "male": 0.8},
+    ),
 ]
 
 
@@ -265,10 +312,20 @@ def test_hand_rows_valence_arousal(hand):
     assert overall["valence"]["mean"] == pytest.approx((0.5 - 1.0 + 0.0 + 0.99) / 4)
     assert overall["valence"]["std"] == pytest.approx(statistics.pstdev([0.5, -1.0, 0.0, 0.99]))
     assert overall["arousal"]["known"] == 5 and overall["arousal"]["nulls"] == 1
-    assert va["by_class"]["sad"]["valence"] == {"nulls": 1, "known": 0, "mean": None, "std": None, "min": None, "max": None}
+    assert va["by_class"]["sad"]["valence"] == {
+        "nulls": 1,
+        "known": 0,
+        "mean": None,
+        "std": None,
+        "min": None,
+        "max": None,
+    }
     density = va["density"]
     assert density["bins"] == 40
-    cells = {name: [(i, j) for i, row in enumerate(h) for j, n in enumerate(row) for _ in range(n)] for name, h in density["by_class"].items()}
+    cells = {
+        name: [(i, j) for i, row in enumerate(h) for j, n in enumerate(row) for _ in range(n)]
+        for name, h in density["by_class"].items()
+    }
     # bin = floor((x + 1) / 2 * 40), clipped to 0..39
     assert cells["neutral"] == [(30, 10)]
     assert cells["happy"] == [(0, 39)]
@@ -306,7 +363,10 @@ def test_datasets_rows_equal_raw_release(release):
 
     parts = find_release(release.root).parts
     dd = datasets.DatasetDict(
-        {name: datasets.Dataset.from_list([r.row for r in iter_rows(list_records(p)[0]) if r.row], features=FEATURES) for name, p in parts.items()}
+        {
+            name: datasets.Dataset.from_list([r.row for r in iter_rows(list_records(p)[0]) if r.row], features=FEATURES)
+            for name, p in parts.items()
+        }
     )
     from_rows = compute_stats(dd)
     from_raw = compute_stats(release.root)
@@ -327,7 +387,7 @@ def _assert_same_numbers(a, b, path="stats"):
             _assert_same_numbers(a[key], b[key], f"{path}.{key}")
     elif isinstance(a, list):
         assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             _assert_same_numbers(x, y, f"{path}[{i}]")
     elif isinstance(a, float) or isinstance(b, float):
         assert a == pytest.approx(b, rel=1e-5, abs=1e-5), path
@@ -336,7 +396,9 @@ def _assert_same_numbers(a, b, path="stats"):
 
 
 def test_exported_folder_equals_raw_release(release, tmp_path, hf_cache):
-    export_module = pytest.importorskip("affectnetplus_hf.exporter.writer", reason="export has not landed on this branch")
+    export_module = pytest.importorskip(
+        "affectnetplus_hf.exporter.writer", reason="export has not landed on this branch"
+    )
     out = tmp_path / "affectnet_plus"
     export_module.export(release.root, out, progress=False, card_plots=False)
     from_export = compute_stats(out)
@@ -363,7 +425,9 @@ def test_describe_source(tmp_path, release):
 
 def test_importing_stats_does_not_import_matplotlib():
     code = "import sys, affectnetplus_hf, affectnetplus_hf.stats; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -405,7 +469,9 @@ def test_arrow_fast_path_equals_python_path_with_nulls(release):
 def test_ragged_landmarks_are_named(release):
     import datasets
 
-    features = datasets.Features({**FEATURES, "landmarks": datasets.Sequence(datasets.Sequence(datasets.Value("float32")))})
+    features = datasets.Features(
+        {**FEATURES, "landmarks": datasets.Sequence(datasets.Sequence(datasets.Value("float32")))}
+    )
     rows = [_row("ok", 0, 0, landmarks=[[1.0, 2.0]] * 68), _row("short", 1, 0, landmarks=[[1.0, 2.0]] * 67)]
     rows = [{**row, "face_box": None, "auto_label": None} for row in rows]  # every FEATURES column
     with pytest.raises(AffectNetPlusError, match=r"row 'short': landmarks has shape \(67, 2\)"):

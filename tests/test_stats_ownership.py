@@ -31,12 +31,19 @@ def source(make_release) -> str:
 def test_your_report_stats_and_tables_are_never_overwritten(source, tmp_path, capsys):
     out = tmp_path / "my_analysis"
     out.mkdir()
-    mine = {"report.html": "<p>my report</p>", "stats.json": '{"mine": 1}', "tables.md": "# my tables", "notes.md": "notes"}
+    mine = {
+        "report.html": "<p>my report</p>",
+        "stats.json": '{"mine": 1}',
+        "tables.md": "# my tables",
+        "notes.md": "notes",
+    }
     for name, text in mine.items():
         (out / name).write_text(text)
     assert main([source, "--out", str(out), "--quiet", "--no-plots"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"affectnetplus stats: {out}: holds files that `affectnetplus stats` did not write")
+    assert err.count("\n") == 1 and err.startswith(
+        f"affectnetplus stats: {out}: holds files that `affectnetplus stats` did not write"
+    )
     assert all(name in err for name in ("report.html", "stats.json", "tables.md")) and "notes.md" not in err
     assert "nothing was written" in err and "--out" in err
     assert _tree(out) == {name: text.encode() for name, text in mine.items()}  # nothing added either

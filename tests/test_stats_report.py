@@ -174,7 +174,9 @@ def test_cli_no_plots_and_split(release, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "12 rows (train 12)" in printed and "report.html" in printed
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["splits"] == ["train"] and stats == compute_stats(release.root, splits=["train"]) | {"source": stats["source"]}
+    assert stats["splits"] == ["train"] and stats == compute_stats(release.root, splits=["train"]) | {
+        "source": stats["source"]
+    }
     assert not (out / "plots").exists()
     assert "turned off" in (out / "report.html").read_text()
 
@@ -224,7 +226,9 @@ def test_cli_on_a_source_without_rows_stops_with_one_line(make_release, tmp_path
     out = tmp_path / "o"
     assert main([str(manifest.root), "--out", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert "no statistics to compute: all 2 records are bad (affectnetplus verify" in err and "lists them with path" in err
+    assert (
+        "no statistics to compute: all 2 records are bad (affectnetplus verify" in err and "lists them with path" in err
+    )
     assert len(err.strip().splitlines()) == 1 and not out.exists()
     assert main([str(manifest.root), "--out", str(out), "--quiet", "--split", "train"]) == 2
     assert "it holds no row in split train; nothing was written" in capsys.readouterr().err and not out.exists()

@@ -7,7 +7,6 @@ import pytest
 
 from affectnetplus_hf import FEATURES
 from affectnetplus_hf.exporter.writer import export
-
 from tests.support.stranger_release import write_stranger_release
 
 
@@ -19,11 +18,15 @@ def test_stranger_release_round_trips(tmp_path, hf_cache, spelling):
     assert result.read == len(expected)
     assert result.bad == len(bad_expected) and result.written == len(expected) - len(bad_expected)
     report = result.report_path.read_text()
-    for (part, image_id), words in bad_expected.items():
+    for (_part, image_id), words in bad_expected.items():
         assert f'"image_id": "{image_id}"' in report and words in report
 
     seen = set()
-    for config, split, part in (("all", "train", "train"), ("all", "validation", "validation"), ("unlabeled", "train", "unlabeled")):
+    for config, split, part in (
+        ("all", "train", "train"),
+        ("all", "validation", "validation"),
+        ("unlabeled", "train", "unlabeled"),
+    ):
         ds = datasets.load_dataset(str(result.out_dir), config, split=split)
         assert ds.features == FEATURES
         ds = ds.cast_column("image", datasets.Image(decode=False))

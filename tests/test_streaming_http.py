@@ -8,6 +8,7 @@ import datasets
 import fsspec
 import pytest
 
+from affectnetplus_hf.core.schema import FEATURES
 from affectnetplus_hf.errors import PublishError
 from affectnetplus_hf.hub.remote import (
     card_metadata,
@@ -19,7 +20,6 @@ from affectnetplus_hf.hub.remote import (
     shard_plan,
     stream,
 )
-from affectnetplus_hf.core.schema import FEATURES
 from tests.support.hub_fixtures import row_key
 from tests.support.hub_server import NoRangeServer, RangeFileServer
 
@@ -121,13 +121,18 @@ def test_card_configs_are_read_as_load_dataset_reads_them():
         ("---\n- a\n- b\n---\n", "not a readable mapping"),
         ("---\nlicense: [unclosed\n---\n", "not a readable mapping"),
         ("---\nlicense: other\n---\n", "has no `configs`"),
-        ("---\nconfigs:\n- data_files: data/*.parquet\n---\n", "`configs` are not valid (Each config must include `config_name`"),
+        (
+            "---\nconfigs:\n- data_files: data/*.parquet\n---\n",
+            "`configs` are not valid (Each config must include `config_name`",
+        ),
     ],
 )
 def test_a_card_that_is_not_the_exports_is_refused_with_one_message(card, message):
     with pytest.raises(PublishError, match=re.escape(message)) as err:
         read_card_configs(card, "somewhere/README.md")
-    assert str(err.value).startswith("somewhere/README.md: ") and "expected the card written by the export" in str(err.value)
+    assert str(err.value).startswith("somewhere/README.md: ") and "expected the card written by the export" in str(
+        err.value
+    )
 
 
 def test_repo_ids_and_paths_are_told_apart(exported, monkeypatch):

@@ -92,7 +92,9 @@ def test_skip_leaves_bad_rows_out_keeps_batches_full_and_names_them(bad, num_wor
     assert [b["image"].shape[0] for b in batches] == [4, 4, 1]
     assert all(b["soft_label"].shape[0] == b["image"].shape[0] for b in batches)
     assert "skipped" not in batches[0]
-    assert [(s.row, s.image_id) for s in loader.skipped] == [(i, bad[i]["image_id"]) for i in (GARBAGE, TRUNCATED, HUGE)]
+    assert [(s.row, s.image_id) for s in loader.skipped] == [
+        (i, bad[i]["image_id"]) for i in (GARBAGE, TRUNCATED, HUGE)
+    ]
     reasons = [s.reason for s in loader.skipped]
     assert "does not decode" in reasons[1] and "MAX_IMAGE_PIXELS" in reasons[2]
     logged = caplog.text
@@ -120,7 +122,9 @@ def test_refilled_batches_hold_the_data_of_the_rows_they_name(bad, output):
                     offsets = batch["jpeg_offsets"]
                     assert torch.equal(batch["jpeg_data"][offsets[k] : offsets[k + 1]], value)
                 elif isinstance(value, torch.Tensor) and key != "jpeg_offsets":
-                    assert torch.equal(batch[key][k], value[0]) or torch.allclose(batch[key][k], value[0], equal_nan=True), key
+                    assert torch.equal(batch[key][k], value[0]) or torch.allclose(
+                        batch[key][k], value[0], equal_nan=True
+                    ), key
 
 
 def test_skip_with_drop_last_drops_the_short_last_batch(bad):
@@ -141,7 +145,9 @@ def test_skip_resumes_after_every_batch(bad, bad_stream, streaming, num_workers,
     with exactly the rest of the run, held-back rows included, and keeps the rows skipped so far."""
 
     def loader():
-        return make_loader(bad_stream if streaming else bad, 4, num_workers=num_workers, shuffle=False, size=32, on_bad="skip")
+        return make_loader(
+            bad_stream if streaming else bad, 4, num_workers=num_workers, shuffle=False, size=32, on_bad="skip"
+        )
 
     first = loader()
     states, full = [], []
@@ -161,7 +167,9 @@ def test_skip_resumes_after_every_batch(bad, bad_stream, streaming, num_workers,
 
 def test_a_huge_header_is_refused_before_anything_is_allocated(bad):
     rows = bad.select([HUGE, 0])  # first in its batch: it would size the batch (2 x 20000 x 20000 x 3 bytes)
-    with pytest.raises(BadImageError, match=rf"row 0 \(image_id {rows[0]['image_id']!r}\).*20000x20000.*MAX_IMAGE_PIXELS"):
+    with pytest.raises(
+        BadImageError, match=rf"row 0 \(image_id {rows[0]['image_id']!r}\).*20000x20000.*MAX_IMAGE_PIXELS"
+    ):
         next(iter(make_loader(rows, 2, num_workers=0, shuffle=False)))
     batch = next(iter(make_loader(rows, 2, num_workers=0, shuffle=False, on_bad="skip")))
     assert batch["image_id"] == [rows[1]["image_id"]] and batch["image"].shape == (1, 3, 224, 224)

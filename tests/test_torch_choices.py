@@ -24,13 +24,29 @@ def batches() -> list[dict]:
     ("make", "message"),
     [
         (lambda: JpegCollator(on_bad="ignore"), "on_bad must be one of 'error', 'skip'; got 'ignore'"),
-        (lambda: make_loader([], 2, num_workers=0, on_bad="ignore"), "on_bad must be one of 'error', 'skip'; got 'ignore'"),
+        (
+            lambda: make_loader([], 2, num_workers=0, on_bad="ignore"),
+            "on_bad must be one of 'error', 'skip'; got 'ignore'",
+        ),
         (lambda: JpegCollator(output="png"), "output must be one of 'pixels', 'jpeg'; got 'png'"),
-        (lambda: JpegCollator(memory_format="nhwc"), "memory_format must be one of 'channels_last', 'contiguous'; got 'nhwc'"),
-        (lambda: DevicePrefetcher([], "cpu", memory_format="nhwc"), "memory_format must be one of 'channels_last', 'contiguous'; got 'nhwc'"),
+        (
+            lambda: JpegCollator(memory_format="nhwc"),
+            "memory_format must be one of 'channels_last', 'contiguous'; got 'nhwc'",
+        ),
+        (
+            lambda: DevicePrefetcher([], "cpu", memory_format="nhwc"),
+            "memory_format must be one of 'channels_last', 'contiguous'; got 'nhwc'",
+        ),
         (lambda: Curriculum((2, 4), by="epochs"), "by must be one of 'epoch', 'step'; got 'epochs'"),
     ],
-    ids=["collator-on_bad", "loader-on_bad", "output", "collator-memory_format", "prefetcher-memory_format", "curriculum-by"],
+    ids=[
+        "collator-on_bad",
+        "loader-on_bad",
+        "output",
+        "collator-memory_format",
+        "prefetcher-memory_format",
+        "curriculum-by",
+    ],
 )
 def test_a_wrong_choice_names_the_option_the_choices_and_the_value(make, message):
     with pytest.raises(ValueError) as caught:

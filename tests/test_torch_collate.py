@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from affectnetplus_hf.errors import BadRecordError  # noqa: E402
 from affectnetplus_hf.core.schema import GENDERS, POSE_ANGLES, RACES  # noqa: E402
+from affectnetplus_hf.errors import BadRecordError  # noqa: E402
 from affectnetplus_hf.torch import BATCH_KEYS, JpegCollator, available_decoders  # noqa: E402
 from affectnetplus_hf.torch.loader import ArrowBatches  # noqa: E402
 from tests.support.torch_support import NULL_FAULTS, jpeg, pil_decode, rows_dataset  # noqa: E402
@@ -33,7 +33,9 @@ def assert_same_batch(a: dict, b: dict) -> None:
 
 
 def test_import_affectnetplus_hf_does_not_import_torch():
-    code = "import sys, affectnetplus_hf; affectnetplus_hf.FEATURES; assert 'torch' not in sys.modules, 'torch imported'"
+    code = (
+        "import sys, affectnetplus_hf; affectnetplus_hf.FEATURES; assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
 
 
@@ -68,7 +70,12 @@ def test_batch_keys_shapes_dtypes(train):
     assert batch["head_pose"][3].tolist() == pytest.approx([row["head_pose"][k] for k in POSE_ANGLES])
     assert torch.equal(batch["landmarks"][3], torch.tensor(row["landmarks"]))
     # pixels are the JPEG's, decoded once
-    assert np.abs(batch["image"][3].permute(1, 2, 0).numpy().astype(int) - pil_decode(row["image"]["bytes"]).astype(int)).max() <= 1
+    assert (
+        np.abs(
+            batch["image"][3].permute(1, 2, 0).numpy().astype(int) - pil_decode(row["image"]["bytes"]).astype(int)
+        ).max()
+        <= 1
+    )
 
 
 def test_nulls_become_nan_minus_one_and_false(train, tmp_path):

@@ -54,7 +54,9 @@ def test_epoch_curriculum(export_dir, train, streaming):
 
 
 def test_step_curriculum_with_balanced_draws(train):
-    loader = make_loader(train, 3, num_workers=0, size=32, seed=1, balanced=True, curriculum=Curriculum((2, 4), by="step"))
+    loader = make_loader(
+        train, 3, num_workers=0, size=32, seed=1, balanced=True, curriculum=Curriculum((2, 4), by="step")
+    )
     epochs = subsets_per_epoch(loader, 2)
     assert len(epochs[0]) == len(epochs[1]) == 6  # every epoch as long as a full one, every batch full
     steps = [s for epoch in epochs for s in epoch]
@@ -69,7 +71,9 @@ def test_plan_deals_rows_to_ranks_like_a_distributed_sampler():
     rows = [[i for batch in plan for i in batch] for plan in plans]
     assert all(len(r) == 4 for r in rows)  # 11 rows padded to 12
     assert set(i for r in rows for i in r) == set(range(11))
-    dropped = [[i for batch in EpochPlan(11, 2, seed=5, rank=r, world_size=3, drop_last=True) for i in batch] for r in range(3)]
+    dropped = [
+        [i for batch in EpochPlan(11, 2, seed=5, rank=r, world_size=3, drop_last=True) for i in batch] for r in range(3)
+    ]
     assert all(len(r) == 2 for r in dropped) and len({i for r in dropped for i in r}) == 6
     plan = EpochPlan(10, 4, seed=1)
     it = iter(plan)

@@ -10,7 +10,11 @@ from affectnetplus_hf.torch import DevicePrefetcher, resolve_device  # noqa: E40
 
 
 def _batch(n: int = 2) -> dict:
-    return {"image": torch.full((n, 3, 4, 4), 255, dtype=torch.uint8), "human_label": torch.arange(n), "image_id": ["0", "1"][:n]}
+    return {
+        "image": torch.full((n, 3, 4, 4), 255, dtype=torch.uint8),
+        "human_label": torch.arange(n),
+        "image_id": ["0", "1"][:n],
+    }
 
 
 def test_auto_is_cuda_when_present_else_cpu():

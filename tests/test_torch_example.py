@@ -36,8 +36,19 @@ def test_train_example_runs_and_reports(tmp_path):
 
 def test_multitask_curriculum_resample_and_fairness_report(tmp_path):
     out = train(
-        tmp_path, "--steps", "30", "--log-every", "15", "--batch-size", "8",
-        "--multitask", "--curriculum", "epoch:1,2", "--resample", "race=balanced", "--fairness-report",
+        tmp_path,
+        "--steps",
+        "30",
+        "--log-every",
+        "15",
+        "--batch-size",
+        "8",
+        "--multitask",
+        "--curriculum",
+        "epoch:1,2",
+        "--resample",
+        "race=balanced",
+        "--fairness-report",
     )
     assert re.search(r"^resampled by race: \d+ rows", out, re.M)
     heads = re.findall(r"^  heads: (.*)$", out, re.M)
@@ -51,7 +62,9 @@ def test_multitask_curriculum_resample_and_fairness_report(tmp_path):
         assert re.search(rf"^\s+{line}\b", out, re.M)
     # the curriculum's stage shows on each log line; the report has a line per gender / race group
     assert re.search(r"^step +15 .* subsets easy\+challenging\+difficult\+no_subset  ", out, re.M), out  # epoch 2 on
-    assert re.search(r"^ {4}female +n= *\d+  accuracy=", out, re.M) and re.search(r"^ {4}white +n= *\d+  accuracy=", out, re.M)
+    assert re.search(r"^ {4}female +n= *\d+  accuracy=", out, re.M) and re.search(
+        r"^ {4}white +n= *\d+  accuracy=", out, re.M
+    )
 
 
 def test_resume_after_preemption_matches_an_uninterrupted_run(tmp_path):
@@ -64,7 +77,9 @@ def test_resume_after_preemption_matches_an_uninterrupted_run(tmp_path):
 
     def tail(out):  # the step-30 log line and the validation report, without timings
         lines = [re.sub(r"\(\d+ s\)", "", line) for line in out.splitlines()]
-        return [line for line in lines if line.startswith("step    30")] + lines[lines.index("validation (8-class view, human labels):") :-1]
+        return [line for line in lines if line.startswith("step    30")] + lines[
+            lines.index("validation (8-class view, human labels):") : -1
+        ]
 
     assert tail(second) == tail(whole) and len(tail(whole)) > 5
 
@@ -77,11 +92,19 @@ def test_import_without_torch_says_how_to_install():
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(("--resample", "Race=balanced"), "--resample 'Race=balanced': attribute must be one of"), (("--curriculum", "epochs:1,2"), "--curriculum: curriculum 'epochs:1,2'")],
+    [
+        (("--resample", "Race=balanced"), "--resample 'Race=balanced': attribute must be one of"),
+        (("--curriculum", "epochs:1,2"), "--curriculum: curriculum 'epochs:1,2'"),
+    ],
 )
 def test_a_wrong_flag_value_is_one_line_not_a_traceback(tmp_path, args, message):
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "train.py"), "--n", "12", "--steps", "1", *args],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
-    assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[
+        -2000:
+    ]

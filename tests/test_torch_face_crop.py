@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
 from affectnetplus_hf.errors import BadImageError  # noqa: E402
-from affectnetplus_hf.release.sample_original import write_sample_2017, write_sample_8labels  # noqa: E402
+from affectnetplus_hf.release.sample_original import write_sample_8labels, write_sample_2017  # noqa: E402
 from affectnetplus_hf.torch.collate import JpegCollator  # noqa: E402
 from affectnetplus_hf.torch.loader import make_loader  # noqa: E402
 
@@ -33,7 +33,9 @@ def exported(tmp_path_factory):
     from affectnetplus_hf.exporter.writer import export
 
     tmp = tmp_path_factory.mktemp("crop")
-    manifest = write_sample_2017(tmp / "AffectNet", n=10, parts=("train", "validation"), faults={"train": ["bad_face_box"]})
+    manifest = write_sample_2017(
+        tmp / "AffectNet", n=10, parts=("train", "validation"), faults={"train": ["bad_face_box"]}
+    )
     out = tmp / "export"
     export(manifest.root, out, progress=False, card_plots=False)
     ds = datasets.load_dataset(str(out), "all")["train"].cast_column("image", datasets.Image(decode=False))
@@ -87,7 +89,10 @@ def test_at_the_box_size_the_landmarks_are_the_face_crops_own(exported):
 def test_png_and_grayscale_images_become_three_channels(exported):
     _, ds = exported
     rows = _boxed_rows(ds)
-    kinds = {(Image.open(io.BytesIO(r["image"]["bytes"])).format, Image.open(io.BytesIO(r["image"]["bytes"])).mode) for r in rows}
+    kinds = {
+        (Image.open(io.BytesIO(r["image"]["bytes"])).format, Image.open(io.BytesIO(r["image"]["bytes"])).mode)
+        for r in rows
+    }
     assert ("PNG", "L") in kinds or ("PNG", "RGB") in kinds
     assert any(mode == "L" for _, mode in kinds)
     batch = JpegCollator(48, crop="face")(rows)
@@ -112,7 +117,9 @@ def test_a_row_without_a_box_is_named_or_skipped(exported):
 @pytest.mark.parametrize("view", [None, 8])
 def test_the_loader_skips_boxless_rows_naming_them_and_keeps_batches_full(exported, view):
     _, ds = exported
-    kept = [i for i, row in enumerate(ds) if view is None or (row["human_label"] is not None and row["human_label"] < 8)]
+    kept = [
+        i for i, row in enumerate(ds) if view is None or (row["human_label"] is not None and row["human_label"] < 8)
+    ]
     boxless = [i for i in kept if ds[i]["face_box"] is None]
     assert boxless
     loader = make_loader(ds, 3, num_workers=0, size=32, crop="face", view=view, on_bad="skip", shuffle=False)
@@ -156,15 +163,21 @@ def test_face_crops_without_a_box_column_are_told_to_use_no_crop(tmp_path):
 
     manifest = write_sample_8labels(tmp_path / "eight", n=3, parts=("validation",))
     export(manifest.root, tmp_path / "out", progress=False, card_plots=False)
-    ds = datasets.load_dataset(str(tmp_path / "out"), "all")["validation"].cast_column("image", datasets.Image(decode=False))
+    ds = datasets.load_dataset(str(tmp_path / "out"), "all")["validation"].cast_column(
+        "image", datasets.Image(decode=False)
+    )
     with pytest.raises(BadImageError, match="crop=None"):
         JpegCollator(32, crop="face")(list(ds))
 
 
 @pytest.mark.parametrize(
     "kwargs,words",
-    [({"crop": "face"}, "needs a size"), ({"crop": "body", "size": 8}, "crop must be"), ({"crop": "face", "size": 8, "crop_margin": -1}, "crop_margin"),
-     ({"crop": "face", "size": 8, "on_bad": "ignore"}, "on_bad")],
+    [
+        ({"crop": "face"}, "needs a size"),
+        ({"crop": "body", "size": 8}, "crop must be"),
+        ({"crop": "face", "size": 8, "crop_margin": -1}, "crop_margin"),
+        ({"crop": "face", "size": 8, "on_bad": "ignore"}, "on_bad"),
+    ],
 )
 def test_bad_crop_arguments_are_refused(kwargs, words):
     size = kwargs.pop("size", None)

@@ -43,18 +43,28 @@ def test_numbers_equal_fairlearn():
         for c, name in enumerate(EXPRESSIONS[:8]):
             yt, yp = (y == c).astype(int), (p == c).astype(int)
             expected = {
-                "demographic_parity_difference": fairlearn.demographic_parity_difference(yt, yp, sensitive_features=groups),
+                "demographic_parity_difference": fairlearn.demographic_parity_difference(
+                    yt, yp, sensitive_features=groups
+                ),
                 "demographic_parity_ratio": fairlearn.demographic_parity_ratio(yt, yp, sensitive_features=groups),
                 "equalized_odds_difference": fairlearn.equalized_odds_difference(yt, yp, sensitive_features=groups),
             }
             for stat, value in expected.items():
-                assert table[stat]["per_class"][name]["value"] == pytest.approx(value, abs=1e-6), (attribute, name, stat)
+                assert table[stat]["per_class"][name]["value"] == pytest.approx(value, abs=1e-6), (
+                    attribute,
+                    name,
+                    stat,
+                )
         for stat in ("demographic_parity_difference", "equalized_odds_difference"):
-            assert table[stat]["value"] == pytest.approx(max(v["value"] for v in table[stat]["per_class"].values()), abs=1e-12)
+            assert table[stat]["value"] == pytest.approx(
+                max(v["value"] for v in table[stat]["per_class"].values()), abs=1e-12
+            )
         ratio = table["demographic_parity_ratio"]
         assert ratio["value"] == pytest.approx(min(v["value"] for v in ratio["per_class"].values()), abs=1e-12)
         # per group accuracy and macro-F1 are the metrics module's, on the group's rows
-        frame = fairlearn.MetricFrame(metrics={"acc": lambda a, b: (a == b).mean()}, y_true=y, y_pred=p, sensitive_features=groups)
+        frame = fairlearn.MetricFrame(
+            metrics={"acc": lambda a, b: (a == b).mean()}, y_true=y, y_pred=p, sensitive_features=groups
+        )
         for k, value in frame.by_group["acc"].items():
             name = table_name(attribute, k)
             assert table["groups"][name]["accuracy"]["value"] == pytest.approx(value, abs=1e-6)
@@ -78,7 +88,7 @@ def test_bootstrap_intervals_hold_the_value_and_are_seeded():
     b = fairness_report(pred, target, race=race, n_boot=200, seed=3)
     c = fairness_report(pred, target, race=race, n_boot=200, seed=4)
     assert a == b and a != c
-    for name, row in a["race"]["groups"].items():
+    for _name, row in a["race"]["groups"].items():
         low, high = row["accuracy"]["ci"]
         assert low <= row["accuracy"]["value"] <= high and high - low < 0.5
     gap = a["race"]["demographic_parity_difference"]
@@ -97,7 +107,14 @@ def test_rows_without_a_group_are_left_out_and_counted():
     assert sum(row["n"] for row in report["race"]["groups"].values()) == 60
     probs = torch.tensor([[0.5, 0.5], [0.9, 0.1], [float("nan"), 0.2]])
     assert group_index(probs, "gender", min_probability=0.6).tolist() == [UNCERTAIN, 0, NO_GROUP]
-    assert group_index(torch.tensor([1.0, 2.9, 3.0, 69.5, 70.0, float("nan")]), "age").tolist() == [0, 0, 1, 7, 8, NO_GROUP]
+    assert group_index(torch.tensor([1.0, 2.9, 3.0, 69.5, 70.0, float("nan")]), "age").tolist() == [
+        0,
+        0,
+        1,
+        7,
+        8,
+        NO_GROUP,
+    ]
 
 
 def test_small_groups_follow_fairlearn_conventions():

@@ -70,7 +70,9 @@ def test_bca_equals_scipy_on_the_same_resamples():
     n, groups, classes = 150, 3, 3
     group = torch.randint(groups, (n,), generator=g)
     target = torch.randint(classes, (n,), generator=g)
-    pred = torch.where(torch.rand(n, generator=g) < 0.5 + 0.1 * group, target, torch.randint(classes, (n,), generator=g))
+    pred = torch.where(
+        torch.rand(n, generator=g) < 0.5 + 0.1 * group, target, torch.randint(classes, (n,), generator=g)
+    )
     cell = (group * classes + target) * classes + pred
     shape, keep = (groups, classes, classes), torch.ones(groups, dtype=torch.bool)
     point, boot, jack, rows = fairness._resampled(cell, shape, keep, 300, np.random.default_rng(1))
@@ -86,7 +88,11 @@ def test_bca_equals_scipy_on_the_same_resamples():
 
     assert not torch.isnan(boot).any()
     result = stats.bootstrap(
-        (np.arange(n),), statistic, n_resamples=0, vectorized=True, method="BCa",
+        (np.arange(n),),
+        statistic,
+        n_resamples=0,
+        vectorized=True,
+        method="BCa",
         bootstrap_result=types.SimpleNamespace(bootstrap_distribution=boot.T.numpy()),
     )
     compared = 0
@@ -111,7 +117,10 @@ def test_the_readme_case_a_gap_below_every_resample_is_flagged_not_printed_as_if
     assert gap["value"] == 0.0
     ci = gap["ci"]
     assert ci.method == "percentile" and ci.low == 0.0 < ci.high
-    assert ci.note.startswith("BCa not usable: the estimate is below every resample") and "stretched to hold the estimate" in ci.note
+    assert (
+        ci.note.startswith("BCa not usable: the estimate is below every resample")
+        and "stretched to hold the estimate" in ci.note
+    )
     text = format_fairness(report)
     line = next(line for line in text.splitlines() if "demographic parity difference" in line)
     mark = re.search(r"0\.000 \[0\.000, [01]\.\d{3}\] \*(\d+)", line)
@@ -141,8 +150,15 @@ def test_no_interval_excludes_its_estimate_and_every_fallback_says_why():
         gender = one_hot(torch.randint(2, (n,), generator=rng), 2)
         age = torch.randint(0, 90, (n,), generator=rng).double()
         report = fairness_report(
-            pred, target, race=race, gender=gender, age=age, num_classes=classes,
-            min_group_size=int(trial % 5 == 0) * 3, n_boot=40, seed=trial,
+            pred,
+            target,
+            race=race,
+            gender=gender,
+            age=age,
+            num_classes=classes,
+            min_group_size=int(trial % 5 == 0) * 3,
+            n_boot=40,
+            seed=trial,
         )
         for where, value, ci in entries(report):
             seen[ci.method] += 1
@@ -157,7 +173,9 @@ def test_no_interval_excludes_its_estimate_and_every_fallback_says_why():
             seen["below every"] += "below every resample" in note
             seen["left out"] += "resamples had no value" in note
         for line in format_fairness(report).splitlines():
-            for value, low, high, mark in re.findall(r"(-?\d\.\d{3}|nan) \[(-?\d\.\d{3}), (-?\d\.\d{3})\]( \*\d+)?", line):
+            for value, low, high, _mark in re.findall(
+                r"(-?\d\.\d{3}|nan) \[(-?\d\.\d{3}), (-?\d\.\d{3})\]( \*\d+)?", line
+            ):
                 assert float(low) <= float(value) <= float(high), (trial, line)
     # the degenerate paths were exercised, not only the easy one
     assert all(seen.values()), seen

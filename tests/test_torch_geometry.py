@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from affectnetplus_hf.release.sample import face_landmarks  # noqa: E402
 from affectnetplus_hf.core.schema import POSE_ANGLES  # noqa: E402
+from affectnetplus_hf.release.sample import face_landmarks  # noqa: E402
 from affectnetplus_hf.torch import BatchAugment, JpegCollator  # noqa: E402
 from affectnetplus_hf.torch.geometry import (  # noqa: E402
     IBUG68_FLIP_PERMUTATION,
@@ -37,7 +37,7 @@ def eye_line_angle(points: torch.Tensor) -> torch.Tensor:
 
 def faces(count: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     rng = random.Random(seed)
-    points, rolls = zip(*(face_landmarks(rng, expression) for expression in range(count)))
+    points, rolls = zip(*(face_landmarks(rng, expression) for expression in range(count)), strict=False)
     return torch.tensor(points, dtype=torch.float32), torch.tensor(rolls, dtype=torch.float32)
 
 
@@ -45,7 +45,20 @@ def test_permutation_is_an_involution_that_swaps_sides():
     assert sorted(PERM) == list(range(68))
     assert all(PERM[PERM[i]] == i for i in range(68))
     assert [i for i in range(68) if PERM[i] == i] == sorted(MIDLINE)
-    for a, b in ((0, 16), (7, 9), (17, 26), (21, 22), (31, 35), (36, 45), (39, 42), (37, 44), (41, 46), (48, 54), (60, 64), (65, 67)):
+    for a, b in (
+        (0, 16),
+        (7, 9),
+        (17, 26),
+        (21, 22),
+        (31, 35),
+        (36, 45),
+        (39, 42),
+        (37, 44),
+        (41, 46),
+        (48, 54),
+        (60, 64),
+        (65, 67),
+    ):
         assert PERM[a] == b and PERM[b] == a
     assert sorted(PERM[i] for i in LEFT) == sorted(RIGHT)
 
@@ -114,7 +127,9 @@ def test_flipped_sample_face_matches_flipped_image_and_pose(tmp_path):
     ds = rows_dataset(tmp_path, n=6)
     batch = JpegCollator()(ds.with_format("arrow")[:])
     images = batch["image"].float()
-    out = BatchAugment(flip_p=1.0, crop_scale=(1, 1), crop_ratio=(1, 1), degrees=0, erase_p=0, seed=0)(dict(batch, image=images))
+    out = BatchAugment(flip_p=1.0, crop_scale=(1, 1), crop_ratio=(1, 1), degrees=0, erase_p=0, seed=0)(
+        dict(batch, image=images)
+    )
     assert bool(out["flipped"].all())
     assert torch.equal(out["image"], images.flip(-1))
     lines = [*range(17, 27), *range(36, 48), *range(48, 60)]  # brows, eyes, outer lips: drawn as dark lines
@@ -141,7 +156,9 @@ def test_resize_moves_landmarks_with_pixels():
     image[100:104, 60:64] = 255  # a 4 x 4 block centred on x = 61.5, y = 101.5
     landmarks = np.zeros((68, 2), dtype=np.float32)
     landmarks[:] = (61.5, 101.5)
-    batch = JpegCollator(size=(112, 56))([{"image": {"bytes": jpeg(image), "path": None}, "image_id": "a", "landmarks": landmarks}])
+    batch = JpegCollator(size=(112, 56))(
+        [{"image": {"bytes": jpeg(image), "path": None}, "image_id": "a", "landmarks": landmarks}]
+    )
     assert batch["image"].shape == (1, 3, 112, 56)
     x, y = batch["landmarks"][0, 0].tolist()
     assert (x, y) == pytest.approx(((61.5 + 0.5) * 56 / 224 - 0.5, (101.5 + 0.5) / 2 - 0.5))
@@ -149,7 +166,10 @@ def test_resize_moves_landmarks_with_pixels():
     brightness = batch["image"][0].float().mean(0)
     peak_y, peak_x = divmod(int(brightness.argmax()), 56)
     assert abs(peak_x - x) <= 1 and abs(peak_y - y) <= 1
-    assert resize_points(np.array([[[-0.5, -0.5]]]), (224, 224), (7, 7))[0, 0].tolist() == [-0.5, -0.5]  # edges stay edges
+    assert resize_points(np.array([[[-0.5, -0.5]]]), (224, 224), (7, 7))[0, 0].tolist() == [
+        -0.5,
+        -0.5,
+    ]  # edges stay edges
 
 
 def _dots(points: torch.Tensor, size: int = 224) -> torch.Tensor:
@@ -167,7 +187,15 @@ def test_crop_and_rotation_move_landmarks_with_pixels(output_size):
     points = torch.tensor([[40.0 + 13 * (k % 11), 40.0 + 13 * (k // 11)] for k in range(68)])  # a grid
     images = torch.stack([_dots(points)] * 4)
     landmarks = points.expand(4, 68, 2).clone()
-    augment = BatchAugment(flip_p=0.5, crop_scale=(0.5, 0.8), crop_ratio=(0.8, 1.25), degrees=25, erase_p=0, output_size=output_size, seed=7)
+    augment = BatchAugment(
+        flip_p=0.5,
+        crop_scale=(0.5, 0.8),
+        crop_ratio=(0.8, 1.25),
+        degrees=25,
+        erase_p=0,
+        output_size=output_size,
+        seed=7,
+    )
     out = augment({"image": images, "landmarks": landmarks})
     oh, ow = output_size or (224, 224)
     assert out["image"].shape == (4, 3, oh, ow)
@@ -188,7 +216,9 @@ def test_rotation_turns_roll_when_asked(tmp_path):
     batch = JpegCollator()(ds.with_format("arrow")[:])
     batch["image"] = batch["image"].float()
     roll = POSE_ANGLES.index("roll")
-    out = BatchAugment(flip_p=0, crop_scale=(0.9, 0.9), crop_ratio=(1, 1), degrees=30, erase_p=0, rotate_roll=True, seed=1)(batch)
+    out = BatchAugment(
+        flip_p=0, crop_scale=(0.9, 0.9), crop_ratio=(1, 1), degrees=30, erase_p=0, rotate_roll=True, seed=1
+    )(batch)
     turned = eye_line_angle(out["landmarks"]) - eye_line_angle(batch["landmarks"])
     assert turned.abs().max() > 0.05
     assert torch.allclose(out["head_pose"][:, roll] - batch["head_pose"][:, roll], turned, atol=1e-4)

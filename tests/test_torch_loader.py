@@ -56,7 +56,9 @@ def test_map_style_loader_with_two_workers(train):
 
 
 def test_streaming_loader_with_two_workers(export_dir, train):
-    stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache"))
+    stream = datasets.load_dataset(
+        str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache")
+    )
     assert stream.num_shards >= 2
     loader = make_loader(stream, 4, num_workers=2)
     assert sorted(ids_of(loader)) == sorted(train["image_id"])
@@ -100,7 +102,7 @@ def test_kept_batches_are_never_overwritten(train):
             if epoch == 0 and i < 3:
                 kept.append((batch["image"][:1], batch["landmarks"]))  # views keep the memory
                 copies.append((batch["image"][:1].clone(), batch["landmarks"].clone()))
-    for (image, landmarks), (image_copy, landmarks_copy) in zip(kept, copies):
+    for (image, landmarks), (image_copy, landmarks_copy) in zip(kept, copies, strict=False):
         assert torch.equal(image, image_copy)
         assert torch.equal(landmarks.nan_to_num(), landmarks_copy.nan_to_num())
 
@@ -142,10 +144,10 @@ def test_seeded_augmentation_is_reproducible(train):
         return [b for b in DevicePrefetcher(loader, "cpu", augment=BatchAugment(seed=seed, erase_p=0.5))]
 
     first, second, other = run(5), run(5), run(6)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=False):
         assert torch.equal(a["image"], b["image"])
         assert torch.equal(a["landmarks"].nan_to_num(), b["landmarks"].nan_to_num())
-    assert any(not torch.equal(a["image"], c["image"]) for a, c in zip(first, other))
+    assert any(not torch.equal(a["image"], c["image"]) for a, c in zip(first, other, strict=False))
 
 
 def test_collator_in_a_plain_dataloader(train):
@@ -166,7 +168,7 @@ def test_prefetcher_on_cuda_matches_cpu(train):
     assert prefetcher.stream is stream  # one side stream for the prefetcher's life
     on_cpu = list(DevicePrefetcher(loader, "cpu"))
     assert len(on_gpu) == len(on_cpu)
-    for a, b in zip(on_gpu, on_cpu):
+    for a, b in zip(on_gpu, on_cpu, strict=False):
         assert a["image"].is_cuda and a["image"].dtype == torch.float32
         assert a["image_id"] == b["image_id"]
         assert torch.equal(a["human_label"].cpu(), b["human_label"])
@@ -189,11 +191,15 @@ def test_datasets_internals_the_loader_reads(train):
     mapping = row_mapping(picked)
     assert mapping is not None, f"datasets {version}: Dataset._indices no longer holds the row mapping"
     table = arrow_table(picked).table
-    assert table.column("image_id").take(mapping).to_pylist() == picked["image_id"], f"datasets {version}: row mapping changed meaning"
+    assert table.column("image_id").take(mapping).to_pylist() == picked["image_id"], (
+        f"datasets {version}: row mapping changed meaning"
+    )
     assert row_mapping(train) is None
     # a memory-mapped table pickles as its file path: workers do not receive the images through a pipe
     size = len(pickle.dumps(ArrowBatches(picked)))
-    assert size < arrow_table(train).table.nbytes / 4, f"datasets {version}: the Arrow table pickles by value ({size} bytes)"
+    assert size < arrow_table(train).table.nbytes / 4, (
+        f"datasets {version}: the Arrow table pickles by value ({size} bytes)"
+    )
 
 
 def test_streaming_workers_read_only_their_own_row_groups(tmp_path, train):
@@ -224,7 +230,9 @@ def test_a_state_resumes_alike_twice_and_a_wrong_state_is_named(export_dir):
     import copy
 
     def stream_loader():
-        stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache"))
+        stream = datasets.load_dataset(
+            str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache")
+        )
         return make_loader(stream, 2, num_workers=2, size=16)
 
     loader = stream_loader()
@@ -248,7 +256,9 @@ def test_balanced_of_the_wrong_type_is_named(train):
 
 
 def test_a_seedless_streaming_shuffle_warns_that_it_cannot_resume(export_dir):
-    stream = datasets.load_dataset(str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache"))
+    stream = datasets.load_dataset(
+        str(export_dir), "all", split="train", streaming=True, cache_dir=str(export_dir.parent / "hf-cache")
+    )
     with pytest.warns(UserWarning, match="streaming shuffle without seed= draws its seed at random"):
         make_loader(stream, 4, num_workers=0, shuffle=True)
     import warnings

@@ -36,8 +36,20 @@ def make_batch(n=6, seed=0):
 
 def make_outputs(n=6, seed=1):
     g = torch.Generator().manual_seed(seed)
-    shapes = {"expression": (n, 8), "valence": (n,), "arousal": (n,), "landmarks": (n, 68, 2), "age": (n,), "gender": (n, 2), "race": (n, 6), "head_pose": (n, 3)}
-    return {head: (torch.randn(*shape, generator=g) * (50 if head in ("landmarks", "age") else 1)).requires_grad_() for head, shape in shapes.items()}
+    shapes = {
+        "expression": (n, 8),
+        "valence": (n,),
+        "arousal": (n,),
+        "landmarks": (n, 68, 2),
+        "age": (n,),
+        "gender": (n, 2),
+        "race": (n, 6),
+        "head_pose": (n, 3),
+    }
+    return {
+        head: (torch.randn(*shape, generator=g) * (50 if head in ("landmarks", "age") else 1)).requires_grad_()
+        for head, shape in shapes.items()
+    }
 
 
 def null_out(batch, heads):
@@ -80,7 +92,9 @@ def test_partly_null_rows_are_left_out_of_each_head():
     criterion = MultiTaskLoss(("expression", "valence", "landmarks"), normalize="sum", va_loss="ccc")
     _, parts = criterion(outputs, batch)
     keep = torch.tensor([True, True, True, False, True, True])
-    assert parts["expression"] == pytest.approx(float(soft_cross_entropy(plain["expression"][keep], batch["soft_label"][keep], normalize="sum")), rel=1e-6)
+    assert parts["expression"] == pytest.approx(
+        float(soft_cross_entropy(plain["expression"][keep], batch["soft_label"][keep], normalize="sum")), rel=1e-6
+    )
     assert parts["valence"] == pytest.approx(1 - float(ccc(plain["valence"][2:], batch["valence"][2:])), rel=1e-6)
     error = (plain["landmarks"] - batch["landmarks"]).norm(dim=-1).mean(dim=1) / 40.0
     assert parts["landmarks"] == pytest.approx(float(error.mean()), rel=1e-5)
@@ -133,7 +147,9 @@ def test_uncertainty_weights_are_learned_and_saved_with_the_model():
     assert weights["arousal"] < weights["valence"]  # the task with the larger loss is down-weighted
     model = torch.nn.Linear(4, 2)
     holder = torch.nn.ModuleDict({"model": model, "criterion": criterion})
-    again = torch.nn.ModuleDict({"model": torch.nn.Linear(4, 2), "criterion": MultiTaskLoss(("valence", "arousal"), balancing="uncertainty")})
+    again = torch.nn.ModuleDict(
+        {"model": torch.nn.Linear(4, 2), "criterion": MultiTaskLoss(("valence", "arousal"), balancing="uncertainty")}
+    )
     again.load_state_dict(holder.state_dict())
     assert again["criterion"].current_weights() == weights
 

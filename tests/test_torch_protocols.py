@@ -49,7 +49,12 @@ def test_affectnet7_leaves_contempt_and_other_codes_out():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = evaluate_protocol(logits, target, "AffectNet-7", release="affectnet_2017")
-    assert result["n"] == 3500 and result["accuracy"] == 1.0 and result["mean_class_accuracy"] == 1.0 and result["macro_f1"] == 1.0
+    assert (
+        result["n"] == 3500
+        and result["accuracy"] == 1.0
+        and result["mean_class_accuracy"] == 1.0
+        and result["macro_f1"] == 1.0
+    )
     with pytest.raises(ValueError, match=r"logits\[:, :7\]"):
         evaluate_protocol(torch.zeros(len(target), 8), target, "affectnet7")
 
@@ -69,7 +74,7 @@ def original_exports(tmp_path_factory):
     import datasets
 
     from affectnetplus_hf.exporter.writer import export
-    from affectnetplus_hf.release.sample_original import write_sample_2017, write_sample_8labels
+    from affectnetplus_hf.release.sample_original import write_sample_8labels, write_sample_2017
 
     tmp = tmp_path_factory.mktemp("originals")
     export(write_sample_2017(tmp / "a17", n=4).root, tmp / "o17", progress=False, card_plots=False)

@@ -51,13 +51,17 @@ def test_a_size_a_group_cannot_meet_is_reported_not_duplicated(caplog):
 def test_on_a_dataset_with_another_datasets_distribution(train):
     races = dataset_groups(train, "race")
     # the null_numbers fault nulls the age and one gender probability of a row
-    assert (dataset_groups(train, "gender") == NO_GROUP).sum() == 1 and (dataset_groups(train, "age") == NO_GROUP).sum() == 1
+    assert (dataset_groups(train, "gender") == NO_GROUP).sum() == 1 and (
+        dataset_groups(train, "age") == NO_GROUP
+    ).sum() == 1
     picked = resample(train, "race", train, seed=0)  # a dataset's own mix: every eligible row fits
     assert sum(picked.counts.values()) == int((races >= 0).sum()) and not picked.shortfall
     subset = picked.dataset()
     assert sorted(subset["image_id"]) == sorted(train.select(picked.indices.tolist())["image_id"])
     gender = resample(train, "gender", "balanced", seed=0, min_probability=0.7)
-    assert gender.excluded["below_min_probability"] == int((dataset_groups(train, "gender", min_probability=0.7) == UNCERTAIN).sum())
+    assert gender.excluded["below_min_probability"] == int(
+        (dataset_groups(train, "gender", min_probability=0.7) == UNCERTAIN).sum()
+    )
     assert gender.counts["female"] == gender.counts["male"]
     ages = resample(train, "age", "balanced", size=20, replacement=True, seed=0)
     assert sum(ages.counts.values()) + sum(ages.shortfall.values()) == 20 and ages.excluded["null"] == 1

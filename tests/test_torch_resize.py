@@ -82,7 +82,13 @@ def test_decoders_scale_by_powers_of_two_only(decoder):
     than a full decode. ``scaled_shape`` says what ``decode`` returns."""
     dec = get_decoder(decoder)
     data = jpeg(np.full((224, 224, 3), 90, dtype=np.uint8))
-    for min_size, shape in (((113, 113), (224, 224)), ((112, 112), (112, 112)), ((100, 60), (112, 112)), ((28, 28), (28, 28)), ((300, 300), (224, 224))):
+    for min_size, shape in (
+        ((113, 113), (224, 224)),
+        ((112, 112), (112, 112)),
+        ((100, 60), (112, 112)),
+        ((28, 28), (28, 28)),
+        ((300, 300), (224, 224)),
+    ):
         assert dec.decode(data, min_size=min_size).shape[:2] == shape, min_size
         assert dec.scaled_shape((224, 224), min_size) == shape
 

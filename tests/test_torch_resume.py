@@ -24,26 +24,83 @@ from tests.support.torch_support import exported  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 CASES = [
-    {"name": "map", "streaming": False, "batch_size": 5, "epochs": 2, "stop": [1, 1], "kwargs": {"num_workers": 0, "seed": 3}},
-    {"name": "map_workers_view_balanced", "streaming": False, "batch_size": 3, "epochs": 2, "stop": [0, 2],
-     "kwargs": {"num_workers": 2, "seed": 4, "view": 8, "balanced": True}},
-    {"name": "map_no_seed_rank1", "streaming": False, "batch_size": 2, "epochs": 2, "stop": [1, 2],
-     "kwargs": {"num_workers": 0, "rank": 1, "world_size": 2}},
-    {"name": "map_step_curriculum", "streaming": False, "batch_size": 4, "epochs": 2, "stop": [0, 2],
-     "kwargs": {"num_workers": 2, "seed": 5, "balanced": True, "curriculum": "step:2,4"}},
+    {
+        "name": "map",
+        "streaming": False,
+        "batch_size": 5,
+        "epochs": 2,
+        "stop": [1, 1],
+        "kwargs": {"num_workers": 0, "seed": 3},
+    },
+    {
+        "name": "map_workers_view_balanced",
+        "streaming": False,
+        "batch_size": 3,
+        "epochs": 2,
+        "stop": [0, 2],
+        "kwargs": {"num_workers": 2, "seed": 4, "view": 8, "balanced": True},
+    },
+    {
+        "name": "map_no_seed_rank1",
+        "streaming": False,
+        "batch_size": 2,
+        "epochs": 2,
+        "stop": [1, 2],
+        "kwargs": {"num_workers": 0, "rank": 1, "world_size": 2},
+    },
+    {
+        "name": "map_step_curriculum",
+        "streaming": False,
+        "batch_size": 4,
+        "epochs": 2,
+        "stop": [0, 2],
+        "kwargs": {"num_workers": 2, "seed": 5, "balanced": True, "curriculum": "step:2,4"},
+    },
     {"name": "stream", "streaming": True, "batch_size": 3, "epochs": 2, "stop": [1, 2], "kwargs": {"num_workers": 0}},
-    {"name": "stream_workers_view", "streaming": True, "batch_size": 2, "epochs": 1, "stop": [0, 3],
-     "kwargs": {"num_workers": 2, "view": 8}},
-    {"name": "stream_shuffle_curriculum", "streaming": True, "batch_size": 2, "epochs": 2, "stop": [1, 1],
-     "kwargs": {"num_workers": 2, "shuffle": True, "seed": 1, "shuffle_buffer": 4, "curriculum": "epoch:1"}},
-    {"name": "stream_rank0", "streaming": True, "batch_size": 2, "epochs": 1, "stop": [0, 1],
-     "kwargs": {"num_workers": 0, "rank": 0, "world_size": 2}},
+    {
+        "name": "stream_workers_view",
+        "streaming": True,
+        "batch_size": 2,
+        "epochs": 1,
+        "stop": [0, 3],
+        "kwargs": {"num_workers": 2, "view": 8},
+    },
+    {
+        "name": "stream_shuffle_curriculum",
+        "streaming": True,
+        "batch_size": 2,
+        "epochs": 2,
+        "stop": [1, 1],
+        "kwargs": {"num_workers": 2, "shuffle": True, "seed": 1, "shuffle_buffer": 4, "curriculum": "epoch:1"},
+    },
+    {
+        "name": "stream_rank0",
+        "streaming": True,
+        "batch_size": 2,
+        "epochs": 1,
+        "stop": [0, 1],
+        "kwargs": {"num_workers": 0, "rank": 0, "world_size": 2},
+    },
     # state_dict() before the first batch (a checkpoint at step 0) starts the workers early;
     # batch 5 is read after iter() began the epoch
-    {"name": "stream_workers_state_first", "streaming": True, "batch_size": 2, "epochs": 2, "stop": [0, 5],
-     "state_first": True, "kwargs": {"num_workers": 2}},
-    {"name": "map_workers_state_first_last_batch", "streaming": False, "batch_size": 5, "epochs": 2, "stop": [0, 3],
-     "state_first": True, "kwargs": {"num_workers": 2, "seed": 6}},
+    {
+        "name": "stream_workers_state_first",
+        "streaming": True,
+        "batch_size": 2,
+        "epochs": 2,
+        "stop": [0, 5],
+        "state_first": True,
+        "kwargs": {"num_workers": 2},
+    },
+    {
+        "name": "map_workers_state_first_last_batch",
+        "streaming": False,
+        "batch_size": 5,
+        "epochs": 2,
+        "stop": [0, 3],
+        "state_first": True,
+        "kwargs": {"num_workers": 2, "seed": 6},
+    },
 ]
 
 
@@ -62,7 +119,15 @@ def runs(tmp_path_factory):
     for mode in ("stop", "resume"):
         target = root / f"{mode}.json"
         result = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "support" / "torch_resume_run.py"), str(export), str(cases), mode, str(target), str(states)],
+            [
+                sys.executable,
+                str(ROOT / "tests" / "support" / "torch_resume_run.py"),
+                str(export),
+                str(cases),
+                mode,
+                str(target),
+                str(states),
+            ],
             capture_output=True,
             text=True,
             timeout=600,

@@ -24,7 +24,9 @@ def export_dir(tmp_path_factory):
 
 
 def split(export_dir, name="train", streaming=False):
-    return datasets.load_dataset(str(export_dir), "all", split=name, streaming=streaming, cache_dir=str(export_dir.parent / "cache"))
+    return datasets.load_dataset(
+        str(export_dir), "all", split=name, streaming=streaming, cache_dir=str(export_dir.parent / "cache")
+    )
 
 
 def ids(loader):
@@ -56,7 +58,9 @@ def test_a_state_of_another_dataset_is_refused(export_dir, streaming):
 def test_a_state_of_another_batch_size_is_refused(export_dir, taken, loaded):
     train = split(export_dir)
     state = state_after(make_loader(train, taken, num_workers=0, size=16, seed=1), 1)
-    with pytest.raises(ResumeMismatchError, match=rf"batch_size: this loader has {loaded}, the state was taken with {taken}"):
+    with pytest.raises(
+        ResumeMismatchError, match=rf"batch_size: this loader has {loaded}, the state was taken with {taken}"
+    ):
         make_loader(train, loaded, num_workers=0, size=16, seed=1).load_state_dict(state)
 
 
@@ -99,7 +103,9 @@ def test_a_map_style_state_resumes_exactly_with_another_num_workers(export_dir, 
 
 def test_a_streaming_state_of_another_num_workers_is_refused_with_our_message(export_dir):
     state = state_after(make_loader(split(export_dir, streaming=True), 2, num_workers=2, size=16), 1)
-    with pytest.raises(ResumeMismatchError, match=r"(?s)num_workers: this loader has 0, the state was taken with 2.*num_workers=2"):
+    with pytest.raises(
+        ResumeMismatchError, match=r"(?s)num_workers: this loader has 0, the state was taken with 2.*num_workers=2"
+    ):
         make_loader(split(export_dir, streaming=True), 2, num_workers=0, size=16).load_state_dict(state)
     with pytest.raises(ResumeMismatchError, match="num_workers"):  # not even at the user's own risk
         make_loader(split(export_dir, streaming=True), 2, num_workers=0, size=16).load_state_dict(state, strict=False)
@@ -109,7 +115,9 @@ def test_the_same_data_loaded_again_resumes(export_dir):
     """The fingerprint is the data's, not the cache folder's: the same export loaded into
     another cache resumes; strict=False resumes a mismatch anyway, with a warning."""
     state = state_after(make_loader(split(export_dir), 4, num_workers=0, size=16, seed=1), 1)
-    again = datasets.load_dataset(str(export_dir), "all", split="train", cache_dir=str(export_dir.parent / "other-cache"))
+    again = datasets.load_dataset(
+        str(export_dir), "all", split="train", cache_dir=str(export_dir.parent / "other-cache")
+    )
     resumed = make_loader(again, 4, num_workers=0, size=16, seed=1)
     resumed.load_state_dict(state)
     assert len(ids(resumed)) == 3

@@ -19,7 +19,9 @@ def test_new_shared_storage_lives_in_shared_memory():
 
 def test_allocate_gives_aligned_views_of_one_storage():
     tensors, storage, release = allocate(
-        {"a": (torch.uint8, (3,)), "b": (torch.float32, (2, 2)), "c": (torch.int64, (5,))}, reuse_memory=False, pool_size=1
+        {"a": (torch.uint8, (3,)), "b": (torch.float32, (2, 2)), "c": (torch.int64, (5,))},
+        reuse_memory=False,
+        pool_size=1,
     )
     assert release is None
     assert {t.untyped_storage().data_ptr() for t in tensors.values()} == {storage.data_ptr()}
@@ -28,7 +30,9 @@ def test_allocate_gives_aligned_views_of_one_storage():
 
 
 def test_packed_batch_unpickles_as_the_plain_batch_in_order():
-    tensors, storage, _ = allocate({"subset": (torch.int64, (2,)), "image": (torch.uint8, (2, 3))}, reuse_memory=False, pool_size=1)
+    tensors, storage, _ = allocate(
+        {"subset": (torch.int64, (2,)), "image": (torch.uint8, (2, 3))}, reuse_memory=False, pool_size=1
+    )
     tensors["subset"].copy_(torch.tensor([0, 2]))
     tensors["image"].fill_(7)
     batch = pickle.loads(pickle.dumps(Packed({**tensors, "image_id": ["a", "b"]}, storage, None)))

@@ -55,9 +55,13 @@ def test_soft_losses_by_hand():
     assert soft_cross_entropy(logits, target, normalize="sum").item() == pytest.approx(entropy)
     assert soft_kl_div(logits, target, normalize="sum").item() == pytest.approx(0.0, abs=1e-6)
     # against a one-hot target cross-entropy is -log q
-    assert soft_cross_entropy(logits, torch.tensor([[0.0, 5.0]]), normalize="sum").item() == pytest.approx(-math.log(0.75))
+    assert soft_cross_entropy(logits, torch.tensor([[0.0, 5.0]]), normalize="sum").item() == pytest.approx(
+        -math.log(0.75)
+    )
     # 'none' takes the target as it is: raw scores give a different (unnormalised) value
-    assert soft_cross_entropy(logits, target, normalize="none").item() == pytest.approx(-(2 * math.log(0.25) + 6 * math.log(0.75)))
+    assert soft_cross_entropy(logits, target, normalize="none").item() == pytest.approx(
+        -(2 * math.log(0.25) + 6 * math.log(0.75))
+    )
     kl = soft_kl_div(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]), normalize="sum")
     assert kl.item() == pytest.approx(math.log(2))
     with pytest.raises(TypeError):
@@ -90,7 +94,9 @@ def test_group_gap_by_hand():
     assert report["groups"]["male"]["n"] == 2  # the row with null probabilities has no group
     assert report["groups"]["male"]["accuracy"] == 0.0
     assert report["gap"]["accuracy"] == 1.0 and report["gap"]["accuracy_groups"] == ("female", "male")
-    full = classification_report(pred, target, subset=torch.tensor([0, 0, 1, 1, 2, -1]), gender=gender, race=torch.rand(6, 6))
+    full = classification_report(
+        pred, target, subset=torch.tensor([0, 0, 1, 1, 2, -1]), gender=gender, race=torch.rand(6, 6)
+    )
     assert full["overall"]["accuracy"] == pytest.approx(4 / 6)
     assert full["subset"]["easy"] == {"n": 2, "accuracy": 1.0, "macro_f1": 1.0}
     assert full["subset"]["challenging"]["accuracy"] == 0.5
@@ -147,7 +153,9 @@ def test_mixup_mixes_labels_and_valence_arousal_with_one_lambda():
     assert torch.allclose(mixed["arousal"], lam * batch["arousal"] + (1 - lam) * batch["arousal"][index])
     valid = mixed["valence_valid"]
     assert torch.equal(valid, batch["valence_valid"] & batch["valence_valid"][index])
-    assert torch.allclose(mixed["valence"][valid], (lam * batch["valence"] + (1 - lam) * batch["valence"][index])[valid])
+    assert torch.allclose(
+        mixed["valence"][valid], (lam * batch["valence"] + (1 - lam) * batch["valence"][index])[valid]
+    )
     assert bool(mixed["valence"][~valid].isnan().all())
     assert mixed["mix_lambda"].item() == pytest.approx(lam)
     again, lam2 = mixup(batch, alpha=0.4, generator=torch.Generator().manual_seed(1))
@@ -223,8 +231,12 @@ def test_labels_of_a_dataset_are_its_codes_with_minus_one_for_null():
     from affectnetplus_hf.core.schema import FEATURES
     from affectnetplus_hf.torch.sampling import labels_of
 
-    features = datasets.Features({"human_label": FEATURES["human_label"], "subset": FEATURES["subset"], "mine": datasets.Value("int64")})
-    ds = datasets.Dataset.from_dict({"human_label": [0, None, 3], "subset": [None, 1, 2], "mine": [5, -1, 70]}, features=features)
+    features = datasets.Features(
+        {"human_label": FEATURES["human_label"], "subset": FEATURES["subset"], "mine": datasets.Value("int64")}
+    )
+    ds = datasets.Dataset.from_dict(
+        {"human_label": [0, None, 3], "subset": [None, 1, 2], "mine": [5, -1, 70]}, features=features
+    )
     assert labels_of(ds).tolist() == [0, -1, 3]
     assert labels_of(ds, "subset").tolist() == [-1, 1, 2]
     assert labels_of(ds, "mine").tolist() == [5, -1, 70]  # not a schema class label: codes as stored

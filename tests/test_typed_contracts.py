@@ -12,7 +12,14 @@ from affectnetplus_hf.core.choices import CheckImages, Gating, OnBad, choices_of
 from affectnetplus_hf.release.layout import find_release, list_records
 from affectnetplus_hf.release.reader import iter_rows
 from affectnetplus_hf.release.verification import verify
-from affectnetplus_hf.stats import StatsSummary, build_tables, card_section, compute_stats, compute_summary, write_stats_files
+from affectnetplus_hf.stats import (
+    StatsSummary,
+    build_tables,
+    card_section,
+    compute_stats,
+    compute_summary,
+    write_stats_files,
+)
 
 
 @pytest.fixture(scope="module")

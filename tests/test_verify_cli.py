@@ -54,7 +54,17 @@ def test_cli_errors_are_clear_and_exit_2(tmp_path, capsys):
 
 def test_demo_runs_end_to_end(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "affectnetplus_hf", "demo", "--dir", str(tmp_path / "demo"), "--n", "12", "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "affectnetplus_hf",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--n",
+            "12",
+            "--no-progress",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -63,7 +73,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "[OK]" in proc.stdout and "demo done" in proc.stdout
     assert "unlabeled    train: 12 rows" in proc.stdout
     # the demo ends with the statistics report beside the export, with pictures, and the card
-    report = (tmp_path / "demo" / "affectnet_plus_stats" / "report.html")
+    report = tmp_path / "demo" / "affectnet_plus_stats" / "report.html"
     assert f"statistics report: {report}" in proc.stdout and report.is_file()
     assert f"dataset card:      {tmp_path / 'demo' / 'affectnet_plus' / 'README.md'}" in proc.stdout
     assert "Plots skipped" not in proc.stdout and list((report.parent / "plots").glob("*.png"))

@@ -30,7 +30,7 @@ try:
     import ray.data  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "affectnetplus_hf.cluster needs Ray Data: install the extra with `pip install \"affectnetplus-hf[ray]\"`"
+        'affectnetplus_hf.cluster needs Ray Data: install the extra with `pip install "affectnetplus-hf[ray]"`'
     ) from exc
 
 from .decode import DecodeBatch

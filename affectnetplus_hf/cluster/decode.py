@@ -58,7 +58,7 @@ class DecodeBatch:
 
         if not isinstance(batch, pa.Table):
             raise TypeError(
-                f"DecodeBatch expects an Arrow batch, got {type(batch).__name__}: pass batch_format=\"pyarrow\" to map_batches"
+                f'DecodeBatch expects an Arrow batch, got {type(batch).__name__}: pass batch_format="pyarrow" to map_batches'
             )
         out = {}
         for key, value in self._collate(batch).items():

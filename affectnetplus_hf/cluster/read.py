@@ -48,7 +48,7 @@ def export_shards(
     lacks the config or split (the message names what it has)."""
     source = os.fspath(source)
     if source.startswith(_HUB_URL):
-        source = source[len(_HUB_URL):].rstrip("/")
+        source = source[len(_HUB_URL) :].rstrip("/")
     if "://" not in source and os.path.isdir(source):
         return _pick(config_data_files(os.path.abspath(source), config), config, split, source), None
     if is_repo_id(source):

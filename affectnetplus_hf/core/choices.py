@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-__all__ = ["CheckImages", "Crop", "CurriculumBy", "Gating", "MemoryFormat", "OnBad", "Output", "check_choice", "choices_of"]
+__all__ = [
+    "CheckImages",
+    "Crop",
+    "CurriculumBy",
+    "Gating",
+    "MemoryFormat",
+    "OnBad",
+    "Output",
+    "check_choice",
+    "choices_of",
+]
 
 OnBad = Literal["error", "skip"]
 """What to do with a record (export, builder) or an image (loader) that cannot be used:

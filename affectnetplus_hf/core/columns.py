@@ -179,9 +179,13 @@ def _points_storage(values: list, arrow_type):
     if points.shape[1:] != shape:
         raise ValueError(f"expected arrays of shape {shape}, found {points.shape[1:]}")
     rows, cols = shape
-    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, points.size + 1, cols, dtype=np.int32)), pa.array(points.reshape(-1)))
+    inner = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, points.size + 1, cols, dtype=np.int32)), pa.array(points.reshape(-1))
+    )
     offsets = pa.array(np.concatenate([[0], np.cumsum(np.where(null, 0, rows))]).astype(np.int32))
-    return pa.ListArray.from_arrays(offsets, inner, type=arrow_type.storage_type, mask=pa.array(null) if null.any() else None)
+    return pa.ListArray.from_arrays(
+        offsets, inner, type=arrow_type.storage_type, mask=pa.array(null) if null.any() else None
+    )
 
 
 # ----------------------------------------------------------------------------- Arrow -> NumPy
@@ -210,7 +214,9 @@ def label_codes(column, num_classes: int | None, name: str) -> np.ndarray:
         return out
     bad = (out < -1) | (out >= num_classes) | ((out == -1) & ~null_mask(array))
     if bad.any():
-        raise AffectNetPlusError(f"{name}: expected codes 0..{num_classes - 1} or null, found {int(out[np.argmax(bad)])}")
+        raise AffectNetPlusError(
+            f"{name}: expected codes 0..{num_classes - 1} or null, found {int(out[np.argmax(bad)])}"
+        )
     return out
 
 
@@ -235,7 +241,9 @@ def struct_values(column, members: tuple[str, ...], dtype=np.float32) -> np.ndar
     return out
 
 
-def fixed_values(column, shape: tuple[int, ...], name: str, ids: Sequence | None = None, dtype=np.float32) -> np.ndarray:
+def fixed_values(
+    column, shape: tuple[int, ...], name: str, ids: Sequence | None = None, dtype=np.float32
+) -> np.ndarray:
     """``(N, *shape)`` from nested (fixed or variable) lists, ``NaN`` rows where null.
 
     A row of another shape raises :class:`~affectnetplus_hf.errors.AffectNetPlusError`
@@ -251,7 +259,11 @@ def fixed_values(column, shape: tuple[int, ...], name: str, ids: Sequence | None
     out = np.full((len(array), *shape), np.nan, dtype=dtype)
     values = array.filter(pc.invert(pa.array(null))) if null.any() else array
     for length in shape:
-        if not (pa.types.is_list(values.type) or pa.types.is_large_list(values.type) or pa.types.is_fixed_size_list(values.type)):
+        if not (
+            pa.types.is_list(values.type)
+            or pa.types.is_large_list(values.type)
+            or pa.types.is_fixed_size_list(values.type)
+        ):
             raise AffectNetPlusError(f"{name}: expected nested lists of shape {shape}, found Arrow type {array.type}")
         lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
         wrong = lengths != length

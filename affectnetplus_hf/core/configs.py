@@ -106,7 +106,9 @@ class ConfigSpec:
 CONFIGS: tuple[ConfigSpec, ...] = (
     ConfigSpec("all", _HUMAN_SPLITS, None, "Human-annotated part, every subset: splits train and validation."),
     *(
-        ConfigSpec(subset, _HUMAN_SPLITS, subset, f"Human-annotated part, {subset} subset only: splits train and validation.")
+        ConfigSpec(
+            subset, _HUMAN_SPLITS, subset, f"Human-annotated part, {subset} subset only: splits train and validation."
+        )
         for subset in SUBSETS
     ),
     ConfigSpec(UNLABELED_PART, _UNLABELED_SPLITS, None, "The no_human_annotated part (no human label): split train."),
@@ -145,11 +147,23 @@ RELEASE_CONFIGS: Mapping[str, tuple[ConfigSpec, ...]] = MappingProxyType(
     {
         AFFECTNET_PLUS: CONFIGS,
         AFFECTNET_2017: (
-            ConfigSpec("all", _HUMAN_SPLITS, None, "Manually annotated images: splits train (training.csv) and validation (validation.csv)."),
-            ConfigSpec(AUTOMATIC_PART, MappingProxyType({"train": AUTOMATIC_PART}), None, "Automatically annotated images (automatically_annotated.csv; expression in auto_label): split train."),
+            ConfigSpec(
+                "all",
+                _HUMAN_SPLITS,
+                None,
+                "Manually annotated images: splits train (training.csv) and validation (validation.csv).",
+            ),
+            ConfigSpec(
+                AUTOMATIC_PART,
+                MappingProxyType({"train": AUTOMATIC_PART}),
+                None,
+                "Automatically annotated images (automatically_annotated.csv; expression in auto_label): split train.",
+            ),
         ),
         AFFECTNET_8LABELS: (
-            ConfigSpec("all", _HUMAN_SPLITS, None, "The 8-label release: splits train (train_set) and validation (val_set)."),
+            ConfigSpec(
+                "all", _HUMAN_SPLITS, None, "The 8-label release: splits train (train_set) and validation (val_set)."
+            ),
         ),
     }
 )

@@ -47,7 +47,7 @@ def age_band_names(edges: tuple[int, ...] = AGE_BAND_EDGES) -> tuple[str, ...]:
     """``("0-2", "3-9", ..., "70+")`` for ``edges``."""
     if list(edges) != sorted(set(edges)) or not edges:
         raise ValueError(f"age band edges must increase, got {edges}")
-    return (*(f"{a}-{b - 1}" for a, b in zip(edges, edges[1:])), f"{edges[-1]}+")
+    return (*(f"{a}-{b - 1}" for a, b in zip(edges, edges[1:], strict=False)), f"{edges[-1]}+")
 
 
 def group_names(attribute: str, age_edges: tuple[int, ...] = AGE_BAND_EDGES) -> tuple[str, ...]:
@@ -100,5 +100,7 @@ def group_codes(
             raise ValueError(f"age: expected N ages, got shape {tuple(values.shape)}")
         return age_bands(values, age_edges)
     if values.ndim != 2 or values.shape[1] != len(names):
-        raise ValueError(f"{attribute}: expected N x {len(names)} probabilities ({', '.join(names)}), got shape {tuple(values.shape)}")
+        raise ValueError(
+            f"{attribute}: expected N x {len(names)} probabilities ({', '.join(names)}), got shape {tuple(values.shape)}"
+        )
     return most_probable(values, min_probability)

@@ -142,7 +142,9 @@ def shard_glob(data_dir: str, part: str, num_shards: int | None, partition: str 
     return f"{data_dir}/{part}/{partition or '*'}-{digits}-of-{count}{SHARD_SUFFIX}"
 
 
-_SHARD_PATH = re.compile(rf"{DATA_DIR}/[0-9a-f]{{16}}/[a-z0-9_]+/[a-z0-9_]+-[0-9]{{5}}-of-[0-9]{{5}}{re.escape(SHARD_SUFFIX)}")
+_SHARD_PATH = re.compile(
+    rf"{DATA_DIR}/[0-9a-f]{{16}}/[a-z0-9_]+/[a-z0-9_]+-[0-9]{{5}}-of-[0-9]{{5}}{re.escape(SHARD_SUFFIX)}"
+)
 
 
 def is_shard_path(rel: str) -> bool:
@@ -268,7 +270,9 @@ def read_info(folder: str | os.PathLike) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ExportError(f"{path}: not valid JSON ({err}); re-run `affectnetplus export` to rewrite it.") from None
     if not isinstance(info, dict) or "fingerprint" not in info or "parts" not in info:
-        raise ExportError(f"{path}: not the export_info.json of an export (no fingerprint or parts); re-run the export.")
+        raise ExportError(
+            f"{path}: not the export_info.json of an export (no fingerprint or parts); re-run the export."
+        )
     return info
 
 

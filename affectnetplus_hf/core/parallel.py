@@ -111,7 +111,9 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_jobs(fn: Callable[[_Job], _Result], jobs: Sequence[_Job], num_proc: int, on_progress: Callable[[int], None]) -> list[_Result]:
+def run_jobs(
+    fn: Callable[[_Job], _Result], jobs: Sequence[_Job], num_proc: int, on_progress: Callable[[int], None]
+) -> list[_Result]:
     """``[fn(job) for job in jobs]``, in ``min(num_proc, len(jobs), MAX_NUM_PROC)`` processes when above 1.
 
     When a job raises, or the caller is interrupted, every worker has ended before this raises.
@@ -143,7 +145,9 @@ def run_jobs(fn: Callable[[_Job], _Result], jobs: Sequence[_Job], num_proc: int,
     with sigint_deferred() as interrupts:
         watcher.start()
         try:
-            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(queue, os.getpid()))
+            pool = ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=(queue, os.getpid())
+            )
             futures = [pool.submit(fn, job) for job in jobs]
             results = [_result(future, interrupts) for future in futures]
         except BaseException:

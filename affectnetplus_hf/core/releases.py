@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .configs import AFFECTNET_2017, AFFECTNET_8LABELS, AFFECTNET_PLUS, RELEASE_KINDS, RELEASE_PARTS
+from .configs import AFFECTNET_8LABELS, AFFECTNET_2017, AFFECTNET_PLUS, RELEASE_KINDS, RELEASE_PARTS
 from .schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
@@ -86,7 +86,9 @@ RELEASES: Mapping[str, ReleaseInfo] = MappingProxyType(
             ),
             parts=RELEASE_PARTS[AFFECTNET_2017],
             published_totals=MappingProxyType({"train": 414_799, "validation": 5_500}),
-            published_counts=MappingProxyType({"train": PUBLISHED_COUNTS["train"], "validation": PUBLISHED_COUNTS["validation"]}),
+            published_counts=MappingProxyType(
+                {"train": PUBLISHED_COUNTS["train"], "validation": PUBLISHED_COUNTS["validation"]}
+            ),
             license_note=_NOT_REDISTRIBUTABLE.format(title="AffectNet"),
             citation=AFFECTNET_CITATION,
             image_shape="H x W x 3 or H x W (as released: many sizes, some grayscale)",
@@ -120,10 +122,14 @@ RELEASES: Mapping[str, ReleaseInfo] = MappingProxyType(
                 {
                     # train: training.csv's counts of codes 0..7 (they sum to 287,651) [inferred]
                     "train": MappingProxyType({name: PUBLISHED_COUNTS["train"][name] for name in EXPRESSIONS[:8]}),
-                    "validation": MappingProxyType({name: 499 if name == "contempt" else 500 for name in EXPRESSIONS[:8]}),
+                    "validation": MappingProxyType(
+                        {name: 499 if name == "contempt" else 500 for name in EXPRESSIONS[:8]}
+                    ),
                 }
             ),
-            license_note=_NOT_REDISTRIBUTABLE.format(title="The 8-label AffectNet release (a reduced form of AffectNet)"),
+            license_note=_NOT_REDISTRIBUTABLE.format(
+                title="The 8-label AffectNet release (a reduced form of AffectNet)"
+            ),
             citation=AFFECTNET_CITATION,
             column_notes=MappingProxyType(
                 {

@@ -125,6 +125,7 @@ PUBLISHED_COUNTS: dict[str, dict[str, int]] = {
         zip(
             EXPRESSIONS,
             (74_874, 134_415, 25_459, 14_090, 6_378, 3_803, 24_882, 3_750, 33_088, 11_645, 82_415),
+            strict=False,
         )
     ),
     "validation": {name: 500 for name in EXPRESSIONS},

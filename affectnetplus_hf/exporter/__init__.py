@@ -1,2 +1,1 @@
-"""Writing the export: Parquet shards, the report, the card and the manifest, swapped into place whole.
-"""
+"""Writing the export: Parquet shards, the report, the card and the manifest, swapped into place whole."""

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TypedDict
 
 from ..core.configs import AFFECTNET_PLUS, DEFAULT_CONFIG, NULL_LABEL, NULL_SUBSET, config_spec, configs_for
-from ..core.releases import release_info
 from ..core.export_files import shard_glob
+from ..core.releases import release_info
 from ..core.schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
@@ -174,7 +174,13 @@ def card_yaml(info: dict, root: str | Path | None = None) -> str:
         license_name="affectnet-plus-research-license" if plus else "affectnet-research-license",
         license_link="http://mohammadmahoor.com/pages/databases/affectnet/",
         task_categories=["image-classification"],
-        tags=["facial-expression-recognition", "affective-computing", *(["soft-labels"] if plus else []), "valence-arousal", "landmarks"],
+        tags=[
+            "facial-expression-recognition",
+            "affective-computing",
+            *(["soft-labels"] if plus else []),
+            "valence-arousal",
+            "landmarks",
+        ],
         size_categories=[_size_category(distinct_rows(info))],
         **_gating(kind),
     )
@@ -276,7 +282,9 @@ def _class_subset_tables(info: dict) -> str:
     return "\n\n".join(tables) if tables else "_No rows were exported._"
 
 
-def render_card(info: dict, local_name: str = "affectnet_plus", stats_section: str = "", root: str | Path | None = None) -> str:
+def render_card(
+    info: dict, local_name: str = "affectnet_plus", stats_section: str = "", root: str | Path | None = None
+) -> str:
     """The whole ``README.md`` for an export described by ``info`` (its ``export_info.json``);
     ``root``: the exported folder, to measure the size fields (see :func:`card_yaml`)."""
     rows = _config_rows(info)
@@ -285,7 +293,9 @@ def render_card(info: dict, local_name: str = "affectnet_plus", stats_section: s
         return _render_original_card(info, kind, rows, local_name, stats_section, root)
     descriptions = {spec.name: spec.description for spec in configs_for(kind)}
     config_lines = [
-        f"| {name} | {split} | {n} | {_md(descriptions[name])} |" for name, splits in rows.items() for split, n in splits.items()
+        f"| {name} | {split} | {n} | {_md(descriptions[name])} |"
+        for name, splits in rows.items()
+        for split, n in splits.items()
     ]
     column_lines = [
         f"| `{c.name}` | {_md(c.shape)} | {_md(c.dtype)} | {_md(c.units)} | "
@@ -321,13 +331,19 @@ def _render_original_card(info: dict, kind: str, rows: dict, local_name: str, st
     release = release_info(kind)
     descriptions = {spec.name: spec.description for spec in configs_for(kind)}
     config_lines = [
-        f"| {name} | {split} | {n} | {_md(descriptions[name])} |" for name, splits in rows.items() for split, n in splits.items()
+        f"| {name} | {split} | {n} | {_md(descriptions[name])} |"
+        for name, splits in rows.items()
+        for split, n in splits.items()
     ]
     published = ", ".join(f"{part} {n:,}" for part, n in release.published_totals.items())
     shapes = {"image": (release.image_shape, release.image_dtype)}
     column_lines = [
         f"| `{c.name}` | {_md(shapes.get(c.name, (c.shape, c.dtype))[0])} | {_md(shapes.get(c.name, (c.shape, c.dtype))[1])} | "
-        + (_md(release.column_notes[c.name]) if c.name in release.column_notes else "not in this release: null in every row")
+        + (
+            _md(release.column_notes[c.name])
+            if c.name in release.column_notes
+            else "not in this release: null in every row"
+        )
         + " |"
         for c in COLUMNS
     ]

@@ -47,7 +47,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import AffectNetPlusError, ExportError
 from ..core.export_files import (
     DATA_DIR,
     INFO_FILE,
@@ -59,6 +58,7 @@ from ..core.export_files import (
     owned_paths,
     read_info,
 )
+from ..errors import AffectNetPlusError, ExportError
 
 __all__ = [
     "carry",
@@ -366,7 +366,9 @@ def _same_file(a: Path, b: Path) -> bool:
 def _carried(path: Path, mine: Path) -> bool:
     """Whether ``path`` (in a previous export) was carried to ``mine`` (in ``OUT``): the same
     inode, or a symlink with the same target."""
-    return _same_file(path, mine) or (path.is_symlink() and mine.is_symlink() and os.readlink(path) == os.readlink(mine))
+    return _same_file(path, mine) or (
+        path.is_symlink() and mine.is_symlink() and os.readlink(path) == os.readlink(mine)
+    )
 
 
 def _info_of(folder: Path) -> dict | None:
@@ -409,7 +411,10 @@ def remove_owned(folder: Path, out_dir: Path) -> list[str]:
         log.warning(
             "kept %s: it holds %d file(s) that are not the export's and are not in %s (%s); move them "
             "where you want them, then delete the folder (no export touches it again)",
-            folder, len(kept), out_dir, ", ".join(kept[:5]),
+            folder,
+            len(kept),
+            out_dir,
+            ", ".join(kept[:5]),
         )
     return sorted(kept)
 
@@ -451,7 +456,9 @@ def retire(previous: Path, out_dir: Path) -> tuple[list[str], list[str]]:
     if moved:
         log.warning(
             "carried %d file(s) written into %s while the export ran into the new export: %s",
-            len(moved), out_dir, ", ".join(moved[:5]),
+            len(moved),
+            out_dir,
+            ", ".join(moved[:5]),
         )
     return moved, remove_owned(previous, out_dir)
 
@@ -490,7 +497,10 @@ def recover(out_dir: Path) -> None:
             log.warning(
                 "could not remove %s, left by an earlier export (%s: %s); it does not affect %s. Delete it "
                 "yourself (or ask the owner of its files to)",
-                folder, err.strerror or err, err.filename or folder, out_dir,
+                folder,
+                err.strerror or err,
+                err.filename or folder,
+                out_dir,
             )
     if left != entries:
         _write_journal(out_dir, left)

@@ -51,10 +51,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.choices import CheckImages, OnBad, check_choice
-from ..core.parallel import MAX_NUM_PROC, report_progress, run_jobs, sigint_deferred
 from ..core.columns import rows_to_arrow
-from ..core.configs import NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
-from ..errors import AffectNetPlusError, ExportError, NothingToExportError
+from ..core.configs import AFFECTNET_PLUS, NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
 from ..core.export_files import (
     CARD_FILE,
     FORMAT_VERSION,
@@ -69,6 +67,11 @@ from ..core.export_files import (
     staging_folder,
     unexported_report_path,
 )
+from ..core.parallel import MAX_NUM_PROC, report_progress, run_jobs, sigint_deferred
+from ..core.schema import COLUMN_NAMES, FEATURES
+from ..errors import AffectNetPlusError, ExportError, NothingToExportError
+from ..release.kind import FoundRelease, iter_rows, open_release
+from ..release.reader import reason_class
 from .swap import (
     carry,
     claim,
@@ -82,10 +85,6 @@ from .swap import (
     unclaim,
     user_files,
 )
-from ..core.configs import AFFECTNET_PLUS
-from ..release.kind import FoundRelease, iter_rows, open_release
-from ..release.reader import reason_class
-from ..core.schema import COLUMN_NAMES, FEATURES
 
 if TYPE_CHECKING:
     from ..stats import StatsAccumulator
@@ -137,7 +136,13 @@ def _part_shards(part: str, num_records: int, num_shards: int | None, shard_reco
     shards = num_shards or auto_num_shards(num_records, shard_records)
     if shards > max(1, num_records):
         if num_shards:
-            log.info("%s: %d records, so %d shards instead of the %d asked (at most one per record)", part, num_records, max(1, num_records), num_shards)
+            log.info(
+                "%s: %d records, so %d shards instead of the %d asked (at most one per record)",
+                part,
+                num_records,
+                max(1, num_records),
+                num_shards,
+            )
         shards = max(1, num_records)
     return shards
 
@@ -223,8 +228,6 @@ def _partition_path(staging: Path, part: str, partition: str, shard: int, num_sh
     return staging / data_dir_for(_UNFINGERPRINTED) / part / shard_name(partition, shard, num_shards)
 
 
-
-
 def _empty_columns() -> dict[str, list]:
     return {name: [] for name in COLUMN_NAMES}
 
@@ -272,7 +275,9 @@ def _export_shard(job: ShardJob) -> ShardResult:
                 for name in COLUMN_NAMES:
                     columns[name].append(row[name])
                 counts[partition] += 1
-                label = row["human_label"] if row["human_label"] is not None else row["auto_label"]  # automatic list: the model's
+                label = (
+                    row["human_label"] if row["human_label"] is not None else row["auto_label"]
+                )  # automatic list: the model's
                 class_subset[(label_name(label), partition)] += 1
                 if len(columns["image_id"]) >= _ROW_GROUP:
                     flush(partition)
@@ -364,7 +369,9 @@ def _check_target(out_dir: Path) -> dict | None:
     """The previous export's ``export_info.json`` in ``out_dir`` (None when there is none);
     :class:`ExportError` when ``out_dir`` is not a folder an export may replace."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError(f"{out_dir}: exists and is not a folder; expected a folder to export into. Choose another OUT.")
+        raise ExportError(
+            f"{out_dir}: exists and is not a folder; expected a folder to export into. Choose another OUT."
+        )
     if not out_dir.is_dir():
         return None
     if not (out_dir / INFO_FILE).is_file():
@@ -467,7 +474,19 @@ def export(
             recover(out_dir)
             previous = _check_target(out_dir)
             _refuse_edited(out_dir, previous)
-            return _export_locked(release, out_dir, previous, num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots)
+            return _export_locked(
+                release,
+                out_dir,
+                previous,
+                num_proc,
+                shard_records,
+                num_shards,
+                on_bad,
+                check_images,
+                progress,
+                on_progress,
+                card_plots,
+            )
     except AffectNetPlusError:
         raise
     except OSError as err:
@@ -490,7 +509,19 @@ def _step(name: str) -> None:
     """A named point of an export; does nothing (tests replace it to stop a run exactly there)."""
 
 
-def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots) -> ExportResult:
+def _export_locked(
+    release,
+    out_dir,
+    previous_info,
+    num_proc,
+    shard_records,
+    num_shards,
+    on_bad,
+    check_images,
+    progress,
+    on_progress,
+    card_plots,
+) -> ExportResult:
     """The export proper, under the lock: stage, carry the user's files, swap, clean up.
 
     Your files in ``OUT`` are listed just before the swap, not at the start, so a file you
@@ -507,7 +538,9 @@ def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num
         if part_name not in release.parts:
             continue
         records, ignored = release.list_records(part_name)
-        ignored_lines += [{"kind": "ignored_file", "part": i.part, "path": str(i.path), "reason": i.reason} for i in ignored]
+        ignored_lines += [
+            {"kind": "ignored_file", "part": i.part, "path": str(i.path), "reason": i.reason} for i in ignored
+        ]
         shards = _part_shards(part_name, len(records), num_shards, shard_records)
         shard_counts[part_name] = shards
         total += len(records)
@@ -522,7 +555,9 @@ def _export_locked(release, out_dir, previous_info, num_proc, shard_records, num
     try:
         staging.mkdir()
         created = os.lstat(staging)
-        claim(out_dir, staging, "staging", created)  # from here on a kill leaves a folder the next export can prove is ours
+        claim(
+            out_dir, staging, "staging", created
+        )  # from here on a kill leaves a folder the next export can prove is ours
 
         def advance(n: int) -> None:
             bar.update(n)
@@ -582,13 +617,17 @@ def _retire_previous(out_dir: Path, staging: Path, previous: Path | None, result
         result.kept_files = sorted({*result.kept_files, *moved})
 
 
-def _write_card_and_manifest(staging: Path, info: dict, results: list[ShardResult], local_name: str, card_plots: bool) -> None:
+def _write_card_and_manifest(
+    staging: Path, info: dict, results: list[ShardResult], local_name: str, card_plots: bool
+) -> None:
     """The card (with its statistics and plots), then ``export_info.json`` with the manifest of
     every file written: the shards (hashed by the workers), the plots and the card."""
     from .card import render_card
 
     stats_section, plots = _card_stats_section(results, staging, card_plots)
-    (staging / CARD_FILE).write_text(render_card(info, local_name=local_name, stats_section=stats_section, root=staging), encoding="utf-8")
+    (staging / CARD_FILE).write_text(
+        render_card(info, local_name=local_name, stats_section=stats_section, root=staging), encoding="utf-8"
+    )
     files = dict(info.pop("_shard_files"))
     files.update(manifest_entry(staging, [*plots, CARD_FILE]))
     info["files"] = dict(sorted(files.items()))
@@ -626,7 +665,9 @@ def _card_stats_section(results: list[ShardResult], staging: Path, plots: bool) 
     return card_section(stats, drawn), sorted(drawn.values())
 
 
-def _finish(staging, release, results: list[ShardResult], shard_counts, ignored_lines, out_dir) -> tuple[ExportResult, dict, list[dict]]:
+def _finish(
+    staging, release, results: list[ShardResult], shard_counts, ignored_lines, out_dir
+) -> tuple[ExportResult, dict, list[dict]]:
     """Fill empty shards, fingerprint and move the data; the result, ``export_info`` (its
     shards' manifest under the private key ``_shard_files``) and the report's lines.
 
@@ -654,7 +695,9 @@ def _finish(staging, release, results: list[ShardResult], shard_counts, ignored_
     # not load); a part with no good record keeps one empty file so it still loads.
     partitions_by_part: dict[str, list[str]] = {}
     for part, shards in shard_counts.items():
-        partitions = partitions_by_part[part] = [p for p in _PARTITIONS if partition_counts[part].get(p)] or [NULL_SUBSET]
+        partitions = partitions_by_part[part] = [p for p in _PARTITIONS if partition_counts[part].get(p)] or [
+            NULL_SUBSET
+        ]
         for partition in partitions:
             for shard in range(shards):
                 path = _partition_path(staging, part, partition, shard, shards)

@@ -1,2 +1,1 @@
-"""Publishing an export to the Hub (private, gated, manifest-owned) and streaming an export back.
-"""
+"""Publishing an export to the Hub (private, gated, manifest-owned) and streaming an export back."""

@@ -60,7 +60,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import ExportError, PublishError
 from ..core.choices import Gating
 from ..core.export_files import (
     CARD_FILE,
@@ -79,6 +78,7 @@ from ..core.export_files import (
     shard_paths,
 )
 from ..core.schema import LICENSE_NOTE
+from ..errors import ExportError, PublishError
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, HfApi
@@ -103,8 +103,7 @@ _GATED_CHOICES = ("manual", "auto", False)
 
 #: Printed (and put in the error) when a public push is asked for.
 PUBLIC_WARNING = (
-    LICENSE_NOTE
-    + " A public repo is visible to anyone; its files are only served to people whose access "
+    LICENSE_NOTE + " A public repo is visible to anyone; its files are only served to people whose access "
     "request you approve (the repo stays gated), but the AffectNet+ licence still does not allow "
     "redistribution. Make it public only if the AffectNet+ authors gave you written permission to "
     "redistribute, and pass --i-have-redistribution-rights (Python: "
@@ -168,7 +167,9 @@ def resolve_token(token: str | None = None) -> str:
     if token is not None:
         token = token.strip()
         if not token:
-            raise PublishError("--token is empty; pass a Hugging Face access token with write access, or leave it out to use HF_TOKEN or `hf auth login`.")
+            raise PublishError(
+                "--token is empty; pass a Hugging Face access token with write access, or leave it out to use HF_TOKEN or `hf auth login`."
+            )
         return token
     from huggingface_hub import get_token
 
@@ -233,7 +234,10 @@ def local_export(folder: str | os.PathLike) -> LocalExport:
             f"{root / INFO_FILE}: its manifest lacks {unlisted[0]}, a file of the export; re-run `affectnetplus export`."
         )
     problems = check_files(root, info)
-    meta = {rel: (root / rel).read_bytes() for rel in [INFO_FILE, *(rel for rel in listed if not rel.startswith(DATA_DIR + "/"))]}
+    meta = {
+        rel: (root / rel).read_bytes()
+        for rel in [INFO_FILE, *(rel for rel in listed if not rel.startswith(DATA_DIR + "/"))]
+    }
     for rel, content in meta.items():
         if rel == INFO_FILE:
             try:
@@ -243,10 +247,13 @@ def local_export(folder: str | os.PathLike) -> LocalExport:
         else:
             changed = hashlib.sha256(content).hexdigest() != listed[rel].sha256
         if changed and not problems:
-            problems.append(f"{root / rel}: changed while the push was reading the folder (is an export into it running?)")
+            problems.append(
+                f"{root / rel}: changed while the push was reading the folder (is an export into it running?)"
+            )
     if problems:
         raise PublishError(
-            f"{problems[0]}" + (f" (and {len(problems) - 1} more such file(s))" if len(problems) > 1 else "")
+            f"{problems[0]}"
+            + (f" (and {len(problems) - 1} more such file(s))" if len(problems) > 1 else "")
             + ". The folder was changed after the export; re-run `affectnetplus export` into it, then push. "
             "Nothing was uploaded."
         )
@@ -298,8 +305,11 @@ def placeholder_card() -> str:
         ],
     }
     return (
-        "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n\n"
-        + PLACEHOLDER_MARKER + "\n\n# AffectNet+ (being published)\n\n"
+        "---\n"
+        + yaml.safe_dump(header, sort_keys=False, allow_unicode=True)
+        + "---\n\n"
+        + PLACEHOLDER_MARKER
+        + "\n\n# AffectNet+ (being published)\n\n"
         "`affectnetplus push` is uploading this dataset. Until it finishes, the repo has no loadable data: "
         "loading it fails. If the push was interrupted, run it again; it resumes.\n"
     )
@@ -429,7 +439,9 @@ def plan_push(local: LocalExport, remote: RemoteState, repo_id: str) -> PushPlan
     """
     replaceable, deletable = _proven(remote)
     unchanged = {rel for rel in local.files if _same_as_remote(local, rel, remote.entries.get(rel))}
-    conflicts = sorted(rel for rel in local.files if rel in remote.entries and rel not in replaceable and rel not in unchanged)
+    conflicts = sorted(
+        rel for rel in local.files if rel in remote.entries and rel not in replaceable and rel not in unchanged
+    )
     if PENDING_FILE in remote.entries and PENDING_FILE not in deletable:
         conflicts.append(PENDING_FILE)
     if conflicts:
@@ -439,7 +451,15 @@ def plan_push(local: LocalExport, remote: RemoteState, repo_id: str) -> PushPlan
     data_prefix = DATA_DIR + "/"
     return PushPlan(
         shards=[rel for rel in sorted(local.files) if rel.startswith(data_prefix) and rel not in unchanged],
-        meta=[CARD_FILE, INFO_FILE, *(rel for rel in sorted(local.files) if not rel.startswith(data_prefix) and rel not in (CARD_FILE, INFO_FILE))],
+        meta=[
+            CARD_FILE,
+            INFO_FILE,
+            *(
+                rel
+                for rel in sorted(local.files)
+                if not rel.startswith(data_prefix) and rel not in (CARD_FILE, INFO_FILE)
+            ),
+        ],
         unchanged=sorted(unchanged),
         stale=stale,
         left_alone=left_alone,
@@ -466,7 +486,11 @@ def _conflict_error(repo_id: str, conflicts: list[str], remote: RemoteState) -> 
 
 def _remote_files(api, repo_id: str, branch: str) -> dict:
     """repo path -> tree entry (``RepoFile``) of every file on ``branch``; folders left out."""
-    return {e.path: e for e in api.list_repo_tree(repo_id, repo_type="dataset", revision=branch, recursive=True) if hasattr(e, "size")}
+    return {
+        e.path: e
+        for e in api.list_repo_tree(repo_id, repo_type="dataset", revision=branch, recursive=True)
+        if hasattr(e, "size")
+    }
 
 
 def _card_problem(info: dict, card: bytes | None) -> str | None:
@@ -541,7 +565,9 @@ def _read_remote(api, repo_id: str, branch: str, call: Callable, local: LocalExp
                 "the files it lists are replaced where this export has them, never deleted"
             )
         else:
-            state.notes.append(f"{INFO_FILE} in {repo_id} is not one this package published ({problem}), so it proves nothing")
+            state.notes.append(
+                f"{INFO_FILE} in {repo_id} is not one this package published ({problem}), so it proves nothing"
+            )
     if PENDING_FILE in entries:
         candidate = _parse_json(content(PENDING_FILE))
         problem = marker_problem(candidate)
@@ -549,10 +575,18 @@ def _read_remote(api, repo_id: str, branch: str, call: Callable, local: LocalExp
             state.pending = manifest(candidate)
         else:
             state.notes.append(f"{PENDING_FILE} in {repo_id} is not a record of this package ({problem})")
-    records = [*(manifest(m).items() for m in (state.info, state.legacy) if m is not None), (state.pending or {}).items()]
+    records = [
+        *(manifest(m).items() for m in (state.info, state.legacy) if m is not None),
+        (state.pending or {}).items(),
+    ]
     for rel, record in (item for group in records for item in group):
         entry = entries.get(rel)
-        if entry is None or rel in state.sha256 or record.size != entry.size or not (rel in local.files or _push_may_send(rel)):
+        if (
+            entry is None
+            or rel in state.sha256
+            or record.size != entry.size
+            or not (rel in local.files or _push_may_send(rel))
+        ):
             continue
         lfs = getattr(entry, "lfs", None)
         if lfs is not None:
@@ -571,7 +605,12 @@ def _pending_record(local: LocalExport, plan: PushPlan, remote: RemoteState) -> 
     earlier = remote.pending or {}
     files = {rel: earlier[rel].to_json() for rel in _still_recorded(remote, earlier) if is_shard_path(rel)}
     files.update({rel: local.files[rel].to_json() for rel in plan.shards})
-    record = {"generator": GENERATOR, "format_version": FORMAT_VERSION, "fingerprint": local.fingerprint, "files": dict(sorted(files.items()))}
+    record = {
+        "generator": GENERATOR,
+        "format_version": FORMAT_VERSION,
+        "fingerprint": local.fingerprint,
+        "files": dict(sorted(files.items())),
+    }
     return (json.dumps(record, indent=1) + "\n").encode()
 
 
@@ -665,7 +704,9 @@ def _explain(err: BaseException, repo_id: str, action: str, redact: _Redactor) -
     return PublishError(redact(f"push to {repo_id}: {action} failed: {type(err).__name__}: {first_line}\n{hint}"))
 
 
-def _with_retries(fn: Callable, *, retries: int, what: str, repo_id: str, redact: _Redactor, echo: Callable[[str], None]):
+def _with_retries(
+    fn: Callable, *, retries: int, what: str, repo_id: str, redact: _Redactor, echo: Callable[[str], None]
+):
     """Call ``fn``; on a transient failure wait and call it again, at most ``retries`` more times.
 
     ``fn`` must rebuild its request from the remote state each time (see :func:`push`), which
@@ -683,7 +724,11 @@ def _with_retries(fn: Callable, *, retries: int, what: str, repo_id: str, redact
             raise
         except transient as err:
             if _is_transient(err) and attempt <= retries:
-                echo(redact(f"{what}: {type(err).__name__} (HTTP {_status(err)}); retry {attempt}/{retries} in {delay:.0f} s"))
+                echo(
+                    redact(
+                        f"{what}: {type(err).__name__} (HTTP {_status(err)}); retry {attempt}/{retries} in {delay:.0f} s"
+                    )
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
@@ -718,7 +763,11 @@ def _commit_placeholder(session: _Session) -> CommitInfo:
     content = placeholder_card().encode("utf-8")
     return session.call(
         "commit placeholder card",
-        lambda: _commit(session, [CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=content)], f"{session.title}: placeholder card"),
+        lambda: _commit(
+            session,
+            [CommitOperationAdd(path_in_repo=CARD_FILE, path_or_fileobj=content)],
+            f"{session.title}: placeholder card",
+        ),
     )
 
 
@@ -744,10 +793,14 @@ def _commit_shards(
 
             def attempt(batch=batch, index=index):
                 _check_still_there(local, batch)
-                operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in batch]
+                operations = [
+                    CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(local.root / rel)) for rel in batch
+                ]
                 if index == 1:
                     operations.insert(0, CommitOperationAdd(path_in_repo=PENDING_FILE, path_or_fileobj=pending))
-                return _commit(session, operations, f"{session.title}: shards {index}/{len(batches)} ({local.fingerprint})")
+                return _commit(
+                    session, operations, f"{session.title}: shards {index}/{len(batches)} ({local.fingerprint})"
+                )
 
             commits.append(session.call(f"commit shards {index}/{len(batches)}", attempt).oid)
             bar.update(sum(local.files[rel].size for rel in batch))
@@ -782,12 +835,16 @@ def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple
         # A stale file replaced by someone else since the plan is no longer the one proven ours.
         now = _remote_files(session.api, session.repo_id, session.branch)
         stale = [p for p in plan.stale if p in now and now[p].blob_id == plan.stale_blobs.get(p)]
-        if plan.shards and PENDING_FILE in now and PENDING_FILE not in stale:  # written by this push's first shard commit
+        if (
+            plan.shards and PENDING_FILE in now and PENDING_FILE not in stale
+        ):  # written by this push's first shard commit
             stale.append(PENDING_FILE)
         operations: list[CommitOperationAdd | CommitOperationDelete]
         operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=local.meta[rel]) for rel in plan.meta]
         operations += [CommitOperationDelete(path_in_repo=p) for p in stale]
-        message = f"{session.title}: card and export_info ({local.fingerprint})" + (f", remove {len(stale)} stale file(s)" if stale else "")
+        message = f"{session.title}: card and export_info ({local.fingerprint})" + (
+            f", remove {len(stale)} stale file(s)" if stale else ""
+        )
         return _commit(session, operations, message), stale
 
     return session.call("commit card", attempt)
@@ -796,23 +853,33 @@ def _commit_card(session: _Session, local: LocalExport, plan: PushPlan) -> tuple
 # ----------------------------------------------------------------------------- access
 
 
-def _set_gating(session: _Session, gated: Gating | Literal[False], public: bool, redact: "_Redactor") -> Gating | Literal[False]:
+def _set_gating(
+    session: _Session, gated: Gating | Literal[False], public: bool, redact: "_Redactor"
+) -> Gating | Literal[False]:
     """Turn on gated access; returns the gating in force. A private push goes on without it
     (a warning); a public push stops."""
     if gated is False:
         return False
     try:
-        session.call("enable gating", lambda: session.api.update_repo_settings(session.repo_id, repo_type="dataset", gated=gated))
+        session.call(
+            "enable gating", lambda: session.api.update_repo_settings(session.repo_id, repo_type="dataset", gated=gated)
+        )
     except PublishError as err:
         if public:
-            raise PublishError(redact(f"{err}\n{session.repo_id} was NOT made public because gating could not be turned on.")) from None
-        session.echo(redact(f"warning: could not turn on gated access for {session.repo_id}: {err}. The repo is private."))
+            raise PublishError(
+                redact(f"{err}\n{session.repo_id} was NOT made public because gating could not be turned on.")
+            ) from None
+        session.echo(
+            redact(f"warning: could not turn on gated access for {session.repo_id}: {err}. The repo is private.")
+        )
         return False
     return gated
 
 
 def _make_public(session: _Session) -> None:
-    session.call("make public", lambda: session.api.update_repo_settings(session.repo_id, repo_type="dataset", private=False))
+    session.call(
+        "make public", lambda: session.api.update_repo_settings(session.repo_id, repo_type="dataset", private=False)
+    )
 
 
 # ----------------------------------------------------------------------------- push
@@ -932,7 +999,9 @@ def push(
         disable_progress_bars()
     try:
         echo(f"Pushing {local.root} to dataset repo {repo_id} ({'public' if public else 'private'}) on {api.endpoint}")
-        repo_url = call("create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True))
+        repo_url = call(
+            "create repo", lambda: api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
+        )
         repo_info = call("read repo info", lambda: api.dataset_info(repo_id))
         if repo_info.private is False and not public:
             raise PublishError(
@@ -941,12 +1010,17 @@ def push(
                 "(A public push needs --public --i-have-redistribution-rights.)"
             )
         if session.branch != "main":
-            call("create branch", lambda: api.create_branch(repo_id, branch=session.branch, repo_type="dataset", exist_ok=True))
+            call(
+                "create branch",
+                lambda: api.create_branch(repo_id, branch=session.branch, repo_type="dataset", exist_ok=True),
+            )
         remote = _read_remote(api, repo_id, session.branch, call, local)
         for note in remote.notes:
             echo("warning: " + note)
         plan = plan_push(local, remote, repo_id)
-        result = PushResult(repo_id=repo_id, url=str(repo_url), revision=session.branch, private=not public, gated=gated)
+        result = PushResult(
+            repo_id=repo_id, url=str(repo_url), revision=session.branch, private=not public, gated=gated
+        )
         result.left_alone = plan.left_alone
         result.not_published = _unpublished(local)
 
@@ -975,15 +1049,20 @@ def push(
 
 def _summarise(result: PushResult, echo: Callable[[str], None]) -> None:
     if result.deleted:
-        echo(f"removed {len(result.deleted)} file(s) of the previously published export (or of an interrupted push) from {result.repo_id}")
+        echo(
+            f"removed {len(result.deleted)} file(s) of the previously published export (or of an interrupted push) from {result.repo_id}"
+        )
     if result.left_alone:
         echo(
             f"left alone {len(result.left_alone)} file(s) in {result.repo_id} that this push cannot prove it published "
             "(no export_info.json of ours lists them with their present content, or push never sends such a file): "
-            + ", ".join(result.left_alone[:10]) + (" ..." if len(result.left_alone) > 10 else "")
+            + ", ".join(result.left_alone[:10])
+            + (" ..." if len(result.left_alone) > 10 else "")
         )
     if result.not_published:
-        echo(f"not sent: {len(result.not_published)} local file(s) outside the export's manifest (e.g. {result.not_published[0]})")
+        echo(
+            f"not sent: {len(result.not_published)} local file(s) outside the export's manifest (e.g. {result.not_published[0]})"
+        )
     echo(
         f"Done: {result.url} ({'private' if result.private else 'public'}, gated={result.gated}); "
         f"{len(result.uploaded)} file(s) sent or updated, {len(result.unchanged)} unchanged, "

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.configs import DEFAULT_CONFIG
-from ..errors import ExportError, PublishError
 from ..core.export_files import CARD_FILE as _CARD
 from ..core.export_files import DATA_DIR
 from ..core.export_files import INFO_FILE as _INFO
 from ..core.export_files import shard_paths as _layout_shard_paths
 from ..core.repo_id import is_repo_id
+from ..errors import ExportError, PublishError
 
 __all__ = [
     "ShardPlan",
@@ -98,7 +98,9 @@ def read_card_configs(card_text: str, where: str = _CARD) -> dict[str, dict[str,
         }
     except ValueError as err:
         reason = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
-        raise PublishError(f"{where}: its `configs` are not valid ({reason}); expected the card written by the export.") from None
+        raise PublishError(
+            f"{where}: its `configs` are not valid ({reason}); expected the card written by the export."
+        ) from None
     if not configs:
         raise PublishError(f"{where}: the YAML header has no `configs`; expected the card written by the export.")
     return configs
@@ -126,7 +128,9 @@ def _read_text(url: str, storage_options: dict | None) -> str:
         ) from None
 
 
-def config_data_files(source: str, config: str = DEFAULT_CONFIG, *, storage_options: dict | None = None) -> dict[str, list[str]]:
+def config_data_files(
+    source: str, config: str = DEFAULT_CONFIG, *, storage_options: dict | None = None
+) -> dict[str, list[str]]:
     """split -> full URLs of the shards of ``config`` in the exported folder at ``source``.
 
     ``source`` is a URL (``https://``, ``s3://``, ``file://``, any fsspec protocol) or a local
@@ -141,7 +145,9 @@ def config_data_files(source: str, config: str = DEFAULT_CONFIG, *, storage_opti
     shards = shard_paths(info)
     out: dict[str, list[str]] = {}
     for split, patterns in configs[config].items():
-        matched = sorted({rel for rel in shards for pattern in patterns if fnmatch.fnmatchcase(rel, pattern.lstrip("./"))})
+        matched = sorted(
+            {rel for rel in shards for pattern in patterns if fnmatch.fnmatchcase(rel, pattern.lstrip("./"))}
+        )
         if not matched:
             raise PublishError(
                 f"config {config!r} split {split!r}: patterns {patterns} match no shard listed in "
@@ -176,7 +182,9 @@ def check_range_support(url: str, *, storage_options: dict | None = None, timeou
     except urllib.error.HTTPError as err:
         if err.code == 416:  # an empty file: the server did parse the Range header
             return
-        raise PublishError(f"{url}: the server answered HTTP {err.code} {err.reason}; check the URL and access rights.") from None
+        raise PublishError(
+            f"{url}: the server answered HTTP {err.code} {err.reason}; check the URL and access rights."
+        ) from None
     except urllib.error.URLError as err:
         raise PublishError(f"{url}: cannot reach the server ({err.reason}).") from None
     if status != 206 or not content_range:
@@ -228,7 +236,9 @@ def stream(
     if source.startswith("hf://datasets/"):
         source = source[len("hf://datasets/") :].rstrip("/")
     if is_repo_id(source):
-        return datasets.load_dataset(source, config, split=split, streaming=True, token=token, revision=revision, **load_kwargs)
+        return datasets.load_dataset(
+            source, config, split=split, streaming=True, token=token, revision=revision, **load_kwargs
+        )
     if "://" not in source and os.path.isdir(source):
         return datasets.load_dataset(source, config, split=split, streaming=True, **load_kwargs)
     if "://" not in source:
@@ -279,7 +289,9 @@ class ShardPlan:
                 f"{self.num_shards} shards / ({self.world_size} ranks x {max(1, self.num_workers)} workers) = "
                 f"{self.num_shards // readers} whole shards per reader: balanced."
             )
-        lines = [f"{self.num_shards} shards do not divide among {self.world_size} ranks x {max(1, self.num_workers)} workers."]
+        lines = [
+            f"{self.num_shards} shards do not divide among {self.world_size} ranks x {max(1, self.num_workers)} workers."
+        ]
         if not self.by_shard:
             lines.append(
                 "split_dataset_by_node falls back to example striding: every rank reads every shard and keeps "
@@ -306,7 +318,11 @@ def shard_plan(num_shards: int, world_size: int = 1, num_workers: int = 0) -> Sh
     GPUs x 1 worker, 2 GPUs x 4 workers, 4 x 2 and so on. A config's split holds
     (partitions x shards) files, a multiple of the part's shard count.
     """
-    for name, value, low in (("num_shards", num_shards, 1), ("world_size", world_size, 1), ("num_workers", num_workers, 0)):
+    for name, value, low in (
+        ("num_shards", num_shards, 1),
+        ("world_size", world_size, 1),
+        ("num_workers", num_workers, 0),
+    ):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     by_shard = num_shards % world_size == 0
@@ -321,4 +337,3 @@ def shard_plan(num_shards: int, world_size: int = 1, num_workers: int = 0) -> Sh
         shards_per_reader=per_rank / workers,
         idle_workers=idle,
     )
-

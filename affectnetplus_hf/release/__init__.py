@@ -1,2 +1,1 @@
-"""Reading a release as extracted: find its parts, read one record, verify, the synthetic sample, the builder.
-"""
+"""Reading a release as extracted: find its parts, read one record, verify, the synthetic sample, the builder."""

@@ -26,8 +26,6 @@ import datasets
 
 from ..core.choices import OnBad, check_choice
 from ..core.configs import DEFAULT_CONFIG, RELEASE_CONFIGS, RELEASE_KINDS, configs_for
-from ..errors import ReleaseNotFoundError
-from .kind import iter_rows, open_release
 from ..core.schema import (
     AFFECTNET_CITATION,
     AFFECTNETPLUS_CITATION,
@@ -37,6 +35,8 @@ from ..core.schema import (
     MANUAL_DOWNLOAD_INSTRUCTIONS,
     SUBSETS,
 )
+from ..errors import ReleaseNotFoundError
+from .kind import iter_rows, open_release
 
 __all__ = ["AffectNetPlus", "AffectNetPlusConfig", "BUILDER_CONFIGS"]
 
@@ -47,6 +47,7 @@ _DESCRIPTION = (
     "data-complexity subset (easy / challenging / difficult), valence and arousal, 68 facial "
     "landmarks, head pose, and age, gender and race estimates."
 )
+
 
 @dataclass
 class AffectNetPlusConfig(datasets.BuilderConfig):
@@ -153,9 +154,7 @@ class AffectNetPlus(datasets.GeneratorBasedBuilder):
             records, ignored = release.list_records(part_name)
             for item in ignored:
                 logger.warning("AffectNet+: not a record, ignored: %s (%s)", item.path, item.reason)
-            generators.append(
-                datasets.SplitGenerator(name=split, gen_kwargs={"records": records, "split": split})
-            )
+            generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"records": records, "split": split}))
         if not generators:
             wanted = ", ".join(self.config.splits.values())
             raise ReleaseNotFoundError(

@@ -140,9 +140,13 @@ def find_parts(root: Path) -> dict[str, EightLabelPart]:
     if parts:
         first = next(iter(parts))
         meanings = {c: f"part {name}" for name in HUMAN_PARTS for c in PART_DIRS[name]}
-        beside = _unread_entries(root, {p.path for p in parts.values()}, first, meanings, "train_set/ and val_set/", LAYOUT)
+        beside = _unread_entries(
+            root, {p.path for p in parts.values()}, first, meanings, "train_set/ and val_set/", LAYOUT
+        )
         part = parts[first]
-        parts[first] = EightLabelPart(part.name, part.path, part.images_dir, part.annotations_dir, (*beside, *part.ignored))
+        parts[first] = EightLabelPart(
+            part.name, part.path, part.images_dir, part.annotations_dir, (*beside, *part.ignored)
+        )
     return parts
 
 
@@ -155,7 +159,9 @@ def list_records(part: EightLabelPart) -> tuple[list[NpyRecord], list[IgnoredFil
     images, images_error = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
     files, arrays_error = _scan(part.annotations_dir, part.name, (".npy",), ignored, odd_arrays)
     if part.images_dir is None:
-        images_error = f"{part.path} has no images/ folder (a partial extraction?): extract the part's images and run again"
+        images_error = (
+            f"{part.path} has no images/ folder (a partial extraction?): extract the part's images and run again"
+        )
     if part.annotations_dir is None:
         arrays_error = f"{part.path} has no annotations/ folder (a partial extraction?): extract the part's annotations and run again"
     by_stem: dict[str, dict[str, list[Path]]] = {}
@@ -164,7 +170,13 @@ def list_records(part: EightLabelPart) -> tuple[list[NpyRecord], list[IgnoredFil
         field = field.lower()
         if not sep or field not in FIELDS or not image_id:
             for path in paths:
-                ignored.append(IgnoredFile(part.name, path, "unexpected file name (expected <n>_exp.npy, <n>_val.npy, <n>_aro.npy or <n>_lnd.npy); not read"))
+                ignored.append(
+                    IgnoredFile(
+                        part.name,
+                        path,
+                        "unexpected file name (expected <n>_exp.npy, <n>_val.npy, <n>_aro.npy or <n>_lnd.npy); not read",
+                    )
+                )
             continue
         by_stem.setdefault(image_id, {}).setdefault(field, []).extend(paths)
     records = []
@@ -185,8 +197,14 @@ def list_records(part: EightLabelPart) -> tuple[list[NpyRecord], list[IgnoredFil
             unreadable = odd_arrays.get(f"{stem}_exp") or arrays_error
         records.append(
             NpyRecord(
-                part.name, stem, part.images_dir, part.annotations_dir,
-                image_paths[0].name if image_paths else None, tuple(arrays), tuple(duplicates), unreadable,
+                part.name,
+                stem,
+                part.images_dir,
+                part.annotations_dir,
+                image_paths[0].name if image_paths else None,
+                tuple(arrays),
+                tuple(duplicates),
+                unreadable,
             )
         )
     ignored.sort(key=lambda item: str(item.path))
@@ -217,23 +235,31 @@ def load_npy(path: Path) -> np.ndarray:
             elif version == (2, 0):
                 shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
             else:
-                raise ValueProblem(f"npy format version {version[0]}.{version[1]}, which the 8-label release does not use; not read")
+                raise ValueProblem(
+                    f"npy format version {version[0]}.{version[1]}, which the 8-label release does not use; not read"
+                )
         except ValueProblem:
             raise
         except Exception as exc:  # not an .npy: numpy raises ValueError, SyntaxError, EOFError ...
             raise ValueProblem(f"not a .npy file ({type(exc).__name__}: {str(exc)[:80]}); re-extract it") from None
         if dtype.hasobject:
-            raise ValueProblem("holds Python objects (it needs pickle, which is never loaded); expected numbers or strings: re-extract it")
+            raise ValueProblem(
+                "holds Python objects (it needs pickle, which is never loaded); expected numbers or strings: re-extract it"
+            )
         count = math.prod(shape)
         if count > MAX_NPY_VALUES:
             raise ValueProblem(f"declares shape {short(shape)} ({count} values); expected at most 136: not read")
         if count * dtype.itemsize > size:
-            raise ValueProblem(f"cut short: its header declares {count * dtype.itemsize} bytes of data, the file has {size} in all; re-extract it")
+            raise ValueProblem(
+                f"cut short: its header declares {count * dtype.itemsize} bytes of data, the file has {size} in all; re-extract it"
+            )
         handle.seek(0)
         try:
             return np.lib.format.read_array(handle, allow_pickle=False)
         except Exception as exc:
-            raise ValueProblem(f"cannot be read as .npy ({type(exc).__name__}: {str(exc)[:80]}); re-extract it") from None
+            raise ValueProblem(
+                f"cannot be read as .npy ({type(exc).__name__}: {str(exc)[:80]}); re-extract it"
+            ) from None
 
 
 def _text(array: np.ndarray) -> str:
@@ -256,11 +282,15 @@ def read_record(record: NpyRecord, check_images: str = "markers") -> ReadResult:
         raise
     except Exception as exc:
         logger.debug("unexpected error reading %s", record.path, exc_info=True)
-        return ReadResult(bad=BadRecord(
-            record.part, record.image_id, str(record.path),
-            f"{UNEXPECTED}: {type(exc).__name__}: {exc}; the record is left out so the run goes on. "
-            "Please report this file to the affectnetplus-hf maintainers",
-        ))
+        return ReadResult(
+            bad=BadRecord(
+                record.part,
+                record.image_id,
+                str(record.path),
+                f"{UNEXPECTED}: {type(exc).__name__}: {exc}; the record is left out so the run goes on. "
+                "Please report this file to the affectnetplus-hf maintainers",
+            )
+        )
 
 
 def _read(record: NpyRecord, check_images: str) -> ReadResult:
@@ -268,11 +298,17 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
     if record.duplicates:
         raise _Bad(record.path, f"more than one file for id {n!r} ({', '.join(record.duplicates)} as well); keep one")
     if record.image is None or record.images_dir is None:
-        raise _Bad(record.path, f"image missing: {record.unreadable or f'no images/{n}.jpg for these annotations; re-extract the image'}")
+        raise _Bad(
+            record.path,
+            f"image missing: {record.unreadable or f'no images/{n}.jpg for these annotations; re-extract the image'}",
+        )
     image_path = record.images_dir / record.image
     exp_path = record.array_path("exp")
     if exp_path is None:
-        raise _Bad(image_path, f"annotation missing: {record.unreadable or f'no annotations/{n}_exp.npy (the expression) for this image; re-extract it'}")
+        raise _Bad(
+            image_path,
+            f"annotation missing: {record.unreadable or f'no annotations/{n}_exp.npy (the expression) for this image; re-extract it'}",
+        )
     notes: list[Note] = []
 
     def note(path, field: str, reason: str) -> None:
@@ -281,9 +317,14 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
     try:
         data, size = _read_file(image_path, MAX_IMAGE_BYTES)
     except OSError as exc:
-        raise _Bad(image_path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it") from None
+        raise _Bad(
+            image_path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it"
+        ) from None
     if data is None:
-        raise _Bad(image_path, f"image file too large: {size} bytes (8-label images are 224 x 224 JPEGs); not read: re-extract it")
+        raise _Bad(
+            image_path,
+            f"image file too large: {size} bytes (8-label images are 224 x 224 JPEGs); not read: re-extract it",
+        )
     problem, image_note = check_full_image(data, check_images)
     if problem:
         raise _Bad(image_path, problem)
@@ -299,7 +340,9 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
         except ValueProblem as exc:
             raise _Bad(path, f"unreadable .npy: {exc}") from None
         except OSError as exc:
-            raise _Bad(path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it") from None
+            raise _Bad(
+                path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it"
+            ) from None
 
     try:
         code = expression_code(_text(arrays["exp"]))
@@ -307,7 +350,11 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
         reason = str(exc) if str(exc).startswith("expression") else f"expression: {exc}"
         raise _Bad(exp_path, f"{reason}; fix or re-extract the file") from None
     if code >= EXPRESSION_CODES:
-        note(exp_path, "human_label", f"code {code} is outside this release's codes 0..{EXPRESSION_CODES - 1}; kept as released (check the file)")
+        note(
+            exp_path,
+            "human_label",
+            f"code {code} is outside this release's codes 0..{EXPRESSION_CODES - 1}; kept as released (check the file)",
+        )
 
     values: dict[str, float | None] = {}
     for field, column in (("val", "valence"), ("aro", "arousal")):
@@ -354,4 +401,3 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
         "auto_label": None,
     }
     return ReadResult(row=row, notes=notes)
-

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.configs import AFFECTNET_2017, AFFECTNET_8LABELS, AFFECTNET_PLUS
+from ..core.configs import AFFECTNET_8LABELS, AFFECTNET_2017, AFFECTNET_PLUS
 from ..core.releases import ReleaseInfo, release_info
 from ..errors import ReleaseNotFoundError
 from . import eightlabel, original
@@ -58,9 +58,14 @@ class FoundRelease:
 
 def _plus(root: Path | None) -> FoundRelease:
     release = find_release(root)
-    folders = [release.root] + [p for part in release.parts.values() for p in (part.path, part.images_dir, part.annotations_dir) if p]
+    folders = [release.root] + [
+        p for part in release.parts.values() for p in (part.path, part.images_dir, part.annotations_dir) if p
+    ]
     return FoundRelease(
-        AFFECTNET_PLUS, release.root, {n: p.path for n, p in release.parts.items()}, tuple(folders),
+        AFFECTNET_PLUS,
+        release.root,
+        {n: p.path for n, p in release.parts.items()},
+        tuple(folders),
         lambda name: list_records(release.parts[name]),
     )
 
@@ -74,7 +79,10 @@ def _eight(root: Path) -> FoundRelease:
         )
     folders = [root] + [p for part in parts.values() for p in (part.path, part.images_dir, part.annotations_dir) if p]
     return FoundRelease(
-        AFFECTNET_8LABELS, root, {n: p.path for n, p in parts.items()}, tuple(folders),
+        AFFECTNET_8LABELS,
+        root,
+        {n: p.path for n, p in parts.items()},
+        tuple(folders),
         lambda name: eightlabel.list_records(parts[name]),
     )
 
@@ -104,11 +112,16 @@ def _locate(root: Path, test: Callable[[Path], bool], depth: int = 2) -> list[Pa
         return [root]
     if depth == 0:
         return []
-    return [hit for child in _iter_dirs(root) if not child.name.startswith(".") for hit in _locate(child, test, depth - 1)]
+    return [
+        hit for child in _iter_dirs(root) if not child.name.startswith(".") for hit in _locate(child, test, depth - 1)
+    ]
 
 
 def _not_found(root: Path) -> ReleaseNotFoundError:
-    looked = "; ".join(f"{release_info(kind).title}: {release_info(kind).layout}" for kind in (AFFECTNET_PLUS, AFFECTNET_2017, AFFECTNET_8LABELS))
+    looked = "; ".join(
+        f"{release_info(kind).title}: {release_info(kind).layout}"
+        for kind in (AFFECTNET_PLUS, AFFECTNET_2017, AFFECTNET_8LABELS)
+    )
     return ReleaseNotFoundError(
         f"{root}: no AffectNet release found (no AffectNet+ part found, nor an AffectNet 2017 or 8-label one) at this "
         f"folder or up to two levels below it. Looked for {looked}. Folder names match in any case, with space, '-' "
@@ -143,8 +156,12 @@ def open_release(root: str | os.PathLike | None) -> FoundRelease:
                 raise
         raise _not_found(root)
     if len(found) > 1 or any(len(hits) > 1 for hits in found.values()):
-        listed = "; ".join(f"{release_info(kind).title} at {', '.join(str(h) for h in hits)}" for kind, hits in found.items())
-        raise ReleaseNotFoundError(f"{root}: holds more than one release ({listed}); expected one. Pass the folder of the release you mean.")
+        listed = "; ".join(
+            f"{release_info(kind).title} at {', '.join(str(h) for h in hits)}" for kind, hits in found.items()
+        )
+        raise ReleaseNotFoundError(
+            f"{root}: holds more than one release ({listed}); expected one. Pass the folder of the release you mean."
+        )
     kind, (where,) = next(iter(found.items()))
     if kind == AFFECTNET_PLUS:
         return _plus(root)
@@ -175,4 +192,3 @@ def iter_rows(records: Iterable, on_bad: str = "skip", check_images: str = "mark
         if result.bad is not None and on_bad == "error":
             raise result.bad.error()
         yield result
-

@@ -44,7 +44,17 @@ __all__ = ["CsvRow", "OriginalPart", "find_parts", "is_root", "list_release", "r
 logger = logging.getLogger(__name__)
 
 #: The list's columns in the documented order, normalized as headers are compared.
-COLUMNS = ("subdirectoryfilepath", "facex", "facey", "facewidth", "faceheight", "faciallandmarks", "expression", "valence", "arousal")
+COLUMNS = (
+    "subdirectoryfilepath",
+    "facex",
+    "facey",
+    "facewidth",
+    "faceheight",
+    "faciallandmarks",
+    "expression",
+    "valence",
+    "arousal",
+)
 #: Lines longer than this are not parsed (a real line has about 1.3 KB).
 MAX_LINE_BYTES = 64 * 1024
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -115,7 +125,10 @@ def _find_below(root: Path, name: str, depth: int = 3) -> Path | None:
                 key = normalize_name(path.name)
                 if key == name:
                     found.append(path)
-                elif not path.name.startswith(".") and key not in ("manuallyannotatedimages", "automaticallyannotatedimages"):
+                elif not path.name.startswith(".") and key not in (
+                    "manuallyannotatedimages",
+                    "automaticallyannotatedimages",
+                ):
                     nxt.append(path)
         if len(found) > 1:
             listed = ", ".join(str(p) for p in found)
@@ -141,7 +154,9 @@ def _find_list(folder: Path, stems: tuple[str, ...]) -> Path | None:
         if stem in by_stem:
             if len(by_stem[stem]) > 1:
                 listed = ", ".join(p.name for p in by_stem[stem])
-                raise ReleaseNotFoundError(f"{folder}: several lists mean {stem!r} ({listed}); expected one. Keep one and run again.")
+                raise ReleaseNotFoundError(
+                    f"{folder}: several lists mean {stem!r} ({listed}); expected one. Keep one and run again."
+                )
             return by_stem[stem][0]
     return None
 
@@ -150,7 +165,9 @@ def find_parts(root: Path) -> tuple[dict[str, OriginalPart], list[IgnoredFile]]:
     """The parts under the release root ``root``, and what in the list folders is not read."""
     parts: dict[str, OriginalPart] = {}
     ignored: list[IgnoredFile] = []
-    folders = {kind: (_find_below(root, lists), _find_below(root, images)) for kind, (lists, images) in _FOLDERS.items()}
+    folders = {
+        kind: (_find_below(root, lists), _find_below(root, images)) for kind, (lists, images) in _FOLDERS.items()
+    }
     for part, (kind, stems) in _LISTS.items():
         lists, images = folders[kind]
         path = _find_list(lists, stems) if lists is not None else None
@@ -165,12 +182,20 @@ def find_parts(root: Path) -> tuple[dict[str, OriginalPart], list[IgnoredFile]]:
             try:
                 entries = sorted(os.scandir(lists), key=lambda e: e.name)
             except OSError as exc:
-                ignored.append(IgnoredFile(first, lists, f"folder cannot be listed ({exc.strerror or exc}); check its permissions"))
+                ignored.append(
+                    IgnoredFile(first, lists, f"folder cannot be listed ({exc.strerror or exc}); check its permissions")
+                )
                 continue
             for entry in entries:
                 path = Path(entry.path)
                 if path not in used:
-                    ignored.append(IgnoredFile(first, path, "not a list of the AffectNet 2017 release (expected training.csv, validation.csv or automatically_annotated.csv); not read"))
+                    ignored.append(
+                        IgnoredFile(
+                            first,
+                            path,
+                            "not a list of the AffectNet 2017 release (expected training.csv, validation.csv or automatically_annotated.csv); not read",
+                        )
+                    )
     return parts, ignored
 
 
@@ -210,7 +235,13 @@ def _scan_images(folder: Path, part: str, ignored: list[IgnoredFile]) -> _Images
     try:
         top = list(os.scandir(folder))
     except OSError as exc:
-        ignored.append(IgnoredFile(part, folder, f"folder cannot be listed ({exc.strerror or exc}); nothing in it is read. Check its permissions"))
+        ignored.append(
+            IgnoredFile(
+                part,
+                folder,
+                f"folder cannot be listed ({exc.strerror or exc}); nothing in it is read. Check its permissions",
+            )
+        )
         return images
     for entry in top:
         try:
@@ -224,7 +255,11 @@ def _scan_images(folder: Path, part: str, ignored: list[IgnoredFile]) -> _Images
         try:
             inner = list(os.scandir(entry.path))
         except OSError as exc:
-            ignored.append(IgnoredFile(part, Path(entry.path), f"folder cannot be listed ({exc.strerror or exc}); nothing in it is read"))
+            ignored.append(
+                IgnoredFile(
+                    part, Path(entry.path), f"folder cannot be listed ({exc.strerror or exc}); nothing in it is read"
+                )
+            )
             continue
         for item in inner:
             try:
@@ -234,7 +269,9 @@ def _scan_images(folder: Path, part: str, ignored: list[IgnoredFile]) -> _Images
             if regular:
                 take(Path(item.path), f"{entry.name}/{item.name}")
             else:
-                ignored.append(IgnoredFile(part, Path(item.path), "not an image file of the layout (<subdir>/<file>); not read"))
+                ignored.append(
+                    IgnoredFile(part, Path(item.path), "not an image file of the layout (<subdir>/<file>); not read")
+                )
     return images
 
 
@@ -286,32 +323,44 @@ def _list_part(part: OriginalPart, images: _Images | None, ignored: list[Ignored
     try:
         handle = open(part.path, "rb")
     except OSError as exc:
-        ignored.append(IgnoredFile(part.name, part.path, f"list cannot be read ({exc.strerror or exc}); check its permissions"))
+        ignored.append(
+            IgnoredFile(part.name, part.path, f"list cannot be read ({exc.strerror or exc}); check its permissions")
+        )
         return rows
+
+    def row(at: tuple[int, int, int], image_id: str = "", image: str | None = None, problem: str = "") -> None:
+        """One row for the line ``at`` (number, byte offset, length), its label filled in later."""
+        rows.append(CsvRow(part.name, image_id, part.path, *at, columns, image, problem))
+        labels.append("")
+
     with handle:
         for number, offset, length, raw in _lines(handle):
             if raw is not None and not raw.strip():
                 continue
 
-            def row(image_id: str = "", image: str | None = None, problem: str = "") -> None:
-                rows.append(CsvRow(part.name, image_id, part.path, number, offset, length, columns, image, problem))
-                labels.append("")
-
+            at = (number, offset, length)  # where the line is, for its row
             if raw is None:
-                row(problem=f"malformed CSV line: longer than {MAX_LINE_BYTES} bytes (a line has about 1.3 KB); fix the list or re-extract it")
+                row(
+                    at,
+                    problem=f"malformed CSV line: longer than {MAX_LINE_BYTES} bytes (a line has about 1.3 KB); fix the list or re-extract it",
+                )
                 continue
             try:
                 fields = _fields(raw)
             except (UnicodeDecodeError, csv.Error) as exc:
-                row(problem=f"malformed CSV line: {type(exc).__name__}: {exc}; fix the list or re-extract it")
+                row(at, problem=f"malformed CSV line: {type(exc).__name__}: {exc}; fix the list or re-extract it")
                 first = False
                 continue
-            header = _columns_of(fields) if first or any(f[:1] in "sS" for f in fields[:1]) else None  # cheap: data lines start with a digit
+            header = (
+                _columns_of(fields) if first or any(f[:1] in "sS" for f in fields[:1]) else None
+            )  # cheap: data lines start with a digit
             if header is not None:
                 if first:
                     columns, width = header, len(fields)
                 else:
-                    ignored.append(IgnoredFile(part.name, part.path, f"line {number}: a header line again; not a record"))
+                    ignored.append(
+                        IgnoredFile(part.name, part.path, f"line {number}: a header line again; not a record")
+                    )
                 first = False
                 continue
             first = False
@@ -321,15 +370,23 @@ def _list_part(part: OriginalPart, images: _Images | None, ignored: list[Ignored
             if found is not None and images is not None:
                 images.named.add(found)  # named by a line, even a bad one: not an unlisted image
             if len(fields) != width:
-                row(image_id, problem=f"malformed CSV line: expected {width} comma-separated fields, found {len(fields)}; fix the list or re-extract it")
+                row(
+                    at,
+                    image_id,
+                    problem=f"malformed CSV line: expected {width} comma-separated fields, found {len(fields)}; fix the list or re-extract it",
+                )
                 continue
             if images is not None and found is not None:
-                row(image_id, str(images.folder / found))
+                row(at, image_id, str(images.folder / found))
             elif not rel:
-                row(image_id, problem="malformed CSV line: subDirectory_filePath is empty; fix the list")
+                row(at, image_id, problem="malformed CSV line: subDirectory_filePath is empty; fix the list")
             else:
-                where = f"{images.folder}/{rel}" if images is not None else f"{part.images_name}/{rel} (no {part.images_name}/ folder was found: extract it beside the lists)"
-                row(image_id, problem=f"image missing: {where} does not exist; re-extract the image")
+                where = (
+                    f"{images.folder}/{rel}"
+                    if images is not None
+                    else f"{part.images_name}/{rel} (no {part.images_name}/ folder was found: extract it beside the lists)"
+                )
+                row(at, image_id, problem=f"image missing: {where} does not exist; re-extract the image")
             labels[-1] = fields[columns[6]].strip()
             seen.setdefault(rel.lower(), []).append(len(rows) - 1)
     for indexes in seen.values():
@@ -350,11 +407,15 @@ def _list_part(part: OriginalPart, images: _Images | None, ignored: list[Ignored
                     f"({', '.join(repr(labels[j]) for j in indexes)}); keep one line in the list"
                 )
             if not old.problem or old.problem.startswith("image missing"):
-                rows[i] = CsvRow(old.part, old.image_id, old.csv, old.line, old.offset, old.length, old.columns, old.image, problem)
+                rows[i] = CsvRow(
+                    old.part, old.image_id, old.csv, old.line, old.offset, old.length, old.columns, old.image, problem
+                )
     return rows
 
 
-def list_release(parts: dict[str, OriginalPart], ignored_lists: list[IgnoredFile]) -> dict[str, tuple[list[CsvRow], list[IgnoredFile]]]:
+def list_release(
+    parts: dict[str, OriginalPart], ignored_lists: list[IgnoredFile]
+) -> dict[str, tuple[list[CsvRow], list[IgnoredFile]]]:
     """Every part's rows and what is not read, listed together: the images folder is shared by
     ``train`` and ``validation``, and an image is ignored only when no list names it."""
     out: dict[str, tuple[list[CsvRow], list[IgnoredFile]]] = {}
@@ -372,7 +433,9 @@ def list_release(parts: dict[str, OriginalPart], ignored_lists: list[IgnoredFile
         lists = ", ".join(parts[r].path.name for r in readers)
         ignored = out[readers[0]][1]
         for rel in sorted(images.files - images.named):
-            ignored.append(IgnoredFile(readers[0], images.folder / rel, f"image named by no list read ({lists}); not a row"))
+            ignored.append(
+                IgnoredFile(readers[0], images.folder / rel, f"image named by no list read ({lists}); not a row")
+            )
     for _, ignored in out.values():
         ignored.sort(key=lambda item: str(item.path))
     return out
@@ -398,12 +461,16 @@ def read_record(record: CsvRow, check_images: str = "markers") -> ReadResult:
         raise
     except Exception as exc:
         logger.debug("unexpected error reading %s line %d", record.csv, record.line, exc_info=True)
-        return ReadResult(bad=BadRecord(
-            record.part, record.image_id, str(record.csv),
-            f"{UNEXPECTED}: {type(exc).__name__}: {exc}; the record is left out so the run goes on. "
-            "Please report this line to the affectnetplus-hf maintainers",
-            record.line,
-        ))
+        return ReadResult(
+            bad=BadRecord(
+                record.part,
+                record.image_id,
+                str(record.csv),
+                f"{UNEXPECTED}: {type(exc).__name__}: {exc}; the record is left out so the run goes on. "
+                "Please report this line to the affectnetplus-hf maintainers",
+                record.line,
+            )
+        )
 
 
 def _face_box(fields: list[str], columns: tuple[int, ...], notes: list[tuple[str, str]]) -> dict | None:
@@ -416,9 +483,11 @@ def _face_box(fields: list[str], columns: tuple[int, ...], notes: list[tuple[str
     except ValueProblem:
         numbers = None
     if numbers is None or not all(v.is_integer() and -_INT32 <= v < _INT32 for v in numbers):
-        notes.append(("face_box", f"expected 4 whole numbers (x, y, width, height), found {short(','.join(texts))}; stored null"))
+        notes.append(
+            ("face_box", f"expected 4 whole numbers (x, y, width, height), found {short(','.join(texts))}; stored null")
+        )
         return None
-    return dict(zip(("x", "y", "width", "height"), map(int, numbers)))
+    return dict(zip(("x", "y", "width", "height"), map(int, numbers), strict=False))
 
 
 def _read(record: CsvRow, check_images: str) -> ReadResult:
@@ -433,7 +502,9 @@ def _read(record: CsvRow, check_images: str) -> ReadResult:
     try:
         fields = _fields(raw)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise _Bad(record.csv, f"malformed CSV line: {type(exc).__name__}: {exc} (the list changed since it was listed?)") from None
+        raise _Bad(
+            record.csv, f"malformed CSV line: {type(exc).__name__}: {exc} (the list changed since it was listed?)"
+        ) from None
     columns = record.columns
     if len(fields) <= max(columns) or fields[columns[0]].strip() != record.image_id:
         raise _Bad(record.csv, "the line changed since the list was read; run again")
@@ -460,9 +531,13 @@ def _read(record: CsvRow, check_images: str) -> ReadResult:
     try:
         data, size = _read_file(image_path, MAX_IMAGE_BYTES)
     except OSError as exc:
-        raise _Bad(image_path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it") from None
+        raise _Bad(
+            image_path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it"
+        ) from None
     if data is None:
-        raise _Bad(image_path, f"image file too large: {size} bytes, more than any AffectNet image; not read: re-extract it")
+        raise _Bad(
+            image_path, f"image file too large: {size} bytes, more than any AffectNet image; not read: re-extract it"
+        )
     problem, image_note = check_full_image(data, check_images)
     if problem:
         raise _Bad(image_path, problem)
@@ -489,4 +564,3 @@ def _read(record: CsvRow, check_images: str) -> ReadResult:
         "auto_label": code if automatic else None,
     }
     return ReadResult(row=row, notes=notes)
-

@@ -101,7 +101,9 @@ def face_landmarks(rng: random.Random, expression: int) -> tuple[list[tuple[floa
         pts.append((cx + rx * math.cos(t), cy + 10 + ry * 0.9 * math.sin(t)))
     brow_lift = {3: -6, 4: -4, 2: 3, 6: 4}.get(expression, 0)
     for side in (-1, 1):  # brows 17..21 (image left, outer->inner), 22..26 (inner->outer)
-        xs = [cx - 52, cx - 42, cx - 32, cx - 22, cx - 12] if side < 0 else [cx + 12, cx + 22, cx + 32, cx + 42, cx + 52]
+        xs = (
+            [cx - 52, cx - 42, cx - 32, cx - 22, cx - 12] if side < 0 else [cx + 12, cx + 22, cx + 32, cx + 42, cx + 52]
+        )
         for j, x in enumerate(xs):
             arch = 4 * math.sin(math.pi * (j + 0.5) / 5)
             pts.append((x, cy - 42 - arch + brow_lift))
@@ -123,9 +125,23 @@ def face_landmarks(rng: random.Random, expression: int) -> tuple[list[tuple[floa
     gap = {3: 14, 4: 8, 1: 4}.get(expression, 0)
     my = cy + 38
     width = 26 if expression != 3 else 16
-    top = [(cx - width, my - smile), (cx - 14, my - 5), (cx - 5, my - 7), (cx, my - 6), (cx + 5, my - 7), (cx + 14, my - 5), (cx + width, my - smile)]
+    top = [
+        (cx - width, my - smile),
+        (cx - 14, my - 5),
+        (cx - 5, my - 7),
+        (cx, my - 6),
+        (cx + 5, my - 7),
+        (cx + 14, my - 5),
+        (cx + width, my - smile),
+    ]
     pts += top  # 48..54
-    pts += [(cx + 14, my + 7 + gap), (cx + 5, my + 9 + gap), (cx, my + 9 + gap), (cx - 5, my + 9 + gap), (cx - 14, my + 7 + gap)]  # 55..59
+    pts += [
+        (cx + 14, my + 7 + gap),
+        (cx + 5, my + 9 + gap),
+        (cx, my + 9 + gap),
+        (cx - 5, my + 9 + gap),
+        (cx - 14, my + 7 + gap),
+    ]  # 55..59
     pts += [(cx - width + 5, my - smile * 0.8), (cx - 6, my - 2), (cx, my - 2), (cx + 6, my - 2)]  # 60..63
     pts += [(cx + width - 5, my - smile * 0.8), (cx + 6, my + gap), (cx, my + gap), (cx - 6, my + gap)]  # 64..67
     roll = rng.uniform(-0.2, 0.2)
@@ -166,7 +182,7 @@ def _soft_label(rng: random.Random, expression: int | None, subset: int | None) 
         values = sorted(scores, reverse=True)
         values[0] += rng.uniform(0.3, 0.6)
         scores = [0.0] * NUM_SOFT_CLASSES
-        for k, value in zip(ranked, values):
+        for k, value in zip(ranked, values, strict=False):
             scores[k] = value
     return [round(v, 4) for v in scores]
 
@@ -176,22 +192,33 @@ def _probabilities(rng: random.Random, keys, decimals: int = 2) -> dict:
     total = sum(raw)
     values = [round(v / total, decimals) for v in raw]
     values[-1] = round(1 - sum(values[:-1]), decimals)
-    return dict(zip(keys, values))
+    return dict(zip(keys, values, strict=False))
 
 
-def _annotation(rng: random.Random, expression: int | None, subset: int | None, points, roll: float, with_29: bool) -> dict:
+def _annotation(
+    rng: random.Random, expression: int | None, subset: int | None, points, roll: float, with_29: bool
+) -> dict:
     meta = {
         "age": rng.randrange(3, 80),
         "valence": round(rng.uniform(-1, 1), 6),
         "arousal": round(rng.uniform(-1, 1), 6),
         "gender": _probabilities(rng, ("female", "male")),
         "race": _probabilities(rng, _RACE_KEYS),
-        "pose": {"yaw": round(rng.uniform(-0.3, 0.3), 2), "pitch": round(rng.uniform(-0.3, 0.3), 2), "roll": round(roll, 2)},
+        "pose": {
+            "yaw": round(rng.uniform(-0.3, 0.3), 2),
+            "pitch": round(rng.uniform(-0.3, 0.3), 2),
+            "roll": round(roll, 2),
+        },
         "landmark-68": [int(round(v)) for xy in points for v in xy],
     }
     if with_29:
         meta["landmark-29"] = [int(round(v)) for xy in points[17:46] for v in xy]
-    return {"human-label": expression, "soft-label": _soft_label(rng, expression, subset), "subset": subset, "meta-data": meta}
+    return {
+        "human-label": expression,
+        "soft-label": _soft_label(rng, expression, subset),
+        "subset": subset,
+        "meta-data": meta,
+    }
 
 
 def _apply_fault(fault: str, annotation: dict) -> None:
@@ -257,7 +284,9 @@ def write_sample(
         if len(names) > n:
             raise ValueError(f"{len(names)} faults for part {part!r} but only n={n} records")
     human, train_name, val_name, unlabeled_name, images_name, annotations_name = _LAYOUTS[layout]
-    folders = dict(zip(PARTS, (Path(human, train_name), Path(human, val_name), Path(unlabeled_name))))  # in PARTS order
+    folders = dict(
+        zip(PARTS, (Path(human, train_name), Path(human, val_name), Path(unlabeled_name)), strict=False)
+    )  # in PARTS order
     root = Path(root)
     for part in parts:  # an earlier sample's files would mix in (a fault that leaves a file out would not show)
         base = root / folders[part]
@@ -267,7 +296,7 @@ def write_sample(
                 "sample holds exactly the records and faults it reports: remove it or choose another folder"
             )
     manifest = SampleManifest(root=root)
-    for part_index, part in enumerate(parts):
+    for _part_index, part in enumerate(parts):
         rng = random.Random(f"{seed}-{part}")
         base = root / folders[part]
         (base / images_name).mkdir(parents=True, exist_ok=True)

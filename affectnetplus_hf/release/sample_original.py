@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.configs import AFFECTNET_2017, AFFECTNET_8LABELS, AUTOMATIC_PART, RELEASE_PARTS
+from ..core.configs import AFFECTNET_8LABELS, AFFECTNET_2017, AUTOMATIC_PART, RELEASE_PARTS
 from ..core.schema import EXPRESSIONS
 from .sample import _draw, face_landmarks
 
@@ -36,7 +36,10 @@ FAULTS_2017: dict[str, tuple[str, bool]] = {
     "truncated_jpeg": ("the JPEG is cut to half its length", True),
     "short_landmarks": ("facial_landmarks has 135 numbers", True),
     "non_numeric_code": ("expression is 'abc'", True),
-    "duplicate_path": ("one more line, at the end, names the same image with another expression (both lines bad)", True),
+    "duplicate_path": (
+        "one more line, at the end, names the same image with another expression (both lines bad)",
+        True,
+    ),
     "malformed_line": ("the line stops after its fourth field", True),
     "unlisted_image": ("one more image, which no list names (reported as ignored, never a row)", False),
     "sentinel": ("valence and arousal are -2 (stored null)", False),
@@ -58,12 +61,32 @@ FAULTS_8LABELS: dict[str, tuple[str, bool]] = {
     "stray_file": ("annotations/notes.txt beside the .npy files (reported as ignored)", False),
 }
 
-_HEADER = ["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "facial_landmarks", "expression", "valence", "arousal"]
+_HEADER = [
+    "subDirectory_filePath",
+    "face_x",
+    "face_y",
+    "face_width",
+    "face_height",
+    "facial_landmarks",
+    "expression",
+    "valence",
+    "arousal",
+]
 _EXTENSIONS = (".jpg", ".png", ".jpeg", ".JPG")
 _2017_LISTS = {
     "train": ("Manually_Annotated_file_lists", "training.csv", "Manually_Annotated", "Manually_Annotated_Images"),
-    "validation": ("Manually_Annotated_file_lists", "validation.csv", "Manually_Annotated", "Manually_Annotated_Images"),
-    AUTOMATIC_PART: ("Automatically_Annotated_file_lists", "automatically_annotated.csv", "Automatically_Annotated", "Automatically_Annotated_Images"),
+    "validation": (
+        "Manually_Annotated_file_lists",
+        "validation.csv",
+        "Manually_Annotated",
+        "Manually_Annotated_Images",
+    ),
+    AUTOMATIC_PART: (
+        "Automatically_Annotated_file_lists",
+        "automatically_annotated.csv",
+        "Automatically_Annotated",
+        "Automatically_Annotated_Images",
+    ),
 }
 _8_DIRS = {"train": "train_set", "validation": "val_set"}
 
@@ -94,7 +117,9 @@ class OriginalSampleManifest:
         return [i for i in self.ids.get(part, []) if i not in bad]
 
 
-def _check(root: Path, faults: dict[str, list[str]] | None, table: dict, n: int, parts: tuple[str, ...], valid_parts) -> dict:
+def _check(
+    root: Path, faults: dict[str, list[str]] | None, table: dict, n: int, parts: tuple[str, ...], valid_parts
+) -> dict:
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     unknown_parts = [p for p in parts if p not in valid_parts]
@@ -133,7 +158,11 @@ def _va(rng: random.Random, expression: int) -> tuple[float, float]:
 
 
 def write_sample_2017(
-    root: str | Path, n: int = 12, seed: int = 0, parts: tuple[str, ...] = RELEASE_PARTS[AFFECTNET_2017], faults: dict[str, list[str]] | None = None
+    root: str | Path,
+    n: int = 12,
+    seed: int = 0,
+    parts: tuple[str, ...] = RELEASE_PARTS[AFFECTNET_2017],
+    faults: dict[str, list[str]] | None = None,
 ) -> OriginalSampleManifest:
     """Write a synthetic AffectNet 2017 release of ``n`` lines per list under ``root``, nested as
     real extractions are (``Manually_Annotated/Manually_Annotated_Images/``)."""
@@ -156,7 +185,9 @@ def write_sample_2017(
             fault = part_faults[index] if index < len(part_faults) else None
             expression = index % len(EXPRESSIONS)
             ext = ".jpg" if fault == "truncated_jpeg" else _EXTENSIONS[index % len(_EXTENSIONS)]
-            name = hashlib.sha224(f"{seed}-{part}-{index}".encode()).hexdigest() + ext  # 56 hex digits, as the release's
+            name = (
+                hashlib.sha224(f"{seed}-{part}-{index}".encode()).hexdigest() + ext
+            )  # 56 hex digits, as the release's
             image_id = f"{index % 3 + 1}/{name}"
             crop, points = _face(rng, expression)
             width, height = rng.randrange(240, 360), rng.randrange(240, 330)
@@ -223,7 +254,11 @@ def _save_npy(path: Path, value) -> None:
 
 
 def write_sample_8labels(
-    root: str | Path, n: int = 12, seed: int = 0, parts: tuple[str, ...] = RELEASE_PARTS[AFFECTNET_8LABELS], faults: dict[str, list[str]] | None = None
+    root: str | Path,
+    n: int = 12,
+    seed: int = 0,
+    parts: tuple[str, ...] = RELEASE_PARTS[AFFECTNET_8LABELS],
+    faults: dict[str, list[str]] | None = None,
 ) -> OriginalSampleManifest:
     """Write a synthetic 8-label release of ``n`` records per part under ``root``."""
     root = Path(root)
@@ -269,7 +304,9 @@ def write_sample_8labels(
                 lnd = lnd.astype(str)  # some copies store landmarks as strings
             if fault == "huge_shape":
                 with open(annotations / f"{image_id}_lnd.npy", "wb") as handle:
-                    np.lib.format.write_array_header_1_0(handle, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+                    np.lib.format.write_array_header_1_0(
+                        handle, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+                    )
                     handle.write(b"\x00" * 64)
             elif fault != "missing_lnd":
                 _save_npy(annotations / f"{image_id}_lnd.npy", lnd)

@@ -77,7 +77,9 @@ def va_value(text, column: str, notes: list[tuple[str, str]]) -> float | None:
         return None
     low, high = DOCUMENTED_RANGES[column]
     if not low - RANGE_SLACK <= number <= high + RANGE_SLACK:
-        notes.append((column, f"outside the documented range [{low:g}, {high:g}]: {number:g}; kept as released (check the file)"))
+        notes.append(
+            (column, f"outside the documented range [{low:g}, {high:g}]: {number:g}; kept as released (check the file)")
+        )
     return number
 
 
@@ -104,7 +106,10 @@ def check_full_image(data: bytes, check: str) -> tuple[str | None, str | None]:
     if data.startswith(_PNG):
         end = data.rfind(b"IEND")
         if end < 0 or len(data) < end + 8:
-            return f"PNG cut short: no IEND chunk at its end ({len(data)} bytes); the file was truncated: re-extract it", None
+            return (
+                f"PNG cut short: no IEND chunk at its end ({len(data)} bytes); the file was truncated: re-extract it",
+                None,
+            )
         if data[end + 8 :].strip(b"\x00"):
             note = f"{len(data) - end - 8} bytes after the PNG's IEND chunk; kept as released (decoders ignore them)"
     elif data.startswith(_JPEG_SOI):
@@ -135,4 +140,3 @@ def _decode_problem(data: bytes) -> str | None:
     except Exception as exc:  # PIL raises many types for garbage
         return f"image does not decode: {type(exc).__name__}: {exc}; re-extract it"
     return None
-

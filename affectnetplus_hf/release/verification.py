@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.choices import CheckImages, check_choice
-from ..core.parallel import report_progress, run_jobs
 from ..core.configs import AFFECTNET_PLUS, LABEL_NAMES, SUBSET_NAMES, label_name, subset_name
+from ..core.parallel import report_progress, run_jobs
 from ..core.releases import release_info
 from ..core.schema import SUBSETS
 from .kind import iter_rows, open_release
@@ -103,7 +103,11 @@ class VerifyReport:
             "",
             f"TOTAL: {sum(p.read for p in self.parts.values())} records read, "
             f"{sum(p.good for p in self.parts.values())} good, {self.bad} bad"
-            + ("" if self.ok else "  -> see the bad records above; re-extract those files, or export with the default --on-bad skip to leave them out"),
+            + (
+                ""
+                if self.ok
+                else "  -> see the bad records above; re-extract those files, or export with the default --on-bad skip to leave them out"
+            ),
         ]
         return "\n".join(lines)
 
@@ -164,7 +168,9 @@ def _part_text(part: PartReport) -> str:
         if len(part.bad) > _SHOWN:
             out.append(f"  ... and {len(part.bad) - _SHOWN} more")
     if part.notes:
-        out.append("notes (records kept; a value stored null, kept out of range, or a key ignored), by kind, with one example:")
+        out.append(
+            "notes (records kept; a value stored null, kept out of range, or a key ignored), by kind, with one example:"
+        )
         for (name, reason), n in part.notes.most_common(10):
             example = part.note_examples.get((name, reason), {})
             out.append(f"  {name}: {reason} x{n}")
@@ -217,12 +223,18 @@ def _scan(job: _ScanJob) -> _ScanResult:
             key = (note.field, reason_class(note.reason))
             notes[key] += 1
             if key not in examples:
-                examples[key] = {"path": note.path, "reason": note.reason, **({"line": note.line} if note.line is not None else {})}
+                examples[key] = {
+                    "path": note.path,
+                    "reason": note.reason,
+                    **({"line": note.line} if note.line is not None else {}),
+                }
         row = result.row
         if result.bad is not None:
             bad.append(result.bad.to_report())
         elif row is not None:  # a record that is not bad has its row
-            label = row["human_label"] if row["human_label"] is not None else row["auto_label"]  # automatic list: the model's
+            label = (
+                row["human_label"] if row["human_label"] is not None else row["auto_label"]
+            )  # automatic list: the model's
             counts[(label_name(label), subset_name(row["subset"]))] += 1
         if done % 256 == 0:
             report_progress(256)
@@ -243,7 +255,9 @@ def verify(
     check_choice("check_images", check_images, CheckImages)
     release = open_release(raw_dir)
     parts = release.info.parts
-    report = VerifyReport(root=str(release.root), missing_parts=[p for p in parts if p not in release.parts], kind=release.kind)
+    report = VerifyReport(
+        root=str(release.root), missing_parts=[p for p in parts if p not in release.parts], kind=release.kind
+    )
     jobs: list[_ScanJob] = []
     for name in parts:
         if name not in release.parts:

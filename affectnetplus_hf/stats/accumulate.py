@@ -140,7 +140,9 @@ class StatsAccumulator:
     def add_row(self, split: str, row: dict) -> None:
         """Add one row dict of ``split`` (buffered; see the class docstring)."""
         pending = self._pending.setdefault(split, [])
-        pending.append({name: row[name] for name in STATS_COLUMNS if name in row})  # not the image bytes (arrow_of_rows checks the rest)
+        pending.append(
+            {name: row[name] for name in STATS_COLUMNS if name in row}
+        )  # not the image bytes (arrow_of_rows checks the rest)
         if len(pending) >= self.batch_size:
             self._flush(split)
 
@@ -173,9 +175,7 @@ class StatsAccumulator:
         s = np.where(values["subset"] < 0, len(SUBSETS), values["subset"])
         soft, soft_null = values["soft_label"], null["soft_label"]
         valence, arousal, age = values["valence"], values["arousal"], values["age"]
-        gender, gender_null = values["gender"], null["gender"]
-        race, race_null = values["race"], null["race"]
-        pose, pose_null = values["head_pose"], null["head_pose"]
+        gender, race = values["gender"], values["race"]
         landmarks, lm_null = values["landmarks"], null["landmarks"]
 
         # rows, counts, nulls per split
@@ -204,7 +204,15 @@ class StatsAccumulator:
 
         # a value outside its column's range (1e30, an infinity) is left out of every number below,
         # as a null is, and counted: sums, bins and plots stay within the documented ranges
-        ranged = {"valence": valence, "arousal": arousal, "age": age, "gender": gender, "race": race, "soft_label": soft, "landmarks": landmarks}
+        ranged = {
+            "valence": valence,
+            "arousal": arousal,
+            "age": age,
+            "gender": gender,
+            "race": race,
+            "soft_label": soft,
+            "landmarks": landmarks,
+        }
         left_out = self.split_left_out.setdefault(split, np.zeros(len(RANGED_COLUMNS), dtype=np.int64))
         for k, name in enumerate(RANGED_COLUMNS):
             array, (low, high) = ranged[name], SUMMARY_RANGES[name]
@@ -216,7 +224,9 @@ class StatsAccumulator:
                 ranged[name] = np.where(outside.reshape((size,) + (1,) * (array.ndim - 1)), np.nan, array)
                 left_out[k] += int(outside.sum())
                 np.add.at(self.left_out[:, k], g[outside], 1)
-        valence, arousal, age, gender, race, soft, landmarks = (ranged[name] for name in ("valence", "arousal", "age", "gender", "race", "soft_label", "landmarks"))
+        valence, arousal, age, gender, race, soft, landmarks = (
+            ranged[name] for name in ("valence", "arousal", "age", "gender", "race", "soft_label", "landmarks")
+        )
 
         # soft label: normalise, entropy, rank of the human label
         total = soft.sum(axis=1)
@@ -267,7 +277,9 @@ class StatsAccumulator:
             self.lm_sq += (points * points).sum(axis=0)
 
     @staticmethod
-    def _groups(probs: np.ndarray, counts: np.ndarray, prob_sum: np.ndarray, prob_n: np.ndarray, g: np.ndarray) -> np.ndarray:
+    def _groups(
+        probs: np.ndarray, counts: np.ndarray, prob_sum: np.ndarray, prob_n: np.ndarray, g: np.ndarray
+    ) -> np.ndarray:
         group = most_probable(probs)
         complete = group != NO_GROUP
         group[~complete] = probs.shape[1]  # the last column: unknown

@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 
 def write_card_plots(
-    stats: StatsSummary | Mapping[str, Any], export_dir: str | os.PathLike[str], subdir: str = CARD_PLOTS_DIR, echo: Callable[[str], object] = log.warning
+    stats: StatsSummary | Mapping[str, Any],
+    export_dir: str | os.PathLike[str],
+    subdir: str = CARD_PLOTS_DIR,
+    echo: Callable[[str], object] = log.warning,
 ) -> dict[str, str]:
     """Draw the plots into ``export_dir/subdir`` and return ``{plot name: path relative to
     export_dir}`` (POSIX, for Markdown links). Without matplotlib nothing is drawn: a note goes
@@ -49,7 +52,10 @@ def write_card_plots(
 def _demographics_table(stats: StatsSummary) -> Table:
     labels = stats.labels
     rows: list[tuple[str, str, int, float | None, float | None]] = []
-    for key, groups, overall in (("gender", labels.genders, stats.gender.overall), ("race", labels.races, stats.race.overall)):
+    for key, groups, overall in (
+        ("gender", labels.genders, stats.gender.overall),
+        ("race", labels.races, stats.race.overall),
+    ):
         for group in groups[:-1]:
             rows.append((key, group, overall.counts[group], overall.shares[group], overall.mean_probability[group]))
         rows.append((key, "unknown", overall.counts["unknown"], None, None))
@@ -57,7 +63,13 @@ def _demographics_table(stats: StatsSummary) -> Table:
         "demographics",
         "Estimated gender and race, all rows",
         "Rows per group (the largest estimated probability), share of the rows with a known group, and mean probability.",
-        (Column("attribute", "text"), Column("group", "text"), Column("rows"), Column("share", "share"), Column("mean_probability", "float")),
+        (
+            Column("attribute", "text"),
+            Column("group", "text"),
+            Column("rows"),
+            Column("share", "share"),
+            Column("mean_probability", "float"),
+        ),
         tuple(rows),
     )
 
@@ -74,7 +86,9 @@ def _short_va(table: Table) -> Table:
     )
 
 
-def card_section(stats: StatsSummary | Mapping[str, Any], plots: Mapping[str, str] | None = None, heading: str = "##") -> str:
+def card_section(
+    stats: StatsSummary | Mapping[str, Any], plots: Mapping[str, str] | None = None, heading: str = "##"
+) -> str:
     """Markdown for the card: a ``Statistics`` heading, headline tables and the plots.
 
     ``plots`` maps plot names to paths relative to the card (what :func:`write_card_plots`
@@ -98,7 +112,12 @@ def card_section(stats: StatsSummary | Mapping[str, Any], plots: Mapping[str, st
     left_out = left_out_sentence(summary)
     if left_out:
         parts += [left_out, ""]
-    for table in (table_by_name(tables, "agreement_by_subset"), table_by_name(tables, "agreement_by_class"), _short_va(table_by_name(tables, "valence_arousal")), _demographics_table(summary)):
+    for table in (
+        table_by_name(tables, "agreement_by_subset"),
+        table_by_name(tables, "agreement_by_class"),
+        _short_va(table_by_name(tables, "valence_arousal")),
+        _demographics_table(summary),
+    ):
         parts.append(to_markdown(table, heading=sub))
     shown = [p for p in PLOTS if p.name in plots]
     if shown:

@@ -31,7 +31,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         metavar="SOURCE",
         help="an exported folder (affectnetplus export), a Hub repo id (owner/name), or a raw release folder",
     )
-    parser.add_argument("--out", "-o", metavar="DIR", default="affectnetplus_stats", help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--out", "-o", metavar="DIR", default="affectnetplus_stats", help="output folder (default: %(default)s)"
+    )
     parser.add_argument(
         "--split",
         action="append",
@@ -87,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     if stats.rows.total == 0:
         which = f" in split {', '.join(args.splits)}" if args.splits else ""
         found = f"all {sum(bad.values()):,} records{which} are bad {listed}" if bad else f"it holds no row{which}"
-        echo(f"affectnetplus stats: {args.source}: no statistics to compute: {found}; nothing was written to {args.out}")
+        echo(
+            f"affectnetplus stats: {args.source}: no statistics to compute: {found}; nothing was written to {args.out}"
+        )
         return 1 if bad else 2
     try:
         output = write_stats_files(stats, args.out, plots=not args.no_plots, embed=not args.link_plots, echo=echo)
@@ -107,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="affectnetplus stats", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="affectnetplus stats", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     configure_parser(parser)
     return run(parser.parse_args(argv))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from ..core.columns import COLUMN_KINDS
 from ..core.configs import ALL_PARTS, LABEL_NAMES, SUBSET_NAMES
-from ..release.reader import DOCUMENTED_RANGES, RANGE_SLACK
 from ..core.schema import EXPRESSIONS, GENDERS, NUM_SOFT_CLASSES, RACES
+from ..release.reader import DOCUMENTED_RANGES, RANGE_SLACK
 from .sources import STATS_COLUMNS
 
 __all__ = [
@@ -41,13 +41,18 @@ GENDER_GROUPS: tuple[str, ...] = (*GENDERS, UNKNOWN)
 RACE_GROUPS: tuple[str, ...] = (*RACES, UNKNOWN)
 AGE_BIN_WIDTH = 5
 AGE_BIN_EDGES: tuple[int, ...] = tuple(range(0, 101, AGE_BIN_WIDTH))  # 0, 5, ..., 100
-AGE_BIN_LABELS: tuple[str, ...] = (*(f"{a}-{a + AGE_BIN_WIDTH - 1}" for a in AGE_BIN_EDGES[:-1]), f"{AGE_BIN_EDGES[-1]}+")
+AGE_BIN_LABELS: tuple[str, ...] = (
+    *(f"{a}-{a + AGE_BIN_WIDTH - 1}" for a in AGE_BIN_EDGES[:-1]),
+    f"{AGE_BIN_EDGES[-1]}+",
+)
 VA_BINS = 40
 #: Split names in report order (the release's parts); other split names follow in the order first seen.
 SPLIT_ORDER: tuple[str, ...] = ALL_PARTS
 
 #: Struct columns and their members, in schema order (from :data:`~affectnetplus_hf.core.columns.COLUMN_KINDS`).
-STRUCT_MEMBERS: dict[str, tuple[str, ...]] = {name: spec for name, (kind, spec) in COLUMN_KINDS.items() if kind == "struct"}
+STRUCT_MEMBERS: dict[str, tuple[str, ...]] = {
+    name: spec for name, (kind, spec) in COLUMN_KINDS.items() if kind == "struct"
+}
 #: Columns and struct fields whose nulls are counted, in table order.
 NULL_COLUMNS: tuple[str, ...] = tuple(
     item

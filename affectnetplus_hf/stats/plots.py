@@ -71,7 +71,12 @@ def _margins(figure, left=0.8, right=0.2, top=0.5, bottom=0.6, hspace=None, wspa
     """Fixed margins in inches (a layout engine would cost a second full draw per figure)."""
     width, height = figure.get_size_inches()
     figure.subplots_adjust(
-        left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height, hspace=hspace, wspace=wspace
+        left=left / width,
+        right=1 - right / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        hspace=hspace,
+        wspace=wspace,
     )
 
 
@@ -107,7 +112,7 @@ def _draw_class_subset(stats: StatsSummary):
     axes = figure.subplots(len(splits), 1, squeeze=False)[:, 0]
     _margins(figure, left=0.9, top=0.75, bottom=0.9, hspace=0.5)
     subsets = stats.labels.subsets
-    for ax, split in zip(axes, splits):
+    for ax, split in zip(axes, splits, strict=False):
         counts: Mapping[str, Mapping[str, int]] = stats.counts.get(split, {})
         classes = [c for c in stats.labels.classes if c in counts and any(counts[c].values())]
         if not classes:
@@ -119,7 +124,7 @@ def _draw_class_subset(stats: StatsSummary):
             if not any(values):
                 continue
             ax.bar(classes, values, bottom=bottom, label=subset, color=_SUBSET_COLOURS.get(subset))
-            bottom = [b + v for b, v in zip(bottom, values)]
+            bottom = [b + v for b, v in zip(bottom, values, strict=False)]
         ax.set_title(f"{split}: {sum(bottom):,} rows", fontsize=10)
         ax.set_ylabel("rows")
         ax.tick_params(axis="x", labelrotation=35)
@@ -150,14 +155,24 @@ def _draw_va_density(stats: StatsSummary):
     for ax in axes[len(classes) :]:
         ax.set_visible(False)
     by_class = stats.valence_arousal.by_class
-    for index, (ax, name) in enumerate(zip(axes, classes)):
+    for index, (ax, name) in enumerate(zip(axes, classes, strict=False)):
         hist = np.asarray(density.by_class[name], dtype=float)
         colour = to_rgb(colours[name])
         tint = tuple(0.8 + 0.2 * c for c in colour)  # a pale shade for a single row, full colour at the peak
         cmap = LinearSegmentedColormap.from_list(name, [tint, colour]).with_extremes(bad=(1, 1, 1, 0))
         shown = np.ma.masked_equal(hist.T, 0)  # rows = arousal, columns = valence
         norm = LogNorm(vmin=1, vmax=hist.max()) if hist.max() > 1 else None
-        ax.imshow(shown, origin="lower", extent=(lo, hi, lo, hi), cmap=cmap, norm=norm, vmin=None if norm else 0, vmax=None if norm else 1, aspect="equal", interpolation="nearest")
+        ax.imshow(
+            shown,
+            origin="lower",
+            extent=(lo, hi, lo, hi),
+            cmap=cmap,
+            norm=norm,
+            vmin=None if norm else 0,
+            vmax=None if norm else 1,
+            aspect="equal",
+            interpolation="nearest",
+        )
         mean_v, mean_a = by_class[name].valence.mean, by_class[name].arousal.mean
         if _within(mean_v, lo, hi) and _within(mean_a, lo, hi):  # a mark outside would stretch the shared axes
             ax.plot([mean_v], [mean_a], marker="+", color="black", markersize=10)
@@ -195,8 +210,23 @@ def _draw_confusion(stats: StatsSummary):
     limit = matrix.max()
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white" if matrix[i, j] < 0.6 * limit else "black")
-    colorbar_ax = figure.add_axes((1 - 0.95 / figure.get_size_inches()[0], ax.get_position().y0, 0.18 / figure.get_size_inches()[0], ax.get_position().height))
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if matrix[i, j] < 0.6 * limit else "black",
+            )
+    colorbar_ax = figure.add_axes(
+        (
+            1 - 0.95 / figure.get_size_inches()[0],
+            ax.get_position().y0,
+            0.18 / figure.get_size_inches()[0],
+            ax.get_position().height,
+        )
+    )
     figure.colorbar(image, cax=colorbar_ax, label="mean share of the soft label")
     ax.set_title("Mean normalised soft label per human class")
     return figure
@@ -216,7 +246,14 @@ def _draw_age(stats: StatsSummary):
         return figure
     bar = width / len(groups)
     for k, group in enumerate(groups):
-        ax.bar([x + k * bar for x in lefts], histograms[group], width=bar, align="edge", label=f"{group} ({sum(histograms[group]):,})", color=_GENDER_COLOURS.get(group))
+        ax.bar(
+            [x + k * bar for x in lefts],
+            histograms[group],
+            width=bar,
+            align="edge",
+            label=f"{group} ({sum(histograms[group]):,})",
+            color=_GENDER_COLOURS.get(group),
+        )
     ax.set_xticks(list(edges) + [edges[-1] + width], [str(e) for e in edges] + [""], fontsize=7)
     ax.set_xlabel(f"estimated age (years; {width}-year bins, last bin {edges[-1]}+)")
     ax.set_ylabel("rows")
@@ -244,13 +281,19 @@ def _draw_race(stats: StatsSummary):
     for k, key in enumerate(keys):
         values = [100 * (d.shares[key] or 0.0) for _, d in items][::-1]
         ax.barh(names, values, left=left, color=cmap(k), label=key)
-        for y, (x0, v) in enumerate(zip(left, values)):
+        for y, (x0, v) in enumerate(zip(left, values, strict=False)):
             if v >= 7:
                 ax.text(x0 + v / 2, y, f"{v:.0f}", ha="center", va="center", fontsize=7)
-        left = [a + b for a, b in zip(left, values)]
+        left = [a + b for a, b in zip(left, values, strict=False)]
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of rows with a known estimated race (largest probability)")
-    ax.legend(ncols=6, fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.5 / (figure.get_size_inches()[1] - 1.7)))
+    ax.legend(
+        ncols=6,
+        fontsize=8,
+        frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.5 / (figure.get_size_inches()[1] - 1.7)),
+    )
     ax.set_title("Estimated race composition per class")
     return figure
 
@@ -267,10 +310,12 @@ def _draw_landmarks(stats: StatsSummary):
         return figure
     mean, std = lm.mean, lm.std
     low, high = SUMMARY_RANGES["landmarks"]
-    if not all(_within(v, low, high) for p in mean for v in p) or not all(_within(v, 0, high - low) for p in std for v in p):
+    if not all(_within(v, low, high) for p in mean for v in p) or not all(
+        _within(v, 0, high - low) for p in std for v in p
+    ):
         _no_data(ax, "landmarks outside the crop's range")  # stats from elsewhere: never draw a huge shape
         return figure
-    for (x, y), (sx, sy) in zip(mean, std):
+    for (x, y), (sx, sy) in zip(mean, std, strict=False):
         ax.add_patch(Ellipse((x, y), 2 * sx, 2 * sy, facecolor="#1e88e5", alpha=0.18, edgecolor="none"))
     for first, stop, closed in IBUG68_CONTOURS:
         if stop > len(mean):
@@ -289,16 +334,54 @@ def _draw_landmarks(stats: StatsSummary):
 
 #: Every plot, in report order.
 PLOTS: tuple[Plot, ...] = (
-    Plot("class_subset", "class_subset_counts.png", "Rows per class and subset", "Rows per human label, stacked by data-complexity subset, one panel per split.", _draw_class_subset),
-    Plot("valence_arousal", "valence_arousal_density.png", "Valence-arousal density per class", "Each class's rows in the valence-arousal plane (40 x 40 bins, log colour), its mean marked +.", _draw_va_density),
-    Plot("soft_label_confusion", "soft_label_confusion.png", "Soft-label confusion", "Mean soft label (normalised to sum 1) for the rows of each human label: how annotators' single label and the soft label agree.", _draw_confusion),
-    Plot("age_by_gender", "age_by_gender.png", "Age by gender", "Estimated age, 5-year bins, per estimated gender (largest probability).", _draw_age),
-    Plot("race_by_class", "race_by_class.png", "Race composition per class", "Share of each estimated race (largest probability) among the rows of each class.", _draw_race),
-    Plot("landmarks_mean_shape", "landmarks_mean_shape.png", "Mean landmark shape", "Mean position of the 68 iBUG points in the 224 x 224 crop; ellipses span one standard deviation in x and y.", _draw_landmarks),
+    Plot(
+        "class_subset",
+        "class_subset_counts.png",
+        "Rows per class and subset",
+        "Rows per human label, stacked by data-complexity subset, one panel per split.",
+        _draw_class_subset,
+    ),
+    Plot(
+        "valence_arousal",
+        "valence_arousal_density.png",
+        "Valence-arousal density per class",
+        "Each class's rows in the valence-arousal plane (40 x 40 bins, log colour), its mean marked +.",
+        _draw_va_density,
+    ),
+    Plot(
+        "soft_label_confusion",
+        "soft_label_confusion.png",
+        "Soft-label confusion",
+        "Mean soft label (normalised to sum 1) for the rows of each human label: how annotators' single label and the soft label agree.",
+        _draw_confusion,
+    ),
+    Plot(
+        "age_by_gender",
+        "age_by_gender.png",
+        "Age by gender",
+        "Estimated age, 5-year bins, per estimated gender (largest probability).",
+        _draw_age,
+    ),
+    Plot(
+        "race_by_class",
+        "race_by_class.png",
+        "Race composition per class",
+        "Share of each estimated race (largest probability) among the rows of each class.",
+        _draw_race,
+    ),
+    Plot(
+        "landmarks_mean_shape",
+        "landmarks_mean_shape.png",
+        "Mean landmark shape",
+        "Mean position of the 68 iBUG points in the 224 x 224 crop; ellipses span one standard deviation in x and y.",
+        _draw_landmarks,
+    ),
 )
 
 
-def draw_plots(stats: StatsSummary | Mapping[str, Any], out_dir: str | Path, names: Iterable[str] | None = None) -> dict[str, Path]:
+def draw_plots(
+    stats: StatsSummary | Mapping[str, Any], out_dir: str | Path, names: Iterable[str] | None = None
+) -> dict[str, Path]:
     """Draw the plots (all, or those ``names``) into ``out_dir`` as PNG; returns ``{name: path}``.
 
     Raises :class:`MissingPlotDependency` when matplotlib is not installed.

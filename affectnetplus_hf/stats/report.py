@@ -58,7 +58,14 @@ _SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Age, gender and race",
         "demographics",
-        (("plot", "age_by_gender"), ("table", "age"), ("table", "age_distribution"), ("table", "gender"), ("plot", "race_by_class"), ("table", "race")),
+        (
+            ("plot", "age_by_gender"),
+            ("table", "age"),
+            ("table", "age_distribution"),
+            ("table", "gender"),
+            ("plot", "race_by_class"),
+            ("table", "race"),
+        ),
     ),
     ("Landmarks", "landmarks", (("plot", "landmarks_mean_shape"), ("table", "landmarks"))),
     ("Null values and values left out", "nulls", (("table", "nulls"), ("table", "out_of_range"))),
@@ -74,7 +81,10 @@ _DEFINITIONS = (
         "1 + the number of soft-label scores strictly greater than the human class's score; only for human "
         "labels 0..7 (none, uncertain and non_face have no soft-label score). Top-1 rate = share with rank 1.",
     ),
-    ("gender / race group", "the key with the largest estimated probability; unknown where any probability is null or out of range."),
+    (
+        "gender / race group",
+        "the key with the largest estimated probability; unknown where any probability is null or out of range.",
+    ),
     (
         "left out",
         "a value outside its documented range (valence and arousal [-1, 1], age [0, 120], probabilities and scores "
@@ -91,8 +101,8 @@ def _table_html(table: Table, heading: str = "h3") -> str:
     for row in table.rows:
         cls = ' class="all"' if row and row[0] == "all" else ""
         cells = "".join(
-            f'<td{"" if c.kind == "text" else " class=num"}>{html.escape(format_value(v, c.kind))}</td>'
-            for v, c in zip(row, table.columns)
+            f"<td{'' if c.kind == 'text' else ' class=num'}>{html.escape(format_value(v, c.kind))}</td>"
+            for v, c in zip(row, table.columns, strict=False)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
     csv = html.escape(table_file(table.name, ".csv"))  # written beside the report by write_tables
@@ -166,7 +176,11 @@ def render_html(
         parts.append(f'<p class="note">{html.escape(left_out)} <a href="#table-out_of_range">Which, per split</a>.</p>')
     if plot_note and not plots:
         parts.append(f'<p class="note">{html.escape(plot_note)}</p>')
-    parts.append("<nav><ul>" + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for t, a, _ in _SECTIONS) + '<li><a href="#definitions">Definitions</a></li></ul></nav>')
+    parts.append(
+        "<nav><ul>"
+        + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for t, a, _ in _SECTIONS)
+        + '<li><a href="#definitions">Definitions</a></li></ul></nav>'
+    )
     for title, anchor, items in _SECTIONS:
         parts.append(f'<h2 id="{anchor}">{html.escape(title)}</h2>')
         for kind, name in items:
@@ -180,7 +194,9 @@ def render_html(
     parts.append("</dl>")
     from .._version import __version__
 
-    parts.append(f'<p class="desc">Written by affectnetplus-hf {html.escape(__version__)} (<code>affectnetplus stats</code>). Full numbers: <a href="stats.json">stats.json</a>.</p>')
+    parts.append(
+        f'<p class="desc">Written by affectnetplus-hf {html.escape(__version__)} (<code>affectnetplus stats</code>). Full numbers: <a href="stats.json">stats.json</a>.</p>'
+    )
     parts.append("</main></body></html>\n")
     return "\n".join(parts)
 

@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from ..core.columns import rows_to_arrow
-from ..core.configs import ALL_ROW_CONFIGS as ROW_CONFIGS, part_of_split
-from ..errors import AffectNetPlusError, ReleaseNotFoundError
+from ..core.configs import ALL_ROW_CONFIGS as ROW_CONFIGS
+from ..core.configs import part_of_split
 from ..core.export_files import CARD_FILE, DATA_DIR, INFO_FILE, SHARD_SUFFIX
 from ..core.schema import COLUMN_NAMES, FEATURES, ORIGINAL_RELEASE_COLUMNS
+from ..errors import AffectNetPlusError, ReleaseNotFoundError
 
 __all__ = [
     "BATCH_SIZE",
@@ -299,7 +300,9 @@ def _hf_batches_unchecked(source: str, info: SourceInfo, splits, batch_size: int
                 continue
             bar = _progress(_num_rows(dataset), f"stats {split}", progress)
             try:
-                for columns in _dataset_batches(dataset, batch_size, f"{source} config {config!r} split {split_name!r}"):
+                for columns in _dataset_batches(
+                    dataset, batch_size, f"{source} config {config!r} split {split_name!r}"
+                ):
                     bar.update(columns.num_rows)
                     yield split, columns
             finally:

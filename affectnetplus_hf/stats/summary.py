@@ -286,10 +286,14 @@ def _decode(kind: Any, value: Any, where: str) -> Any:
     if is_dataclass(kind) and isinstance(kind, type):
         hints = get_type_hints(kind)
         if not isinstance(value, Mapping):
-            raise ValueError(f"{where}: expected an object with keys {[f.name for f in fields(kind)]}, found {type(value).__name__}")
+            raise ValueError(
+                f"{where}: expected an object with keys {[f.name for f in fields(kind)]}, found {type(value).__name__}"
+            )
         missing = [f.name for f in fields(kind) if f.name not in value]
         if missing:
-            raise ValueError(f"{where}: missing key(s) {missing}; expected the statistics of compute_stats (version {STATS_VERSION})")
+            raise ValueError(
+                f"{where}: missing key(s) {missing}; expected the statistics of compute_stats (version {STATS_VERSION})"
+            )
         return kind(**{f.name: _decode(hints[f.name], value[f.name], f"{where}.{f.name}") for f in fields(kind)})
     origin, args = get_origin(kind), get_args(kind)
     if origin in (Union, types.UnionType):
@@ -322,15 +326,17 @@ def _agreement_cell(rows: int, ent_n: Any, ent_sum: Any, ent_sq: Any, rank_count
     )
 
 
-def _demographic(counts: np.ndarray, prob: np.ndarray, prob_n: Any, groups: tuple[str, ...], keys: tuple[str, ...]) -> Demographic:
+def _demographic(
+    counts: np.ndarray, prob: np.ndarray, prob_n: Any, groups: tuple[str, ...], keys: tuple[str, ...]
+) -> Demographic:
     rows = int(counts.sum())
     known = rows - int(counts[-1])
     return Demographic(
         rows=rows,
-        counts={name: int(c) for name, c in zip(groups, counts)},
-        shares={name: (int(c) / known if known else None) for name, c in zip(groups[:-1], counts[:-1])},
+        counts={name: int(c) for name, c in zip(groups, counts, strict=False)},
+        shares={name: (int(c) / known if known else None) for name, c in zip(groups[:-1], counts[:-1], strict=False)},
         probability_rows=int(prob_n),
-        mean_probability={k: (float(v) / prob_n if prob_n else None) for k, v in zip(keys, prob)},
+        mean_probability={k: (float(v) / prob_n if prob_n else None) for k, v in zip(keys, prob, strict=False)},
     )
 
 
@@ -357,7 +363,8 @@ def summarize(acc: Any, source: SourceInfo | None = None) -> StatsSummary:
         by_subset={name: cell((slice(None), si)) for si, name in enumerate(SUBSET_GROUPS)},
         by_class={name: cell((gi, slice(None))) for gi, name in enumerate(CLASS_GROUPS)},
         by_class_subset={
-            gname: {sname: cell((gi, si)) for si, sname in enumerate(SUBSET_GROUPS)} for gi, gname in enumerate(CLASS_GROUPS)
+            gname: {sname: cell((gi, si)) for si, sname in enumerate(SUBSET_GROUPS)}
+            for gi, gname in enumerate(CLASS_GROUPS)
         },
     )
 
@@ -435,14 +442,20 @@ def summarize(acc: Any, source: SourceInfo | None = None) -> StatsSummary:
             },
         ),
         gender=Demographics(
-            overall=_demographic(acc.gender_counts.sum(0), acc.gender_prob.sum(0), acc.gender_prob_n.sum(), GENDER_GROUPS, GENDERS),
+            overall=_demographic(
+                acc.gender_counts.sum(0), acc.gender_prob.sum(0), acc.gender_prob_n.sum(), GENDER_GROUPS, GENDERS
+            ),
             by_class={
-                gname: _demographic(acc.gender_counts[gi], acc.gender_prob[gi], acc.gender_prob_n[gi], GENDER_GROUPS, GENDERS)
+                gname: _demographic(
+                    acc.gender_counts[gi], acc.gender_prob[gi], acc.gender_prob_n[gi], GENDER_GROUPS, GENDERS
+                )
                 for gi, gname in enumerate(CLASS_GROUPS)
             },
         ),
         race=Demographics(
-            overall=_demographic(acc.race_counts.sum(0), acc.race_prob.sum(0), acc.race_prob_n.sum(), RACE_GROUPS, RACES),
+            overall=_demographic(
+                acc.race_counts.sum(0), acc.race_prob.sum(0), acc.race_prob_n.sum(), RACE_GROUPS, RACES
+            ),
             by_class={
                 gname: _demographic(acc.race_counts[gi], acc.race_prob[gi], acc.race_prob_n[gi], RACE_GROUPS, RACES)
                 for gi, gname in enumerate(CLASS_GROUPS)
@@ -454,21 +467,31 @@ def summarize(acc: Any, source: SourceInfo | None = None) -> StatsSummary:
             density=Density(
                 bins=VA_BINS,
                 range=(-1.0, 1.0),
-                by_class={gname: tuple(tuple(int(v) for v in row) for row in acc.va_hist[gi]) for gi, gname in enumerate(CLASS_GROUPS)},
+                by_class={
+                    gname: tuple(tuple(int(v) for v in row) for row in acc.va_hist[gi])
+                    for gi, gname in enumerate(CLASS_GROUPS)
+                },
             ),
         ),
         nulls=Nulls(
             columns=NULL_COLUMNS,
-            by_split={split: {c: int(v) for c, v in zip(NULL_COLUMNS, split_nulls[split])} for split in splits},
-            total={c: int(v) for c, v in zip(NULL_COLUMNS, total_nulls)},
+            by_split={
+                split: {c: int(v) for c, v in zip(NULL_COLUMNS, split_nulls[split], strict=False)} for split in splits
+            },
+            total={c: int(v) for c, v in zip(NULL_COLUMNS, total_nulls, strict=False)},
         ),
         landmarks=lm,
         out_of_range=OutOfRange(
             columns=RANGED_COLUMNS,
             ranges={c: SUMMARY_RANGES[c] for c in RANGED_COLUMNS},
-            by_split={split: {c: int(v) for c, v in zip(RANGED_COLUMNS, split_left_out[split])} for split in splits},
-            by_class={c: {gname: int(acc.left_out[gi, k]) for gi, gname in enumerate(CLASS_GROUPS)} for k, c in enumerate(RANGED_COLUMNS)},
-            total={c: int(v) for c, v in zip(RANGED_COLUMNS, total_left_out)},
+            by_split={
+                split: {c: int(v) for c, v in zip(RANGED_COLUMNS, split_left_out[split], strict=False)}
+                for split in splits
+            },
+            by_class={
+                c: {gname: int(acc.left_out[gi, k]) for gi, gname in enumerate(CLASS_GROUPS)}
+                for k, c in enumerate(RANGED_COLUMNS)
+            },
+            total={c: int(v) for c, v in zip(RANGED_COLUMNS, total_left_out, strict=False)},
         ),
     )
-

@@ -19,7 +19,22 @@ from typing import Any
 from ..core.configs import NULL_LABEL, NULL_SUBSET
 from .summary import AgeSummary, AgreementCell, AxisSummary, Demographics, StatsSummary
 
-__all__ = ["ALL", "Column", "Table", "build_tables", "format_value", "left_out_sentence", "left_out_table", "left_out_total", "present_classes", "table_by_name", "table_file", "to_csv", "to_markdown", "write_tables"]
+__all__ = [
+    "ALL",
+    "Column",
+    "Table",
+    "build_tables",
+    "format_value",
+    "left_out_sentence",
+    "left_out_table",
+    "left_out_total",
+    "present_classes",
+    "table_by_name",
+    "table_file",
+    "to_csv",
+    "to_markdown",
+    "write_tables",
+]
 
 #: Label of the row that sums or pools every group.
 ALL = "all"
@@ -61,11 +76,27 @@ def _cols(*spec: str) -> tuple[Column, ...]:
     return tuple(out)
 
 
-_AGREEMENT_COLUMNS = ("rows", "entropy_rows", "mean_entropy_bits:float", "std_entropy_bits:float", "ranked", "top1_rate:share", "mean_rank:float")
+_AGREEMENT_COLUMNS = (
+    "rows",
+    "entropy_rows",
+    "mean_entropy_bits:float",
+    "std_entropy_bits:float",
+    "ranked",
+    "top1_rate:share",
+    "mean_rank:float",
+)
 
 
 def _agreement_values(cell: AgreementCell) -> tuple:
-    return (cell.rows, cell.entropy_rows, cell.mean_entropy, cell.std_entropy, cell.ranked, cell.top1_rate, cell.mean_rank)
+    return (
+        cell.rows,
+        cell.entropy_rows,
+        cell.mean_entropy,
+        cell.std_entropy,
+        cell.ranked,
+        cell.top1_rate,
+        cell.mean_rank,
+    )
 
 
 def present_classes(stats: StatsSummary | Mapping[str, Any]) -> list[str]:
@@ -107,7 +138,11 @@ def _agreement_by_subset(s: StatsSummary) -> Table:
         "and mean rank (1 = the soft label's largest score) of the human label, over rows whose human label "
         "is 0..7 (ranked).",
         _cols("subset:text", *_AGREEMENT_COLUMNS),
-        tuple((name, *_agreement_values(agreement.by_subset[name])) for name in s.labels.subsets if agreement.by_subset[name].rows)
+        tuple(
+            (name, *_agreement_values(agreement.by_subset[name]))
+            for name in s.labels.subsets
+            if agreement.by_subset[name].rows
+        )
         + ((ALL, *_agreement_values(agreement.overall)),),
     )
 
@@ -149,7 +184,9 @@ def _soft_label_mean(s: StatsSummary) -> Table:
         "Each row: the mean over that class's rows of the soft label divided by its sum (a row sums to 1); "
         "the diagonal is how much of the soft label falls on the human label.",
         _cols("class:text", "rows", *(f"{c}:float" for c in s.labels.soft_classes)),
-        tuple((name, soft[name].rows, *normalised) for name in present_classes(s) if (normalised := soft[name].normalised)),
+        tuple(
+            (name, soft[name].rows, *normalised) for name in present_classes(s) if (normalised := soft[name].normalised)
+        ),
     )
 
 
@@ -177,7 +214,9 @@ def _age_distribution(s: StatsSummary) -> Table:
     )
 
 
-def _demographic_table(s: StatsSummary, key: str, title: str, block: Demographics, groups: tuple[str, ...], with_means: bool) -> Table:
+def _demographic_table(
+    s: StatsSummary, key: str, title: str, block: Demographics, groups: tuple[str, ...], with_means: bool
+) -> Table:
     keys = groups[:-1]
     items = [(ALL, block.overall)] + [(name, block.by_class[name]) for name in present_classes(s)]
     return Table(
@@ -185,7 +224,13 @@ def _demographic_table(s: StatsSummary, key: str, title: str, block: Demographic
         f"{title} per class",
         f"Rows per estimated {key} group (the largest probability; unknown where any probability is null or out of range)"
         f" and share of the rows with a known group" + (", and mean probability." if with_means else "."),
-        _cols("class:text", "rows", *groups, *(f"{g}_share:share" for g in keys), *(f"mean_p_{g}:float" for g in keys if with_means)),
+        _cols(
+            "class:text",
+            "rows",
+            *groups,
+            *(f"{g}_share:share" for g in keys),
+            *(f"mean_p_{g}:float" for g in keys if with_means),
+        ),
         tuple(
             (
                 name,
@@ -215,7 +260,11 @@ def _axis_values(a: AxisSummary) -> tuple:
 def _valence_arousal(s: StatsSummary) -> Table:
     va = s.valence_arousal
     items = [(ALL, va.overall)] + [(name, va.by_class[name]) for name in present_classes(s)]
-    va_cols = [f"{axis}_{m}" + (":float" if m not in ("known", "nulls") else "") for axis in ("valence", "arousal") for m in ("known", "nulls", "mean", "std", "min", "max")]
+    va_cols = [
+        f"{axis}_{m}" + (":float" if m not in ("known", "nulls") else "")
+        for axis in ("valence", "arousal")
+        for m in ("known", "nulls", "mean", "std", "min", "max")
+    ]
     return Table(
         "valence_arousal",
         "Valence and arousal per class",
@@ -235,7 +284,12 @@ def _nulls(s: StatsSummary) -> Table:
         "column is not read by statistics.",
         _cols("column:text", *s.splits, "total", "share:share"),
         tuple(
-            (c, *(nulls.by_split[split][c] for split in s.splits), nulls.total[c], nulls.total[c] / total_rows if total_rows else None)
+            (
+                c,
+                *(nulls.by_split[split][c] for split in s.splits),
+                nulls.total[c],
+                nulls.total[c] / total_rows if total_rows else None,
+            )
             for c in nulls.columns
         ),
     )
@@ -292,7 +346,7 @@ def _landmarks(s: StatsSummary) -> Table | None:
         f"Mean and spread (population std) of each iBUG-68 point in pixels of the 224 x 224 crop, over "
         f"{lm.rows} rows with landmarks.",
         _cols("point", "mean_x:float", "mean_y:float", "std_x:float", "std_y:float"),
-        tuple((i, *mean, *std) for i, (mean, std) in enumerate(zip(lm.mean, lm.std))),
+        tuple((i, *mean, *std) for i, (mean, std) in enumerate(zip(lm.mean, lm.std, strict=False))),
     )
 
 
@@ -368,7 +422,7 @@ def to_csv(table: Table) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.header)
     for row in table.rows:
-        writer.writerow([_csv_cell(v, c.kind) for v, c in zip(row, table.columns)])
+        writer.writerow([_csv_cell(v, c.kind) for v, c in zip(row, table.columns, strict=False)])
     return buffer.getvalue()
 
 
@@ -382,7 +436,7 @@ def to_markdown(table: Table, heading: str | None = "###", describe: bool = True
     lines.append("| " + " | ".join(table.header) + " |")
     lines.append("|" + "|".join("---" if c.kind == "text" else "---:" for c in table.columns) + "|")
     for row in table.rows:
-        lines.append("| " + " | ".join(_md_cell(v, c.kind) for v, c in zip(row, table.columns)) + " |")
+        lines.append("| " + " | ".join(_md_cell(v, c.kind) for v, c in zip(row, table.columns, strict=False)) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import StatsError
 from ..core.export_files import FileRecord, file_record, manifest_entry
+from ..errors import StatsError
 from .compute import compute_summary
 from .plots import MissingPlotDependency, draw_plots
 from .report import write_report
@@ -119,7 +119,9 @@ def check_out_dir(out_dir: str | Path) -> None:
     checked again once they are known (:func:`write_stats_files`)."""
     out_dir = Path(out_dir)
     if os.path.lexists(out_dir) and not out_dir.is_dir():
-        raise StatsError(f"{out_dir}: exists and is not a folder; expected a folder for the statistics. Choose another --out.")
+        raise StatsError(
+            f"{out_dir}: exists and is not a folder; expected a folder for the statistics. Choose another --out."
+        )
     if out_dir.is_dir():
         conflicts = _conflicts(out_dir, _ALWAYS, _read_manifest(out_dir))
         if conflicts:
@@ -149,7 +151,9 @@ def _one_writer(out_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_into(stats: StatsSummary, folder: Path, plots: bool, embed: bool, echo: Callable[[str], object]) -> StatsOutput:
+def _write_into(
+    stats: StatsSummary, folder: Path, plots: bool, embed: bool, echo: Callable[[str], object]
+) -> StatsOutput:
     json_path = folder / "stats.json"
     plain = stats.to_json()
     json_path.write_text(json.dumps(plain, separators=(",", ":")) + "\n", encoding="utf-8")

@@ -54,7 +54,9 @@ from .curriculum import Curriculum
 from .decoders import DECODERS, MAX_IMAGE_PIXELS, available_decoders, get_decoder
 from .device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher, resolve_device
 from .epoch_plan import EpochPlan
+from .fairness import fairness_report, format_fairness
 from .geometry import IBUG68_FLIP_PERMUTATION, flip_head_pose, flip_landmarks
+from .groups import AGE_BAND_EDGES, dataset_groups, group_index, group_names
 from .loader import ResumableLoader, make_loader
 from .losses import SoftTargetCrossEntropy, SoftTargetKLDiv, soft_cross_entropy, soft_kl_div, to_distribution
 from .metrics import (
@@ -68,11 +70,9 @@ from .metrics import (
     mean_class_accuracy,
     rmse,
 )
-from .protocols import EXPECTED_VALIDATION_COUNTS, PROTOCOLS, evaluate_protocol
-from .fairness import fairness_report, format_fairness
-from .groups import AGE_BAND_EDGES, dataset_groups, group_index, group_names
 from .mixup import cutmix, mixup
 from .multitask import HEADS, MultiTaskLoss
+from .protocols import EXPECTED_VALIDATION_COUNTS, PROTOCOLS, evaluate_protocol
 from .resample import Resampled, resample
 from .sampling import balanced_sampler, class_balanced_weights, class_counts
 from .views import EIGHT_CLASS, SEVEN_CLASS, ClassView, class_view, view_batch, view_dataset

@@ -108,7 +108,18 @@ class BatchAugment:
         self._generators: dict[str, torch.Generator] = {}
 
     def __repr__(self) -> str:
-        fields = ("flip_p", "crop_scale", "crop_ratio", "degrees", "translate", "output_size", "erase_p", "erase_scale", "erase_value", "seed")
+        fields = (
+            "flip_p",
+            "crop_scale",
+            "crop_ratio",
+            "degrees",
+            "translate",
+            "output_size",
+            "erase_p",
+            "erase_scale",
+            "erase_value",
+            "seed",
+        )
         return "BatchAugment(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in fields) + ")"
 
     def generator(self, device: torch.device) -> torch.Generator | None:
@@ -166,7 +177,9 @@ class BatchAugment:
             )
             theta = geometry.affine_theta(matrices, (h, w), (oh, ow)).to(out["image"].dtype)
             grid = F.affine_grid(theta, [n, image.shape[1], oh, ow], align_corners=False)
-            out["image"] = F.grid_sample(out["image"], grid, mode="bilinear", padding_mode=self.padding_mode, align_corners=False)
+            out["image"] = F.grid_sample(
+                out["image"], grid, mode="bilinear", padding_mode=self.padding_mode, align_corners=False
+            )
             if "landmarks" in out:
                 out["landmarks"] = geometry.transform_points(out["landmarks"], matrices).to(batch["landmarks"].dtype)
             if self.rotate_roll and "head_pose" in out:

@@ -106,10 +106,14 @@ def concat_batches(batches: list[dict]) -> dict:
         values = [batch[key] for batch in batches]
         if key == "jpeg_offsets":
             ends = torch.cumsum(torch.tensor([0] + [int(v[-1]) for v in values[:-1]], dtype=torch.int64), 0)
-            out[key] = torch.cat([values[0]] + [v[1:] + end for v, end in zip(values[1:], ends[1:])])
+            out[key] = torch.cat([values[0]] + [v[1:] + end for v, end in zip(values[1:], ends[1:], strict=False)])
         elif isinstance(value, torch.Tensor):
             joined = torch.cat(values)
-            if value.dim() == 4 and value.is_contiguous(memory_format=torch.channels_last) and not value.is_contiguous():
+            if (
+                value.dim() == 4
+                and value.is_contiguous(memory_format=torch.channels_last)
+                and not value.is_contiguous()
+            ):
                 joined = joined.contiguous(memory_format=torch.channels_last)
             out[key] = joined.pin_memory() if value.is_pinned() else joined
         elif isinstance(value, list):

@@ -66,8 +66,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..core.columns import annotation_arrays as core_annotation_arrays
 from ..core.choices import Crop, MemoryFormat, OnBad, Output, check_choice, choices_of
+from ..core.columns import annotation_arrays as core_annotation_arrays
 from ..core.columns import rows_to_arrow, whole_array
 from ..errors import BadImageError
 from . import geometry
@@ -194,7 +194,9 @@ class JpegCollator:
         try:
             margin = float(crop_margin)
         except (TypeError, ValueError):
-            raise ValueError(f"crop_margin must be a number (a fraction of the box, e.g. 0.1), got {crop_margin!r}") from None
+            raise ValueError(
+                f"crop_margin must be a number (a fraction of the box, e.g. 0.1), got {crop_margin!r}"
+            ) from None
         if not (margin >= 0.0 and math.isfinite(margin)):
             raise ValueError(f"crop_margin must be a fraction >= 0 of the box, got {crop_margin!r}")
         self.crop: Crop | None = crop
@@ -221,7 +223,13 @@ class JpegCollator:
         that the main process receives as that dict."""
         rows = None
         if isinstance(batch, Rows):
-            arrays, lists, images, n, rows = dict(batch.arrays), dict(batch.lists), batch.images, batch.num_rows, batch.row_numbers
+            arrays, lists, images, n, rows = (
+                dict(batch.arrays),
+                dict(batch.lists),
+                batch.images,
+                batch.num_rows,
+                batch.row_numbers,
+            )
         else:
             arrays, lists, images, n = annotation_arrays(batch)
         if self.view is not None:
@@ -258,7 +266,9 @@ class JpegCollator:
                     arrays["landmarks"] = geometry.resize_points(moved, box_hw, (float(h), float(w))).astype(np.float32)
             elif "landmarks" in arrays and headers and any(hdr != hw for hdr in headers):
                 src = np.asarray(headers, dtype=np.float32).reshape(n, 2)
-                arrays["landmarks"] = geometry.resize_points(arrays["landmarks"], (src[:, 0:1], src[:, 1:2]), (float(h), float(w)))
+                arrays["landmarks"] = geometry.resize_points(
+                    arrays["landmarks"], (src[:, 0:1], src[:, 1:2]), (float(h), float(w))
+                )
         for key, array in arrays.items():
             specs[key] = (TORCH_DTYPES[array.dtype.type], array.shape)
 
@@ -329,14 +339,16 @@ class JpegCollator:
         if self.on_bad == "error":
             (row, image_id), reason = names[0], bad[min(bad)]
             raise BadImageError(
-                f"{row_name(row, image_id)}: {reason}. To go on without such rows, pass on_bad=\"skip\" to make_loader "
+                f'{row_name(row, image_id)}: {reason}. To go on without such rows, pass on_bad="skip" to make_loader '
                 "(or JpegCollator): they are left out of the batches and listed in loader.skipped; or remove the row "
                 "from the dataset (dataset.filter) or re-export the release.",
                 row=row,
                 image_id=image_id,
                 reason=reason,
             )
-        skipped.extend(SkippedRow(row, image_id, bad[i]) for (row, image_id), i in zip(names, sorted(bad)))
+        skipped.extend(
+            SkippedRow(row, image_id, bad[i]) for (row, image_id), i in zip(names, sorted(bad), strict=False)
+        )
         return [i for i in range(n) if i not in bad]
 
     def _apply_view(self, n, arrays, lists, images, rows):
@@ -397,7 +409,9 @@ class JpegCollator:
             s = 1.0 / _dct_factor(full_w, decoded.shape[1])
             ix0, iy0, ix1, iy1 = math.floor(x0 * s), math.floor(y0 * s), math.ceil(x1 * s), math.ceil(y1 * s)
             region = Image.fromarray(decoded).crop((ix0, iy0, ix1, iy1))  # black outside the image
-            face = region.resize((w, h), Image.Resampling.BILINEAR, box=(x0 * s - ix0, y0 * s - iy0, x1 * s - ix0, y1 * s - iy0))
+            face = region.resize(
+                (w, h), Image.Resampling.BILINEAR, box=(x0 * s - ix0, y0 * s - iy0, x1 * s - ix0, y1 * s - iy0)
+            )
             slots[i] = np.asarray(face) if channels_last else np.asarray(face).transpose(2, 0, 1)
         return failed
 
@@ -419,8 +433,11 @@ class JpegCollator:
                     target = slot if channels_last else scratch
                     self.decoder.decode(raw, out=target, min_size=None if source == hw else hw, hw=source)
                 else:  # DCT-scaled as far as the size allows, then resized the rest of the way
-                    target = _resize(self.decoder.decode(raw, min_size=hw, hw=source), h, w, slot if channels_last else None)
+                    target = _resize(
+                        self.decoder.decode(raw, min_size=hw, hw=source), h, w, slot if channels_last else None
+                    )
                 if not channels_last:
+                    assert target is not None  # the scratch array, or the resized one
                     np.copyto(slot, target.transpose(2, 0, 1))
                 elif target is not slot:
                     slot[...] = target
@@ -451,7 +468,9 @@ class Rows:
 
     __slots__ = ("arrays", "lists", "images", "num_rows", "row_numbers")
 
-    def __init__(self, arrays: dict, lists: dict, images: list | None, num_rows: int, row_numbers: list[int] | None = None):
+    def __init__(
+        self, arrays: dict, lists: dict, images: list | None, num_rows: int, row_numbers: list[int] | None = None
+    ):
         self.arrays, self.lists, self.images, self.num_rows = arrays, lists, images, num_rows
         self.row_numbers = row_numbers
 
@@ -482,7 +501,9 @@ def annotation_arrays(batch) -> tuple[dict[str, np.ndarray], dict[str, list], li
         table = rows_to_arrow(rows, _ANNOTATIONS)
         images = [row.get("image") for row in rows] if rows and "image" in rows[0] else None
     else:
-        raise TypeError(f"JpegCollator expects a list of rows, a dict of columns or a pyarrow.Table, got {type(batch).__name__}")
+        raise TypeError(
+            f"JpegCollator expects a list of rows, a dict of columns or a pyarrow.Table, got {type(batch).__name__}"
+        )
     converted, lists = core_annotation_arrays(table.select([n for n in table.column_names if n in COLLATED_COLUMNS]))
     lists = {key: [str(v) for v in values] for key, values in lists.items()}
     arrays: dict[str, np.ndarray] = {}
@@ -558,11 +579,11 @@ def _image_bytes(column) -> list:
 
     if pa.types.is_struct(column.type):
         names = [column.type.field(i).name for i in range(column.type.num_fields)]
-        fields = dict(zip(names, column.flatten()))
+        fields = dict(zip(names, column.flatten(), strict=False))
         data = fields["bytes"].to_pylist()
         if "path" in fields and any(d is None for d in data):
             paths = fields["path"].to_pylist()
-            data = [d if d is not None else {"bytes": None, "path": p} for d, p in zip(data, paths)]
+            data = [d if d is not None else {"bytes": None, "path": p} for d, p in zip(data, paths, strict=False)]
         return data
     return column.to_pylist()
 
@@ -588,4 +609,6 @@ def _as_bytes(image, name: str) -> Encoded:
             f"{name}: the image arrived decoded (a PIL image): the collator decodes JPEG bytes itself. "
             "Read the dataset with dataset.cast_column('image', datasets.Image(decode=False))"
         )
-    raise TypeError(f"{name}: expected JPEG bytes or {{'bytes': ..., 'path': ...}} as the image, got {type(image).__name__}")
+    raise TypeError(
+        f"{name}: expected JPEG bytes or {{'bytes': ..., 'path': ...}} as the image, got {type(image).__name__}"
+    )

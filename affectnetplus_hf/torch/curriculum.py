@@ -55,13 +55,19 @@ class Curriculum:
 
     def __post_init__(self):
         if isinstance(self.starts, (str, bytes)) or not hasattr(self.starts, "__iter__"):
-            raise TypeError(f"starts must be a sequence of epochs / steps, e.g. (2, 4), got {self.starts!r} (Curriculum.parse reads 'epoch:2,4')")
+            raise TypeError(
+                f"starts must be a sequence of epochs / steps, e.g. (2, 4), got {self.starts!r} (Curriculum.parse reads 'epoch:2,4')"
+            )
         object.__setattr__(self, "starts", tuple(int(s) for s in self.starts))
         object.__setattr__(self, "stages", tuple(tuple(stage) for stage in self.stages))
         check_choice("by", self.by, CurriculumBy)
         if len(self.starts) != len(self.stages) - 1:
-            raise ValueError(f"{len(self.stages)} stages need {len(self.stages) - 1} start points, got {len(self.starts)}: {self.starts}")
-        if any(b <= a for a, b in zip(self.starts, self.starts[1:])) or (self.starts and self.starts[0] < 1):
+            raise ValueError(
+                f"{len(self.stages)} stages need {len(self.stages) - 1} start points, got {len(self.starts)}: {self.starts}"
+            )
+        if any(b <= a for a, b in zip(self.starts, self.starts[1:], strict=False)) or (
+            self.starts and self.starts[0] < 1
+        ):
             raise ValueError(f"start points must be increasing and >= 1, got {self.starts}")
         for stage in self.stages:
             unknown = [s for s in stage if s is not None and s not in SUBSETS]
@@ -73,7 +79,9 @@ class Curriculum:
         """``"epoch:2,4"`` or ``"step:100,200"``: the default stages starting there."""
         by, _, starts = text.partition(":")
         try:
-            return cls(tuple(int(s) for s in starts.split(",") if s), by=cast(CurriculumBy, by.strip()))  # checked by __post_init__
+            return cls(
+                tuple(int(s) for s in starts.split(",") if s), by=cast(CurriculumBy, by.strip())
+            )  # checked by __post_init__
         except ValueError as exc:
             raise ValueError(f"curriculum {text!r}: expected 'epoch:E1,E2' or 'step:S1,S2' ({exc})") from None
 

@@ -121,9 +121,13 @@ class Decoder:
                 with Image.open(io.BytesIO(data)) as image:
                     return image.height, image.width
             except Image.DecompressionBombError as exc:
-                raise ImageTooLargeError(f"{exc}; the decoders' limit is MAX_IMAGE_PIXELS = {MAX_IMAGE_PIXELS:,} pixels") from None
+                raise ImageTooLargeError(
+                    f"{exc}; the decoders' limit is MAX_IMAGE_PIXELS = {MAX_IMAGE_PIXELS:,} pixels"
+                ) from None
 
-    def decode(self, data: Encoded, out: np.ndarray | None = None, min_size: tuple[int, int] | None = None, *, hw=None) -> np.ndarray:
+    def decode(
+        self, data: Encoded, out: np.ndarray | None = None, min_size: tuple[int, int] | None = None, *, hw=None
+    ) -> np.ndarray:
         if hw is None:
             self.header(data)
         return _into(_pil_decode(data, min_size if self.name == "pil-draft" else None), out)
@@ -155,7 +159,9 @@ def _into(array: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     if out is None:
         return array
     if out.shape != array.shape:
-        raise ValueError(f"decoded image is {array.shape[1]}x{array.shape[0]}, the output slot is {out.shape[1]}x{out.shape[0]}")
+        raise ValueError(
+            f"decoded image is {array.shape[1]}x{array.shape[0]}, the output slot is {out.shape[1]}x{out.shape[0]}"
+        )
     out[...] = array
     return out
 

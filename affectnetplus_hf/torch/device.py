@@ -35,7 +35,14 @@ from . import geometry
 from .collate import _parse_size
 from .decoders import get_decoder
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DevicePrefetcher", "decode_jpeg_batch", "normalize_images", "resolve_device"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "DevicePrefetcher",
+    "decode_jpeg_batch",
+    "normalize_images",
+    "resolve_device",
+]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -50,7 +57,9 @@ def resolve_device(device: torch.device | str | None = "auto") -> torch.device:
     return torch.device(device)
 
 
-def normalize_images(image: torch.Tensor, mean255: torch.Tensor, inv_std255: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+def normalize_images(
+    image: torch.Tensor, mean255: torch.Tensor, inv_std255: torch.Tensor, dtype=torch.float32
+) -> torch.Tensor:
     """``(image - mean255) * inv_std255`` in ``dtype``; ``mean255``/``inv_std255`` are ``1 x C x 1 x 1``."""
     return (image.to(dtype) - mean255) * inv_std255
 
@@ -77,12 +86,17 @@ def decode_jpeg_batch(
         images = list(gpu(pieces, device))
     else:
         cpu = get_decoder(decoder)
-        images = [torch.from_numpy(cpu.decode(p.numpy().tobytes())).permute(2, 0, 1).to(device, non_blocking=True) for p in pieces]
+        images = [
+            torch.from_numpy(cpu.decode(p.numpy().tobytes())).permute(2, 0, 1).to(device, non_blocking=True)
+            for p in pieces
+        ]
     sizes = batch["image_size"].to(torch.float32)
     if size is None:
         shapes = {tuple(img.shape[1:]) for img in images}
         if len(shapes) > 1:
-            raise ValueError(f"images of one batch differ in size {sorted(shapes)}; pass size=(height, width) to DevicePrefetcher")
+            raise ValueError(
+                f"images of one batch differ in size {sorted(shapes)}; pass size=(height, width) to DevicePrefetcher"
+            )
         out = torch.stack(images).float() if images else torch.empty(0, 3, 0, 0, device=device)
         return out, batch
     h, w = size
@@ -147,7 +161,9 @@ class DevicePrefetcher:
         self.size = _parse_size(size)
         self.decoder = decoder
         self.mean255 = (torch.tensor(mean, dtype=dtype) * 255).view(1, -1, 1, 1).to(self.device)
-        self.inv_std255 = (1.0 / (torch.tensor(std, dtype=torch.float64) * 255)).to(dtype).view(1, -1, 1, 1).to(self.device)
+        self.inv_std255 = (
+            (1.0 / (torch.tensor(std, dtype=torch.float64) * 255)).to(dtype).view(1, -1, 1, 1).to(self.device)
+        )
         # One side stream for the whole life of the prefetcher (never one per batch).
         self.stream = torch.cuda.Stream(device=self.device) if self.device.type == "cuda" else None
 
@@ -180,7 +196,9 @@ class DevicePrefetcher:
     def prepare(self, raw: dict) -> dict:
         """One batch: to the device, decode if encoded, float + normalise, augment."""
         batch = {
-            key: value.to(self.device, non_blocking=True) if isinstance(value, torch.Tensor) and key not in _HOST_ONLY else value
+            key: value.to(self.device, non_blocking=True)
+            if isinstance(value, torch.Tensor) and key not in _HOST_ONLY
+            else value
             for key, value in raw.items()
         }
         if "jpeg_data" in batch:
@@ -192,7 +210,9 @@ class DevicePrefetcher:
         if image.dim() != 4 or image.shape[1] != self.mean255.shape[1]:
             raise ValueError(f"image must be N x {self.mean255.shape[1]} x H x W, got {tuple(image.shape)}")
         image = normalize_images(image, self.mean255, self.inv_std255, self.dtype)
-        batch["image"] = image.contiguous(memory_format=torch.channels_last if self.memory_format == "channels_last" else torch.contiguous_format)
+        batch["image"] = image.contiguous(
+            memory_format=torch.channels_last if self.memory_format == "channels_last" else torch.contiguous_format
+        )
         if self.augment is not None:
             batch = self.augment(batch)
             if self.memory_format == "channels_last":

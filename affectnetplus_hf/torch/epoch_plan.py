@@ -34,7 +34,10 @@ __all__ = ["EpochPlan", "derived_seed"]
 def derived_seed(*parts: int) -> int:
     """A 63-bit seed mixed from integers (``numpy.random.SeedSequence``): one per (seed, epoch, ...)."""
     # int() before the shift: numpy < 2 refuses uint64 >> (python int), which it casts to int64
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFFFFFFFFFF for p in parts]).generate_state(1, dtype=np.uint64)[0]) >> 1
+    return (
+        int(np.random.SeedSequence([int(p) & 0xFFFFFFFFFFFFFFFF for p in parts]).generate_state(1, dtype=np.uint64)[0])
+        >> 1
+    )
 
 
 class EpochPlan(Sampler[list[int]]):

@@ -166,7 +166,7 @@ def _statistics(conf: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tenso
     # 0, as fairlearn's true_positive_rate / false_positive_rate give it (zero_division=0)
     tpr = torch.where(true > 0, diag / true.clamp_min(1), torch.zeros_like(diag))
     fpr = torch.where(negatives > 0, (predicted - diag) / negatives.clamp_min(1), torch.zeros_like(diag))
-    empty = (rows == 0)
+    empty = rows == 0
     tpr, fpr = tpr.masked_fill(empty, math.nan), fpr.masked_fill(empty, math.nan)
     sel = selection[:, keep]
     out = {
@@ -223,7 +223,13 @@ def _quantile(ordered: torch.Tensor, count: torch.Tensor, q: torch.Tensor) -> to
 
 
 def _intervals(
-    point: torch.Tensor, boot: torch.Tensor, jack: torch.Tensor, rows: torch.Tensor, confidence: float, seed: int, gaps: torch.Tensor
+    point: torch.Tensor,
+    boot: torch.Tensor,
+    jack: torch.Tensor,
+    rows: torch.Tensor,
+    confidence: float,
+    seed: int,
+    gaps: torch.Tensor,
 ) -> list[Interval]:
     """One :class:`Interval` per column: BCa from the bootstrap (``B x S``) and the
     leave-one-out values (``K x S``, ``rows`` rows each), else the percentile interval
@@ -288,7 +294,9 @@ def _intervals(
             low, high = min(low, value), max(high, value)
             notes[-1] += ", stretched to hold the estimate"
         if defined_s < n_boot:
-            notes.append(f"{n_boot - defined_s} of {n_boot} resamples had no value (a group without rows, or 0 / 0) and were left out")
+            notes.append(
+                f"{n_boot - defined_s} of {n_boot} resamples had no value (a group without rows, or 0 / 0) and were left out"
+            )
         out.append(Interval(low, high, method, confidence, n_boot, seed, "; ".join(notes) or None))
     return out
 
@@ -354,13 +362,17 @@ def fairness_report(
             continue
         values = torch.as_tensor(values)
         if len(values) != len(target):
-            raise ValueError(f"{attribute} has {len(values)} rows, the predictions {len(target)}: pass the same rows' values")
+            raise ValueError(
+                f"{attribute} has {len(values)} rows, the predictions {len(target)}: pass the same rows' values"
+            )
         groups_all = group_index(values.cpu(), attribute, min_probability=min_probability, age_edges=age_edges)
         rows = scored & (groups_all >= 0)
         g, t, p = groups_all[rows], target[rows], pred[rows].clamp(0, num_classes - 1)
         bad = pred[rows] != p
         if bool(bad.any()):
-            raise ValueError(f"predicted classes must be in [0, {num_classes}), found {sorted(set(pred[rows][bad].tolist()))[:5]}")
+            raise ValueError(
+                f"predicted classes must be in [0, {num_classes}), found {sorted(set(pred[rows][bad].tolist()))[:5]}"
+            )
         group_list = group_names(attribute, age_edges)
         shape = (len(group_list), num_classes, num_classes)
         cell = (g * num_classes + t) * num_classes + p
@@ -370,16 +382,22 @@ def fairness_report(
         count = len(group_list)
         gaps = torch.arange(point.numel()) >= 2 * count
         intervals = _intervals(point, boot, jack, jack_rows, confidence, seed, gaps)
-        entries = [{"value": value, "ci": ci} for value, ci in zip(point.tolist(), intervals)]  # in _columns' order
+        entries = [
+            {"value": value, "ci": ci} for value, ci in zip(point.tolist(), intervals, strict=False)
+        ]  # in _columns' order
         table: dict = {
             "groups": {
-                name: {"n": int(sizes[k]), "accuracy": entries[k], "macro_f1": entries[count + k]} for k, name in enumerate(group_list)
+                name: {"n": int(sizes[k]), "accuracy": entries[k], "macro_f1": entries[count + k]}
+                for k, name in enumerate(group_list)
             },
             "left_out": int((scored & (groups_all < 0)).sum()),
         }
         for i, stat in enumerate(_STATS):
             first = 2 * count + i * (num_classes + 1)
-            table[stat] = {**entries[first + num_classes], "per_class": dict(zip(names, entries[first : first + num_classes]))}
+            table[stat] = {
+                **entries[first + num_classes],
+                "per_class": dict(zip(names, entries[first : first + num_classes], strict=False)),
+            }
         report[attribute] = table
     return report
 
@@ -406,7 +424,9 @@ def format_fairness(report: dict) -> str:
         lines.append(f"  {attribute} (left out: {table['left_out']} rows without a group)")
         for name, row in table["groups"].items():
             if row["n"]:
-                lines.append(f"    {name:<16} n={row['n']:5d}  accuracy={fmt(row['accuracy'])}  macro-F1={fmt(row['macro_f1'])}")
+                lines.append(
+                    f"    {name:<16} n={row['n']:5d}  accuracy={fmt(row['accuracy'])}  macro-F1={fmt(row['macro_f1'])}"
+                )
         for stat in _STATS:
             lines.append(f"    {stat.replace('_', ' '):<32} {fmt(table[stat])}  (worst class)")
     if not seen:

@@ -69,7 +69,9 @@ def flip_landmarks(points, width: float):
 def flip_head_pose(pose):
     """Mirror head pose ``[..., 3]`` (yaw, pitch, roll): yaw and roll change sign."""
     if pose.shape[-1] != len(POSE_ANGLES):
-        raise ValueError(f"flip_head_pose expects [..., {len(POSE_ANGLES)}] ({', '.join(POSE_ANGLES)}), got {tuple(pose.shape)}")
+        raise ValueError(
+            f"flip_head_pose expects [..., {len(POSE_ANGLES)}] ({', '.join(POSE_ANGLES)}), got {tuple(pose.shape)}"
+        )
     out = pose * 1
     out[..., _YAW] = -out[..., _YAW]
     out[..., _ROLL] = -out[..., _ROLL]
@@ -153,7 +155,9 @@ def _uniform(n, low, high, generator=None, device=None) -> torch.Tensor:
 def _normalizer(size: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
     """Edge pixel coordinates -> [-1, 1] coordinates of ``grid_sample(align_corners=False)``."""
     h, w = size
-    return torch.tensor([[2.0 / w, 0.0, -1.0], [0.0, 2.0 / h, -1.0], [0.0, 0.0, 1.0]], dtype=like.dtype, device=like.device)
+    return torch.tensor(
+        [[2.0 / w, 0.0, -1.0], [0.0, 2.0 / h, -1.0], [0.0, 0.0, 1.0]], dtype=like.dtype, device=like.device
+    )
 
 
 def affine_inverse(matrices: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core.demographics import AGE_BAND_EDGES, ATTRIBUTES, NO_GROUP, UNCERTAIN, age_band_names, group_codes, group_names
+from ..core.demographics import (
+    AGE_BAND_EDGES,
+    ATTRIBUTES,
+    NO_GROUP,
+    UNCERTAIN,
+    age_band_names,
+    group_codes,
+    group_names,
+)
 
-__all__ = ["AGE_BAND_EDGES", "ATTRIBUTES", "NO_GROUP", "UNCERTAIN", "age_band_names", "dataset_groups", "group_index", "group_names"]
+__all__ = [
+    "AGE_BAND_EDGES",
+    "ATTRIBUTES",
+    "NO_GROUP",
+    "UNCERTAIN",
+    "age_band_names",
+    "dataset_groups",
+    "group_index",
+    "group_names",
+]
 
 
 def group_index(
@@ -58,4 +75,6 @@ def dataset_groups(
     require_values(dataset, attribute)
     column = dataset.select_columns([attribute]).with_format("arrow")[:].column(attribute)
     values = float_values(column) if attribute == "age" else struct_values(column, names)
-    return group_index(torch.from_numpy(np.ascontiguousarray(values)), attribute, min_probability=min_probability, age_edges=age_edges)
+    return group_index(
+        torch.from_numpy(np.ascontiguousarray(values)), attribute, min_probability=min_probability, age_edges=age_edges
+    )

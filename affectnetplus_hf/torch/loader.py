@@ -68,7 +68,15 @@ from .curriculum import Curriculum
 from .epoch_plan import EpochPlan
 from .views import ClassView, class_view
 
-__all__ = ["ArrowBatches", "ResumableLoader", "StreamBatches", "arrow_table", "default_num_workers", "make_loader", "row_mapping"]
+__all__ = [
+    "ArrowBatches",
+    "ResumableLoader",
+    "StreamBatches",
+    "arrow_table",
+    "default_num_workers",
+    "make_loader",
+    "row_mapping",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +159,9 @@ class ArrowBatches(torch.utils.data.Dataset):
         from .collate import annotation_arrays
 
         self.num_rows = len(dataset)
-        self.row_numbers = None if row_numbers is None else torch.as_tensor(row_numbers, dtype=torch.int64).share_memory_()
+        self.row_numbers = (
+            None if row_numbers is None else torch.as_tensor(row_numbers, dtype=torch.int64).share_memory_()
+        )
         names = _columns(dataset)
         self._data = arrow_table(dataset)  # pickles as its file path when memory-mapped
         table = self._data.table
@@ -162,7 +172,9 @@ class ArrowBatches(torch.utils.data.Dataset):
             arrays = {key: value[rows] for key, value in arrays.items()}
             lists = {key: [value[i] for i in rows] for key, value in lists.items()}
         # shared memory: workers map these instead of copying them (any start method)
-        self.arrays = {key: torch.from_numpy(np.ascontiguousarray(value)).share_memory_() for key, value in arrays.items()}
+        self.arrays = {
+            key: torch.from_numpy(np.ascontiguousarray(value)).share_memory_() for key, value in arrays.items()
+        }
         self.ids = np.asarray(lists["image_id"]) if "image_id" in lists else None
         self.has_images = "image" in names
         if self.has_images:
@@ -187,13 +199,15 @@ class ArrowBatches(torch.utils.data.Dataset):
         for chunk in self._data.table.column("image").chunks:
             if pa.types.is_struct(chunk.type):
                 names = [chunk.type.field(i).name for i in range(chunk.type.num_fields)]
-                fields = dict(zip(names, chunk.flatten()))
+                fields = dict(zip(names, chunk.flatten(), strict=False))
                 data_array, paths = fields["bytes"], fields.get("path")
             else:
                 data_array, paths = chunk, None
             offset_type = np.int64 if pa.types.is_large_binary(data_array.type) else np.int32
             _, offsets_buffer, data_buffer = data_array.buffers()[:3]
-            offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[data_array.offset : data_array.offset + len(data_array) + 1]
+            offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[
+                data_array.offset : data_array.offset + len(data_array) + 1
+            ]
             data = memoryview(data_buffer).cast("B") if data_buffer is not None else memoryview(b"")
             valid = None if data_array.null_count == 0 else data_array.is_valid().to_numpy(zero_copy_only=False)
             buffers.append((offsets, data, valid, paths))
@@ -218,7 +232,7 @@ class ArrowBatches(torch.utils.data.Dataset):
                 self._buffers = self._image_buffers()
             images = []
             chunks, locals_ = self.image_chunk.numpy()[wanted], self.image_local.numpy()[wanted]
-            for c, i in zip(chunks.tolist(), locals_.tolist()):
+            for c, i in zip(chunks.tolist(), locals_.tolist(), strict=False):
                 offsets, data, valid, paths = self._buffers[c]
                 if valid is not None and not valid[i]:
                     images.append({"bytes": None, "path": paths[i].as_py() if paths is not None else None})
@@ -382,7 +396,15 @@ class ResumableLoader(StatefulDataLoader):
     epoch begins).
     """
 
-    def __init__(self, dataset, *, epoch_target=None, config: dict | None = None, refill: tuple[int, bool] | None = None, **kwargs):
+    def __init__(
+        self,
+        dataset,
+        *,
+        epoch_target=None,
+        config: dict | None = None,
+        refill: tuple[int, bool] | None = None,
+        **kwargs,
+    ):
         with warnings.catch_warnings():  # torchdata 0.11 calls a torch API that torch 2.13 deprecates
             warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
             super().__init__(dataset, **kwargs)
@@ -499,11 +521,15 @@ class ResumableLoader(StatefulDataLoader):
         with another ``num_workers`` is refused even then.
         """
         if not isinstance(state, dict):
-            raise TypeError(f"expected the dict that make_loader's loader.state_dict() returned, got {type(state).__name__}")
+            raise TypeError(
+                f"expected the dict that make_loader's loader.state_dict() returned, got {type(state).__name__}"
+            )
         state = copy.deepcopy(state)  # the caller's state stays as it was (it may be saved, or loaded again)
         mine = state.pop(_STATE_KEY, None)
         if mine is None:
-            raise ValueError(f"not a state of make_loader's loader: it has no {_STATE_KEY!r} entry (keys: {sorted(state)})")
+            raise ValueError(
+                f"not a state of make_loader's loader: it has no {_STATE_KEY!r} entry (keys: {sorted(state)})"
+            )
         self._check(mine.get("config"), strict)
         own_plan = isinstance(self._epoch_target, EpochPlan)  # resumed from the plan, not from torchdata's state
         self._carry, self._carry_state, self._keep_last = 0, None, None
@@ -513,12 +539,18 @@ class ResumableLoader(StatefulDataLoader):
             self._yielded, self._begun, self._resuming, self._prepared = 0, False, False, False
             super().load_state_dict({})
         else:
-            self.epoch, self._step_base, self._yielded = int(mine["epoch"]), int(mine["step_base"]), int(mine["yielded"])
+            self.epoch, self._step_base, self._yielded = (
+                int(mine["epoch"]),
+                int(mine["step_base"]),
+                int(mine["yielded"]),
+            )
             self._begun, self._resuming, self._prepared = True, True, False
             self._keep_last = int(mine["carry"]) if mine.get("carry") else None
             super().load_state_dict({} if own_plan else state)
         if "seed" in mine and own_plan:  # a seedless loader's drawn seed
-            self._epoch_target.load_state_dict({"seed": mine["seed"], "epoch": self.epoch, "step_base": self._step_base})
+            self._epoch_target.load_state_dict(
+                {"seed": mine["seed"], "epoch": self.epoch, "step_base": self._step_base}
+            )
         self._push()
 
     def _check(self, theirs: dict | None, strict: bool) -> None:
@@ -532,10 +564,16 @@ class ResumableLoader(StatefulDataLoader):
             )
             return
         ours = self._config
-        differences = [(key, ours.get(key), theirs.get(key)) for key in dict.fromkeys([*ours, *theirs]) if ours.get(key) != theirs.get(key)]
+        differences = [
+            (key, ours.get(key), theirs.get(key))
+            for key in dict.fromkeys([*ours, *theirs])
+            if ours.get(key) != theirs.get(key)
+        ]
         if not differences:
             return
-        lines = "\n".join(f"  {key}: this loader has {mine!r}, the state was taken with {found!r}" for key, mine, found in differences)
+        lines = "\n".join(
+            f"  {key}: this loader has {mine!r}, the state was taken with {found!r}" for key, mine, found in differences
+        )
         workers = [d for d in differences if d[0] == "num_workers"]
         if workers:
             lines += (
@@ -548,7 +586,8 @@ class ResumableLoader(StatefulDataLoader):
         )
         if strict or workers:
             raise ResumeMismatchError(
-                message + ("" if workers else " (load_state_dict(state, strict=False) resumes anyway, at your own risk.)"),
+                message
+                + ("" if workers else " (load_state_dict(state, strict=False) resumes anyway, at your own risk.)"),
                 differences,
             )
         warnings.warn(message + " Resumed anyway (strict=False).", UserWarning, stacklevel=3)
@@ -611,7 +650,11 @@ class _Counted:
             if loader._keep_last is None:
                 loader._note_skipped(skipped)
             else:  # resumed: this batch's first rows were handed out before the state, its skips noted
-                batch, n, loader._keep_last = slice_rows(batch, max(n - loader._keep_last, 0)), min(n, loader._keep_last), None
+                batch, n, loader._keep_last = (
+                    slice_rows(batch, max(n - loader._keep_last, 0)),
+                    min(n, loader._keep_last),
+                    None,
+                )
             if n:
                 self._pending.append(batch)
                 self._rows += n
@@ -777,7 +820,9 @@ def make_loader(
     if isinstance(curriculum, str):
         curriculum = Curriculum.parse(curriculum)
     elif curriculum is not None and not isinstance(curriculum, Curriculum):
-        raise TypeError(f"curriculum must be a Curriculum or a string like 'epoch:2,4' / 'step:100,200', got {type(curriculum).__name__}")
+        raise TypeError(
+            f"curriculum must be a Curriculum or a string like 'epoch:2,4' / 'step:100,200', got {type(curriculum).__name__}"
+        )
     if on_bad is not None:
         check_choice("on_bad", on_bad, OnBad)
     rank, world_size = _distributed(rank, world_size)
@@ -888,7 +933,13 @@ def _map_loader(dataset: datasets.Dataset, s: _Settings) -> ResumableLoader:
         world_size=s.world_size,
     )
     return ResumableLoader(
-        ArrowBatches(dataset, kept), batch_size=None, sampler=plan, epoch_target=plan, config=s.config, refill=s.refill, **s.loader_kwargs
+        ArrowBatches(dataset, kept),
+        batch_size=None,
+        sampler=plan,
+        epoch_target=plan,
+        config=s.config,
+        refill=s.refill,
+        **s.loader_kwargs,
     )
 
 
@@ -915,7 +966,9 @@ def _stream_loader(dataset: datasets.IterableDataset, s: _Settings) -> Resumable
 
         dataset = split_dataset_by_node(dataset, rank=s.rank, world_size=s.world_size)
     stream = StreamBatches(dataset, s.batch_size, drop_last=s.drop_last, view=s.view, curriculum=s.curriculum)
-    return ResumableLoader(stream, batch_size=None, epoch_target=stream, config=s.config, refill=s.refill, **s.loader_kwargs)
+    return ResumableLoader(
+        stream, batch_size=None, epoch_target=stream, config=s.config, refill=s.refill, **s.loader_kwargs
+    )
 
 
 def _torch_loader(dataset, s: _Settings) -> ResumableLoader:
@@ -926,7 +979,9 @@ def _torch_loader(dataset, s: _Settings) -> ResumableLoader:
             "build a sampler with balanced_sampler()"
         )
     if isinstance(dataset, IterableDataset):
-        return ResumableLoader(dataset, batch_size=s.batch_size, drop_last=s.drop_last, config=s.config, refill=s.refill, **s.loader_kwargs)
+        return ResumableLoader(
+            dataset, batch_size=s.batch_size, drop_last=s.drop_last, config=s.config, refill=s.refill, **s.loader_kwargs
+        )
     generator = torch.Generator().manual_seed(s.seed) if s.seed is not None else None
     s.config["shuffle"] = bool(s.shuffle is None or s.shuffle) if s.sampler is None else False
     s.config["sampler"] = _type_name(s.sampler) if s.sampler is not None else None

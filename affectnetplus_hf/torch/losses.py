@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NORMALIZATIONS", "SoftTargetCrossEntropy", "SoftTargetKLDiv", "soft_cross_entropy", "soft_kl_div", "to_distribution"]
+__all__ = [
+    "NORMALIZATIONS",
+    "SoftTargetCrossEntropy",
+    "SoftTargetKLDiv",
+    "soft_cross_entropy",
+    "soft_kl_div",
+    "to_distribution",
+]
 
 NORMALIZATIONS: tuple[str, ...] = ("sum", "softmax", "none")
 _REDUCTIONS = ("mean", "sum", "none")
@@ -28,7 +35,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check(normalize: str, temperature: float, reduction: str | None = None) -> None:
     if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {list(NORMALIZATIONS)} (how raw soft-label scores become a distribution), got {normalize!r}")
+        raise ValueError(
+            f"normalize must be one of {list(NORMALIZATIONS)} (how raw soft-label scores become a distribution), got {normalize!r}"
+        )
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if reduction is not None and reduction not in _REDUCTIONS:
@@ -56,7 +65,9 @@ def soft_cross_entropy(
     (``F.cross_entropy`` with probability targets)."""
     _check(normalize, temperature, reduction)
     if logits.shape != target.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape N x C")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape N x C"
+        )
     p = to_distribution(target, normalize, temperature).to(logits.dtype)
     return F.cross_entropy(logits, p, reduction=reduction)  # probability targets
 
@@ -71,7 +82,9 @@ def soft_kl_div(
     """
     _check(normalize, temperature, reduction)
     if logits.shape != target.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape N x C")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape N x C"
+        )
     p = to_distribution(target, normalize, temperature).to(logits.dtype)
     log_q = F.log_softmax(logits, dim=-1)
     if reduction == "none":
@@ -88,7 +101,9 @@ class SoftTargetCrossEntropy(nn.Module):
         self.normalize, self.temperature, self.reduction = normalize, temperature, reduction
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return soft_cross_entropy(logits, target, normalize=self.normalize, temperature=self.temperature, reduction=self.reduction)
+        return soft_cross_entropy(
+            logits, target, normalize=self.normalize, temperature=self.temperature, reduction=self.reduction
+        )
 
     def extra_repr(self) -> str:
         return f"normalize={self.normalize!r}, temperature={self.temperature}, reduction={self.reduction!r}"
@@ -98,4 +113,6 @@ class SoftTargetKLDiv(SoftTargetCrossEntropy):
     """Module form of :func:`soft_kl_div`; ``normalize`` is required."""
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return soft_kl_div(logits, target, normalize=self.normalize, temperature=self.temperature, reduction=self.reduction)
+        return soft_kl_div(
+            logits, target, normalize=self.normalize, temperature=self.temperature, reduction=self.reduction
+        )

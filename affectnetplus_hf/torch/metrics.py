@@ -48,7 +48,9 @@ __all__ = [
 ]
 
 
-def _scored(pred: torch.Tensor, target: torch.Tensor, num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int | None]:
+def _scored(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int | None
+) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     if pred.dim() == 2:
         if num_classes is None:
             num_classes = pred.shape[1]
@@ -177,7 +179,9 @@ def classification_report(
             for code, name in enumerate(SUBSETS)
         }
     if gender is not None:
-        report["gender"] = group_report(pred, human_label, gender, GENDERS, num_classes=num_classes, min_size=min_group_size)
+        report["gender"] = group_report(
+            pred, human_label, gender, GENDERS, num_classes=num_classes, min_size=min_group_size
+        )
     if race is not None:
         report["race"] = group_report(pred, human_label, race, RACES, num_classes=num_classes, min_size=min_group_size)
     return report

@@ -103,7 +103,9 @@ class MultiTaskLoss(nn.Module):
         if unknown or not heads:
             raise ValueError(f"heads must be a non-empty subset of {list(HEADS)}, got {list(heads)}")
         if "expression" in heads and normalize is None:
-            raise ValueError("the expression head needs normalize= ('sum', 'softmax' or 'none'): how raw soft-label scores become a distribution")
+            raise ValueError(
+                "the expression head needs normalize= ('sum', 'softmax' or 'none'): how raw soft-label scores become a distribution"
+            )
         if va_loss not in ("ccc", "mse"):
             raise ValueError(f"va_loss must be 'ccc' or 'mse', got {va_loss!r}")
         if balancing not in BALANCINGS:
@@ -128,7 +130,9 @@ class MultiTaskLoss(nn.Module):
             self.register_buffer("ema_steps", torch.zeros(len(heads), dtype=torch.int64))
 
     def extra_repr(self) -> str:
-        return f"heads={self.heads}, normalize={self.normalize!r}, va_loss={self.va_loss!r}, balancing={self.balancing!r}"
+        return (
+            f"heads={self.heads}, normalize={self.normalize!r}, va_loss={self.va_loss!r}, balancing={self.balancing!r}"
+        )
 
     # ------------------------------------------------------------------ per head
     def head_loss(self, head: str, output: torch.Tensor, batch: Mapping) -> tuple[torch.Tensor, int]:
@@ -188,7 +192,10 @@ class MultiTaskLoss(nn.Module):
         total = (weights * stacked).sum()
         if self.balancing == "uncertainty":
             total = total + (self.log_vars * present.float()).sum()  # the s_h term only where the head has data
-        parts = {head: (float(loss.detach()) if ok else float("nan")) for head, loss, ok in zip(self.heads, losses, used)}
+        parts = {
+            head: (float(loss.detach()) if ok else float("nan"))
+            for head, loss, ok in zip(self.heads, losses, used, strict=False)
+        }
         return total, parts
 
     def _weights(self) -> torch.Tensor:
@@ -200,12 +207,20 @@ class MultiTaskLoss(nn.Module):
 
     def current_weights(self) -> dict[str, float]:
         """The factor each head's loss is multiplied by now."""
-        return {head: float(w) for head, w in zip(self.heads, self._weights().detach())}
+        return {head: float(w) for head, w in zip(self.heads, self._weights().detach(), strict=False)}
 
 
 #: The batch key each head is trained on (its output has that key's shape; ``expression``: ``N x C`` logits).
-_TARGET_KEYS = {"expression": "soft_label", "valence": "valence", "arousal": "arousal", "landmarks": "landmarks", "age": "age",
-                "gender": "gender", "race": "race", "head_pose": "head_pose"}
+_TARGET_KEYS = {
+    "expression": "soft_label",
+    "valence": "valence",
+    "arousal": "arousal",
+    "landmarks": "landmarks",
+    "age": "age",
+    "gender": "gender",
+    "race": "race",
+    "head_pose": "head_pose",
+}
 
 
 def _check_shape(head: str, output, batch: Mapping) -> None:
@@ -223,5 +238,13 @@ def _check_shape(head: str, output, batch: Mapping) -> None:
         )
 
 
-_EXPECTED = {"expression": "N x C logits", "valence": "N values", "arousal": "N values", "landmarks": "N x 68 x 2 pixels",
-             "age": "N years", "gender": "N x 2 logits", "race": "N x 6 logits", "head_pose": "N x 3 (yaw, pitch, roll)"}
+_EXPECTED = {
+    "expression": "N x C logits",
+    "valence": "N values",
+    "arousal": "N values",
+    "landmarks": "N x 68 x 2 pixels",
+    "age": "N years",
+    "gender": "N x 2 logits",
+    "race": "N x 6 logits",
+    "head_pose": "N x 3 (yaw, pitch, roll)",
+}

@@ -20,13 +20,20 @@ from types import MappingProxyType
 
 import torch
 
-from ..core.configs import AFFECTNET_2017, AFFECTNET_8LABELS, AFFECTNET_PLUS, RELEASE_KINDS
+from ..core.configs import AFFECTNET_8LABELS, AFFECTNET_2017, AFFECTNET_PLUS, RELEASE_KINDS
 from ..core.releases import RELEASES
 from ..core.schema import EXPRESSIONS
 from .metrics import accuracy, macro_f1, mean_class_accuracy
 from .views import EIGHT_CLASS, SEVEN_CLASS, ClassView
 
-__all__ = ["EXPECTED_VALIDATION_COUNTS", "PROTOCOLS", "Protocol", "ProtocolCountWarning", "evaluate_protocol", "get_protocol"]
+__all__ = [
+    "EXPECTED_VALIDATION_COUNTS",
+    "PROTOCOLS",
+    "Protocol",
+    "ProtocolCountWarning",
+    "evaluate_protocol",
+    "get_protocol",
+]
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,9 @@ def get_protocol(name: str | Protocol) -> Protocol:
     return PROTOCOLS[key]
 
 
-def evaluate_protocol(pred, target, protocol: str | Protocol = "affectnet8", *, release: str | None = None, check_counts: bool = True) -> dict:
+def evaluate_protocol(
+    pred, target, protocol: str | Protocol = "affectnet8", *, release: str | None = None, check_counts: bool = True
+) -> dict:
     """Score ``pred`` against the human labels ``target`` under a named protocol.
 
     Args:

@@ -23,7 +23,11 @@ _NEEDED_BY = {
 
 def _nulls(dataset, column: str) -> tuple[int, int]:
     """``(null count, rows)`` of ``column`` in a map-style ``datasets.Dataset`` (Arrow metadata, no scan)."""
-    table = dataset.with_format("arrow")[column] if getattr(dataset, "_indices", None) is not None else dataset.data.column(column)
+    table = (
+        dataset.with_format("arrow")[column]
+        if getattr(dataset, "_indices", None) is not None
+        else dataset.data.column(column)
+    )
     return table.null_count, len(table)
 
 
@@ -61,5 +65,7 @@ def require_values(dataset, column: str, purpose: str | None = None) -> None:
     hint = ""
     if column == "human_label" and "auto_label" in dataset.column_names:
         hint = " (AffectNet 2017's automatic list holds a model's label in 'auto_label', not a human one)"
-    raise ValueError(f"{purpose} needs the {column!r} column, and this dataset ({release}) lacks it: {found}{hint}. "
-                     f"{release} does not provide {column!r}; use a release that does (AffectNet+) or leave this option out")
+    raise ValueError(
+        f"{purpose} needs the {column!r} column, and this dataset ({release}) lacks it: {found}{hint}. "
+        f"{release} does not provide {column!r}; use a release that does (AffectNet+) or leave this option out"
+    )

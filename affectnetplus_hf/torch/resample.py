@@ -26,8 +26,8 @@ with replacement (a group with no row at all stays short). Deterministic for a s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,7 +104,7 @@ def target_shares(target, names: tuple[str, ...], groups_of=None) -> dict[str, f
     counts = torch.bincount(groups[groups >= 0], minlength=len(names)).tolist()
     if not sum(counts):
         raise ValueError("the target dataset has no row with a known group")
-    return {name: c / sum(counts) for name, c in zip(names, counts)}
+    return {name: c / sum(counts) for name, c in zip(names, counts, strict=False)}
 
 
 def _largest_remainder(size: int, shares: list[float]) -> list[int]:
@@ -186,9 +186,9 @@ def resample(
         indices=indices,
         attribute=attribute,
         target=shares,
-        wanted=dict(zip(names, wanted)),
+        wanted=dict(zip(names, wanted, strict=False)),
         counts=counts,
-        available=dict(zip(names, available)),
+        available=dict(zip(names, available, strict=False)),
         shortfall=shortfall,
         repeated=repeated,
         excluded=excluded,

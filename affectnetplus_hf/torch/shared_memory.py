@@ -53,7 +53,9 @@ def allocate(specs: dict[str, tuple[torch.dtype, tuple[int, ...]]], *, reuse_mem
     else:
         storage = new_shared_storage(total)
     # torch's stub wants a stride with an offset; Tensor.set_ takes none (contiguous) as well
-    tensors = {key: torch.empty(0, dtype=dtype).set_(storage, offset, shape) for key, (dtype, shape, offset) in layout.items()}  # type: ignore[call-overload]
+    tensors = {}
+    for key, (dtype, shape, offset) in layout.items():
+        tensors[key] = torch.empty(0, dtype=dtype).set_(storage, offset, shape)  # type: ignore[call-overload]
     return tensors, storage, release
 
 
@@ -129,7 +131,8 @@ def unpack(whole: torch.Tensor, layout: list, lists: dict, release) -> dict:
     storage is freed, i.e. once no tensor of the batch (nor any view of one) is left."""
     storage = whole.untyped_storage()
     tensors = {
-        key: torch.empty(0, dtype=dtype).set_(storage, offset, shape, stride) for key, dtype, shape, stride, offset in layout
+        key: torch.empty(0, dtype=dtype).set_(storage, offset, shape, stride)
+        for key, dtype, shape, stride, offset in layout
     }
     if release is not None:
         weakref.finalize(storage, _release, *release)

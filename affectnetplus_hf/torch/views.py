@@ -100,7 +100,9 @@ EIGHT_CLASS = ClassView(tuple(range(8)))
 SEVEN_CLASS = ClassView(tuple(range(7)))
 
 
-def class_view(classes: int | Sequence[int | str] | ClassView, *, renormalize: bool = True, keep_unlabeled: bool = False) -> ClassView:
+def class_view(
+    classes: int | Sequence[int | str] | ClassView, *, renormalize: bool = True, keep_unlabeled: bool = False
+) -> ClassView:
     """``7``, ``8``, a list of codes or expression names, or a ClassView (returned as is)."""
     if isinstance(classes, ClassView):
         return classes
@@ -159,7 +161,10 @@ def view_dataset(dataset, view: ClassView | int):
     def remap(soft_labels, labels):
         soft = view.soft_targets(torch.tensor(soft_labels, dtype=torch.float32).reshape(len(labels), -1))
         mapped = view.map_labels(codes(labels))[0].tolist()
-        return {"soft_label": soft.tolist(), "human_label": [None if label is None else m for label, m in zip(labels, mapped)]}
+        return {
+            "soft_label": soft.tolist(),
+            "human_label": [None if label is None else m for label, m in zip(labels, mapped, strict=False)],
+        }
 
     features = dataset.features.copy() if dataset.features is not None else None
     kwargs = {}

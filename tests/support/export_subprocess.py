@@ -29,8 +29,8 @@ def main() -> None:
     parser.add_argument("--pause")
     args = parser.parse_args()
 
-    import affectnetplus_hf.exporter.writer as export_module
     import affectnetplus_hf.exporter.swap as swap_module
+    import affectnetplus_hf.exporter.writer as export_module
 
     def stop(name: str) -> None:
         if name != args.point:

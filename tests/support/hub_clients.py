@@ -47,4 +47,3 @@ def point_clients_at(endpoint: str, monkeypatch) -> None:
         monkeypatch.setattr(hhttp, "_HUB_ORIGINS", frozenset(hhttp._HUB_ORIGINS | {hhttp._url_origin(endpoint)}))
     monkeypatch.setattr(dconfig, "HF_ENDPOINT", endpoint)
     monkeypatch.setattr(dconfig, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
-

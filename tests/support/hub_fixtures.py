@@ -26,7 +26,9 @@ def hub(tmp_path, monkeypatch, hf_cache):
     yield from hub_fixture(tmp_path, monkeypatch)
 
 
-def make_export(root: Path, *, n: int = 12, seed: int = 0, num_shards: int = NUM_SHARDS, card_plots: bool = True) -> Path:
+def make_export(
+    root: Path, *, n: int = 12, seed: int = 0, num_shards: int = NUM_SHARDS, card_plots: bool = True
+) -> Path:
     """Export a synthetic release of ``n`` records per part into ``root / 'affectnet_plus'``."""
     from affectnetplus_hf.exporter.writer import export
     from affectnetplus_hf.release.sample import write_sample
@@ -67,4 +69,14 @@ def row_key(row: dict) -> tuple:
     return (row["image_id"], hashlib.sha256(data).hexdigest(), repr({k: v for k, v in row.items() if k != "image"}))
 
 
-__all__ = ["REPO_ID", "NUM_SHARDS", "TOKEN_WRITE", "exported", "hub", "make_export", "pushed", "row_key", "session_export"]
+__all__ = [
+    "REPO_ID",
+    "NUM_SHARDS",
+    "TOKEN_WRITE",
+    "exported",
+    "hub",
+    "make_export",
+    "pushed",
+    "row_key",
+    "session_export",
+]

@@ -71,7 +71,13 @@ class _HubHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         if self._suppress:  # an injected "lost response": the work is done, this answer is dropped
             self._suppress = False
             return
@@ -196,7 +202,6 @@ class _HubHandler(BaseHTTPRequestHandler):
         super().send_response(code, message)
 
     def _route(self, method: str, seg: list[str], query: dict[str, str], split) -> None:
-        hub = self.hub
         if seg[:1] == ["api"]:
             rest = seg[1:]
             if rest == ["whoami-v2"] and method == "GET":
@@ -243,7 +248,12 @@ class _HubHandler(BaseHTTPRequestHandler):
         repo_type, rest = "model", seg
         if seg and seg[0] in _PREFIXES:
             repo_type, rest = _PREFIXES[seg[0]], seg[1:]
-        if len(rest) >= 6 and rest[1].endswith(".git") and rest[2:] == ["info", "lfs", "objects", "batch"] and method == "POST":
+        if (
+            len(rest) >= 6
+            and rest[1].endswith(".git")
+            and rest[2:] == ["info", "lfs", "objects", "batch"]
+            and method == "POST"
+        ):
             return self._lfs_batch(repo_type, f"{rest[0]}/{rest[1][:-4]}")
         if len(rest) >= 5 and rest[2] == "resolve" and method in ("GET", "HEAD"):
             return self._resolve(repo_type, f"{rest[0]}/{rest[1]}", rest[3], "/".join(rest[4:]))
@@ -380,7 +390,11 @@ class _HubHandler(BaseHTTPRequestHandler):
                 info["lfs"] = {"oid": entry.sha256, "size": entry.size, "pointerSize": 134}
             last = entry.commit
             if expand:
-                info["securityFileStatus"] = {"status": "safe", "avScan": {"virusFound": False}, "pickleImportScan": None}
+                info["securityFileStatus"] = {
+                    "status": "safe",
+                    "avScan": {"virusFound": False},
+                    "pickleImportScan": None,
+                }
         else:
             prefix = path + "/" if path else ""
             inside = [e for p, e in commit.files.items() if p.startswith(prefix)]
@@ -419,7 +433,7 @@ class _HubHandler(BaseHTTPRequestHandler):
             raise HubError(404, f"{path} does not exist on this revision", "EntryNotFound")
         out: set[str] = set()
         for p in below:
-            parts = p[len(prefix):].split("/")
+            parts = p[len(prefix) :].split("/")
             depth = len(parts) if recursive else 1
             for i in range(1, min(depth, len(parts)) + 1):
                 out.add(prefix + "/".join(parts[:i]))
@@ -461,7 +475,13 @@ class _HubHandler(BaseHTTPRequestHandler):
         out = []
         while commit is not None:
             out.append(
-                {"id": commit.oid, "title": commit.title, "message": commit.message, "date": commit.date, "authors": [{"user": commit.author}]}
+                {
+                    "id": commit.oid,
+                    "title": commit.title,
+                    "message": commit.message,
+                    "date": commit.date,
+                    "authors": [{"user": commit.author}],
+                }
             )
             commit = repo.commits.get(commit.parent) if commit.parent else None
         self._json(out)
@@ -558,7 +578,11 @@ class _HubHandler(BaseHTTPRequestHandler):
                         "actions": {"upload": {"href": f"{self.hub.url}/lfs-upload/{oid}", "header": {}}},
                     }
                 )
-        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(), content_type="application/vnd.git-lfs+json")
+        self._send(
+            200,
+            json.dumps({"transfer": "basic", "objects": objects}).encode(),
+            content_type="application/vnd.git-lfs+json",
+        )
 
     def _lfs_put(self, oid: str) -> None:
         content = self._body()
@@ -586,14 +610,20 @@ class _HubHandler(BaseHTTPRequestHandler):
                 key, value = line.get("key"), line.get("value", {})
                 path = value.get("path", "").strip("/")
                 if key == "file":
-                    content = base64.b64decode(value["content"]) if value.get("encoding") == "base64" else value["content"].encode()
+                    content = (
+                        base64.b64decode(value["content"])
+                        if value.get("encoding") == "base64"
+                        else value["content"].encode()
+                    )
                     files[path] = self.hub._entry(path, content, lfs=False)
                 elif key == "lfsFile":
                     blob = self.hub.blob_path(value["oid"])
                     if not blob.exists():
                         raise HubError(422, f"LFS object {value['oid']} for {path} was never uploaded")
                     size = blob.stat().st_size
-                    files[path] = FileEntry(path, size, value["oid"], True, git_blob_oid(_lfs_pointer(value["oid"], size)), "")
+                    files[path] = FileEntry(
+                        path, size, value["oid"], True, git_blob_oid(_lfs_pointer(value["oid"], size)), ""
+                    )
                 elif key == "deletedFile":
                     if files.pop(path, None) is None:
                         raise HubError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
@@ -605,8 +635,9 @@ class _HubHandler(BaseHTTPRequestHandler):
                         del files[p]
                 else:
                     raise HubError(400, f"unknown commit operation {key!r}")
-            commit = self.hub._new_commit(repo, header.get("summary", ""), header.get("description", ""), user[0], files, revision)
+            commit = self.hub._new_commit(
+                repo, header.get("summary", ""), header.get("description", ""), user[0], files, revision
+            )
             self.hub._save()
         url = f"{self.hub.url}/{_TYPE_PREFIX[repo_type]}{repo_id}/commit/{commit.oid}"
         self._json({"success": True, "commitOid": commit.oid, "commitUrl": url, "pullRequestUrl": None})
-

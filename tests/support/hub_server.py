@@ -44,7 +44,6 @@ Pointing the clients at it: both libraries read ``HF_ENDPOINT`` when imported, s
 The ``hub`` pytest fixture (:func:`hub_fixture`) does both and stops the server afterwards.
 """
 
-
 from __future__ import annotations
 
 import contextlib
@@ -161,14 +160,16 @@ def hub_fixture(tmp_path, monkeypatch):
         monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True, raising=False)
         monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
         monkeypatch.setattr(
-            huggingface_hub.constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "no-login" / "stored_tokens"), raising=False
+            huggingface_hub.constants,
+            "HF_STORED_TOKENS_PATH",
+            str(tmp_path / "no-login" / "stored_tokens"),
+            raising=False,
         )
         yield server
         # HfFileSystem instances are cached per (endpoint, token): drop them with the server.
         from huggingface_hub import HfFileSystem
 
         HfFileSystem.clear_instance_cache()
-
 
 
 # ---------------------------------------------------------------------- plain static file servers
@@ -261,4 +262,3 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-

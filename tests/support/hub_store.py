@@ -30,7 +30,18 @@ TOKEN_READ = "hf_TestReadTokenDoNotLeak0123456789abcde"
 _PREFIXES = {"datasets": "dataset", "spaces": "space", "models": "model"}
 _TYPE_PREFIX = {"dataset": "datasets/", "space": "spaces/", "model": ""}
 _LFS_SUFFIXES = (
-    ".parquet", ".arrow", ".jpg", ".jpeg", ".png", ".bin", ".safetensors", ".pt", ".zip", ".gz", ".npy", ".tar",
+    ".parquet",
+    ".arrow",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bin",
+    ".safetensors",
+    ".pt",
+    ".zip",
+    ".gz",
+    ".npy",
+    ".tar",
 )
 _LFS_THRESHOLD = 10 * 1024 * 1024
 _GITATTRIBUTES = (
@@ -203,7 +214,9 @@ class HubStore:
         self, repo: Repo, title: str, message: str, author: str, files: dict[str, FileEntry], branch: str = "main"
     ) -> Commit:
         parent = repo.branches.get(branch)
-        seed = json.dumps([repo.repo_id, parent, title, next(self._counter), sorted((p, e.sha256) for p, e in files.items())])
+        seed = json.dumps(
+            [repo.repo_id, parent, title, next(self._counter), sorted((p, e.sha256) for p, e in files.items())]
+        )
         oid = hashlib.sha1(seed.encode()).hexdigest()
         for entry in files.values():
             if entry.commit == "":
@@ -237,4 +250,3 @@ class HubStore:
         self.repos[(repo_type, repo_id)] = repo
         self._save()
         return repo
-

@@ -19,8 +19,20 @@ from PIL import Image
 from affectnetplus_hf.core.configs import PARTS, UNLABELED_PART
 
 SPELLINGS = {
-    "release": ("human_annotated/train_set", "human_annotated/validation_set", "no_human_annotated", "images", "annotations"),
-    "pdf": ("Human Annotated/Train Set", "Human Annotated/Validation Set", "No Human Annotated", "Images", "Annotations"),
+    "release": (
+        "human_annotated/train_set",
+        "human_annotated/validation_set",
+        "no_human_annotated",
+        "images",
+        "annotations",
+    ),
+    "pdf": (
+        "Human Annotated/Train Set",
+        "Human Annotated/Validation Set",
+        "No Human Annotated",
+        "Images",
+        "Annotations",
+    ),
 }
 RACE_KEYS = ["white", "asian", "latino hispanic", "black", "indian", "middle eastern"]
 
@@ -38,7 +50,7 @@ def write_stranger_release(root: Path, spelling: str, n: int = 16, seed: int = 7
     rnd = random.Random(seed)
     nrng = np.random.default_rng(seed)
     expected = {}
-    for part, folder in zip(PARTS, (train, val, unl)):
+    for part, folder in zip(PARTS, (train, val, unl), strict=False):
         (root / folder / images).mkdir(parents=True)
         (root / folder / annotations).mkdir(parents=True)
         for k in range(n):
@@ -52,7 +64,11 @@ def write_stranger_release(root: Path, spelling: str, n: int = 16, seed: int = 7
             race = {key: round(rnd.random() / 6, 2) for key in RACE_KEYS}
             meta = {
                 "landmark-68": landmarks,
-                "pose": {"roll": round(rnd.uniform(-0.3, 0.3), 3), "yaw": round(rnd.uniform(-0.3, 0.3), 3), "pitch": round(rnd.uniform(-0.3, 0.3), 3)},
+                "pose": {
+                    "roll": round(rnd.uniform(-0.3, 0.3), 3),
+                    "yaw": round(rnd.uniform(-0.3, 0.3), 3),
+                    "pitch": round(rnd.uniform(-0.3, 0.3), 3),
+                },
                 "race": race,
                 "gender": {"male": round(1 - gender_f, 2), "female": gender_f},
                 "arousal": round(rnd.uniform(-1, 1), 6),
@@ -118,7 +134,12 @@ def write_stranger_release(root: Path, spelling: str, n: int = 16, seed: int = 7
                 data = json.dumps(doc).encode()
                 row["landmarks_29"] = None
             elif fault == 10:  # Infinity and 1e400 where numbers were expected: null
-                data = json.dumps(doc).replace(json.dumps(meta["valence"]), "Infinity", 1).replace(f'"age": {meta["age"]}', '"age": 1e400').encode()
+                data = (
+                    json.dumps(doc)
+                    .replace(json.dumps(meta["valence"]), "Infinity", 1)
+                    .replace(f'"age": {meta["age"]}', '"age": 1e400')
+                    .encode()
+                )
                 row["valence"], row["age"] = None, None
             elif fault == 11:  # a stray empty second spelling of meta-data: the metadata stays
                 data = (json.dumps(doc)[:-1] + ', "Meta Data": {}}').encode()

@@ -37,7 +37,9 @@ class LoggingCollator(JpegCollator):
 
 
 def build(export: str, case: dict, log: Path):
-    split = datasets.load_dataset(export, "all", split="train", streaming=case["streaming"], cache_dir=str(Path(export).parent / "cache"))
+    split = datasets.load_dataset(
+        export, "all", split="train", streaming=case["streaming"], cache_dir=str(Path(export).parent / "cache")
+    )
     kwargs = dict(case["kwargs"])
     if "curriculum" in kwargs:
         kwargs["curriculum"] = Curriculum.parse(kwargs["curriculum"])
@@ -46,7 +48,13 @@ def build(export: str, case: dict, log: Path):
 
 
 def main() -> int:
-    export, cases, mode, out, states = sys.argv[1], json.loads(Path(sys.argv[2]).read_text()), sys.argv[3], sys.argv[4], Path(sys.argv[5])
+    export, cases, mode, out, states = (
+        sys.argv[1],
+        json.loads(Path(sys.argv[2]).read_text()),
+        sys.argv[3],
+        sys.argv[4],
+        Path(sys.argv[5]),
+    )
     datasets.disable_progress_bars()
     result = {}
     for case in cases:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from affectnetplus_hf.core.schema import FEATURES
 from affectnetplus_hf.release.layout import find_release, list_records
 from affectnetplus_hf.release.reader import iter_rows
 from affectnetplus_hf.release.sample import write_sample
-from affectnetplus_hf.core.schema import FEATURES
 
 #: Faults that keep the record but null some values (see affectnetplus_hf.release.sample.FAULTS).
 NULL_FAULTS = ["null_numbers", "missing_pose", "sentinel"]
