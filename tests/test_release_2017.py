@@ -4,7 +4,9 @@ its file, its CSV line and the reason."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections import Counter
 
 import pytest
 
@@ -162,3 +164,26 @@ def test_streams_through_the_hub_server(release17, tmp_path, hub):
                 for r in local[split].cast_column("image", decode_off)
             ]
             assert got == want
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_make_loader_crops_every_written_row_once_an_epoch(release17, tmp_path, hf_cache):
+    import datasets
+
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.torch import make_loader
+
+    out = tmp_path / "affectnet_2017"
+    export(release17.root, out, progress=False, card_plots=False)
+    train = datasets.load_dataset(str(out), "all", split="train")
+    loader = make_loader(train, 3, num_workers=2, crop="face", size=32, on_bad="skip", seed=0)
+    seen = Counter()
+    for batch in loader:
+        assert tuple(batch["image"].shape[1:]) == (3, 32, 32)
+        for k, image_id in enumerate(batch["image_id"]):
+            seen[image_id] += 1
+            assert batch["human_label"][k].item() == release17.rows[("train", image_id)]["human_label"]
+    boxless = [i for i in release17.good_ids("train") if release17.rows[("train", i)]["face_box"] is None]
+    assert boxless  # the planted bad_face_box row: written, but nothing to crop
+    assert sorted(s.image_id for s in loader.skipped) == sorted(boxless)
+    assert seen == Counter(i for i in release17.good_ids("train") if i not in boxless)  # the rest, each once

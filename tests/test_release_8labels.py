@@ -1,16 +1,20 @@
-"""The 8-label AffectNet release: found, verified, exported and loaded in the AffectNet+ schema,
+"""The 8-label AffectNet release: found, verified, exported, loaded, streamed through the Hub test server and
+trained through make_loader in the AffectNet+ schema,
 every planted fault reported with its file and reason."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from affectnetplus_hf.cli import main
 from affectnetplus_hf.core.export_files import read_report
+from affectnetplus_hf.core.schema import FEATURES
 from affectnetplus_hf.errors import ReleaseNotFoundError
 from affectnetplus_hf.release.eightlabel import load_npy
 from affectnetplus_hf.release.kind import iter_rows, open_release
@@ -148,3 +152,44 @@ def test_sample_cli_writes_the_8label_layout(tmp_path, capsys):
     ]
     assert main(["sample", str(tmp_path / "f"), "--kind", "8labels", "--with-faults", "--n", "3"]) == 2
     assert "--with-faults plants" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_streams_through_the_hub_server(release8, tmp_path, hub):
+    import datasets
+
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.hub.publish import push
+
+    out = tmp_path / "affectnet_8labels"
+    export(release8.root, out, num_shards=2, progress=False, card_plots=False)
+    push(out, "my-lab/affectnet_8labels", progress=False, echo=None)
+    remote = datasets.load_dataset("my-lab/affectnet_8labels", "all", streaming=True)
+    assert set(remote) == {"train", "validation"}
+    compared = 0
+    for split in ("train", "validation"):
+        assert remote[split].features == FEATURES
+        rows = list(remote[split].cast_column("image", datasets.Image(decode=False)))
+        streamed = datasets.Dataset.from_list(rows, features=FEATURES)  # every streamed row, as streamed
+        compared += assert_rows_exact(streamed, release8, split)
+    assert compared == 2 * len(ALL_FAULTS) - len(release8.bad_ids("train"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_make_loader_yields_every_written_row_once_an_epoch(release8, tmp_path, hf_cache):
+    import datasets
+
+    from affectnetplus_hf.exporter.writer import export
+    from affectnetplus_hf.torch import make_loader
+
+    out = tmp_path / "affectnet_8labels"
+    export(release8.root, out, progress=False, card_plots=False)
+    train = datasets.load_dataset(str(out), "all", split="train")
+    loader = make_loader(train, 3, num_workers=2, seed=0)
+    seen = Counter()
+    for batch in loader:
+        assert batch["image"].ndim == 4 and batch["image"].shape[1] == 3
+        for k, image_id in enumerate(batch["image_id"]):
+            seen[image_id] += 1
+            assert batch["human_label"][k].item() == release8.rows[("train", image_id)]["human_label"]
+    assert seen == Counter(release8.good_ids("train"))  # every written row, each once; the bad ones never
