@@ -34,8 +34,10 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import overload
 
 from ..core.configs import HUMAN_PARTS, PARTS  # part names, in the order they are processed and reported
 from ..errors import ReleaseNotFoundError
@@ -46,6 +48,7 @@ __all__ = [
     "IgnoredFile",
     "Part",
     "RecordFiles",
+    "RecordList",
     "find_release",
     "list_records",
     "natural_key",
@@ -376,53 +379,64 @@ def find_release(root: str | os.PathLike | None) -> Release:
 
 
 def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]):
-    """stem (NFC) -> paths of the record files in ``folder``, and why the folder cannot be
-    listed (or ""); everything else into ``ignored``. An entry named like a record file that
-    is not one (a folder ``7.json/``, a broken link) also goes into ``odd`` (stem -> why), so
-    its record's reason can name it."""
-    by_stem: dict[str, list[Path]] = {}
+    """:func:`_scan_names` with every stem's files as a list of paths (the 8-label release's lister)."""
+    names, error = _scan_names(folder, part, suffixes, ignored, odd)
+    return {stem: [folder / name for name in _names(found)] for stem, found in names.items()}, error  # type: ignore[operator]
+
+
+def _scan_names(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]):
+    """stem (NFC) -> file names of the record files in ``folder`` (a list only when there
+    are several), and why the folder cannot be listed (or ""); everything else into
+    ``ignored``. An entry named like a record file that is not one (a folder ``7.json/``, a
+    broken link) also goes into ``odd`` (stem -> why), so its record's reason can name it."""
+    by_stem: dict[str, str | list[str]] = {}
     if folder is None:
         return by_stem, ""
     try:
-        entries = list(os.scandir(folder))
+        listing = os.scandir(folder)
     except OSError as exc:
         ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=exc.strerror or exc)))
         return by_stem, f"{folder} cannot be listed ({exc.strerror or exc}): check its permissions and run again"
-    for entry in entries:
-        name = entry.name
-        path = Path(entry.path)
-        if name.startswith("."):
-            ignored.append(IgnoredFile(part, path, "hidden file (name starts with '.')"))
-            continue
-        try:
-            regular = entry.is_file()
-        except OSError as exc:
-            ignored.append(IgnoredFile(part, path, _NOT_FOLLOWED.format(error=exc.strerror or exc)))
-            _note_odd(odd, name, suffixes, f"{path} cannot be followed ({exc.strerror or exc}): fix it and run again")
-            continue
-        if not regular:
-            if entry.is_symlink() and not os.path.exists(entry.path):
-                reason = "broken symbolic link (its target does not exist); not read. Fix or remove it"
-                _note_odd(odd, name, suffixes, f"{path} is a broken symbolic link: fix it and run again")
-            else:
-                reason = "not a regular file (a folder, device or pipe); not read"
-                _note_odd(odd, name, suffixes, f"{path} is not a regular file (a folder, device or pipe): replace it with the file and run again")
-            ignored.append(IgnoredFile(part, path, reason))
-            continue
-        stem, dot, suffix = name.rpartition(".")
-        if not dot or ("." + suffix.lower()) not in suffixes:
-            expected = " or ".join(suffixes)
-            ignored.append(IgnoredFile(part, path, f"unexpected file type (expected {expected})"))
-            continue
-        if not stem.isascii():
-            try:
-                stem.encode("utf-8")
-            except UnicodeEncodeError:
-                ignored.append(
-                    IgnoredFile(part, path, "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again")
-                )
+    with listing:
+        for entry in listing:
+            name = entry.name
+            if name.startswith("."):
+                ignored.append(IgnoredFile(part, Path(entry.path), "hidden file (name starts with '.')"))
                 continue
-        by_stem.setdefault(_stem_key(stem), []).append(path)
+            try:
+                regular = entry.is_file()
+            except OSError as exc:
+                path = Path(entry.path)
+                ignored.append(IgnoredFile(part, path, _NOT_FOLLOWED.format(error=exc.strerror or exc)))
+                _note_odd(odd, name, suffixes, f"{path} cannot be followed ({exc.strerror or exc}): fix it and run again")
+                continue
+            if not regular:
+                path = Path(entry.path)
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    reason = "broken symbolic link (its target does not exist); not read. Fix or remove it"
+                    _note_odd(odd, name, suffixes, f"{path} is a broken symbolic link: fix it and run again")
+                else:
+                    reason = "not a regular file (a folder, device or pipe); not read"
+                    _note_odd(odd, name, suffixes, f"{path} is not a regular file (a folder, device or pipe): replace it with the file and run again")
+                ignored.append(IgnoredFile(part, path, reason))
+                continue
+            stem, dot, suffix = name.rpartition(".")
+            if not dot or ("." + suffix.lower()) not in suffixes:
+                expected = " or ".join(suffixes)
+                ignored.append(IgnoredFile(part, Path(entry.path), f"unexpected file type (expected {expected})"))
+                continue
+            if not stem.isascii():
+                try:
+                    stem.encode("utf-8")
+                except UnicodeEncodeError:
+                    ignored.append(
+                        IgnoredFile(part, Path(entry.path), "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again")
+                    )
+                    continue
+                stem = _stem_key(stem)
+            found = by_stem.setdefault(stem, name)
+            if found is not name:  # a second file for this stem
+                by_stem[stem] = [*found, name] if isinstance(found, list) else [found, name]
     return by_stem, ""
 
 
@@ -437,7 +451,7 @@ def _note_odd(odd: dict[str, str], name: str, suffixes: tuple[str, ...], why: st
         odd.setdefault(_stem_key(stem), why)
 
 
-def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
+def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
     """Pair ``images/<id>.jpg`` with ``annotations/<id>.json`` by stem.
 
     Returns the records in :func:`natural_key` order (deterministic whatever the file
@@ -447,8 +461,8 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
     ignored: list[IgnoredFile] = list(part.ignored)
     odd_images: dict[str, str] = {}
     odd_annotations: dict[str, str] = {}
-    images, images_error = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
-    annotations, annotations_error = _scan(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations)
+    images, images_error = _scan_names(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
+    annotations, annotations_error = _scan_names(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations)
     followed = [i for i in part.ignored if i.path.parent == part.path and i.reason.startswith("cannot be followed")]
     for what, found, names in (("images", part.images_dir, _IMAGES_DIR), ("annotations", part.annotations_dir, _ANNOTATIONS_DIR)):
         if found is not None:
@@ -461,11 +475,15 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
             images_error = error
         else:
             annotations_error = error
-    records = []
+    items: list[str | RecordFiles] = []
     for stem in sorted(images.keys() | annotations.keys(), key=natural_key):
-        image_paths = sorted(images.get(stem, []))
-        annotation_paths = sorted(annotations.get(stem, []))
-        records.append(
+        image, annotation = images.get(stem), annotations.get(stem)
+        if image == stem + _IMAGE_SUFFIXES[0] and annotation == stem + _ANNOTATION_SUFFIX:
+            items.append(stem)  # the usual record: made into RecordFiles when read
+            continue
+        image_paths = sorted(part.images_dir / n for n in _names(image))  # type: ignore[operator]
+        annotation_paths = sorted(part.annotations_dir / n for n in _names(annotation))  # type: ignore[operator]
+        items.append(
             RecordFiles(
                 part=part.name,
                 image_id=stem,
@@ -479,4 +497,51 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
             )
         )
     ignored.sort(key=lambda item: str(item.path))
-    return records, ignored
+    return RecordList(part.name, part.images_dir, part.annotations_dir, items), ignored
+
+
+def _names(found: str | list[str] | None) -> list[str]:
+    return [] if found is None else [found] if isinstance(found, str) else found
+
+
+class RecordList(Sequence[RecordFiles]):
+    """A part's records in reading order, as :func:`list_records` returns them: a sequence
+    of :class:`RecordFiles` that holds only the id of a usual record (``<id>.jpg`` and
+    ``<id>.json``) and makes its :class:`RecordFiles` when asked for it, so that the listing
+    of the full release (960,000 records) stays small, and small to send to a worker. A
+    slice is a ``RecordList`` too."""
+
+    __slots__ = ("part", "images_dir", "annotations_dir", "_items")
+
+    def __init__(self, part: str, images_dir: Path | None, annotations_dir: Path | None, items: list[str | RecordFiles]):
+        self.part, self.images_dir, self.annotations_dir, self._items = part, images_dir, annotations_dir, items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> RecordFiles: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> RecordList: ...
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return RecordList(self.part, self.images_dir, self.annotations_dir, self._items[index])
+        return self._record(self._items[index])
+
+    def __iter__(self) -> Iterator[RecordFiles]:
+        return map(self._record, self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        return f"RecordList({self.part!r}, {len(self)} records)"
+
+    def _record(self, item: str | RecordFiles) -> RecordFiles:
+        if type(item) is not str:
+            return item  # type: ignore[return-value]
+        return RecordFiles(
+            self.part, item, self.images_dir / (item + _IMAGE_SUFFIXES[0]), self.annotations_dir / (item + _ANNOTATION_SUFFIX)  # type: ignore[operator]
+        )
