@@ -674,12 +674,22 @@ def _parse_json(data: bytes) -> Any:
 
 
 def _read_file(path, limit: int) -> tuple[bytes | None, int]:
-    """The file's bytes and size; ``None`` for the bytes when it is larger than ``limit``."""
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
+    """The file's bytes and size; ``None`` for the bytes when it is larger than ``limit``.
+    (``os.read`` into one buffer of the file's size: no buffered file object, no copy.)"""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
         if size > limit:
             return None, size
-        return handle.read(), size
+        data = os.read(fd, size + 1)
+        if len(data) != size:  # a short read, or the file changed since fstat: read on to its end
+            chunks = [data]
+            while chunks[-1]:
+                chunks.append(os.read(fd, 1 << 20))
+            data = b"".join(chunks)
+        return data, len(data)
+    finally:
+        os.close(fd)
 
 
 def _is_empty(value: Any) -> bool:
@@ -901,14 +911,16 @@ def _fast_number(value: Any, column: str) -> float | None:
 def _fast_struct(value: Any, keys: tuple[str, ...], column: str) -> dict | None:
     if value is None:
         return None
-    if type(value) is not dict or len(value) != len(keys) or not _plain_finite(list(value.values())):
+    if type(value) is not dict or len(value) != len(keys):
         raise _Bad
     fast = _FAST_STRUCT_KEYS[keys]
-    struct = {fast[raw]: float(v) for raw, v in value.items()}  # KeyError: an unknown key
+    low, high = _FAST_RANGES.get(column, (-_F32_MAX, _F32_MAX))
+    struct = {}
+    for raw, v in value.items():
+        if (type(v) is not float and type(v) is not int) or not low <= v <= high:  # false for NaN too
+            raise _Bad
+        struct[fast[raw]] = float(v)  # KeyError: an unknown key
     if len(struct) != len(keys):
-        raise _Bad
-    bounds = _FAST_RANGES.get(column)
-    if bounds is not None and not bounds[0] <= min(struct.values()) <= max(struct.values()) <= bounds[1]:
         raise _Bad
     return struct
 
