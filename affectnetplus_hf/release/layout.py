@@ -381,15 +381,17 @@ def find_release(root: str | os.PathLike | None) -> Release:
 def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]):
     """:func:`_scan_names` with every stem's files as a list of paths (the 8-label release's lister)."""
     names, error = _scan_names(folder, part, suffixes, ignored, odd)
-    return {stem: [folder / name for name in _names(found)] for stem, found in names.items()}, error  # type: ignore[operator]
+    return {stem: [folder / name for name in _names(found, stem, suffixes[0])] for stem, found in names.items()}, error  # type: ignore[operator]
 
 
 def _scan_names(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]):
-    """stem (NFC) -> file names of the record files in ``folder`` (a list only when there
-    are several), and why the folder cannot be listed (or ""); everything else into
+    """stem (NFC) -> the record file's name in ``folder`` (``None`` for the usual
+    ``<stem><suffixes[0]>``, so that a listing of the full release stays small; a list when
+    there are several), and why the folder cannot be listed (or ""); everything else into
     ``ignored``. An entry named like a record file that is not one (a folder ``7.json/``, a
     broken link) also goes into ``odd`` (stem -> why), so its record's reason can name it."""
-    by_stem: dict[str, str | list[str]] = {}
+    by_stem: dict[str, str | list[str] | None] = {}
+    usual_suffix = suffixes[0][1:]
     if folder is None:
         return by_stem, ""
     try:
@@ -425,6 +427,7 @@ def _scan_names(folder: Path | None, part: str, suffixes: tuple[str, ...], ignor
                 expected = " or ".join(suffixes)
                 ignored.append(IgnoredFile(part, Path(entry.path), f"unexpected file type (expected {expected})"))
                 continue
+            key = stem
             if not stem.isascii():
                 try:
                     stem.encode("utf-8")
@@ -433,10 +436,12 @@ def _scan_names(folder: Path | None, part: str, suffixes: tuple[str, ...], ignor
                         IgnoredFile(part, Path(entry.path), "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again")
                     )
                     continue
-                stem = _stem_key(stem)
-            found = by_stem.setdefault(stem, name)
-            if found is not name:  # a second file for this stem
-                by_stem[stem] = [*found, name] if isinstance(found, list) else [found, name]
+                key = _stem_key(stem)
+            value = None if suffix == usual_suffix and key is stem else name
+            if key in by_stem:  # a second file for this stem
+                by_stem[key] = [*_names(by_stem[key], key, suffixes[0]), name]
+            else:
+                by_stem[key] = value
     return by_stem, ""
 
 
@@ -476,13 +481,13 @@ def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
         else:
             annotations_error = error
     items: list[str | RecordFiles] = []
-    for stem in sorted(images.keys() | annotations.keys(), key=natural_key):
-        image, annotation = images.get(stem), annotations.get(stem)
-        if image == stem + _IMAGE_SUFFIXES[0] and annotation == stem + _ANNOTATION_SUFFIX:
-            items.append(stem)  # the usual record: made into RecordFiles when read
+    for stem in _natural_sorted(images.keys() | annotations.keys()):
+        image, annotation = images.get(stem, _ABSENT), annotations.get(stem, _ABSENT)
+        if image is None and annotation is None:
+            items.append(stem)  # the usual record, <stem>.jpg and <stem>.json: made into RecordFiles when read
             continue
-        image_paths = sorted(part.images_dir / n for n in _names(image))  # type: ignore[operator]
-        annotation_paths = sorted(part.annotations_dir / n for n in _names(annotation))  # type: ignore[operator]
+        image_paths = sorted(part.images_dir / n for n in _names(image, stem, _IMAGE_SUFFIXES[0]))  # type: ignore[operator]
+        annotation_paths = sorted(part.annotations_dir / n for n in _names(annotation, stem, _ANNOTATION_SUFFIX))  # type: ignore[operator]
         items.append(
             RecordFiles(
                 part=part.name,
@@ -500,8 +505,27 @@ def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
     return RecordList(part.name, part.images_dir, part.annotations_dir, items), ignored
 
 
-def _names(found: str | list[str] | None) -> list[str]:
-    return [] if found is None else [found] if isinstance(found, str) else found
+_ABSENT = ""  # no file for this stem, in list_records (None there is the usual name)
+
+
+def _names(found: str | list[str] | None, stem: str, suffix: str) -> list[str]:
+    """The file names a :func:`_scan_names` value stands for."""
+    if found is None:
+        return [stem + suffix]
+    if isinstance(found, list):
+        return found
+    return [found] if found else []
+
+
+def _natural_sorted(stems) -> list[str]:
+    """``sorted(stems, key=natural_key)``; without a key per stem when every stem is a
+    number written without leading zeros (AffectNet+'s ids), whose natural order is by
+    length, then by text."""
+    ordered = sorted(stems)
+    if all(stem.isdigit() and stem.isascii() and (stem[0] != "0" or stem == "0") for stem in ordered):
+        ordered.sort(key=len)  # stable: by length, then by text
+        return ordered
+    return sorted(ordered, key=natural_key)
 
 
 class RecordList(Sequence[RecordFiles]):
