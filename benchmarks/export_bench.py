@@ -19,7 +19,7 @@ and prints the peak RSS of the main process and of the largest worker: these mus
 with the release's size beyond the per-shard working set.
 
 Machines here are shared and noisy: only ratios within one run are meaningful; each timing
-is the best of ``--repeat`` runs. Next to the wall-clock ratio it prints the ratio of CPU
+is the best of ``--repeat`` runs, interleaved. Next to the wall-clock ratio it prints the ratio of CPU
 time per record (all processes), which other load on the machine disturbs far less; on an
 idle machine the two agree when the work is spread evenly over the processes.
 """
@@ -108,14 +108,13 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def best_of(repeat: int, fn, *args) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of every process) of the fastest of ``repeat`` runs."""
-    runs = []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        fn(*args)
-        runs.append((time.perf_counter() - wall, cpu_seconds() - cpu))
-    return min(runs)
+def timed(fn, raw: Path, procs: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of every process) of one run."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    fn(raw, procs)
+    result = time.perf_counter() - wall, cpu_seconds() - cpu
+    shutil.rmtree(raw.parent / "export", ignore_errors=True)  # each export into a new folder, removed off the clock
+    return result
 
 
 def run_export(raw: Path, num_proc: int) -> None:
@@ -174,12 +173,19 @@ def main() -> None:
     for raw in (small, large):  # page cache warm for everyone, workers' imports paid
         floor(raw, procs)
     run_export(small, procs)
+    shutil.rmtree(small.parent / "export")
 
+    steps = {"floor": floor, "export": run_export, "verify": run_verify}
+    runs: dict[tuple[str, Path], list] = {(name, raw): [] for name in steps for raw in (small, large)}
+    for _ in range(args.repeat):  # interleaved, so that load from elsewhere falls on every step alike
+        for name, fn in steps.items():
+            for raw in (small, large):
+                runs[name, raw].append(timed(fn, raw, procs))
     rates, cpu = {}, {}
-    for name, fn in (("floor", floor), ("export", run_export), ("verify", run_verify)):
-        (wall_n, cpu_n), (wall_2n, cpu_2n) = best_of(args.repeat, fn, small, procs), best_of(args.repeat, fn, large, procs)
+    for name in steps:
+        (wall_n, _), (wall_2n, _) = min(runs[name, small]), min(runs[name, large])
         rates[name] = marginal(n, wall_n, wall_2n)
-        cpu[name] = (cpu_2n - cpu_n) / n
+        cpu[name] = (min(c for _, c in runs[name, large]) - min(c for _, c in runs[name, small])) / n
         print(f"{name:>6}: {wall_n:6.2f} s at {n:,}, {wall_2n:6.2f} s at {2 * n:,} -> {rates[name]:8,.0f} records/s marginal; "
               f"CPU {cpu[name] * 1e6:5.0f} us/record marginal, all processes", flush=True)
     print(f"floor (read both files + json.loads, {procs} processes): {rates['floor']:,.0f} records/s")
