@@ -87,7 +87,7 @@ def test_a_well_formed_annotation_takes_both_fast_paths(folder):
     document = reader._parse_fast(data)
     assert document == _WELL_FORMED
     files = RecordFiles(part="train", image_id="0", image=folder / "0.jpg", annotation=folder / "0.json")
-    assert reader._fast_row(files, document, b"") is not None
+    assert reader._fast_row(files, document, b"", files.image) is not None
     fast, slow = _read_both(folder, "train", data)
     assert fast.row is not None and not fast.notes
     _assert_same(fast, slow)

@@ -613,7 +613,7 @@ def _decode_problem(data: bytes) -> str | None:
 try:  # a C parser, about 8x faster than json with hooks; the tolerant path below stays the reference
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - orjson is a dependency; the loading script may run without it
-    _fast_loads = None
+    _fast_loads = None  # type: ignore[assignment]
 
 #: bytes -> b"0" for an ASCII digit, b" " otherwise: ``_LONG_DIGITS in data.translate(_DIGITS)``
 #: finds a run of 19 digits, which an integer beyond 64 bits needs (orjson reads those as floats).
@@ -816,7 +816,7 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
         return bad(files.annotation, f"annotation is not a JSON object: expected {{...}}, found {kind} {_describe(document)}; re-extract it")
 
     try:
-        row = _fast_row(files, document, image_bytes) or _row(ctx, document, image_bytes, files.image)
+        row = _fast_row(files, document, image_bytes, files.image) or _row(ctx, document, image_bytes, files.image)
     except _Bad as exc:
         return bad(files.annotation, str(exc))
     if image_note:
@@ -925,7 +925,7 @@ def _fast_struct(value: Any, keys: tuple[str, ...], column: str) -> dict | None:
     return struct
 
 
-def _fast_row(files: RecordFiles, document: dict, image_bytes: bytes) -> dict | None:
+def _fast_row(files: RecordFiles, document: dict, image_bytes: bytes, image: Path) -> dict | None:
     """The row :func:`_row` makes of a well-formed annotation in the release's own spelling,
     made without its per-key normalisation; ``None`` when :func:`_row` could note anything
     or find the record bad (then it runs). ``tests/test_reader_fast_paths.py`` holds both
@@ -961,7 +961,7 @@ def _fast_row(files: RecordFiles, document: dict, image_bytes: bytes) -> dict | 
         if type(pose) is list and len(pose) == len(POSE_ANGLES):
             pose = dict(zip(POSE_ANGLES, pose))
         return {
-            "image": {"bytes": image_bytes, "path": files.image.name},
+            "image": {"bytes": image_bytes, "path": image.name},
             "image_id": files.image_id,
             "human_label": human_label,
             "soft_label": list(map(float, soft)),
