@@ -152,7 +152,9 @@ def peak_rss(what: str, raw: Path, num_proc: int) -> tuple[float, float]:
     """Peak RSS in MB of the main process and of the largest worker, in a fresh interpreter."""
     out = subprocess.run(
         [sys.executable, "-c", _MEMORY_PROBE.format(root=str(ROOT)), what, str(raw), str(num_proc)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()
     main_kb, child_kb = int(out[-2]), int(out[-1])
     return main_kb / 1024, child_kb / 1024
@@ -160,11 +162,17 @@ def peak_rss(what: str, raw: Path, num_proc: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=20_000, help="records of the smaller release (the larger has twice as many)")
+    parser.add_argument(
+        "--n", type=int, default=20_000, help="records of the smaller release (the larger has twice as many)"
+    )
     parser.add_argument("--num-proc", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2, help="each timing is the best of this many runs")
-    parser.add_argument("--memory", default="20000,200000", help="release sizes whose peak RSS is measured ('' for none)")
-    parser.add_argument("--keep", help="folder to build in and keep, releases reused between runs (default: a temporary folder)")
+    parser.add_argument(
+        "--memory", default="20000,200000", help="release sizes whose peak RSS is measured ('' for none)"
+    )
+    parser.add_argument(
+        "--keep", help="folder to build in and keep, releases reused between runs (default: a temporary folder)"
+    )
     args = parser.parse_args()
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="export-bench-"))
@@ -186,22 +194,32 @@ def main() -> None:
         (wall_n, _), (wall_2n, _) = min(runs[name, small]), min(runs[name, large])
         rates[name] = marginal(n, wall_n, wall_2n)
         cpu[name] = (min(c for _, c in runs[name, large]) - min(c for _, c in runs[name, small])) / n
-        print(f"{name:>6}: {wall_n:6.2f} s at {n:,}, {wall_2n:6.2f} s at {2 * n:,} -> {rates[name]:8,.0f} records/s marginal; "
-              f"CPU {cpu[name] * 1e6:5.0f} us/record marginal, all processes", flush=True)
+        print(
+            f"{name:>6}: {wall_n:6.2f} s at {n:,}, {wall_2n:6.2f} s at {2 * n:,} -> {rates[name]:8,.0f} records/s marginal; "
+            f"CPU {cpu[name] * 1e6:5.0f} us/record marginal, all processes",
+            flush=True,
+        )
     print(f"floor (read both files + json.loads, {procs} processes): {rates['floor']:,.0f} records/s")
     for name in ("export", "verify"):
         ratio = rates[name] / rates["floor"]
-        print(f"{name} / floor: {ratio:.2f} by wall-clock rate (target >= {TARGET}: {'OK' if ratio >= TARGET else 'BELOW'}); "
-              f"{cpu['floor'] / cpu[name]:.2f} by CPU per record (what a loaded machine still measures)")
-    print(f"full release (959,906 records) in about {959_906 / rates['export'] / 60:.1f} min to export, "
-          f"{959_906 / rates['verify'] / 60:.1f} min to verify (marginal rates; plus fixed costs)")
+        print(
+            f"{name} / floor: {ratio:.2f} by wall-clock rate (target >= {TARGET}: {'OK' if ratio >= TARGET else 'BELOW'}); "
+            f"{cpu['floor'] / cpu[name]:.2f} by CPU per record (what a loaded machine still measures)"
+        )
+    print(
+        f"full release (959,906 records) in about {959_906 / rates['export'] / 60:.1f} min to export, "
+        f"{959_906 / rates['verify'] / 60:.1f} min to verify (marginal rates; plus fixed costs)"
+    )
 
     sizes = [int(s) for s in args.memory.split(",") if s.strip()]
     for size in sizes:
         raw = release_at(work, size)
         for what in ("export", "verify"):
             main_mb, worker_mb = peak_rss(what, raw, procs)
-            print(f"peak RSS, {what} of {size:,} records, {procs} processes: main {main_mb:,.0f} MB, largest worker {worker_mb:,.0f} MB", flush=True)
+            print(
+                f"peak RSS, {what} of {size:,} records, {procs} processes: main {main_mb:,.0f} MB, largest worker {worker_mb:,.0f} MB",
+                flush=True,
+            )
         shutil.rmtree(str(raw) + "-memory-export", ignore_errors=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -9,11 +9,12 @@ import pickle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from affectnetplus_hf.release.layout import RecordFiles, find_release, list_records, natural_key
-from affectnetplus_hf.release.layout import _natural_sorted
+from affectnetplus_hf.release.layout import RecordFiles, _natural_sorted, find_release, list_records, natural_key
 
 _stems = st.lists(
-    st.one_of(st.integers(0, 10**12).map(str), st.from_regex(r"0[0-9]{0,4}", fullmatch=True), st.text(min_size=1, max_size=4)),
+    st.one_of(
+        st.integers(0, 10**12).map(str), st.from_regex(r"0[0-9]{0,4}", fullmatch=True), st.text(min_size=1, max_size=4)
+    ),
     unique=True,
     max_size=40,
 )

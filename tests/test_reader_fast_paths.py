@@ -17,9 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from affectnetplus_hf.release import reader
-from affectnetplus_hf.release.layout import RecordFiles
+from affectnetplus_hf.release.layout import RecordFiles, find_release, list_records
 from affectnetplus_hf.release.sample import write_sample
-from affectnetplus_hf.release.layout import find_release, list_records
 
 from .test_reader_fuzz import _JPEG_BYTES, _SETTINGS, annotations
 
@@ -44,7 +43,7 @@ def _same(a, b) -> bool:
     if isinstance(a, dict):
         return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=False))
     return repr(a) == repr(b)
 
 
@@ -72,11 +71,24 @@ def folder():
 
 
 _WELL_FORMED = {
-    "human-label": 5, "soft-label": [0.2, 0.25, 0.8, 0.3, 0.1, 0.02, 0.25, 0.07], "subset": 2,
+    "human-label": 5,
+    "soft-label": [0.2, 0.25, 0.8, 0.3, 0.1, 0.02, 0.25, 0.07],
+    "subset": 2,
     "meta-data": {
-        "age": 24, "valence": -0.25, "arousal": 0.39, "gender": {"female": 0.45, "male": 0.55},
-        "race": {"asian": 0.05, "indian": 0.04, "black": 0.13, "white": 0.03, "middle eastern": 0.44, "latino hispanic": 0.31},
-        "pose": {"yaw": -0.13, "pitch": 0.09, "roll": -0.09}, "landmark-68": list(range(136)),
+        "age": 24,
+        "valence": -0.25,
+        "arousal": 0.39,
+        "gender": {"female": 0.45, "male": 0.55},
+        "race": {
+            "asian": 0.05,
+            "indian": 0.04,
+            "black": 0.13,
+            "white": 0.03,
+            "middle eastern": 0.44,
+            "latino hispanic": 0.31,
+        },
+        "pose": {"yaw": -0.13, "pitch": 0.09, "roll": -0.09},
+        "landmark-68": list(range(136)),
     },
 }
 _TEXT = json.dumps(_WELL_FORMED)
@@ -111,7 +123,9 @@ def test_a_well_formed_annotation_takes_both_fast_paths(folder):
         _TEXT.replace('"human-label": 5', '"human-label": "happy"'),
         _TEXT.replace('"landmark-68": [', '"landmark-68": [{"x": 1, "x": 2}, '),  # an object in a list
         _TEXT.replace('"pose": {"yaw": -0.13, "pitch": 0.09, "roll": -0.09}', '"pose": [1, 2, 3]'),
-        _TEXT.replace('"pose": {"yaw": -0.13, "pitch": 0.09, "roll": -0.09}', '"pose": {"yaw": 1, "yaw": 1, "roll": 2}'),
+        _TEXT.replace(
+            '"pose": {"yaw": -0.13, "pitch": 0.09, "roll": -0.09}', '"pose": {"yaw": 1, "yaw": 1, "roll": 2}'
+        ),
         _TEXT.replace('"middle eastern"', '"middle_eastern"'),
         _TEXT.replace('"male": 0.55', '"male": 0.55, "a:b": 1'),  # a colon inside a string
         _TEXT.replace('"meta-data": {', '"meta-data": {"note": "{x: 1}", '),
@@ -154,7 +168,29 @@ def test_fast_paths_agree_on_every_sample_fault(folder):
 
 
 _inside = st.sampled_from([0, 1, 0.5, 0.25, -0.01, 1.01, -0.0, 1.0])  # within every documented range and its slack
-_edge = st.sampled_from([None, 0, 1, -1, 0.5, -0.01, 1.01, 1.0100001, -0.0100001, -2, -2.0, -2.0000001, -1.9999999, 120, 120.01, 120.02, 3.5e38, 1e39, -0.0])
+_edge = st.sampled_from(
+    [
+        None,
+        0,
+        1,
+        -1,
+        0.5,
+        -0.01,
+        1.01,
+        1.0100001,
+        -0.0100001,
+        -2,
+        -2.0,
+        -2.0000001,
+        -1.9999999,
+        120,
+        120.01,
+        120.02,
+        3.5e38,
+        1e39,
+        -0.0,
+    ]
+)
 
 
 @st.composite
@@ -170,9 +206,17 @@ def _near_well_formed(draw) -> bytes:
         return draw(st.sampled_from(usual if clean else usual + odd))
 
     meta = {
-        "age": draw(values), "valence": draw(values), "arousal": draw(values),
+        "age": draw(values),
+        "valence": draw(values),
+        "arousal": draw(values),
         "gender": {"female": draw(values), "male": draw(values)},
-        "race": dict(zip(["asian", "indian", "black", "white", "middle eastern", "latino hispanic"], draw(st.lists(values, min_size=6, max_size=6)))),
+        "race": dict(
+            zip(
+                ["asian", "indian", "black", "white", "middle eastern", "latino hispanic"],
+                draw(st.lists(values, min_size=6, max_size=6)),
+                strict=False,
+            )
+        ),
         "pose": pick([{"yaw": 1, "pitch": -2.5, "roll": 0.0}, [1, 2, 3], None], [[1, 2], {"yaw": 1}]),
         "landmark-68": pick([list(range(136)), [0.5] * 136, None], [[1] * 135, [None] * 136]),
         "landmark-29": pick([[1, 2.5], None], [[], [1e39]]),
@@ -181,7 +225,9 @@ def _near_well_formed(draw) -> bytes:
         meta.pop(key, None)
     document = {
         "human-label": pick([0, 7, 10], [None, 11, -1, 2.0]),
-        "soft-label": draw(st.lists(values, min_size=8, max_size=8) | st.lists(st.floats(0, 1), min_size=7, max_size=9)),
+        "soft-label": draw(
+            st.lists(values, min_size=8, max_size=8) | st.lists(st.floats(0, 1), min_size=7, max_size=9)
+        ),
         "subset": pick([None, 0, 2], [3, 1.0]),
         "meta-data": meta,
     }

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import overload
 
 from ..core.configs import HUMAN_PARTS, PARTS  # part names, in the order they are processed and reported
-from ..errors import ReleaseNotFoundError
 from ..core.schema import MANUAL_DOWNLOAD_INSTRUCTIONS
+from ..errors import ReleaseNotFoundError
 
 __all__ = [
     "PARTS",
@@ -138,7 +138,9 @@ class Release:
     parts: dict[str, Part] = field(default_factory=dict)
 
 
-_NOT_FOLLOWED = "cannot be followed ({error}): a symbolic-link loop or a broken link or mount; not read. Fix or remove it"
+_NOT_FOLLOWED = (
+    "cannot be followed ({error}): a symbolic-link loop or a broken link or mount; not read. Fix or remove it"
+)
 _NOT_LISTED = "folder cannot be listed ({error}); nothing in it is read. Check its permissions (ls -ld) and run again"
 
 
@@ -240,7 +242,8 @@ def _unread_entries(
         elif meaning:
             taken = next((u.name for u in sorted(used) if meanings.get(normalize_name(u.name)) == meaning), None)
             reason = (
-                f"another folder for {meaning}" + (f" beside {taken!r}, which was read" if taken else "")
+                f"another folder for {meaning}"
+                + (f" beside {taken!r}, which was read" if taken else "")
                 + "; only one is read: merge the two folders (or remove this one) and run again"
             )
         else:
@@ -314,12 +317,18 @@ def _check_root(root: Path) -> None:
             )
         return
     if stat.S_ISREG(mode):
-        hint = " (a zip or tar archive: extract it first, then pass the folder)" if root.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z") else ""
+        hint = (
+            " (a zip or tar archive: extract it first, then pass the folder)"
+            if root.suffix.lower() in (".zip", ".tar", ".gz", ".tgz", ".7z")
+            else ""
+        )
         raise ReleaseNotFoundError(
             f"{root}: is a file, not a folder{hint}; expected the folder you extracted AffectNet+ into.\n\n"
             + MANUAL_DOWNLOAD_INSTRUCTIONS
         )
-    raise ReleaseNotFoundError(f"{root}: is not a folder (a device, pipe or socket); expected the folder you extracted AffectNet+ into.")
+    raise ReleaseNotFoundError(
+        f"{root}: is not a folder (a device, pipe or socket); expected the folder you extracted AffectNet+ into."
+    )
 
 
 def _unlistable_below(root: Path, depth: int = 3) -> list[tuple[Path, str]]:
@@ -372,8 +381,7 @@ def find_release(root: str | os.PathLike | None) -> Release:
         raise ReleaseNotFoundError(
             f"{root}: no AffectNet+ part found; looked for human_annotated/train_set, "
             "human_annotated/validation_set and no_human_annotated (each with images/ and "
-            "annotations/), at this folder and up to two levels below it.\n\n"
-            + MANUAL_DOWNLOAD_INSTRUCTIONS
+            "annotations/), at this folder and up to two levels below it.\n\n" + MANUAL_DOWNLOAD_INSTRUCTIONS
         )
     return release
 
@@ -384,7 +392,9 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
     return {stem: [folder / name for name in _names(found, stem, suffixes[0])] for stem, found in names.items()}, error  # type: ignore[operator]
 
 
-def _scan_names(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]):
+def _scan_names(
+    folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]
+):
     """stem (NFC) -> the record file's name in ``folder`` (``None`` for the usual
     ``<stem><suffixes[0]>``, so that a listing of the full release stays small; a list when
     there are several), and why the folder cannot be listed (or ""); everything else into
@@ -410,7 +420,9 @@ def _scan_names(folder: Path | None, part: str, suffixes: tuple[str, ...], ignor
             except OSError as exc:
                 path = Path(entry.path)
                 ignored.append(IgnoredFile(part, path, _NOT_FOLLOWED.format(error=exc.strerror or exc)))
-                _note_odd(odd, name, suffixes, f"{path} cannot be followed ({exc.strerror or exc}): fix it and run again")
+                _note_odd(
+                    odd, name, suffixes, f"{path} cannot be followed ({exc.strerror or exc}): fix it and run again"
+                )
                 continue
             if not regular:
                 path = Path(entry.path)
@@ -419,7 +431,12 @@ def _scan_names(folder: Path | None, part: str, suffixes: tuple[str, ...], ignor
                     _note_odd(odd, name, suffixes, f"{path} is a broken symbolic link: fix it and run again")
                 else:
                     reason = "not a regular file (a folder, device or pipe); not read"
-                    _note_odd(odd, name, suffixes, f"{path} is not a regular file (a folder, device or pipe): replace it with the file and run again")
+                    _note_odd(
+                        odd,
+                        name,
+                        suffixes,
+                        f"{path} is not a regular file (a folder, device or pipe): replace it with the file and run again",
+                    )
                 ignored.append(IgnoredFile(part, path, reason))
                 continue
             stem, dot, suffix = name.rpartition(".")
@@ -433,7 +450,11 @@ def _scan_names(folder: Path | None, part: str, suffixes: tuple[str, ...], ignor
                     stem.encode("utf-8")
                 except UnicodeEncodeError:
                     ignored.append(
-                        IgnoredFile(part, Path(entry.path), "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again")
+                        IgnoredFile(
+                            part,
+                            Path(entry.path),
+                            "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again",
+                        )
                     )
                     continue
                 key = _stem_key(stem)
@@ -467,15 +488,24 @@ def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
     odd_images: dict[str, str] = {}
     odd_annotations: dict[str, str] = {}
     images, images_error = _scan_names(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
-    annotations, annotations_error = _scan_names(part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations)
+    annotations, annotations_error = _scan_names(
+        part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations
+    )
     followed = [i for i in part.ignored if i.path.parent == part.path and i.reason.startswith("cannot be followed")]
-    for what, found, names in (("images", part.images_dir, _IMAGES_DIR), ("annotations", part.annotations_dir, _ANNOTATIONS_DIR)):
+    for what, found, names in (
+        ("images", part.images_dir, _IMAGES_DIR),
+        ("annotations", part.annotations_dir, _ANNOTATIONS_DIR),
+    ):
         if found is not None:
             continue
         if any(normalize_name(i.path.name) in names for i in followed):
-            error = f"{part.path}/{what} cannot be followed (a symbolic-link loop or a broken link): fix it and run again"
+            error = (
+                f"{part.path}/{what} cannot be followed (a symbolic-link loop or a broken link): fix it and run again"
+            )
         else:
-            error = f"{part.path} has no {what}/ folder (a partial extraction?): extract the part's {what} and run again"
+            error = (
+                f"{part.path} has no {what}/ folder (a partial extraction?): extract the part's {what} and run again"
+            )
         if what == "images":
             images_error = error
         else:
@@ -496,8 +526,11 @@ def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
                 annotation=annotation_paths[0] if annotation_paths else None,
                 duplicates=tuple(image_paths[1:] + annotation_paths[1:]),
                 unreadable=(
-                    (odd_images.get(stem) or images_error) if not image_paths
-                    else (odd_annotations.get(stem) or annotations_error) if not annotation_paths else ""
+                    (odd_images.get(stem) or images_error)
+                    if not image_paths
+                    else (odd_annotations.get(stem) or annotations_error)
+                    if not annotation_paths
+                    else ""
                 ),
             )
         )
@@ -537,7 +570,9 @@ class RecordList(Sequence[RecordFiles]):
 
     __slots__ = ("part", "images_dir", "annotations_dir", "_items")
 
-    def __init__(self, part: str, images_dir: Path | None, annotations_dir: Path | None, items: list[str | RecordFiles]):
+    def __init__(
+        self, part: str, images_dir: Path | None, annotations_dir: Path | None, items: list[str | RecordFiles]
+    ):
         self.part, self.images_dir, self.annotations_dir, self._items = part, images_dir, annotations_dir, items
 
     def __len__(self) -> int:
@@ -558,7 +593,11 @@ class RecordList(Sequence[RecordFiles]):
         return map(self._record, self._items)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return (
+            isinstance(other, Sequence)
+            and len(self) == len(other)
+            and all(a == b for a, b in zip(self, other, strict=False))
+        )
 
     def __repr__(self) -> str:
         return f"RecordList({self.part!r}, {len(self)} records)"
@@ -567,5 +606,8 @@ class RecordList(Sequence[RecordFiles]):
         if type(item) is not str:
             return item  # type: ignore[return-value]
         return RecordFiles(
-            self.part, item, self.images_dir / (item + _IMAGE_SUFFIXES[0]), self.annotations_dir / (item + _ANNOTATION_SUFFIX)  # type: ignore[operator]
+            self.part,
+            item,
+            self.images_dir / (item + _IMAGE_SUFFIXES[0]),
+            self.annotations_dir / (item + _ANNOTATION_SUFFIX),  # type: ignore[operator]
         )

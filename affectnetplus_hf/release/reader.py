@@ -60,9 +60,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ..core.configs import UNLABELED_PART
+from ..core.schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
 from ..errors import BadRecordError
 from .layout import RecordFiles
-from ..core.schema import EXPRESSIONS, GENDERS, NUM_LANDMARKS, NUM_SOFT_CLASSES, POSE_ANGLES, RACES, SUBSETS
 
 __all__ = [
     "DOCUMENTED_RANGES",
@@ -168,7 +168,13 @@ class BadRecord:
     line: int | None = None
 
     def to_report(self) -> dict:
-        report = {"kind": "bad_record", "part": self.part, "image_id": self.image_id, "path": self.path, "reason": self.reason}
+        report = {
+            "kind": "bad_record",
+            "part": self.part,
+            "image_id": self.image_id,
+            "path": self.path,
+            "reason": self.reason,
+        }
         if self.line is not None:
             report["line"] = self.line
         return report
@@ -295,7 +301,11 @@ def _brief(value: Any, depth: int = 0, width: int = 6) -> str:
             return "NaN"
         if type(value) is _Constant:
             return "Infinity" if value > 0 else "-Infinity"
-        return "a number too large for a float (1e400 or beyond)" if value > 0 else "a negative number too large for a float (-1e400 or beyond)"
+        return (
+            "a number too large for a float (1e400 or beyond)"
+            if value > 0
+            else "a negative number too large for a float (-1e400 or beyond)"
+        )
     if isinstance(value, (bool, int, float)) or value is None:
         return json.dumps(value)
     return repr(value)[:40]
@@ -311,7 +321,15 @@ def _describe(value: Any) -> str:
 
 
 #: What a JSON document is, by its Python type, for "expected a JSON object, found ...".
-_JSON_KINDS = {list: "a JSON array", str: "a JSON string", bool: "a JSON true/false", int: "a JSON number", float: "a JSON number", _Constant: "a JSON number", type(None): "JSON null"}
+_JSON_KINDS = {
+    list: "a JSON array",
+    str: "a JSON string",
+    bool: "a JSON true/false",
+    int: "a JSON number",
+    float: "a JSON number",
+    _Constant: "a JSON number",
+    type(None): "JSON null",
+}
 
 
 def _number(value: Any) -> float | None:
@@ -387,7 +405,7 @@ def _optional_struct(
     if value is None:
         return None
     if list_order and isinstance(value, (list, tuple)) and len(value) == len(keys):
-        value = dict(zip(keys, value))
+        value = dict(zip(keys, value, strict=False))
     if not isinstance(value, dict):
         ctx.note(column, f"expected an object with keys {', '.join(keys)}, found {_describe(value)}; stored null")
         return None
@@ -413,7 +431,10 @@ def _optional_struct(
             if found[target] == raw_value:
                 ctx.note(column, f"key {raw_key!r} given twice with the same value; read once")
                 continue
-            ctx.note(column, f"{target}: two different values ({_describe(found[target])} and {_describe(raw_value)}); stored null")
+            ctx.note(
+                column,
+                f"{target}: two different values ({_describe(found[target])} and {_describe(raw_value)}); stored null",
+            )
             struct[target] = None
             continue
         found[target] = raw_value
@@ -470,7 +491,10 @@ def _landmarks(ctx: _Context, meta: dict) -> np.ndarray | None:
     try:
         flat = _flat_numbers(value)
     except _NonFinite:
-        ctx.note("landmarks", f"expected 136 finite numbers (68 x, y pairs), found a non-finite one in {_describe(value)}; stored null")
+        ctx.note(
+            "landmarks",
+            f"expected 136 finite numbers (68 x, y pairs), found a non-finite one in {_describe(value)}; stored null",
+        )
         return None
     except (ValueError, TypeError):
         ctx.note("landmarks", f"expected 136 numbers (68 x, y pairs), found {_describe(value)}; stored null")
@@ -520,7 +544,9 @@ def _note_ranges(ctx: _Context, row: dict) -> None:
         if outside:
             found = ", ".join(f"{k} {v:g}" if k else f"{v:g}" for k, v in outside.items())
             low, high = DOCUMENTED_RANGES[column]
-            ctx.note(column, f"outside the documented range [{low:g}, {high:g}]: {found}; kept as released (check the file)")
+            ctx.note(
+                column, f"outside the documented range [{low:g}, {high:g}]: {found}; kept as released (check the file)"
+            )
 
 
 # ----------------------------------------------------------------------------- images
@@ -565,7 +591,10 @@ def _check_image(data: bytes, check: CheckImages) -> tuple[str | None, str | Non
                 "the release's JPEG bytes and this package never re-encodes: re-extract it, or convert it to JPEG yourself",
                 None,
             )
-        return f"not an image: expected a JPEG (starting FF D8 FF), found bytes {data[:8].hex(' ')}; re-extract it", None
+        return (
+            f"not an image: expected a JPEG (starting FF D8 FF), found bytes {data[:8].hex(' ')}; re-extract it",
+            None,
+        )
     note = None
     if not data.endswith(_JPEG_EOI):
         # The end-of-image marker is the last FF D9 after the last start-of-scan FF DA (FF D9
@@ -697,7 +726,9 @@ def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, (dict, list, str)) and not value)
 
 
-def _normalize_keys(ctx: _Context, obj: dict, known: dict[str, str], where: str, required: frozenset = frozenset()) -> dict:
+def _normalize_keys(
+    ctx: _Context, obj: dict, known: dict[str, str], where: str, required: frozenset = frozenset()
+) -> dict:
     """``obj``'s keys mapped to schema names; unknown keys noted and dropped; a name given
     twice resolved as the module docstring says (``required`` names: two different values
     raise :class:`_Bad`)."""
@@ -713,7 +744,11 @@ def _normalize_keys(ctx: _Context, obj: dict, known: dict[str, str], where: str,
             out[name] = value
             continue
         first_key, first = spelled[name], out.get(name)
-        twice = f"key {first_key!r} given twice" if first_key == raw_key else f"{first_key!r} and {raw_key!r} both given (one key)"
+        twice = (
+            f"key {first_key!r} given twice"
+            if first_key == raw_key
+            else f"{first_key!r} and {raw_key!r} both given (one key)"
+        )
         if first == value:
             ctx.note(where, f"{twice} with the same value; read once")
         elif _is_empty(value):
@@ -750,7 +785,8 @@ def read_record(files: RecordFiles, check_images: CheckImages = "markers") -> Re
         return _read_record(files, check_images)
     except RecursionError:
         return _bad_result(
-            files, files.annotation or files.path,
+            files,
+            files.annotation or files.path,
             "annotation nested too deeply: its lists or objects nest hundreds of levels deep, which no "
             "AffectNet+ annotation does; re-extract it",
         )
@@ -759,7 +795,8 @@ def read_record(files: RecordFiles, check_images: CheckImages = "markers") -> Re
     except Exception as exc:
         logger.debug("unexpected error reading %s", files.path, exc_info=True)
         return _bad_result(
-            files, files.path,
+            files,
+            files.path,
             f"{UNEXPECTED}: {type(exc).__name__}: {exc}; the record is left out so the run goes on. "
             "Please report this file to the affectnetplus-hf maintainers",
         )
@@ -790,30 +827,48 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
     try:
         image_bytes, size = _read_file(path, MAX_IMAGE_BYTES)
         if image_bytes is None:
-            return bad(path, f"image file too large: {size} bytes (AffectNet+ images are 224 x 224 JPEGs of about 8 KB); not read: re-extract it")
+            return bad(
+                path,
+                f"image file too large: {size} bytes (AffectNet+ images are 224 x 224 JPEGs of about 8 KB); not read: re-extract it",
+            )
         path = files.annotation
         json_bytes, size = _read_file(path, MAX_ANNOTATION_BYTES)
         if json_bytes is None:
-            return bad(path, f"annotation file too large: {size} bytes (AffectNet+ annotations are about 2 KB); not read: re-extract it")
+            return bad(
+                path,
+                f"annotation file too large: {size} bytes (AffectNet+ annotations are about 2 KB); not read: re-extract it",
+            )
     except OSError as exc:
-        return bad(exc.filename or path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it")
+        return bad(
+            exc.filename or path,
+            f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it",
+        )
 
     problem, image_note = _check_image(image_bytes, check_images)
     if problem:
         return bad(files.image, problem)
     if not json_bytes.strip():
         spaces = f", {len(json_bytes)} bytes of white space" if json_bytes else ""
-        return bad(files.annotation, f"annotation file is empty (no JSON{spaces}); expected a JSON object: re-extract it from the release zip")
+        return bad(
+            files.annotation,
+            f"annotation file is empty (no JSON{spaces}); expected a JSON object: re-extract it from the release zip",
+        )
     try:
         document = _parse_json(json_bytes)
     except (UnicodeDecodeError, ValueError) as exc:
         size = len(json_bytes)
         if "integer string conversion" in str(exc):  # Python's limit on digits (sys.int_max_str_digits)
-            return bad(files.annotation, f"annotation holds an integer of thousands of digits, which no AffectNet+ annotation does (the file has {size} bytes); re-extract it")
+            return bad(
+                files.annotation,
+                f"annotation holds an integer of thousands of digits, which no AffectNet+ annotation does (the file has {size} bytes); re-extract it",
+            )
         return bad(files.annotation, f"annotation is not valid JSON: {exc} (the file has {size} bytes); re-extract it")
     if not isinstance(document, dict):
         kind = _JSON_KINDS.get(type(document), type(document).__name__)
-        return bad(files.annotation, f"annotation is not a JSON object: expected {{...}}, found {kind} {_describe(document)}; re-extract it")
+        return bad(
+            files.annotation,
+            f"annotation is not a JSON object: expected {{...}}, found {kind} {_describe(document)}; re-extract it",
+        )
 
     try:
         row = _fast_row(files, document, image_bytes, files.image) or _row(ctx, document, image_bytes, files.image)
@@ -831,7 +886,9 @@ def _label_code(ctx: _Context, raw: Any, names: dict[str, int], count: int, colu
         ctx.note(column, f"expected {expected}, found {_describe(raw)} (not a finite number); stored null")
         return None
     except (ValueError, TypeError):
-        raise _Bad(f"{column.replace('_', '-')}: expected {expected}, found {_describe(raw)}; fix or re-extract the file") from None
+        raise _Bad(
+            f"{column.replace('_', '-')}: expected {expected}, found {_describe(raw)}; fix or re-extract the file"
+        ) from None
 
 
 def _row(ctx: _Context, document: dict, image_bytes: bytes, image: Path) -> dict:
@@ -842,16 +899,36 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes, image: Path) -> dict
     try:
         soft_label = _flat_numbers(soft)
     except _NonFinite:
-        raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} finite numbers, found {_describe(soft)}; fix or re-extract the file") from None
+        raise _Bad(
+            f"soft-label: expected {NUM_SOFT_CLASSES} finite numbers, found {_describe(soft)}; fix or re-extract the file"
+        ) from None
     except (ValueError, TypeError):
-        raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}; fix or re-extract the file") from None
+        raise _Bad(
+            f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}; fix or re-extract the file"
+        ) from None
     if len(soft_label) != NUM_SOFT_CLASSES or any(v is None for v in soft_label):
-        raise _Bad(f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}; fix or re-extract the file")
+        raise _Bad(
+            f"soft-label: expected {NUM_SOFT_CLASSES} numbers, found {_describe(soft)}; fix or re-extract the file"
+        )
 
-    human_label = _label_code(ctx, top.get("human_label"), _EXPRESSION_CODES, len(EXPRESSIONS), "human_label", f"a code 0..{len(EXPRESSIONS) - 1} or null")
+    human_label = _label_code(
+        ctx,
+        top.get("human_label"),
+        _EXPRESSION_CODES,
+        len(EXPRESSIONS),
+        "human_label",
+        f"a code 0..{len(EXPRESSIONS) - 1} or null",
+    )
     if human_label is None and files.part != UNLABELED_PART:
         ctx.note("human_label", "human-label is null in a human-annotated part; stored null")
-    subset = _label_code(ctx, top.get("subset"), _SUBSET_CODES, len(SUBSETS), "subset", "a subset code 0..2 (0 easy, 1 challenging, 2 difficult) or null")
+    subset = _label_code(
+        ctx,
+        top.get("subset"),
+        _SUBSET_CODES,
+        len(SUBSETS),
+        "subset",
+        "a subset code 0..2 (0 easy, 1 challenging, 2 difficult) or null",
+    )
 
     meta_raw = top.get("meta")
     if meta_raw is None:
@@ -886,8 +963,14 @@ def _row(ctx: _Context, document: dict, image_bytes: bytes, image: Path) -> dict
 #: The release's own spellings, the only ones :func:`_fast_row` reads (meta key -> column).
 _FAST_TOP = frozenset(("human-label", "soft-label", "subset", "meta-data"))
 _FAST_META = {
-    "age": "age", "valence": "valence", "arousal": "arousal", "gender": "gender", "race": "race",
-    "pose": "head_pose", "landmark-68": "landmarks", "landmark-29": "landmarks_29",
+    "age": "age",
+    "valence": "valence",
+    "arousal": "arousal",
+    "gender": "gender",
+    "race": "race",
+    "pose": "head_pose",
+    "landmark-68": "landmarks",
+    "landmark-29": "landmarks_29",
 }
 _FAST_RANGES = {column: (low - RANGE_SLACK, high + RANGE_SLACK) for column, (low, high) in DOCUMENTED_RANGES.items()}
 
@@ -938,7 +1021,9 @@ def _fast_row(files: RecordFiles, document: dict, image_bytes: bytes, image: Pat
             return None
         fields = {_FAST_META[key]: value for key, value in meta.items()}  # KeyError: a key spelled otherwise
         human_label, soft, subset = document["human-label"], document["soft-label"], document["subset"]
-        if not (type(human_label) is int and 0 <= human_label < len(EXPRESSIONS)) and not (human_label is None and files.part == UNLABELED_PART):
+        if not (type(human_label) is int and 0 <= human_label < len(EXPRESSIONS)) and not (
+            human_label is None and files.part == UNLABELED_PART
+        ):
             return None
         if not (subset is None or (type(subset) is int and 0 <= subset < len(SUBSETS))):
             return None
@@ -959,7 +1044,7 @@ def _fast_row(files: RecordFiles, document: dict, image_bytes: bytes, image: Pat
             landmarks_29 = list(map(float, landmarks_29))
         pose = fields.get("head_pose")
         if type(pose) is list and len(pose) == len(POSE_ANGLES):
-            pose = dict(zip(POSE_ANGLES, pose))
+            pose = dict(zip(POSE_ANGLES, pose, strict=False))
         return {
             "image": {"bytes": image_bytes, "path": image.name},
             "image_id": files.image_id,
