@@ -18,9 +18,10 @@ records of any kind with the reader of their kind (a record's type says which).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..core.configs import AFFECTNET_8LABELS, AFFECTNET_2017, AFFECTNET_PLUS
 from ..core.releases import ReleaseInfo, release_info
@@ -41,7 +42,7 @@ class FoundRelease:
     root: Path
     parts: dict[str, Path]
     folders: tuple[Path, ...]
-    _lister: Callable[[str], tuple[list, list[IgnoredFile]]] = field(repr=False)
+    _lister: Callable[[str], tuple[Sequence[Any], list[IgnoredFile]]] = field(repr=False)
 
     @property
     def info(self) -> ReleaseInfo:
@@ -51,7 +52,7 @@ class FoundRelease:
     def title(self) -> str:
         return self.info.title
 
-    def list_records(self, part: str) -> tuple[list, list[IgnoredFile]]:
+    def list_records(self, part: str) -> tuple[Sequence[Any], list[IgnoredFile]]:
         """The records of ``part`` in reading order, and the files and folders not read."""
         return self._lister(part)
 

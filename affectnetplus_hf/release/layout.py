@@ -34,8 +34,10 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import overload
 
 from ..core.configs import HUMAN_PARTS, PARTS  # part names, in the order they are processed and reported
 from ..core.schema import MANUAL_DOWNLOAD_INSTRUCTIONS
@@ -46,6 +48,7 @@ __all__ = [
     "IgnoredFile",
     "Part",
     "RecordFiles",
+    "RecordList",
     "find_release",
     "list_records",
     "natural_key",
@@ -384,62 +387,82 @@ def find_release(root: str | os.PathLike | None) -> Release:
 
 
 def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]):
-    """stem (NFC) -> paths of the record files in ``folder``, and why the folder cannot be
-    listed (or ""); everything else into ``ignored``. An entry named like a record file that
-    is not one (a folder ``7.json/``, a broken link) also goes into ``odd`` (stem -> why), so
-    its record's reason can name it."""
-    by_stem: dict[str, list[Path]] = {}
+    """:func:`_scan_names` with every stem's files as a list of paths (the 8-label release's lister)."""
+    names, error = _scan_names(folder, part, suffixes, ignored, odd)
+    return {stem: [folder / name for name in _names(found, stem, suffixes[0])] for stem, found in names.items()}, error  # type: ignore[operator]
+
+
+def _scan_names(
+    folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]
+):
+    """stem (NFC) -> the record file's name in ``folder`` (``None`` for the usual
+    ``<stem><suffixes[0]>``, so that a listing of the full release stays small; a list when
+    there are several), and why the folder cannot be listed (or ""); everything else into
+    ``ignored``. An entry named like a record file that is not one (a folder ``7.json/``, a
+    broken link) also goes into ``odd`` (stem -> why), so its record's reason can name it."""
+    by_stem: dict[str, str | list[str] | None] = {}
+    usual_suffix = suffixes[0][1:]
     if folder is None:
         return by_stem, ""
     try:
-        entries = list(os.scandir(folder))
+        listing = os.scandir(folder)
     except OSError as exc:
         ignored.append(IgnoredFile(part, folder, _NOT_LISTED.format(error=exc.strerror or exc)))
         return by_stem, f"{folder} cannot be listed ({exc.strerror or exc}): check its permissions and run again"
-    for entry in entries:
-        name = entry.name
-        path = Path(entry.path)
-        if name.startswith("."):
-            ignored.append(IgnoredFile(part, path, "hidden file (name starts with '.')"))
-            continue
-        try:
-            regular = entry.is_file()
-        except OSError as exc:
-            ignored.append(IgnoredFile(part, path, _NOT_FOLLOWED.format(error=exc.strerror or exc)))
-            _note_odd(odd, name, suffixes, f"{path} cannot be followed ({exc.strerror or exc}): fix it and run again")
-            continue
-        if not regular:
-            if entry.is_symlink() and not os.path.exists(entry.path):
-                reason = "broken symbolic link (its target does not exist); not read. Fix or remove it"
-                _note_odd(odd, name, suffixes, f"{path} is a broken symbolic link: fix it and run again")
-            else:
-                reason = "not a regular file (a folder, device or pipe); not read"
-                _note_odd(
-                    odd,
-                    name,
-                    suffixes,
-                    f"{path} is not a regular file (a folder, device or pipe): replace it with the file and run again",
-                )
-            ignored.append(IgnoredFile(part, path, reason))
-            continue
-        stem, dot, suffix = name.rpartition(".")
-        if not dot or ("." + suffix.lower()) not in suffixes:
-            expected = " or ".join(suffixes)
-            ignored.append(IgnoredFile(part, path, f"unexpected file type (expected {expected})"))
-            continue
-        if not stem.isascii():
+    with listing:
+        for entry in listing:
+            name = entry.name
+            if name.startswith("."):
+                ignored.append(IgnoredFile(part, Path(entry.path), "hidden file (name starts with '.')"))
+                continue
             try:
-                stem.encode("utf-8")
-            except UnicodeEncodeError:
-                ignored.append(
-                    IgnoredFile(
-                        part,
-                        path,
-                        "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again",
-                    )
+                regular = entry.is_file()
+            except OSError as exc:
+                path = Path(entry.path)
+                ignored.append(IgnoredFile(part, path, _NOT_FOLLOWED.format(error=exc.strerror or exc)))
+                _note_odd(
+                    odd, name, suffixes, f"{path} cannot be followed ({exc.strerror or exc}): fix it and run again"
                 )
                 continue
-        by_stem.setdefault(_stem_key(stem), []).append(path)
+            if not regular:
+                path = Path(entry.path)
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    reason = "broken symbolic link (its target does not exist); not read. Fix or remove it"
+                    _note_odd(odd, name, suffixes, f"{path} is a broken symbolic link: fix it and run again")
+                else:
+                    reason = "not a regular file (a folder, device or pipe); not read"
+                    _note_odd(
+                        odd,
+                        name,
+                        suffixes,
+                        f"{path} is not a regular file (a folder, device or pipe): replace it with the file and run again",
+                    )
+                ignored.append(IgnoredFile(part, path, reason))
+                continue
+            stem, dot, suffix = name.rpartition(".")
+            if not dot or ("." + suffix.lower()) not in suffixes:
+                expected = " or ".join(suffixes)
+                ignored.append(IgnoredFile(part, Path(entry.path), f"unexpected file type (expected {expected})"))
+                continue
+            key = stem
+            if not stem.isascii():
+                try:
+                    stem.encode("utf-8")
+                except UnicodeEncodeError:
+                    ignored.append(
+                        IgnoredFile(
+                            part,
+                            Path(entry.path),
+                            "file name is not valid UTF-8, so it cannot be an image_id; not read. Rename the file (and its pair) and run again",
+                        )
+                    )
+                    continue
+                key = _stem_key(stem)
+            value = None if suffix == usual_suffix and key is stem else name
+            if key in by_stem:  # a second file for this stem
+                by_stem[key] = [*_names(by_stem[key], key, suffixes[0]), name]
+            else:
+                by_stem[key] = value
     return by_stem, ""
 
 
@@ -454,7 +477,7 @@ def _note_odd(odd: dict[str, str], name: str, suffixes: tuple[str, ...], why: st
         odd.setdefault(_stem_key(stem), why)
 
 
-def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
+def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
     """Pair ``images/<id>.jpg`` with ``annotations/<id>.json`` by stem.
 
     Returns the records in :func:`natural_key` order (deterministic whatever the file
@@ -464,8 +487,8 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
     ignored: list[IgnoredFile] = list(part.ignored)
     odd_images: dict[str, str] = {}
     odd_annotations: dict[str, str] = {}
-    images, images_error = _scan(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
-    annotations, annotations_error = _scan(
+    images, images_error = _scan_names(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
+    annotations, annotations_error = _scan_names(
         part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations
     )
     followed = [i for i in part.ignored if i.path.parent == part.path and i.reason.startswith("cannot be followed")]
@@ -487,11 +510,15 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
             images_error = error
         else:
             annotations_error = error
-    records = []
-    for stem in sorted(images.keys() | annotations.keys(), key=natural_key):
-        image_paths = sorted(images.get(stem, []))
-        annotation_paths = sorted(annotations.get(stem, []))
-        records.append(
+    items: list[str | RecordFiles] = []
+    for stem in _natural_sorted(images.keys() | annotations.keys()):
+        image, annotation = images.get(stem, _ABSENT), annotations.get(stem, _ABSENT)
+        if image is None and annotation is None:
+            items.append(stem)  # the usual record, <stem>.jpg and <stem>.json: made into RecordFiles when read
+            continue
+        image_paths = sorted(part.images_dir / n for n in _names(image, stem, _IMAGE_SUFFIXES[0]))  # type: ignore[operator]
+        annotation_paths = sorted(part.annotations_dir / n for n in _names(annotation, stem, _ANNOTATION_SUFFIX))  # type: ignore[operator]
+        items.append(
             RecordFiles(
                 part=part.name,
                 image_id=stem,
@@ -508,4 +535,78 @@ def list_records(part: Part) -> tuple[list[RecordFiles], list[IgnoredFile]]:
             )
         )
     ignored.sort(key=lambda item: str(item.path))
-    return records, ignored
+    return RecordList(part.name, part.images_dir, part.annotations_dir, items), ignored
+
+
+_ABSENT = ""  # no file for this stem, in list_records (None there is the usual name)
+
+
+def _names(found: str | list[str] | None, stem: str, suffix: str) -> list[str]:
+    """The file names a :func:`_scan_names` value stands for."""
+    if found is None:
+        return [stem + suffix]
+    if isinstance(found, list):
+        return found
+    return [found] if found else []
+
+
+def _natural_sorted(stems) -> list[str]:
+    """``sorted(stems, key=natural_key)``; without a key per stem when every stem is a
+    number written without leading zeros (AffectNet+'s ids), whose natural order is by
+    length, then by text."""
+    ordered = sorted(stems)
+    if all(stem.isdigit() and stem.isascii() and (stem[0] != "0" or stem == "0") for stem in ordered):
+        ordered.sort(key=len)  # stable: by length, then by text
+        return ordered
+    return sorted(ordered, key=natural_key)
+
+
+class RecordList(Sequence[RecordFiles]):
+    """A part's records in reading order, as :func:`list_records` returns them: a sequence
+    of :class:`RecordFiles` that holds only the id of a usual record (``<id>.jpg`` and
+    ``<id>.json``) and makes its :class:`RecordFiles` when asked for it, so that the listing
+    of the full release (960,000 records) stays small, and small to send to a worker. A
+    slice is a ``RecordList`` too."""
+
+    __slots__ = ("part", "images_dir", "annotations_dir", "_items")
+
+    def __init__(
+        self, part: str, images_dir: Path | None, annotations_dir: Path | None, items: list[str | RecordFiles]
+    ):
+        self.part, self.images_dir, self.annotations_dir, self._items = part, images_dir, annotations_dir, items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> RecordFiles: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> RecordList: ...
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return RecordList(self.part, self.images_dir, self.annotations_dir, self._items[index])
+        return self._record(self._items[index])
+
+    def __iter__(self) -> Iterator[RecordFiles]:
+        return map(self._record, self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Sequence)
+            and len(self) == len(other)
+            and all(a == b for a, b in zip(self, other, strict=False))
+        )
+
+    def __repr__(self) -> str:
+        return f"RecordList({self.part!r}, {len(self)} records)"
+
+    def _record(self, item: str | RecordFiles) -> RecordFiles:
+        if type(item) is not str:
+            return item  # type: ignore[return-value]
+        images, annotations = self.images_dir, self.annotations_dir
+        assert images is not None and annotations is not None  # a part with records has both folders
+        return RecordFiles(
+            self.part, item, images / (item + _IMAGE_SUFFIXES[0]), annotations / (item + _ANNOTATION_SUFFIX)
+        )

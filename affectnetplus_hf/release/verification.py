@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,7 +194,7 @@ class _ScanJob:
     """A chunk of one part's records for one worker."""
 
     part: str
-    records: list  # of the release kind's record type (see release.kind)
+    records: Sequence[Any]  # of the release kind's record type (see release.kind)
     check_images: CheckImages
 
 
