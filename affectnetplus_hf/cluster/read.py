@@ -88,6 +88,7 @@ def read_export(
     token: str | bool | None = None,
     revision: str | None = None,
     storage_options: dict | None = None,
+    columns: list[str] | None = None,
     **read_kwargs: Any,
 ):
     """``config``/``split`` of the export at ``source`` as a ``ray.data.Dataset``.
@@ -100,8 +101,10 @@ def read_export(
         token: Hub token (default: ``HF_TOKEN`` or the login cache, read here); Hub repos only.
         revision: Hub branch, tag or commit (default the main branch), pinned to its commit.
         storage_options: fsspec options for URLs (credentials, headers).
-        **read_kwargs: passed to ``ray.data.read_parquet`` (``columns=["image_id", "image"]``
-            reads only those; ``override_num_blocks``, ``concurrency``, ...).
+        columns: read only these columns (``["image_id", "image"]``), through
+            ``Dataset.select_columns`` (``read_parquet``'s own ``columns=`` is deprecated).
+        **read_kwargs: passed to ``ray.data.read_parquet`` (``override_num_blocks``,
+            ``concurrency``, ...).
 
     Returns:
         A lazy ``ray.data.Dataset`` with the columns and Arrow types of
@@ -114,4 +117,5 @@ def read_export(
     paths, filesystem = export_shards(
         source, config, split, token=token, revision=revision, storage_options=storage_options
     )
-    return ray.data.read_parquet(paths, filesystem=filesystem, **read_kwargs)
+    dataset = ray.data.read_parquet(paths, filesystem=filesystem, **read_kwargs)
+    return dataset if columns is None else dataset.select_columns(list(columns))
