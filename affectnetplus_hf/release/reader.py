@@ -616,7 +616,11 @@ def _check_image(data: bytes, check: CheckImages) -> tuple[str | None, str | Non
     return None, note
 
 
-def _decode_problem(data: bytes) -> str | None:
+def _decode_problem(
+    data: bytes, kind: str = "JPEG", size_hint: str = " (AffectNet+ crops are 224 x 224)"
+) -> str | None:
+    """Why ``data`` does not decode (a full Pillow decode, bomb-checked), or ``None``; the one
+    check every release's reader uses (``kind`` and ``size_hint`` word it for the release)."""
     from PIL import Image
 
     try:
@@ -626,11 +630,11 @@ def _decode_problem(data: bytes) -> str | None:
                 image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return (
-            f"image too large to decode safely: {exc} (AffectNet+ crops are 224 x 224); "
+            f"image too large to decode safely: {exc}{size_hint}; "
             "not decoded: re-extract it, or remove it if it is not from the release"
         )
     except Exception as exc:  # PIL raises many types for garbage (OSError, SyntaxError, struct.error, ...)
-        return f"JPEG does not decode: {type(exc).__name__}: {exc}; re-extract it"
+        return f"{kind} does not decode: {type(exc).__name__}: {exc}; re-extract it"
     return None
 
 

@@ -15,13 +15,11 @@ end with its ``IEND`` chunk.
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 
 from ..core.schema import EXPRESSIONS, NUM_LANDMARKS
 from .reader import DOCUMENTED_RANGES, RANGE_SLACK, _check_image, _image_kind
+from .reader import _decode_problem as _reader_decode_problem
 
 __all__ = ["ValueProblem", "check_full_image", "expression_code", "landmarks", "scalar", "short", "va_value"]
 
@@ -128,15 +126,4 @@ def check_full_image(data: bytes, check: str) -> tuple[str | None, str | None]:
 
 
 def _decode_problem(data: bytes) -> str | None:
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        return f"image too large to decode safely: {exc}; not decoded: re-extract it, or remove it if it is not from the release"
-    except Exception as exc:  # PIL raises many types for garbage
-        return f"image does not decode: {type(exc).__name__}: {exc}; re-extract it"
-    return None
+    return _reader_decode_problem(data, kind="image", size_hint="")
