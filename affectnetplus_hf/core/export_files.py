@@ -19,7 +19,7 @@ and, beside ``OUT`` in its parent, while or after an export runs::
 
 These names are for people reading a folder listing, never proof: an export touches a
 folder beside ``OUT`` only when the journal recorded it, with the same inode, when that
-export created or moved it (:mod:`.export_swap`).
+export created or moved it (:mod:`~affectnetplus_hf.exporter.swap`).
 
 **The manifest.** ``export_info.json["files"]`` maps every published file of the export
 (the card, the plots, the shards; POSIX paths relative to ``OUT``) to its ``size`` and
@@ -354,5 +354,5 @@ def old_folder(out_dir: Path, token: str) -> Path:
 
 
 def journal_path(out_dir: Path) -> Path:
-    """The record of the folders beside ``out_dir`` that exports created (see :mod:`.export_swap`)."""
+    """The record of the folders beside ``out_dir`` that exports created (see :mod:`~affectnetplus_hf.exporter.swap`)."""
     return out_dir.with_name(f".{out_dir.name}.journal.json")

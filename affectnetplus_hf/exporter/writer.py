@@ -1,7 +1,7 @@
 """Export a raw AffectNet+ release to a self-contained no-code Parquet dataset folder.
 
 The folder's layout (file names, shard naming, the fingerprint folder, the manifest) is
-described and owned by :mod:`.export_layout`; in short ``OUT/README.md``,
+described and owned by :mod:`~affectnetplus_hf.core.export_files`; in short ``OUT/README.md``,
 ``OUT/export_info.json`` (with the manifest), ``OUT/export_report.jsonl``, ``OUT/stats/`` and
 ``OUT/data/<fingerprint>/<part>/<partition>-SSSSS-of-NNNNN.parquet``.
 
@@ -19,7 +19,7 @@ Guarantees:
   ``ParquetWriter`` (features kept in the Arrow metadata).
 * **Old or new, whole; nothing of yours lost.** Everything is written into a hidden staging
   folder beside ``OUT``; files in ``OUT`` that the previous export did not write are carried
-  into it, and it replaces ``OUT`` in one atomic exchange (see :mod:`.export_swap`). The
+  into it, and it replaces ``OUT`` in one atomic exchange (see :mod:`~affectnetplus_hf.exporter.swap`). The
   report is inside the folder, so it always describes the export beside it. A lock keeps a
   second export into the same ``OUT`` out; leftovers of killed runs are removed by the next,
   which acts only on folders its journal proves an export created (never by name).
@@ -451,7 +451,7 @@ def export(
             the disk refused (no space, read-only, permission denied): one line naming
             ``out_dir``; the previous export there is unchanged.
         NothingToExportError: no record can be written (none found, or every one bad); the
-            report is written beside ``out_dir`` (:func:`~.export_layout.unexported_report_path`,
+            report is written beside ``out_dir`` (:func:`~affectnetplus_hf.core.export_files.unexported_report_path`,
             since ``out_dir`` is left as it was and its own report belongs to its export).
     """
     check_choice("on_bad", on_bad, OnBad)
@@ -495,7 +495,7 @@ def export(
 
 def _refuse_edited(out_dir: Path, previous: dict | None) -> None:
     """:class:`ExportError` when you changed the previous export's card or plots (see
-    :func:`~.export_swap.edited_files`): a re-export would replace your changes."""
+    :func:`~affectnetplus_hf.exporter.swap.edited_files`): a re-export would replace your changes."""
     edited = edited_files(out_dir, previous)
     if edited:
         raise ExportError(
@@ -525,7 +525,7 @@ def _export_locked(
     """The export proper, under the lock: stage, carry the user's files, swap, clean up.
 
     Your files in ``OUT`` are listed just before the swap, not at the start, so a file you
-    write into ``OUT`` while the export runs is carried too (see :mod:`.export_swap`)."""
+    write into ``OUT`` while the export runs is carried too (see :mod:`~affectnetplus_hf.exporter.swap`)."""
     from tqdm.auto import tqdm
 
     token = uuid.uuid4().hex[:16]

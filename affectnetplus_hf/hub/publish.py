@@ -323,7 +323,7 @@ class RemoteState:
     """What a branch of the repo holds, as far as a push cares.
 
     Nothing in the repo is taken on trust: a manifest there counts only when it carries this
-    package's marker (:func:`.export_layout.marker_problem`) and agrees with the repo's card, and a
+    package's marker (:func:`~affectnetplus_hf.core.export_files.marker_problem`) and agrees with the repo's card, and a
     file it lists counts as ours only when its content there still has the size and sha256 it
     records (:attr:`sha256`).
     """

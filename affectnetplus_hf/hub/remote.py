@@ -56,7 +56,7 @@ __all__ = [
 
 
 def shard_paths(info: dict) -> list[str]:
-    """Every shard of an export (see :func:`.export_layout.shard_paths`); :class:`PublishError`
+    """Every shard of an export (see :func:`~affectnetplus_hf.core.export_files.shard_paths`); :class:`PublishError`
     when ``info`` is not an export's ``export_info.json``."""
     try:
         return _layout_shard_paths(info)
