@@ -32,8 +32,8 @@ import numpy as np
 from ..core.configs import HUMAN_PARTS
 from ..errors import ReleaseNotFoundError
 from .layout import IgnoredFile, _descend, _scan, _unread_entries, natural_key, normalize_name
-from .reader import MAX_IMAGE_BYTES, UNEXPECTED, BadRecord, Note, ReadResult, _read_file
-from .values import ValueProblem, check_full_image, expression_code, landmarks, short, va_value
+from .reader import UNEXPECTED, BadRecord, Note, ReadResult
+from .values import ValueProblem, expression_code, landmarks, read_image, short, va_value
 
 __all__ = ["EightLabelPart", "NpyRecord", "find_parts", "is_root", "list_records", "read_record"]
 
@@ -314,18 +314,7 @@ def _read(record: NpyRecord, check_images: str) -> ReadResult:
     def note(path, field: str, reason: str) -> None:
         notes.append(Note(record.part, n, str(path), field, reason))
 
-    try:
-        data, size = _read_file(image_path, MAX_IMAGE_BYTES)
-    except OSError as exc:
-        raise _Bad(
-            image_path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it"
-        ) from None
-    if data is None:
-        raise _Bad(
-            image_path,
-            f"image file too large: {size} bytes (8-label images are 224 x 224 JPEGs); not read: re-extract it",
-        )
-    problem, image_note = check_full_image(data, check_images)
+    data, problem, image_note = read_image(image_path, check_images, " (8-label images are 224 x 224 JPEGs)")
     if problem:
         raise _Bad(image_path, problem)
     if image_note:

@@ -36,8 +36,8 @@ from pathlib import Path
 from ..core.configs import AUTOMATIC_PART
 from ..errors import ReleaseNotFoundError
 from .layout import IgnoredFile, _children_by_name, _list_dirs, normalize_name
-from .reader import MAX_IMAGE_BYTES, UNEXPECTED, BadRecord, Note, ReadResult, _read_file
-from .values import ValueProblem, check_full_image, expression_code, landmarks, scalar, short, va_value
+from .reader import UNEXPECTED, BadRecord, Note, ReadResult
+from .values import ValueProblem, expression_code, landmarks, read_image, scalar, short, va_value
 
 __all__ = ["CsvRow", "OriginalPart", "find_parts", "is_root", "list_release", "read_record"]
 
@@ -528,17 +528,7 @@ def _read(record: CsvRow, check_images: str) -> ReadResult:
     arousal = va_value(fields[columns[8]], "arousal", found)
 
     image_path = Path(record.image)
-    try:
-        data, size = _read_file(image_path, MAX_IMAGE_BYTES)
-    except OSError as exc:
-        raise _Bad(
-            image_path, f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it"
-        ) from None
-    if data is None:
-        raise _Bad(
-            image_path, f"image file too large: {size} bytes, more than any AffectNet image; not read: re-extract it"
-        )
-    problem, image_note = check_full_image(data, check_images)
+    data, problem, image_note = read_image(image_path, check_images, ", more than any AffectNet image")
     if problem:
         raise _Bad(image_path, problem)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.schema import EXPRESSIONS, NUM_LANDMARKS
-from .reader import DOCUMENTED_RANGES, RANGE_SLACK, _check_image, _image_kind
+from .reader import DOCUMENTED_RANGES, MAX_IMAGE_BYTES, RANGE_SLACK, _check_image, _image_kind, _read_file
 from .reader import _decode_problem as _reader_decode_problem
 
 __all__ = ["ValueProblem", "check_full_image", "expression_code", "landmarks", "scalar", "short", "va_value"]
@@ -94,6 +94,20 @@ def landmarks(values) -> np.ndarray:
         except ValueProblem as exc:
             raise ValueProblem(f"landmarks: number {i + 1} of 136: {exc}") from None
     return out.reshape(NUM_LANDMARKS, 2)
+
+
+def read_image(path, check: str, too_large: str) -> tuple[bytes, str | None, str | None]:
+    """An original release's image file, read whole and checked: ``(bytes, problem, note)``.
+    ``problem`` (unreadable, over :data:`MAX_IMAGE_BYTES` -- ``too_large`` says why that is too
+    large for the release --, or not a whole JPEG/PNG) makes the record bad; ``note`` keeps it."""
+    try:
+        data, size = _read_file(path, MAX_IMAGE_BYTES)
+    except OSError as exc:
+        return b"", f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it", None
+    if data is None:
+        return b"", f"image file too large: {size} bytes{too_large}; not read: re-extract it", None
+    problem, note = check_full_image(data, check)
+    return data, problem, note
 
 
 def check_full_image(data: bytes, check: str) -> tuple[str | None, str | None]:
