@@ -458,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--on-bad",
         choices=choices_of(OnBad),
         default="skip",
-        help="skip and report bad records (default), or stop at the first",
+        help="error: stop at the first bad record; skip: report each and go on (default)",
     )
     p.add_argument(
         "--check-images",

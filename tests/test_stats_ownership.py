@@ -128,3 +128,40 @@ def test_the_library_raises_one_clear_error(tmp_path):
     with pytest.raises(StatsError, match="stats.json"):
         write_stats_files({}, out)  # refused before a file is written: the stats are not even read
     assert _tree(out) == {"stats.json": b"{}"}
+
+
+_KILLED_RUN = """
+import os, signal, sys
+from affectnetplus_hf.stats import write
+
+def write_then_die(summary, folder, *args):
+    (folder / "stats.json").write_text("half")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+write._write_into = write_then_die
+write.write_stats(sys.argv[2], sys.argv[1], plots=False, progress=False)
+"""
+
+
+def test_a_killed_run_leaves_a_folder_the_next_run_removes_and_only_that_one(source, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "stats"
+    assert main([source, "--out", str(out), "--quiet", "--no-plots"]) == 0
+    first = _tree(out)
+    mine = out / ".affectnetplus-stats-mine"  # named like ours, made by you: never touched
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    run = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(out), source], capture_output=True, text=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    left = [p.name for p in out.iterdir() if p.name.startswith(".affectnetplus-stats-") and p != mine]
+    assert len(left) == 1  # the killed run's hidden folder
+    kept = {k: v for k, v in _tree(out).items() if not k.startswith(".") and k != MANIFEST_FILE}
+    assert kept == {k: v for k, v in first.items() if k != MANIFEST_FILE}  # the earlier files, whole
+    assert json.loads((out / MANIFEST_FILE).read_text())["staging"]["name"] == left[0]  # the proof
+    assert main([source, "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [mine.name]
+    assert (mine / "keep.txt").read_text() == "mine"
+    assert "staging" not in json.loads((out / MANIFEST_FILE).read_text())

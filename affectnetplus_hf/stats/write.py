@@ -17,6 +17,8 @@ is written (:class:`~affectnetplus_hf.errors.StatsError`, naming the files). Fil
 earlier run that this run does not write (plots, after ``--no-plots``) are removed when
 unchanged. The files are written into a hidden folder inside ``DIR`` first and moved into
 place one by one, each whole; one run at a time writes into ``DIR`` (a lock on the folder).
+The manifest records that hidden folder (name, device, inode) while a run writes, so the next
+run removes the folder a killed run left, and only that folder.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -79,6 +82,35 @@ def _read_manifest(out_dir: Path) -> dict[str, FileRecord]:
         return {str(rel): FileRecord(int(r["size"]), str(r["sha256"])) for rel, r in doc["files"].items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         raise _refuse(out_dir, [MANIFEST_FILE]) from None
+
+
+def _write_manifest(out_dir: Path, files: Mapping[str, dict], staging: Path, *, writing: bool) -> None:
+    """Replace ``stats_manifest.json`` in one rename (written inside ``staging`` first): ``files`` with their
+    records and, while the run is ``writing``, the ``staging`` folder's name, device and inode (the proof
+    :func:`_remove_left_staging` acts on when the run was killed)."""
+    doc: dict[str, Any] = {"generator": _MARK, "version": 1, "files": dict(files)}
+    if writing:
+        st = os.lstat(staging)
+        doc["staging"] = {"name": staging.name, "dev": st.st_dev, "ino": st.st_ino}
+    (staging / MANIFEST_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(staging / MANIFEST_FILE, out_dir / MANIFEST_FILE)
+
+
+def _remove_left_staging(out_dir: Path) -> None:
+    """Remove the hidden folder a killed run left in ``out_dir``, when the manifest names it and it is
+    still that folder (same device and inode): a folder of yours with a name like it is never touched."""
+    try:
+        entry = json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))["staging"]
+        name, ident = str(entry["name"]), (int(entry["dev"]), int(entry["ino"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return
+    if not name.startswith(".affectnetplus-stats-") or "/" in name or os.sep in name:
+        return
+    folder = out_dir / name
+    with contextlib.suppress(OSError):
+        st = os.lstat(folder)
+        if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == ident:
+            shutil.rmtree(folder)
 
 
 def _ours(path: Path, record: FileRecord | None) -> bool:
@@ -196,8 +228,12 @@ def write_stats_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     with _one_writer(out_dir):
         previous = _read_manifest(out_dir)
+        had_manifest = os.path.lexists(out_dir / MANIFEST_FILE)
+        _remove_left_staging(out_dir)
         staging = Path(tempfile.mkdtemp(prefix=".affectnetplus-stats-", dir=out_dir))  # ours: made here, removed below
         try:
+            _write_manifest(out_dir, {rel: r.to_json() for rel, r in previous.items()}, staging, writing=True)
+            # a kill from here on leaves a folder the next run proves ours
             staged = _write_into(summary, staging, plots, embed, echo)
             rels = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
             conflicts = _conflicts(out_dir, rels, previous)
@@ -213,9 +249,14 @@ def write_stats_files(
                     if (out_dir / rel).parent != out_dir:
                         with contextlib.suppress(OSError):
                             (out_dir / rel).parent.rmdir()  # only when empty
-            manifest = json.dumps({"generator": _MARK, "version": 1, "files": records}, indent=1, sort_keys=True) + "\n"
-            (staging / MANIFEST_FILE).write_text(manifest, encoding="utf-8")
-            os.replace(staging / MANIFEST_FILE, out_dir / MANIFEST_FILE)
+            _write_manifest(out_dir, records, staging, writing=False)
+        except BaseException:
+            with contextlib.suppress(OSError):  # the manifest as it was: no record of a folder about to go
+                if had_manifest:
+                    _write_manifest(out_dir, {rel: r.to_json() for rel, r in previous.items()}, staging, writing=False)
+                else:
+                    (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
+            raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
