@@ -40,6 +40,7 @@ from .schema import FEATURES
 __all__ = [
     "COLUMN_KINDS",
     "annotation_arrays",
+    "arrow_table",
     "column_kind",
     "fixed_values",
     "float_values",
@@ -170,21 +171,94 @@ def _points_storage(values: list, arrow_type):
     is, and :func:`fixed_values` names its row) rather than being cut into rows of the
     schema's width.
     """
-    import pyarrow as pa
-
     shape = tuple(arrow_type.shape)
     null = np.array([v is None for v in values], dtype=bool)
     present = [v for v in values if v is not None]
     points = np.stack(present).astype(np.float32, copy=False) if present else np.zeros((0, *shape), np.float32)
     if points.shape[1:] != shape:
         raise ValueError(f"expected arrays of shape {shape}, found {points.shape[1:]}")
-    rows, cols = shape
+    return _points_of_array(points, null, arrow_type)
+
+
+def _points_of_array(points: np.ndarray, null: np.ndarray, arrow_type):
+    """:func:`_points_storage` of the rows that are not null, ``(M, *shape)`` float32, and the null mask ``(N,)``."""
+    import pyarrow as pa
+
+    rows, cols = tuple(arrow_type.shape)
     inner = pa.ListArray.from_arrays(
         pa.array(np.arange(0, points.size + 1, cols, dtype=np.int32)), pa.array(points.reshape(-1))
     )
     offsets = pa.array(np.concatenate([[0], np.cumsum(np.where(null, 0, rows))]).astype(np.int32))
     return pa.ListArray.from_arrays(
         offsets, inner, type=arrow_type.storage_type, mask=pa.array(null) if null.any() else None
+    )
+
+
+def arrow_table(columns: Mapping[str, Any], num_rows: int):
+    """Columns in NumPy forms -> a ``pyarrow.Table`` of every schema column, in schema order,
+    with FEATURES' Arrow types (a column not given is all null): the reverse of
+    :func:`annotation_arrays`, for a reader that checks whole columns at once.
+
+    Forms, by kind (:data:`COLUMN_KINDS`): ``image`` a pair (list of bytes, list of paths);
+    ``string`` a list of ``str``; ``label`` integers, ``-1`` where null; ``float`` numbers, NaN
+    where null; ``struct`` a pair (``(N, k)`` numbers, members in schema order and NaN where
+    null; ``bool (N,)`` null rows); ``fixed`` a pair (``(N, *shape)`` numbers; null rows);
+    ``list`` a triple (the values of every row, one after the other; ``(N,)`` lengths; null
+    rows). Numbers are cast to the schema's type (float64 -> float32 rounds as Arrow
+    converts a Python float), and must fit it.
+    """
+    import pyarrow as pa
+
+    schema = _arrow_schema()
+    arrays = []
+    for field in schema:
+        value = columns.get(field.name)
+        if value is None:
+            arrays.append(pa.nulls(num_rows, field.type))
+        else:
+            arrays.append(_arrow_column(COLUMN_KINDS[field.name][0], field.type, value))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _arrow_column(kind: str, arrow_type, value):
+    import pyarrow as pa
+
+    def numbers(values: np.ndarray, value_type):
+        values = np.ascontiguousarray(values, dtype=value_type.to_pandas_dtype())
+        null = np.isnan(values) if values.dtype.kind == "f" else None
+        return pa.array(values, type=value_type, mask=null if null is not None and null.any() else None)
+
+    def mask(null: np.ndarray):  # of a nested array, made of its children
+        return pa.array(null) if null.any() else None
+
+    if kind == "image":
+        data, paths = value
+        children = [pa.array(data, type=arrow_type.field(0).type), pa.array(paths, type=arrow_type.field(1).type)]
+        return pa.StructArray.from_arrays(children, fields=list(arrow_type))
+    if kind == "string":
+        return pa.array(value, type=arrow_type)
+    if kind == "label":
+        codes = np.asarray(value, dtype=np.int64)
+        return pa.array(codes, type=arrow_type, mask=(codes < 0) if (codes < 0).any() else None)
+    if kind == "float":
+        return numbers(value, arrow_type)
+    if kind == "struct":
+        values, null = value
+        children = [numbers(values[:, j], f.type) for j, f in enumerate(arrow_type)]
+        return pa.StructArray.from_arrays(children, fields=list(arrow_type), mask=mask(null))
+    if kind == "fixed" and isinstance(arrow_type, pa.ExtensionType):
+        values, null = value
+        points = np.asarray(values, dtype=np.float32)[~null]
+        return pa.ExtensionArray.from_storage(arrow_type, _points_of_array(points, null, arrow_type))
+    if kind == "fixed":
+        values, null = value
+        flat = numbers(np.asarray(values).reshape(-1), arrow_type.value_type)
+        return pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size, mask=mask(null))
+    flat, lengths, null = value  # "list"
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(np.where(null, 0, lengths), out=offsets[1:])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), numbers(flat, arrow_type.value_type), type=arrow_type, mask=mask(null)
     )
 
 

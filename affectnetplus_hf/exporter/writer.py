@@ -51,8 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.choices import CheckImages, OnBad, check_choice
-from ..core.columns import rows_to_arrow
-from ..core.configs import AFFECTNET_PLUS, NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
+from ..core.configs import AFFECTNET_PLUS, LABEL_NAMES, NULL_SUBSET, SUBSET_NAMES
 from ..core.export_files import (
     CARD_FILE,
     FORMAT_VERSION,
@@ -68,9 +67,9 @@ from ..core.export_files import (
     unexported_report_path,
 )
 from ..core.parallel import MAX_NUM_PROC, report_progress, run_jobs, sigint_deferred
-from ..core.schema import COLUMN_NAMES, FEATURES
+from ..core.schema import FEATURES
 from ..errors import AffectNetPlusError, ExportError, NothingToExportError
-from ..release.kind import FoundRelease, iter_rows, open_release
+from ..release.kind import FoundRelease, iter_batches, open_release
 from ..release.reader import reason_class
 from .swap import (
     carry,
@@ -228,77 +227,89 @@ def _partition_path(staging: Path, part: str, partition: str, shard: int, num_sh
     return staging / data_dir_for(_UNFINGERPRINTED) / part / shard_name(partition, shard, num_shards)
 
 
-def _empty_columns() -> dict[str, list]:
-    return {name: [] for name in COLUMN_NAMES}
-
-
 def _export_shard(job: ShardJob) -> ShardResult:
-    """Read one shard's records and write one Parquet file per subset partition present."""
+    """Read one shard's records and write one Parquet file per subset partition present.
+
+    Records are read in batches (:func:`~..release.kind.iter_batches`, one Arrow table
+    each), whose rows are split by partition; a partition's rows are written in row groups
+    of :data:`_ROW_GROUP`, so only the rows short of a whole group wait in memory."""
+    import numpy as np
+    import pyarrow as pa
     from datasets.arrow_writer import ParquetWriter
 
     from ..stats import StatsAccumulator
 
     staging, part, shard, num_shards, records = job.staging, job.part, job.shard, job.num_shards, job.records
-    on_bad, check_images = job.on_bad, job.check_images
     stats = StatsAccumulator()  # the card's statistics, gathered in the same pass
     writers: dict[str, ParquetWriter] = {}
-    buffers: dict[str, dict[str, list]] = defaultdict(_empty_columns)
+    waiting: dict[str, list] = defaultdict(list)  # partition -> tables of rows not yet written
     counts: Counter[str] = Counter()
     class_subset: Counter[tuple[str, str]] = Counter()
     bad: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
-    pending = 0
 
-    def flush(partition: str) -> None:
-        columns = buffers[partition]
-        if not columns["image_id"]:
-            return
+    def write(partition: str, table) -> None:
         writer = writers.get(partition)
         if writer is None:
             path = _partition_path(Path(staging), part, partition, shard, num_shards)
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = writers[partition] = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
-        table = rows_to_arrow(columns, COLUMN_NAMES)  # the schema's Arrow types; the writer checks them
-        writer.write_table(table)
+        writer.write_table(table)  # row groups of _ROW_GROUP rows; the writer checks the schema's types
         stats.update(part, table)  # the card's statistics from the same Arrow batch: one conversion
-        buffers[partition] = _empty_columns()
+
+    def add(partition: str, table) -> None:
+        tables = waiting[partition]
+        tables.append(table)
+        rows = sum(t.num_rows for t in tables)
+        whole = rows - rows % _ROW_GROUP
+        if whole:
+            joined = pa.concat_tables(tables)
+            write(partition, joined.slice(0, whole))
+            waiting[partition] = [joined.slice(whole)] if rows > whole else []
 
     try:
-        for result in iter_rows(records, on_bad=on_bad, check_images=check_images):
-            notes.extend(note.to_report() for note in result.notes)
-            row = result.row
-            if result.bad is not None:
-                bad.append(result.bad.to_report())
-            elif row is not None:  # a record that is not bad has its row
-                partition = subset_name(row["subset"])
-                columns = buffers[partition]
-                for name in COLUMN_NAMES:
-                    columns[name].append(row[name])
-                counts[partition] += 1
-                label = (
-                    row["human_label"] if row["human_label"] is not None else row["auto_label"]
-                )  # automatic list: the model's
-                class_subset[(label_name(label), partition)] += 1
-                if len(columns["image_id"]) >= _ROW_GROUP:
-                    flush(partition)
-            pending += 1
-            if pending >= 256:
-                report_progress(pending)
-                pending = 0
-        for partition in list(buffers):
-            flush(partition)
+        for batch in iter_batches(records, on_bad=job.on_bad, check_images=job.check_images, batch_size=_ROW_GROUP):
+            notes.extend(note.to_report() for note in batch.notes)
+            bad.extend(record.to_report() for record in batch.bad)
+            table = batch.table
+            if table.num_rows:
+                subsets = _codes(table, "subset")
+                human, auto = _codes(table, "human_label"), _codes(table, "auto_label")
+                labels = np.where(human >= 0, human, auto)  # automatic list: the model's
+                labels[labels < 0], subsets[subsets < 0] = len(LABEL_NAMES) - 1, len(_PARTITIONS) - 1  # null: last name
+                pairs = np.bincount(labels * len(_PARTITIONS) + subsets, minlength=len(LABEL_NAMES) * len(_PARTITIONS))
+                for index in np.flatnonzero(pairs):
+                    label, subset = divmod(int(index), len(_PARTITIONS))
+                    class_subset[(LABEL_NAMES[label], _PARTITIONS[subset])] += int(pairs[index])
+                sizes = np.bincount(subsets, minlength=len(_PARTITIONS))
+                if np.count_nonzero(sizes) > 1:  # the rows by partition, each in record order
+                    table = table.take(np.argsort(subsets, kind="stable"))
+                start = 0
+                for code in np.flatnonzero(sizes):
+                    partition, size = _PARTITIONS[code], int(sizes[code])
+                    counts[partition] += size
+                    add(partition, table.slice(start, size))
+                    start += size
+            report_progress(batch.read)
+        for partition, tables in waiting.items():
+            if tables:
+                write(partition, pa.concat_tables(tables))
         for writer in writers.values():
             writer.finalize()
     except BaseException:
         for writer in writers.values():
             _abandon(writer)
         raise
-    report_progress(pending)
     files = {  # hashed here, in the workers, once: the fingerprint and the manifest are made from these
         partition: file_record(_partition_path(Path(staging), part, partition, shard, num_shards)).to_json()
         for partition in writers
     }
     return ShardResult(part, shard, len(records), files, dict(counts), dict(class_subset), bad, notes, stats)
+
+
+def _codes(table, column: str):
+    """A class-label column's codes as ``int64``, ``-1`` where null."""
+    return table.column(column).fill_null(-1).to_numpy().astype("int64")
 
 
 def _abandon(writer) -> None:

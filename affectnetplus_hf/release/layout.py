@@ -602,6 +602,20 @@ class RecordList(Sequence[RecordFiles]):
     def __repr__(self) -> str:
         return f"RecordList({self.part!r}, {len(self)} records)"
 
+    def paths(self) -> Iterator[tuple[str, str, str] | RecordFiles]:
+        """The records in order, a usual one as ``(image_id, image path, annotation path)``
+        strings (the ``str`` of its :class:`RecordFiles` paths, made without a ``Path``: the
+        export's hot loop), any other as its :class:`RecordFiles`."""
+        if not self._items:
+            return
+        images, annotations = str(self.images_dir) + os.sep, str(self.annotations_dir) + os.sep
+        image_suffix = _IMAGE_SUFFIXES[0]
+        for item in self._items:
+            if type(item) is str:
+                yield item, images + item + image_suffix, annotations + item + _ANNOTATION_SUFFIX
+            else:
+                yield item  # type: ignore[misc]
+
     def _record(self, item: str | RecordFiles) -> RecordFiles:
         if type(item) is not str:
             return item  # type: ignore[return-value]
