@@ -46,7 +46,7 @@ import os
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,8 +216,8 @@ class ShardResult:
     #: the report's lines for bad records and for notes on written ones
     bad: list[dict[str, Any]]
     notes: list[dict[str, Any]]
-    #: the card's statistics of the rows written
-    stats: StatsAccumulator
+    #: the card's statistics of the rows written (``None`` once added to the export's, see run_jobs' ``on_result``)
+    stats: StatsAccumulator | None
 
 
 _UNFINGERPRINTED = "_pending"  # shards are written here, then moved into data/<fingerprint>/
@@ -539,6 +539,8 @@ def _export_locked(
     write into ``OUT`` while the export runs is carried too (see :mod:`~affectnetplus_hf.exporter.swap`)."""
     from tqdm.auto import tqdm
 
+    from ..stats import StatsAccumulator
+
     token = uuid.uuid4().hex[:16]
     staging = staging_folder(out_dir, token)
     ignored_lines: list[dict] = []
@@ -575,7 +577,14 @@ def _export_locked(
             if on_progress:
                 on_progress(n)
 
-        results = run_jobs(_export_shard, jobs, num_proc, advance)
+        stats = StatsAccumulator()  # the card's statistics: each shard's added as it comes, not kept
+
+        def fold(result: ShardResult) -> ShardResult:
+            # in job order (see run_jobs): parts in PARTS order, shards in order
+            stats.merge(result.stats)  # type: ignore[arg-type]
+            return replace(result, stats=None)
+
+        results = run_jobs(_export_shard, jobs, num_proc, advance, fold)
         bar.close()
         _step("shards_written")
         result, info, report_lines = _finish(staging, release, results, shard_counts, ignored_lines, out_dir)
@@ -583,7 +592,7 @@ def _export_locked(
             result.report_path = unexported_report_path(out_dir)
             _write_report(result.report_path, report_lines)
             raise _nothing_to_export(release, result, out_dir)
-        _write_card_and_manifest(staging, info, results, out_dir.name, card_plots)
+        _write_card_and_manifest(staging, info, stats, out_dir.name, card_plots)
         _write_report(staging / REPORT_FILE, report_lines)
         _step("staged")
         _refuse_edited(out_dir, previous_info)  # again: you may have edited the card while the export ran
@@ -629,13 +638,13 @@ def _retire_previous(out_dir: Path, staging: Path, previous: Path | None, result
 
 
 def _write_card_and_manifest(
-    staging: Path, info: dict, results: list[ShardResult], local_name: str, card_plots: bool
+    staging: Path, info: dict, stats: StatsAccumulator, local_name: str, card_plots: bool
 ) -> None:
     """The card (with its statistics and plots), then ``export_info.json`` with the manifest of
     every file written: the shards (hashed by the workers), the plots and the card."""
     from .card import render_card
 
-    stats_section, plots = _card_stats_section(results, staging, card_plots)
+    stats_section, plots = _card_stats_section(stats, staging, card_plots)
     (staging / CARD_FILE).write_text(
         render_card(info, local_name=local_name, stats_section=stats_section, root=staging), encoding="utf-8"
     )
@@ -662,15 +671,12 @@ def _nothing_to_export(release, result: ExportResult, out_dir: Path) -> NothingT
     )
 
 
-def _card_stats_section(results: list[ShardResult], staging: Path, plots: bool) -> tuple[str, list[str]]:
-    """The card's statistics (headline tables as Markdown) from the shards' accumulators,
-    with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`),
+def _card_stats_section(accumulator: StatsAccumulator, staging: Path, plots: bool) -> tuple[str, list[str]]:
+    """The card's statistics (headline tables as Markdown) from the shards' accumulators, added
+    up, with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`),
     and the plots' paths relative to ``staging``."""
-    from ..stats import StatsAccumulator, card_section, write_card_plots
+    from ..stats import card_section, write_card_plots
 
-    accumulator = StatsAccumulator()
-    for r in results:  # in job order: parts in PARTS order, shards in order (see run_jobs)
-        accumulator.merge(r.stats)
     stats = accumulator.summary()
     drawn = write_card_plots(stats, staging, echo=log.warning) if plots else {}
     return card_section(stats, drawn), sorted(drawn.values())

@@ -870,9 +870,11 @@ def _from_bytes(
     def bad(path: Any, reason: str) -> ReadResult:
         return _bad_result(files, path, reason)
 
+    image = files.image
+    assert image is not None  # a record with both files (see _read_record)
     problem, image_note = checked
     if problem:
-        return bad(files.image, problem)
+        return bad(image, problem)
     if not json_bytes.strip():
         spaces = f", {len(json_bytes)} bytes of white space" if json_bytes else ""
         return bad(
@@ -897,11 +899,11 @@ def _from_bytes(
         )
 
     try:
-        row = _fast_row(files, document, image_bytes, files.image) or _row(ctx, document, image_bytes, files.image)
+        row = _fast_row(files, document, image_bytes, image) or _row(ctx, document, image_bytes, image)
     except _Bad as exc:
         return bad(files.annotation, str(exc))
     if image_note:
-        ctx.notes.insert(0, Note(files.part, files.image_id, str(files.image), "image", image_note))
+        ctx.notes.insert(0, Note(files.part, files.image_id, str(image), "image", image_note))
     return ReadResult(row=row, notes=ctx.notes)
 
 
@@ -1155,7 +1157,8 @@ def read_batches(
     batch = _Batch(check_images)
     for item in items:
         if type(item) is tuple:
-            batch.add(part, *item, item[0] + ".jpg", None)
+            image_id, image, annotation = item
+            batch.add(part, image_id, image, annotation, image_id + ".jpg", None)
         elif item.duplicates or item.image is None or item.annotation is None:
             batch.add_result(read_record(item, check_images))
         else:
@@ -1214,9 +1217,9 @@ class _Batch:
         self.soft: list[list] = []
         self.landmarks: list[list | None] = []
         self.landmarks_29: list[list | None] = []
-        self.gender: list[tuple] = []
-        self.race: list[tuple] = []
-        self.pose: list[tuple] = []
+        self.gender: list[Any] = []
+        self.race: list[Any] = []
+        self.pose: list[Any] = []
         self.age: list[Any] = []
         self.valence: list[Any] = []
         self.arousal: list[Any] = []
@@ -1391,7 +1394,7 @@ class _Batch:
         size = len(self.positions)
         soft = np.array(self.soft, dtype=f64)
         low, high = _FAST_RANGES["soft_label"]
-        ok = ((soft >= low) & (soft <= high)).all(axis=1)
+        ok = np.asarray(((soft >= low) & (soft <= high)).all(axis=1))
         columns: dict[str, Any] = {
             "image": (self.images, self.names),
             "image_id": self.ids,
