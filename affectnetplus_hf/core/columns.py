@@ -45,6 +45,7 @@ __all__ = [
     "fixed_values",
     "float_values",
     "label_codes",
+    "label_subset_counts",
     "null_mask",
     "null_masks",
     "rows_to_arrow",
@@ -357,6 +358,24 @@ def _shape_error(array, null: np.ndarray, shape, name: str, ids) -> AffectNetPlu
             label = repr(value.as_py() if hasattr(value, "as_py") else value)
             return AffectNetPlusError(f"row {label}: {name} has shape {found}; expected {tuple(shape)} or null")
     return AffectNetPlusError(f"{name}: expected rows of shape {tuple(shape)} or null")  # pragma: no cover
+
+
+def label_subset_counts(table) -> dict[tuple[str, str], int]:
+    """``(expression name or NULL_LABEL, subset name or NULL_SUBSET) -> rows`` of ``table``
+    (a batch of rows, with ``human_label``, ``auto_label`` and ``subset``): the human label,
+    else the model's (AffectNet 2017's automatic list)."""
+    from .configs import LABEL_NAMES, SUBSET_NAMES
+
+    human, auto, subset = (
+        label_codes(table.column(name), None, name) for name in ("human_label", "auto_label", "subset")
+    )
+    labels = np.where(human >= 0, human, auto)
+    labels[labels < 0], subset[subset < 0] = len(LABEL_NAMES) - 1, len(SUBSET_NAMES) - 1  # null: the last name
+    pairs = np.bincount(labels * len(SUBSET_NAMES) + subset, minlength=len(LABEL_NAMES) * len(SUBSET_NAMES))
+    return {
+        (LABEL_NAMES[index // len(SUBSET_NAMES)], SUBSET_NAMES[index % len(SUBSET_NAMES)]): int(pairs[index])
+        for index in np.flatnonzero(pairs).tolist()
+    }
 
 
 def null_masks(table) -> dict[str, np.ndarray]:

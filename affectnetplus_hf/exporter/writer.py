@@ -51,7 +51,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.choices import CheckImages, OnBad, check_choice
-from ..core.configs import AFFECTNET_PLUS, LABEL_NAMES, NULL_SUBSET, SUBSET_NAMES
+from ..core.columns import label_codes, label_subset_counts
+from ..core.configs import AFFECTNET_PLUS, NULL_SUBSET, SUBSET_NAMES
 from ..core.export_files import (
     CARD_FILE,
     FORMAT_VERSION,
@@ -277,14 +278,9 @@ def _export_shard(job: ShardJob) -> ShardResult:
             bad.extend(record.to_report() for record in batch.bad)
             table = batch.table
             if table.num_rows:
-                subsets = _codes(table, "subset")
-                human, auto = _codes(table, "human_label"), _codes(table, "auto_label")
-                labels = np.where(human >= 0, human, auto)  # automatic list: the model's
-                labels[labels < 0], subsets[subsets < 0] = len(LABEL_NAMES) - 1, len(_PARTITIONS) - 1  # null: last name
-                pairs = np.bincount(labels * len(_PARTITIONS) + subsets, minlength=len(LABEL_NAMES) * len(_PARTITIONS))
-                for index in np.flatnonzero(pairs):
-                    label, subset = divmod(int(index), len(_PARTITIONS))
-                    class_subset[(LABEL_NAMES[label], _PARTITIONS[subset])] += int(pairs[index])
+                class_subset.update(label_subset_counts(table))
+                subsets = label_codes(table.column("subset"), None, "subset")
+                subsets[subsets < 0] = len(_PARTITIONS) - 1  # null: the last partition
                 sizes = np.bincount(subsets, minlength=len(_PARTITIONS))
                 if np.count_nonzero(sizes) > 1:  # the rows by partition, each in record order
                     table = table.take(np.argsort(subsets, kind="stable"))
@@ -309,11 +305,6 @@ def _export_shard(job: ShardJob) -> ShardResult:
         for partition in writers
     }
     return ShardResult(part, shard, len(records), files, dict(counts), dict(class_subset), bad, notes, stats)
-
-
-def _codes(table, column: str):
-    """A class-label column's codes as ``int64``, ``-1`` where null."""
-    return table.column(column).fill_null(-1).to_numpy().astype("int64")
 
 
 def _abandon(writer) -> None:
