@@ -331,7 +331,6 @@ def fixed_values(
     if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage
     null = null_mask(array)
-    out = np.full((len(array), *shape), np.nan, dtype=dtype)
     values = array.filter(pc.invert(pa.array(null))) if null.any() else array
     for length in shape:
         if not (
@@ -345,7 +344,11 @@ def fixed_values(
         if wrong.any():
             raise _shape_error(array, null, shape, name, ids)
         values = values.flatten()
-    out[~null] = float_values(values, dtype).reshape(-1, *shape)
+    present = float_values(values, dtype).reshape(-1, *shape)
+    if not null.any():
+        return present
+    out = np.full((len(array), *shape), np.nan, dtype=dtype)
+    out[~null] = present
     return out
 
 
