@@ -257,10 +257,6 @@ def _export_shard(job: ShardJob) -> ShardResult:
             writer = writers[partition] = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
         writer.write_table(table)  # row groups of _ROW_GROUP rows; the writer checks the schema's types
         stats.update(part, table)  # the card's statistics from the same Arrow batch: one conversion
-        # Arrow's allocator (mimalloc) keeps freed blocks for reuse, and over a shard of 10,000
-        # records that grows by some 40 MB; handing them back after each write keeps a worker's
-        # memory at the working set of a few batches, at no measurable cost.
-        pa.default_memory_pool().release_unused()
 
     def add(partition: str, table) -> None:
         tables = waiting[partition]
