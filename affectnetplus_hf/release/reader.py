@@ -1185,15 +1185,15 @@ def table_of_rows(rows: list[dict]) -> Any:
 
 #: The release's spelling of the struct columns' keys (schema order), and a struct's values read
 #: in that order; a null struct is one tuple of nulls per column, told apart by identity.
-_RELEASE_RACES = ("asian", "indian", "black", "white", "middle eastern", "latino hispanic")
-_STRUCT_KEYS = {
-    column: frozenset(keys) for column, keys in (("gender", GENDERS), ("race", _RELEASE_RACES), ("pose", POSE_ANGLES))
-}
-_STRUCT_VALUES = {
-    column: operator.itemgetter(*keys)
-    for column, keys in (("gender", GENDERS), ("race", _RELEASE_RACES), ("pose", POSE_ANGLES))
-}
-_NULL_STRUCT = {"gender": (None,) * len(GENDERS), "race": (None,) * len(RACES), "pose": (None,) * len(POSE_ANGLES)}
+_GENDER_KEYS, _RACE_KEYS, _POSE_KEYS = (
+    frozenset(GENDERS),
+    frozenset(("asian", "indian", "black", "white", "middle eastern", "latino hispanic")),
+    frozenset(POSE_ANGLES),
+)
+_GENDER_VALUES = operator.itemgetter(*GENDERS)
+_RACE_VALUES = operator.itemgetter("asian", "indian", "black", "white", "middle eastern", "latino hispanic")
+_POSE_VALUES = operator.itemgetter(*POSE_ANGLES)
+_NULL_GENDER, _NULL_RACE, _NULL_POSE = ((None,) * len(GENDERS), (None,) * len(RACES), (None,) * len(POSE_ANGLES))
 _META_NAMES = frozenset(_FAST_META)
 
 
@@ -1209,20 +1209,7 @@ class _Batch:
         self.positions: list[int] = []
         self.sources: list[tuple] = []
         self.image_notes: dict[int, Note] = {}
-        self.ids: list[str] = []
-        self.images: list[bytes] = []
-        self.names: list[str] = []
-        self.human: list[int] = []
-        self.subset: list[int] = []
-        self.soft: list[list] = []
-        self.landmarks: list[list | None] = []
-        self.landmarks_29: list[list | None] = []
-        self.gender: list[Any] = []
-        self.race: list[Any] = []
-        self.pose: list[Any] = []
-        self.age: list[Any] = []
-        self.valence: list[Any] = []
-        self.arousal: list[Any] = []
+        self.rows: list[tuple] = []  # their values, one tuple each (see _columns), made columns in _arrays
 
     def add_result(self, result: ReadResult) -> None:
         self.results[self.size] = result
@@ -1294,20 +1281,27 @@ class _Batch:
             return False
         lists = 1 + (landmarks is not None) + (landmarks_29 is not None)
         objects, keys = 2, len(_FAST_TOP) + len(meta)
-        values = []
-        for key in ("gender", "race", "pose"):
-            value = meta.get(key)
-            if value is None:
-                value = _NULL_STRUCT[key]
-            elif type(value) is dict and value.keys() == _STRUCT_KEYS[key]:
-                objects, keys = objects + 1, keys + len(value)
-                value = _STRUCT_VALUES[key](value)
-            elif key == "pose" and type(value) is list and len(value) == len(POSE_ANGLES):
-                lists += 1
-            else:
-                return False
-            values.append(value)
-        gender, race, pose = values
+        gender, race, pose = meta.get("gender"), meta.get("race"), meta.get("pose")
+        if gender is None:
+            gender = _NULL_GENDER
+        elif type(gender) is dict and gender.keys() == _GENDER_KEYS:
+            objects, keys, gender = objects + 1, keys + len(GENDERS), _GENDER_VALUES(gender)
+        else:
+            return False
+        if race is None:
+            race = _NULL_RACE
+        elif type(race) is dict and race.keys() == _RACE_KEYS:
+            objects, keys, race = objects + 1, keys + len(RACES), _RACE_VALUES(race)
+        else:
+            return False
+        if pose is None:
+            pose = _NULL_POSE
+        elif type(pose) is dict and pose.keys() == _POSE_KEYS:
+            objects, keys, pose = objects + 1, keys + len(POSE_ANGLES), _POSE_VALUES(pose)
+        elif type(pose) is list and len(pose) == len(POSE_ANGLES):
+            lists += 1
+        else:
+            return False
         if (
             data.count(b"{") != objects
             or data.count(b":") != keys
@@ -1318,20 +1312,24 @@ class _Batch:
             or _LONG_DIGITS in data.translate(_DIGITS)
         ):
             return False
-        self.ids.append(image_id)
-        self.images.append(image)
-        self.names.append(name)
-        self.human.append(human)
-        self.subset.append(subset)
-        self.soft.append(soft)
-        self.landmarks.append(landmarks)
-        self.landmarks_29.append(landmarks_29)
-        self.gender.append(gender)
-        self.race.append(race)
-        self.pose.append(pose)
-        self.age.append(meta.get("age"))
-        self.valence.append(meta.get("valence"))
-        self.arousal.append(meta.get("arousal"))
+        self.rows.append(
+            (
+                image_id,
+                image,
+                name,
+                human,
+                subset,
+                soft,
+                landmarks,
+                landmarks_29,
+                gender,
+                race,
+                pose,
+                meta.get("age"),
+                meta.get("valence"),
+                meta.get("arousal"),
+            )
+        )
         return True
 
     def _read(self, source: tuple) -> ReadResult:
@@ -1392,42 +1390,42 @@ class _Batch:
         is null). ``TypeError``/``ValueError`` for a value NumPy does not read as a number."""
         f64 = np.float64
         size = len(self.positions)
-        soft = np.array(self.soft, dtype=f64)
+        ids, images, names, human, subset, soft_lists, landmarks, landmarks_29, *structs, age, valence, arousal = map(
+            list, zip(*self.rows, strict=True)
+        )
+        soft = np.array(soft_lists, dtype=f64)
         low, high = _FAST_RANGES["soft_label"]
         ok = np.asarray(((soft >= low) & (soft <= high)).all(axis=1))
         columns: dict[str, Any] = {
-            "image": (self.images, self.names),
-            "image_id": self.ids,
-            "human_label": self.human,
-            "subset": self.subset,
+            "image": (images, names),
+            "image_id": ids,
+            "human_label": human,
+            "subset": subset,
             "soft_label": (soft, np.zeros(size, dtype=bool)),
         }
         points = np.full((size, NUM_LANDMARKS, 2), np.nan)
-        null = np.array([v is None for v in self.landmarks], dtype=bool)
+        null = np.array([v is None for v in landmarks], dtype=bool)
         if not null.all():
-            present = np.array([v for v in self.landmarks if v is not None], dtype=f64)
+            present = np.array([v for v in landmarks if v is not None], dtype=f64)
             ok[~null] &= (np.abs(present) <= _F32_MAX).all(axis=1)
             points[~null] = present.reshape(-1, NUM_LANDMARKS, 2)
         columns["landmarks"] = (points, null)
-        null = np.array([v is None for v in self.landmarks_29], dtype=bool)
-        lengths = np.array([0 if v is None else len(v) for v in self.landmarks_29], dtype=np.int64)
-        flat = np.array(list(itertools.chain.from_iterable(v for v in self.landmarks_29 if v is not None)), dtype=f64)
+        null = np.array([v is None for v in landmarks_29], dtype=bool)
+        lengths = np.array([0 if v is None else len(v) for v in landmarks_29], dtype=np.int64)
+        flat = np.array(list(itertools.chain.from_iterable(v for v in landmarks_29 if v is not None)), dtype=f64)
         if flat.size:  # rows that are not null have a value each, so their starts are distinct
             off = np.add.reduceat((~(np.abs(flat) <= _F32_MAX)).astype(np.int64), (np.cumsum(lengths) - lengths)[~null])
             ok[~null] &= off == 0
         columns["landmarks_29"] = (flat, lengths, null)
-        for column, key, values in (
-            ("gender", "gender", self.gender),
-            ("race", "race", self.race),
-            ("head_pose", "pose", self.pose),
+        for column, none, values in zip(
+            ("gender", "race", "head_pose"), (_NULL_GENDER, _NULL_RACE, _NULL_POSE), structs, strict=True
         ):
             array = np.array(values, dtype=f64)  # a null member -> NaN, outside every range
-            none = _NULL_STRUCT[key]
             null = np.array([v is none for v in values], dtype=bool)
             low, high = _FAST_RANGES.get(column, (-_F32_MAX, _F32_MAX))
             ok &= null | ((array >= low) & (array <= high)).all(axis=1)
             columns[column] = (array, null)
-        for column, values in (("valence", self.valence), ("arousal", self.arousal), ("age", self.age)):
+        for column, values in (("valence", valence), ("arousal", arousal), ("age", age)):
             array = np.array(values, dtype=f64)  # null -> NaN (JSON has no NaN the parser takes)
             if column != "age":
                 array[np.abs(array - _SENTINEL) < 1e-6] = np.nan
