@@ -24,6 +24,10 @@ Input is a ``pyarrow.Table`` / ``RecordBatch`` (``datasets``' ``arrow`` format: 
 object per value) or, through :func:`rows_to_arrow`, Python rows or columns in
 ``datasets``' Python format, which are converted to Arrow once, with the schema's types,
 by ``datasets``' own encoder; every caller then takes the same path.
+
+:func:`arrow_table` goes the other way, from columns in these NumPy forms to a table typed
+by the schema: the export's batch reader (``release.reader.read_batches``) builds its Arrow
+batches with it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Read one AffectNet+ record (an image and its JSON) into a row of :data:`FEATURES` columns.
 
-This is the only parser of the release's files: the builder, the export, ``verify``,
-``stats`` over a raw release and the loading script all call :func:`read_record` or
-:func:`iter_rows`.
+This is the only parser of the release's files: the builder, ``stats`` over a raw release
+and the loading script call :func:`read_record` or :func:`iter_rows`; the export and
+``verify`` call :func:`read_batches`, the same records read a batch at a time into one Arrow
+table (well-formed ones straight into columns; held equal to :func:`iter_rows`).
 
 Reading one record never raises for bad data (see :func:`read_record`): every input ends
 as a row, a row plus :class:`Note` s, or a :class:`BadRecord`, each naming the file.
