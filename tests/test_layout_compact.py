@@ -59,3 +59,60 @@ def test_a_listing_is_small_to_keep_and_to_send_to_a_worker(tmp_path):
     records, _ = list_records(_release(tmp_path, n=2000))
     # an id per usual record, not two paths: about 10 bytes a record, where RecordFiles take 300
     assert len(pickle.dumps(records)) < 20 * len(records)
+
+
+_file_stems = st.lists(
+    st.one_of(
+        st.integers(0, 10**6).map(str),
+        st.integers(10**17, 10**22).map(str),  # past int64's digits: listed as any other stem
+        st.from_regex(r"0[0-9]{0,3}", fullmatch=True),
+        st.from_regex(r"[a-z][a-z0-9]{0,3}", fullmatch=True),
+    ),
+    unique=True,
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(stems=_file_stems, data=st.data())
+def test_numbered_ids_list_as_every_other_id_does(stems, data):
+    """Numbered ids (kept as numbers) list, slice and pickle exactly as they do when every id is
+    kept as text: the same records in the same order, odd files (a second image, a missing
+    annotation, another suffix) among them."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from affectnetplus_hf.release import layout
+
+    root = Path(tempfile.mkdtemp(prefix="numbered-"))
+    try:
+        base = root / "human_annotated" / "train_set"
+        (base / "images").mkdir(parents=True)
+        (base / "annotations").mkdir(parents=True)
+        for stem in stems:
+            kind = data.draw(st.sampled_from(["usual"] * 5 + ["no_image", "no_annotation", "second", "jpeg", "JSON"]))
+            if kind != "no_image":
+                (base / "images" / f"{stem}.{'jpeg' if kind == 'jpeg' else 'jpg'}").write_bytes(b"x")
+            if kind == "second":
+                (base / "images" / f"{stem}.JPG").write_bytes(b"x")
+            if kind != "no_annotation":
+                (base / "annotations" / f"{stem}.{'JSON' if kind == 'JSON' else 'json'}").write_bytes(b"{}")
+        part = find_release(root).parts["train"]
+        records, _ = list_records(part)
+        saved = layout._number_stem
+        layout._number_stem = lambda stem: False
+        try:
+            reference, _ = list_records(part)
+        finally:
+            layout._number_stem = saved
+        assert isinstance(reference._items, list)
+        assert list(records) == list(reference)
+        assert [r.image_id for r in records] == sorted(stems, key=natural_key)
+        start, stop, step = data.draw(st.tuples(st.integers(-35, 35), st.integers(-35, 35), st.integers(1, 4)))
+        assert list(records[start:stop:step]) == list(reference)[start:stop:step]
+        assert list(pickle.loads(pickle.dumps(records[start:stop:step]))) == list(reference)[start:stop:step]
+        assert list(records[start:stop:step].paths()) == list(reference[start:stop:step].paths())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -24,6 +24,10 @@ Input is a ``pyarrow.Table`` / ``RecordBatch`` (``datasets``' ``arrow`` format: 
 object per value) or, through :func:`rows_to_arrow`, Python rows or columns in
 ``datasets``' Python format, which are converted to Arrow once, with the schema's types,
 by ``datasets``' own encoder; every caller then takes the same path.
+
+:func:`arrow_table` goes the other way, from columns in these NumPy forms to a table typed
+by the schema: the export's batch reader (``release.reader.read_batches``) builds its Arrow
+batches with it.
 """
 
 from __future__ import annotations
@@ -40,10 +44,12 @@ from .schema import FEATURES
 __all__ = [
     "COLUMN_KINDS",
     "annotation_arrays",
+    "arrow_table",
     "column_kind",
     "fixed_values",
     "float_values",
     "label_codes",
+    "label_subset_counts",
     "null_mask",
     "null_masks",
     "rows_to_arrow",
@@ -170,21 +176,94 @@ def _points_storage(values: list, arrow_type):
     is, and :func:`fixed_values` names its row) rather than being cut into rows of the
     schema's width.
     """
-    import pyarrow as pa
-
     shape = tuple(arrow_type.shape)
     null = np.array([v is None for v in values], dtype=bool)
     present = [v for v in values if v is not None]
     points = np.stack(present).astype(np.float32, copy=False) if present else np.zeros((0, *shape), np.float32)
     if points.shape[1:] != shape:
         raise ValueError(f"expected arrays of shape {shape}, found {points.shape[1:]}")
-    rows, cols = shape
+    return _points_of_array(points, null, arrow_type)
+
+
+def _points_of_array(points: np.ndarray, null: np.ndarray, arrow_type):
+    """:func:`_points_storage` of the rows that are not null, ``(M, *shape)`` float32, and the null mask ``(N,)``."""
+    import pyarrow as pa
+
+    rows, cols = tuple(arrow_type.shape)
     inner = pa.ListArray.from_arrays(
         pa.array(np.arange(0, points.size + 1, cols, dtype=np.int32)), pa.array(points.reshape(-1))
     )
     offsets = pa.array(np.concatenate([[0], np.cumsum(np.where(null, 0, rows))]).astype(np.int32))
     return pa.ListArray.from_arrays(
         offsets, inner, type=arrow_type.storage_type, mask=pa.array(null) if null.any() else None
+    )
+
+
+def arrow_table(columns: Mapping[str, Any], num_rows: int):
+    """Columns in NumPy forms -> a ``pyarrow.Table`` of every schema column, in schema order,
+    with FEATURES' Arrow types (a column not given is all null): the reverse of
+    :func:`annotation_arrays`, for a reader that checks whole columns at once.
+
+    Forms, by kind (:data:`COLUMN_KINDS`): ``image`` a pair (list of bytes, list of paths);
+    ``string`` a list of ``str``; ``label`` integers, ``-1`` where null; ``float`` numbers, NaN
+    where null; ``struct`` a pair (``(N, k)`` numbers, members in schema order and NaN where
+    null; ``bool (N,)`` null rows); ``fixed`` a pair (``(N, *shape)`` numbers; null rows);
+    ``list`` a triple (the values of every row, one after the other; ``(N,)`` lengths; null
+    rows). Numbers are cast to the schema's type (float64 -> float32 rounds as Arrow
+    converts a Python float), and must fit it.
+    """
+    import pyarrow as pa
+
+    schema = _arrow_schema()
+    arrays = []
+    for field in schema:
+        value = columns.get(field.name)
+        if value is None:
+            arrays.append(pa.nulls(num_rows, field.type))
+        else:
+            arrays.append(_arrow_column(COLUMN_KINDS[field.name][0], field.type, value))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _arrow_column(kind: str, arrow_type, value):
+    import pyarrow as pa
+
+    def numbers(values: np.ndarray, value_type):
+        values = np.ascontiguousarray(values, dtype=value_type.to_pandas_dtype())
+        null = np.isnan(values) if values.dtype.kind == "f" else None
+        return pa.array(values, type=value_type, mask=null if null is not None and null.any() else None)
+
+    def mask(null: np.ndarray):  # of a nested array, made of its children
+        return pa.array(null) if null.any() else None
+
+    if kind == "image":
+        data, paths = value
+        children = [pa.array(data, type=arrow_type.field(0).type), pa.array(paths, type=arrow_type.field(1).type)]
+        return pa.StructArray.from_arrays(children, fields=list(arrow_type))
+    if kind == "string":
+        return pa.array(value, type=arrow_type)
+    if kind == "label":
+        codes = np.asarray(value, dtype=np.int64)
+        return pa.array(codes, type=arrow_type, mask=(codes < 0) if (codes < 0).any() else None)
+    if kind == "float":
+        return numbers(value, arrow_type)
+    if kind == "struct":
+        values, null = value
+        children = [numbers(values[:, j], f.type) for j, f in enumerate(arrow_type)]
+        return pa.StructArray.from_arrays(children, fields=list(arrow_type), mask=mask(null))
+    if kind == "fixed" and isinstance(arrow_type, pa.ExtensionType):
+        values, null = value
+        points = np.asarray(values, dtype=np.float32)[~null]
+        return pa.ExtensionArray.from_storage(arrow_type, _points_of_array(points, null, arrow_type))
+    if kind == "fixed":
+        values, null = value
+        flat = numbers(np.asarray(values).reshape(-1), arrow_type.value_type)
+        return pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size, mask=mask(null))
+    flat, lengths, null = value  # "list"
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(np.where(null, 0, lengths), out=offsets[1:])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), numbers(flat, arrow_type.value_type), type=arrow_type, mask=mask(null)
     )
 
 
@@ -256,7 +335,6 @@ def fixed_values(
     if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage
     null = null_mask(array)
-    out = np.full((len(array), *shape), np.nan, dtype=dtype)
     values = array.filter(pc.invert(pa.array(null))) if null.any() else array
     for length in shape:
         if not (
@@ -270,7 +348,11 @@ def fixed_values(
         if wrong.any():
             raise _shape_error(array, null, shape, name, ids)
         values = values.flatten()
-    out[~null] = float_values(values, dtype).reshape(-1, *shape)
+    present = float_values(values, dtype).reshape(-1, *shape)
+    if not null.any():
+        return present
+    out = np.full((len(array), *shape), np.nan, dtype=dtype)
+    out[~null] = present
     return out
 
 
@@ -283,6 +365,24 @@ def _shape_error(array, null: np.ndarray, shape, name: str, ids) -> AffectNetPlu
             label = repr(value.as_py() if hasattr(value, "as_py") else value)
             return AffectNetPlusError(f"row {label}: {name} has shape {found}; expected {tuple(shape)} or null")
     return AffectNetPlusError(f"{name}: expected rows of shape {tuple(shape)} or null")  # pragma: no cover
+
+
+def label_subset_counts(table) -> dict[tuple[str, str], int]:
+    """``(expression name or NULL_LABEL, subset name or NULL_SUBSET) -> rows`` of ``table``
+    (a batch of rows, with ``human_label``, ``auto_label`` and ``subset``): the human label,
+    else the model's (AffectNet 2017's automatic list)."""
+    from .configs import LABEL_NAMES, SUBSET_NAMES
+
+    human, auto, subset = (
+        label_codes(table.column(name), None, name) for name in ("human_label", "auto_label", "subset")
+    )
+    labels = np.where(human >= 0, human, auto)
+    labels[labels < 0], subset[subset < 0] = len(LABEL_NAMES) - 1, len(SUBSET_NAMES) - 1  # null: the last name
+    pairs = np.bincount(labels * len(SUBSET_NAMES) + subset, minlength=len(LABEL_NAMES) * len(SUBSET_NAMES))
+    return {
+        (LABEL_NAMES[index // len(SUBSET_NAMES)], SUBSET_NAMES[index % len(SUBSET_NAMES)]): int(pairs[index])
+        for index in np.flatnonzero(pairs).tolist()
+    }
 
 
 def null_masks(table) -> dict[str, np.ndarray]:

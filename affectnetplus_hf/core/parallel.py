@@ -112,18 +112,25 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 def run_jobs(
-    fn: Callable[[_Job], _Result], jobs: Sequence[_Job], num_proc: int, on_progress: Callable[[int], None]
+    fn: Callable[[_Job], _Result],
+    jobs: Sequence[_Job],
+    num_proc: int,
+    on_progress: Callable[[int], None],
+    on_result: Callable[[_Result], _Result] | None = None,
 ) -> list[_Result]:
     """``[fn(job) for job in jobs]``, in ``min(num_proc, len(jobs), MAX_NUM_PROC)`` processes when above 1.
 
+    ``on_result``, if given, is called on each result as it comes, in job order, and what it
+    returns is kept instead (to fold into a sum what need not be kept per job).
     When a job raises, or the caller is interrupted, every worker has ended before this raises.
     """
     global _local_callback
+    keep = on_result or (lambda result: result)
     workers = min(num_proc, len(jobs), MAX_NUM_PROC)
     if workers <= 1:
         _local_callback = on_progress
         try:
-            return [fn(job) for job in jobs]
+            return [keep(fn(job)) for job in jobs]
         finally:
             _local_callback = None
     methods = multiprocessing.get_all_start_methods()
@@ -148,8 +155,11 @@ def run_jobs(
             pool = ProcessPoolExecutor(
                 workers, mp_context=context, initializer=_init_worker, initargs=(queue, os.getpid())
             )
-            futures = [pool.submit(fn, job) for job in jobs]
-            results = [_result(future, interrupts) for future in futures]
+            futures: list = [pool.submit(fn, job) for job in jobs]
+            results = []
+            for index, future in enumerate(futures):
+                results.append(keep(_result(future, interrupts)))
+                futures[index] = None  # its result is kept as on_result returned it, not twice
         except BaseException:
             if pool is not None:
                 _stop(pool)

@@ -46,13 +46,13 @@ import os
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.choices import CheckImages, OnBad, check_choice
-from ..core.columns import rows_to_arrow
-from ..core.configs import AFFECTNET_PLUS, NULL_SUBSET, SUBSET_NAMES, label_name, subset_name
+from ..core.columns import label_codes, label_subset_counts
+from ..core.configs import AFFECTNET_PLUS, NULL_SUBSET, SUBSET_NAMES
 from ..core.export_files import (
     CARD_FILE,
     FORMAT_VERSION,
@@ -68,9 +68,9 @@ from ..core.export_files import (
     unexported_report_path,
 )
 from ..core.parallel import MAX_NUM_PROC, report_progress, run_jobs, sigint_deferred
-from ..core.schema import COLUMN_NAMES, FEATURES
+from ..core.schema import FEATURES
 from ..errors import AffectNetPlusError, ExportError, NothingToExportError
-from ..release.kind import FoundRelease, iter_rows, open_release
+from ..release.kind import FoundRelease, iter_batches, open_release
 from ..release.reader import reason_class
 from .swap import (
     carry,
@@ -217,8 +217,8 @@ class ShardResult:
     #: the report's lines for bad records and for notes on written ones
     bad: list[dict[str, Any]]
     notes: list[dict[str, Any]]
-    #: the card's statistics of the rows written
-    stats: StatsAccumulator
+    #: the card's statistics of the rows written (``None`` once added to the export's, see run_jobs' ``on_result``)
+    stats: StatsAccumulator | None
 
 
 _UNFINGERPRINTED = "_pending"  # shards are written here, then moved into data/<fingerprint>/
@@ -228,72 +228,74 @@ def _partition_path(staging: Path, part: str, partition: str, shard: int, num_sh
     return staging / data_dir_for(_UNFINGERPRINTED) / part / shard_name(partition, shard, num_shards)
 
 
-def _empty_columns() -> dict[str, list]:
-    return {name: [] for name in COLUMN_NAMES}
-
-
 def _export_shard(job: ShardJob) -> ShardResult:
-    """Read one shard's records and write one Parquet file per subset partition present."""
+    """Read one shard's records and write one Parquet file per subset partition present.
+
+    Records are read in batches (:func:`~..release.kind.iter_batches`, one Arrow table
+    each), whose rows are split by partition; a partition's rows are written in row groups
+    of :data:`_ROW_GROUP`, so only the rows short of a whole group wait in memory."""
+    import numpy as np
+    import pyarrow as pa
     from datasets.arrow_writer import ParquetWriter
 
     from ..stats import StatsAccumulator
 
     staging, part, shard, num_shards, records = job.staging, job.part, job.shard, job.num_shards, job.records
-    on_bad, check_images = job.on_bad, job.check_images
     stats = StatsAccumulator()  # the card's statistics, gathered in the same pass
     writers: dict[str, ParquetWriter] = {}
-    buffers: dict[str, dict[str, list]] = defaultdict(_empty_columns)
+    waiting: dict[str, list] = defaultdict(list)  # partition -> tables of rows not yet written
     counts: Counter[str] = Counter()
     class_subset: Counter[tuple[str, str]] = Counter()
     bad: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
-    pending = 0
 
-    def flush(partition: str) -> None:
-        columns = buffers[partition]
-        if not columns["image_id"]:
-            return
+    def write(partition: str, table) -> None:
         writer = writers.get(partition)
         if writer is None:
             path = _partition_path(Path(staging), part, partition, shard, num_shards)
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = writers[partition] = ParquetWriter(features=FEATURES, path=str(path), writer_batch_size=_ROW_GROUP)
-        table = rows_to_arrow(columns, COLUMN_NAMES)  # the schema's Arrow types; the writer checks them
-        writer.write_table(table)
+        writer.write_table(table)  # row groups of _ROW_GROUP rows; the writer checks the schema's types
         stats.update(part, table)  # the card's statistics from the same Arrow batch: one conversion
-        buffers[partition] = _empty_columns()
+
+    def add(partition: str, table) -> None:
+        tables = waiting[partition]
+        tables.append(table)
+        rows = sum(t.num_rows for t in tables)
+        whole = rows - rows % _ROW_GROUP
+        if whole:
+            joined = pa.concat_tables(tables)
+            write(partition, joined.slice(0, whole))
+            waiting[partition] = [joined.slice(whole)] if rows > whole else []
 
     try:
-        for result in iter_rows(records, on_bad=on_bad, check_images=check_images):
-            notes.extend(note.to_report() for note in result.notes)
-            row = result.row
-            if result.bad is not None:
-                bad.append(result.bad.to_report())
-            elif row is not None:  # a record that is not bad has its row
-                partition = subset_name(row["subset"])
-                columns = buffers[partition]
-                for name in COLUMN_NAMES:
-                    columns[name].append(row[name])
-                counts[partition] += 1
-                label = (
-                    row["human_label"] if row["human_label"] is not None else row["auto_label"]
-                )  # automatic list: the model's
-                class_subset[(label_name(label), partition)] += 1
-                if len(columns["image_id"]) >= _ROW_GROUP:
-                    flush(partition)
-            pending += 1
-            if pending >= 256:
-                report_progress(pending)
-                pending = 0
-        for partition in list(buffers):
-            flush(partition)
+        for batch in iter_batches(records, on_bad=job.on_bad, check_images=job.check_images, batch_size=_ROW_GROUP):
+            notes.extend(note.to_report() for note in batch.notes)
+            bad.extend(record.to_report() for record in batch.bad)
+            table = batch.table
+            if table.num_rows:
+                class_subset.update(label_subset_counts(table))
+                subsets = label_codes(table.column("subset"), None, "subset")
+                subsets[subsets < 0] = len(_PARTITIONS) - 1  # null: the last partition
+                sizes = np.bincount(subsets, minlength=len(_PARTITIONS))
+                if np.count_nonzero(sizes) > 1:  # the rows by partition, each in record order
+                    table = table.take(np.argsort(subsets, kind="stable"))
+                start = 0
+                for code in np.flatnonzero(sizes):
+                    partition, size = _PARTITIONS[code], int(sizes[code])
+                    counts[partition] += size
+                    add(partition, table.slice(start, size))
+                    start += size
+            report_progress(batch.read)
+        for partition, tables in waiting.items():
+            if tables:
+                write(partition, pa.concat_tables(tables))
         for writer in writers.values():
             writer.finalize()
     except BaseException:
         for writer in writers.values():
             _abandon(writer)
         raise
-    report_progress(pending)
     files = {  # hashed here, in the workers, once: the fingerprint and the manifest are made from these
         partition: file_record(_partition_path(Path(staging), part, partition, shard, num_shards)).to_json()
         for partition in writers
@@ -528,6 +530,8 @@ def _export_locked(
     write into ``OUT`` while the export runs is carried too (see :mod:`~affectnetplus_hf.exporter.swap`)."""
     from tqdm.auto import tqdm
 
+    from ..stats import StatsAccumulator
+
     token = uuid.uuid4().hex[:16]
     staging = staging_folder(out_dir, token)
     ignored_lines: list[dict] = []
@@ -564,7 +568,14 @@ def _export_locked(
             if on_progress:
                 on_progress(n)
 
-        results = run_jobs(_export_shard, jobs, num_proc, advance)
+        stats = StatsAccumulator()  # the card's statistics: each shard's added as it comes, not kept
+
+        def fold(result: ShardResult) -> ShardResult:
+            # in job order (see run_jobs): parts in PARTS order, shards in order
+            stats.merge(result.stats)  # type: ignore[arg-type]
+            return replace(result, stats=None)
+
+        results = run_jobs(_export_shard, jobs, num_proc, advance, fold)
         bar.close()
         _step("shards_written")
         result, info, report_lines = _finish(staging, release, results, shard_counts, ignored_lines, out_dir)
@@ -572,7 +583,7 @@ def _export_locked(
             result.report_path = unexported_report_path(out_dir)
             _write_report(result.report_path, report_lines)
             raise _nothing_to_export(release, result, out_dir)
-        _write_card_and_manifest(staging, info, results, out_dir.name, card_plots)
+        _write_card_and_manifest(staging, info, stats, out_dir.name, card_plots)
         _write_report(staging / REPORT_FILE, report_lines)
         _step("staged")
         _refuse_edited(out_dir, previous_info)  # again: you may have edited the card while the export ran
@@ -618,13 +629,13 @@ def _retire_previous(out_dir: Path, staging: Path, previous: Path | None, result
 
 
 def _write_card_and_manifest(
-    staging: Path, info: dict, results: list[ShardResult], local_name: str, card_plots: bool
+    staging: Path, info: dict, stats: StatsAccumulator, local_name: str, card_plots: bool
 ) -> None:
     """The card (with its statistics and plots), then ``export_info.json`` with the manifest of
     every file written: the shards (hashed by the workers), the plots and the card."""
     from .card import render_card
 
-    stats_section, plots = _card_stats_section(results, staging, card_plots)
+    stats_section, plots = _card_stats_section(stats, staging, card_plots)
     (staging / CARD_FILE).write_text(
         render_card(info, local_name=local_name, stats_section=stats_section, root=staging), encoding="utf-8"
     )
@@ -651,15 +662,12 @@ def _nothing_to_export(release, result: ExportResult, out_dir: Path) -> NothingT
     )
 
 
-def _card_stats_section(results: list[ShardResult], staging: Path, plots: bool) -> tuple[str, list[str]]:
-    """The card's statistics (headline tables as Markdown) from the shards' accumulators,
-    with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`),
+def _card_stats_section(accumulator: StatsAccumulator, staging: Path, plots: bool) -> tuple[str, list[str]]:
+    """The card's statistics (headline tables as Markdown) from the shards' accumulators, added
+    up, with the plots drawn into ``staging/stats/`` when ``plots`` (see :mod:`.stats.card`),
     and the plots' paths relative to ``staging``."""
-    from ..stats import StatsAccumulator, card_section, write_card_plots
+    from ..stats import card_section, write_card_plots
 
-    accumulator = StatsAccumulator()
-    for r in results:  # in job order: parts in PARTS order, shards in order (see run_jobs)
-        accumulator.merge(r.stats)
     stats = accumulator.summary()
     drawn = write_card_plots(stats, staging, echo=log.warning) if plots else {}
     return card_section(stats, drawn), sorted(drawn.values())

@@ -17,6 +17,7 @@ records of any kind with the reader of their kind (a record's type says which).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +28,19 @@ from ..core.configs import AFFECTNET_8LABELS, AFFECTNET_2017, AFFECTNET_PLUS
 from ..core.releases import ReleaseInfo, release_info
 from ..errors import ReleaseNotFoundError
 from . import eightlabel, original
-from .layout import IgnoredFile, RecordFiles, _check_root, _iter_dirs, _locate_root, find_release, list_records
-from .reader import ReadResult, read_record
+from .layout import (
+    IgnoredFile,
+    RecordFiles,
+    RecordList,
+    _check_root,
+    _iter_dirs,
+    _locate_root,
+    find_release,
+    list_records,
+)
+from .reader import ReadBatch, ReadResult, read_batches, read_record, table_of_rows
 
-__all__ = ["FoundRelease", "iter_rows", "open_release", "read_any"]
+__all__ = ["FoundRelease", "iter_batches", "iter_rows", "open_release", "read_any"]
 
 
 @dataclass
@@ -193,3 +203,26 @@ def iter_rows(records: Iterable, on_bad: str = "skip", check_images: str = "mark
         if result.bad is not None and on_bad == "error":
             raise result.bad.error()
         yield result
+
+
+def iter_batches(
+    records: Sequence, on_bad: str = "skip", check_images: str = "markers", batch_size: int = 500
+) -> Iterator[ReadBatch]:
+    """:func:`iter_rows` for records of any kind, ``batch_size`` at a time, each batch's rows
+    as one Arrow table (:class:`~.reader.ReadBatch`): AffectNet+ records by
+    :func:`~.reader.read_batches`, any other kind's rows converted by
+    :func:`~.reader.table_of_rows`."""
+    if isinstance(records, RecordList) or all(type(record) is RecordFiles for record in records):
+        yield from read_batches(records, on_bad, check_images, batch_size)  # type: ignore[arg-type]
+        return
+    results = iter_rows(records, on_bad, check_images)
+    while True:
+        chunk = list(itertools.islice(results, batch_size))
+        if not chunk:
+            return
+        yield ReadBatch(
+            table_of_rows([r.row for r in chunk if r.row is not None]),
+            [r.bad for r in chunk if r.bad is not None],
+            [note for r in chunk for note in r.notes],
+            len(chunk),
+        )

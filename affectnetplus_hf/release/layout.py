@@ -34,10 +34,13 @@ import os
 import re
 import stat
 import unicodedata
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import overload
+
+import numpy as np
 
 from ..core.configs import HUMAN_PARTS, PARTS  # part names, in the order they are processed and reported
 from ..core.schema import MANUAL_DOWNLOAD_INSTRUCTIONS
@@ -393,13 +396,21 @@ def _scan(folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: li
 
 
 def _scan_names(
-    folder: Path | None, part: str, suffixes: tuple[str, ...], ignored: list[IgnoredFile], odd: dict[str, str]
+    folder: Path | None,
+    part: str,
+    suffixes: tuple[str, ...],
+    ignored: list[IgnoredFile],
+    odd: dict[str, str],
+    numbers: array | None = None,
 ):
     """stem (NFC) -> the record file's name in ``folder`` (``None`` for the usual
     ``<stem><suffixes[0]>``, so that a listing of the full release stays small; a list when
     there are several), and why the folder cannot be listed (or ""); everything else into
     ``ignored``. An entry named like a record file that is not one (a folder ``7.json/``, a
-    broken link) also goes into ``odd`` (stem -> why), so its record's reason can name it."""
+    broken link) also goes into ``odd`` (stem -> why), so its record's reason can name it.
+
+    With ``numbers``, a usual name whose stem is a number (:func:`_number_stem`) goes there,
+    as that number, instead: 8 bytes, not a dict entry and a string (see :func:`_pair_numbers`)."""
     by_stem: dict[str, str | list[str] | None] = {}
     usual_suffix = suffixes[0][1:]
     if folder is None:
@@ -459,6 +470,9 @@ def _scan_names(
                     continue
                 key = _stem_key(stem)
             value = None if suffix == usual_suffix and key is stem else name
+            if value is None and numbers is not None and _number_stem(stem):
+                numbers.append(int(stem))
+                continue
             if key in by_stem:  # a second file for this stem
                 by_stem[key] = [*_names(by_stem[key], key, suffixes[0]), name]
             else:
@@ -487,10 +501,13 @@ def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
     ignored: list[IgnoredFile] = list(part.ignored)
     odd_images: dict[str, str] = {}
     odd_annotations: dict[str, str] = {}
-    images, images_error = _scan_names(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images)
+    image_numbers, annotation_numbers = array("q"), array("q")
+    images, images_error = _scan_names(part.images_dir, part.name, _IMAGE_SUFFIXES, ignored, odd_images, image_numbers)
     annotations, annotations_error = _scan_names(
-        part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations
+        part.annotations_dir, part.name, (_ANNOTATION_SUFFIX,), ignored, odd_annotations, annotation_numbers
     )
+    paired = _pair_numbers(images, image_numbers, annotations, annotation_numbers)
+    del image_numbers, annotation_numbers
     followed = [i for i in part.ignored if i.path.parent == part.path and i.reason.startswith("cannot be followed")]
     for what, found, names in (
         ("images", part.images_dir, _IMAGES_DIR),
@@ -511,7 +528,8 @@ def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
         else:
             annotations_error = error
     items: list[str | RecordFiles] = []
-    for stem in _natural_sorted(images.keys() | annotations.keys()):
+    stems = _natural_sorted(images.keys() | annotations.keys())
+    for stem in stems:
         image, annotation = images.get(stem, _ABSENT), annotations.get(stem, _ABSENT)
         if image is None and annotation is None:
             items.append(stem)  # the usual record, <stem>.jpg and <stem>.json: made into RecordFiles when read
@@ -535,7 +553,60 @@ def list_records(part: Part) -> tuple[RecordList, list[IgnoredFile]]:
             )
         )
     ignored.sort(key=lambda item: str(item.path))
-    return RecordList(part.name, part.images_dir, part.annotations_dir, items), ignored
+    if not len(paired):
+        return RecordList(part.name, part.images_dir, part.annotations_dir, items), ignored
+    # the other records among the numbered ones, in natural_key order: a number's key orders by its value
+    after = [int(stem) if _number_stem(stem.lstrip("0") or "0") else _NUMBER_LIMIT for stem in stems]
+    where = np.searchsorted(paired, np.array(after, dtype=np.int64), side="right")  # "7" before "07" before "8"
+    coded = np.insert(paired, where, -1 - np.arange(len(items), dtype=np.int64))
+    return RecordList(part.name, part.images_dir, part.annotations_dir, coded, items), ignored
+
+
+#: Stems of numbered records have at most this many digits (their numbers fit int64).
+_NUMBER_DIGITS = 18
+_NUMBER_LIMIT = 10**_NUMBER_DIGITS  # above every such number
+
+
+def _number_stem(stem: str) -> bool:
+    """A stem that is a number as ``str(int)`` writes it (``"7"``, not ``"07"``) of at most
+    :data:`_NUMBER_DIGITS` digits: AffectNet+'s ids. Its natural order is its number's."""
+    return stem.isdigit() and stem.isascii() and len(stem) <= _NUMBER_DIGITS and (stem[0] != "0" or stem == "0")
+
+
+def _pair_numbers(images: dict, image_numbers: array, annotations: dict, annotation_numbers: array) -> np.ndarray:
+    """The numbers (sorted) of the records whose image and annotation both have the usual
+    name and no other file (:func:`_scan_names`' ``numbers``); every other number is put back
+    into its folder's dict as the usual name (``None``, or added to the names found for its
+    stem), so that :func:`list_records` makes its record as it makes any other. (The
+    numbers are sorted in place and matched by binary search: a few arrays of 8 bytes a
+    record, for a part of half a million.)"""
+    a, b = (
+        np.frombuffer(numbers, dtype=np.int64) if numbers else np.zeros(0, np.int64)
+        for numbers in (image_numbers, annotation_numbers)
+    )
+    a.sort()
+    b.sort()
+    in_b = _among(a, b)
+    paired = a[in_b]
+    named = [int(stem) for stem in (*images, *annotations) if _number_stem(stem)]
+    if named:
+        paired = paired[~_among(paired, np.sort(np.array(named, dtype=np.int64)))]
+    for numbers, by_stem, suffix in ((a, images, _IMAGE_SUFFIXES[0]), (b, annotations, _ANNOTATION_SUFFIX)):
+        if len(numbers) == len(paired):
+            continue  # every number paired
+        for number in numbers[~_among(numbers, paired)].tolist():
+            stem = str(number)
+            by_stem[stem] = [*_names(by_stem[stem], stem, suffix), stem + suffix] if stem in by_stem else None
+    return paired
+
+
+def _among(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``bool``: which of ``values`` are in ``sorted_set`` (sorted, unique)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    index = np.searchsorted(sorted_set, values)
+    index[index == len(sorted_set)] = 0
+    return sorted_set[index] == values
 
 
 _ABSENT = ""  # no file for this stem, in list_records (None there is the usual name)
@@ -566,14 +637,24 @@ class RecordList(Sequence[RecordFiles]):
     of :class:`RecordFiles` that holds only the id of a usual record (``<id>.jpg`` and
     ``<id>.json``) and makes its :class:`RecordFiles` when asked for it, so that the listing
     of the full release (960,000 records) stays small, and small to send to a worker. A
-    slice is a ``RecordList`` too."""
+    slice is a ``RecordList`` too.
 
-    __slots__ = ("part", "images_dir", "annotations_dir", "_items")
+    The ids are a list of ``str`` and :class:`RecordFiles`, or, when numbered ids
+    (:func:`_number_stem`) are among them, an ``int64`` array: an id ``>= 0`` is that
+    numbered record, ``-1 - k`` the ``k``-th of ``others`` (8 bytes a record)."""
+
+    __slots__ = ("part", "images_dir", "annotations_dir", "_items", "_others")
 
     def __init__(
-        self, part: str, images_dir: Path | None, annotations_dir: Path | None, items: list[str | RecordFiles]
+        self,
+        part: str,
+        images_dir: Path | None,
+        annotations_dir: Path | None,
+        items: list[str | RecordFiles] | np.ndarray,
+        others: list[str | RecordFiles] | None = None,
     ):
-        self.part, self.images_dir, self.annotations_dir, self._items = part, images_dir, annotations_dir, items
+        self.part, self.images_dir, self.annotations_dir = part, images_dir, annotations_dir
+        self._items, self._others = items, others
 
     def __len__(self) -> int:
         return len(self._items)
@@ -585,12 +666,18 @@ class RecordList(Sequence[RecordFiles]):
     def __getitem__(self, index: slice) -> RecordList: ...
 
     def __getitem__(self, index):
-        if isinstance(index, slice):
-            return RecordList(self.part, self.images_dir, self.annotations_dir, self._items[index])
-        return self._record(self._items[index])
+        if not isinstance(index, slice):
+            return self._record(self._decode(self._items[index]))
+        items, others = self._items[index], self._others
+        if others is not None:  # keep only the others of the slice, renumbered
+            coded = items < 0
+            others = [others[-1 - k] for k in items[coded].tolist()]
+            items = items.copy()
+            items[coded] = -1 - np.arange(len(others), dtype=np.int64)
+        return RecordList(self.part, self.images_dir, self.annotations_dir, items, others)
 
     def __iter__(self) -> Iterator[RecordFiles]:
-        return map(self._record, self._items)
+        return map(self._record, self._entries())
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -601,6 +688,32 @@ class RecordList(Sequence[RecordFiles]):
 
     def __repr__(self) -> str:
         return f"RecordList({self.part!r}, {len(self)} records)"
+
+    def paths(self) -> Iterator[tuple[str, str, str] | RecordFiles]:
+        """The records in order, a usual one as ``(image_id, image path, annotation path)``
+        strings (the ``str`` of its :class:`RecordFiles` paths, made without a ``Path``: the
+        export's hot loop), any other as its :class:`RecordFiles`."""
+        if not len(self._items):
+            return
+        images, annotations = str(self.images_dir) + os.sep, str(self.annotations_dir) + os.sep
+        image_suffix = _IMAGE_SUFFIXES[0]
+        for item in self._entries():
+            if type(item) is str:
+                yield item, images + item + image_suffix, annotations + item + _ANNOTATION_SUFFIX
+            else:
+                yield item  # type: ignore[misc]
+
+    def _entries(self) -> Iterator[str | RecordFiles]:
+        """The items in order: the id of a usual record, else its RecordFiles."""
+        if self._others is None:
+            return iter(self._items)
+        return map(self._decode, self._items.tolist())  # type: ignore[union-attr]
+
+    def _decode(self, item):
+        if self._others is None:
+            return item
+        item = int(item)
+        return str(item) if item >= 0 else self._others[-1 - item]
 
     def _record(self, item: str | RecordFiles) -> RecordFiles:
         if type(item) is not str:

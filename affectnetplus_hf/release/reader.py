@@ -1,8 +1,9 @@
 """Read one AffectNet+ record (an image and its JSON) into a row of :data:`FEATURES` columns.
 
-This is the only parser of the release's files: the builder, the export, ``verify``,
-``stats`` over a raw release and the loading script all call :func:`read_record` or
-:func:`iter_rows`.
+This is the only parser of the release's files: the builder, ``stats`` over a raw release
+and the loading script call :func:`read_record` or :func:`iter_rows`; the export and
+``verify`` call :func:`read_batches`, the same records read a batch at a time into one Arrow
+table (well-formed ones straight into columns; held equal to :func:`iter_rows`).
 
 Reading one record never raises for bad data (see :func:`read_record`): every input ends
 as a row, a row plus :class:`Note` s, or a :class:`BadRecord`, each naming the file.
@@ -46,9 +47,11 @@ with the reason class :data:`UNEXPECTED` and the run goes on.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import math
+import operator
 import os
 import re
 import warnings
@@ -616,6 +619,9 @@ def _check_image(data: bytes, check: CheckImages) -> tuple[str | None, str | Non
     return None, note
 
 
+_OBJECT_AT = re.compile(r" <[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
 def _decode_problem(
     data: bytes, kind: str = "JPEG", size_hint: str = " (AffectNet+ crops are 224 x 224)"
 ) -> str | None:
@@ -634,7 +640,9 @@ def _decode_problem(
             "not decoded: re-extract it, or remove it if it is not from the release"
         )
     except Exception as exc:  # PIL raises many types for garbage (OSError, SyntaxError, struct.error, ...)
-        return f"{kind} does not decode: {type(exc).__name__}: {exc}; re-extract it"
+        # "cannot identify image file <_io.BytesIO object at 0x...>": the address left out, same input same words
+        said = _OBJECT_AT.sub("", str(exc))
+        return f"{kind} does not decode: {type(exc).__name__}: {said}; re-extract it"
     return None
 
 
@@ -783,8 +791,14 @@ def read_record(files: RecordFiles, check_images: CheckImages = "markers") -> Re
     Only ``MemoryError`` and ``KeyboardInterrupt``-like exceptions escape; an error that is
     a bug of this module makes the record bad with reason class :data:`UNEXPECTED`.
     """
+    return _guarded(files, _read_record, files, check_images)
+
+
+def _guarded(files: RecordFiles, read: Any, *args: Any) -> ReadResult:
+    """``read(*args)``, a step of reading ``files``, with :func:`read_record`'s promise: a
+    record too deeply nested, or one that hits a bug here, comes back as a bad record."""
     try:
-        return _read_record(files, check_images)
+        return read(*args)
     except RecursionError:
         return _bad_result(
             files,
@@ -809,8 +823,6 @@ def _bad_result(files: RecordFiles, path: Any, reason: str) -> ReadResult:
 
 
 def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
-    ctx = _Context(files)
-
     def bad(path: Any, reason: str) -> ReadResult:
         return _bad_result(files, path, reason)
 
@@ -846,9 +858,24 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
             f"cannot read file: {exc.strerror or exc}; check the file's permissions or re-extract it",
         )
 
-    problem, image_note = _check_image(image_bytes, check_images)
+    return _from_bytes(files, image_bytes, json_bytes, _check_image(image_bytes, check_images))
+
+
+def _from_bytes(
+    files: RecordFiles, image_bytes: bytes, json_bytes: bytes, checked: tuple[str | None, str | None]
+) -> ReadResult:
+    """The rest of :func:`_read_record`, from the files' bytes and :func:`_check_image`'s
+    verdict on the image."""
+    ctx = _Context(files)
+
+    def bad(path: Any, reason: str) -> ReadResult:
+        return _bad_result(files, path, reason)
+
+    image = files.image
+    assert image is not None  # a record with both files (see _read_record)
+    problem, image_note = checked
     if problem:
-        return bad(files.image, problem)
+        return bad(image, problem)
     if not json_bytes.strip():
         spaces = f", {len(json_bytes)} bytes of white space" if json_bytes else ""
         return bad(
@@ -873,11 +900,11 @@ def _read_record(files: RecordFiles, check_images: CheckImages) -> ReadResult:
         )
 
     try:
-        row = _fast_row(files, document, image_bytes, files.image) or _row(ctx, document, image_bytes, files.image)
+        row = _fast_row(files, document, image_bytes, image) or _row(ctx, document, image_bytes, image)
     except _Bad as exc:
         return bad(files.annotation, str(exc))
     if image_note:
-        ctx.notes.insert(0, Note(files.part, files.image_id, str(files.image), "image", image_note))
+        ctx.notes.insert(0, Note(files.part, files.image_id, str(image), "image", image_note))
     return ReadResult(row=row, notes=ctx.notes)
 
 
@@ -1083,3 +1110,351 @@ def iter_rows(
         if result.bad is not None and on_bad == "error":
             raise result.bad.error()
         yield result
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+@dataclass
+class ReadBatch:
+    """Records read together by :func:`read_batches`."""
+
+    #: the good records' rows, in record order: a ``pyarrow.Table`` of every :data:`FEATURES`
+    #: column in schema order, with the schema's Arrow types
+    table: Any
+    #: the bad records, and the notes on good ones, in record order
+    bad: list[BadRecord]
+    notes: list[Note]
+    #: records read: good and bad
+    read: int
+
+
+def read_batches(
+    records: Iterable[RecordFiles],
+    on_bad: OnBad = "skip",
+    check_images: CheckImages = "markers",
+    batch_size: int = 500,
+) -> Iterator[ReadBatch]:
+    """:func:`iter_rows` ``batch_size`` records at a time, each batch's rows as one Arrow
+    table: what the export writes.
+
+    A well-formed annotation in the release's own spelling is read straight into columns,
+    with no row of its own and no ``Path`` (a :class:`~.layout.RecordList` hands out its
+    paths as text), and its numbers are converted and checked for the whole batch at once
+    (:func:`~affectnetplus_hf.core.columns.arrow_table`). Any other record, and one whose
+    numbers are not all plain and within range, is read by :func:`read_record`'s path. The
+    rows, notes and bad records are the ones :func:`iter_rows` gives
+    (``tests/test_reader_batches.py`` holds them equal). With ``on_bad="error"`` the first
+    bad record raises :class:`~affectnetplus_hf.errors.BadRecordError`.
+    """
+    from .layout import RecordList
+
+    check_choice("on_bad", on_bad, OnBad)
+    check_choice("check_images", check_images, CheckImages)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    part = records.part if isinstance(records, RecordList) else ""
+    items: Iterable[Any] = records.paths() if isinstance(records, RecordList) else records
+    batch = _Batch(check_images)
+    for item in items:
+        if type(item) is tuple:
+            image_id, image, annotation = item
+            batch.add(part, image_id, image, annotation, image_id + ".jpg", None)
+        elif item.duplicates or item.image is None or item.annotation is None:
+            batch.add_result(read_record(item, check_images))
+        else:
+            batch.add(item.part, item.image_id, str(item.image), str(item.annotation), item.image.name, item)
+        if batch.size >= batch_size:
+            yield batch.finish(on_bad)
+            batch = _Batch(check_images)
+    if batch.size:
+        yield batch.finish(on_bad)
+
+
+def table_of_rows(rows: list[dict]) -> Any:
+    """Rows as :func:`read_record` gives them -> the ``pyarrow.Table`` :func:`read_batches` gives."""
+    from ..core.columns import _arrow_schema, arrow_table, rows_to_arrow
+    from ..core.schema import COLUMN_NAMES
+
+    if not rows:
+        return arrow_table({}, 0)
+    import pyarrow as pa
+
+    table = rows_to_arrow(rows, COLUMN_NAMES)
+    return pa.Table.from_arrays(table.columns, schema=_arrow_schema())
+
+
+#: The release's spelling of the struct columns' keys (schema order), and a struct's values read
+#: in that order; a null struct is one tuple of nulls per column, told apart by identity.
+_GENDER_KEYS, _RACE_KEYS, _POSE_KEYS = (
+    frozenset(GENDERS),
+    frozenset(("asian", "indian", "black", "white", "middle eastern", "latino hispanic")),
+    frozenset(POSE_ANGLES),
+)
+_GENDER_VALUES = operator.itemgetter(*GENDERS)
+_RACE_VALUES = operator.itemgetter("asian", "indian", "black", "white", "middle eastern", "latino hispanic")
+_POSE_VALUES = operator.itemgetter(*POSE_ANGLES)
+_NULL_GENDER, _NULL_RACE, _NULL_POSE = ((None,) * len(GENDERS), (None,) * len(RACES), (None,) * len(POSE_ANGLES))
+_META_NAMES = frozenset(_FAST_META)
+
+
+class _Batch:
+    """The records of one :func:`read_batches` batch as they are read: the columns of those
+    read straight into columns, and the results of the others by position."""
+
+    def __init__(self, check_images: CheckImages):
+        self.check_images = check_images
+        self.size = 0
+        self.results: dict[int, ReadResult] = {}  # position -> result, for records not in the columns
+        # the records in the columns: their positions, and what their row is made from should their numbers be off
+        self.positions: list[int] = []
+        self.sources: list[tuple] = []
+        self.image_notes: dict[int, Note] = {}
+        self.rows: list[tuple] = []  # their values, one tuple each (see _columns), made columns in _arrays
+
+    def add_result(self, result: ReadResult) -> None:
+        self.results[self.size] = result
+        self.size += 1
+
+    def add(self, part: str, image_id: str, image: str, annotation: str, name: str, files: RecordFiles | None) -> None:
+        """Read one record whose two files were listed; into the columns when it can be."""
+        position = self.size
+        self.size += 1
+        try:
+            image_bytes, _ = _read_file(image, MAX_IMAGE_BYTES)
+            json_bytes, _ = _read_file(annotation, MAX_ANNOTATION_BYTES)
+            if image_bytes is None or json_bytes is None:
+                raise _Bad  # too large: read_record words it
+            checked = _check_image(image_bytes, self.check_images)
+        except Exception:  # noqa: BLE001 - read_record reads it again and says what is wrong
+            files = files or RecordFiles(part, image_id, Path(image), Path(annotation))
+            self.results[position] = read_record(files, self.check_images)
+            return
+        document = None
+        if not checked[0] and _fast_loads is not None:
+            try:
+                document = _fast_loads(json_bytes)
+            except ValueError:  # orjson.JSONDecodeError: the tolerant parser decides
+                pass
+        source = (part, image_id, image, annotation, files, image_bytes, json_bytes, checked)
+        if type(document) is not dict or not self._columns(part, image_id, name, image_bytes, json_bytes, document):
+            self.results[position] = self._read(source)
+            return
+        self.positions.append(position)
+        self.sources.append(source)
+        if checked[1]:
+            self.image_notes[position] = Note(part, image_id, image, "image", checked[1])
+
+    def _columns(self, part: str, image_id: str, name: str, image: bytes, data: bytes, document: dict) -> bool:
+        """Add the record to the columns when orjson's ``document`` is what the tolerant
+        parser gives (see :func:`_parse_fast`), has exactly the release's keys, and every
+        value is a number, or null where :func:`_fast_row` takes null, in lists and objects
+        of the right shape (whether the numbers are plain and within range is checked for
+        the batch); ``False`` (nothing added) otherwise.
+
+        The bytes rule out what the document cannot show. As many ``{`` as it has objects,
+        ``:`` as it has keys and ``"`` as twice its keys: no key dropped (given twice), no
+        object elsewhere, no string value; as many ``[`` as it has lists where they belong:
+        none elsewhere (in a list, as a number); no ``true``/``false``: no boolean; no run of
+        19 digits: no integer orjson reads as a float."""
+        if document.keys() != _FAST_TOP:
+            return False
+        meta = document["meta-data"]
+        if type(meta) is not dict or not meta.keys() <= _META_NAMES:
+            return False
+        human, soft, subset = document["human-label"], document["soft-label"], document["subset"]
+        if type(human) is int and 0 <= human < len(EXPRESSIONS):
+            pass
+        elif human is None and part == UNLABELED_PART:
+            human = -1
+        else:
+            return False
+        if subset is None:
+            subset = -1
+        elif not (type(subset) is int and 0 <= subset < len(SUBSETS)):
+            return False
+        if type(soft) is not list or len(soft) != NUM_SOFT_CLASSES:
+            return False
+        landmarks, landmarks_29 = meta.get("landmark-68"), meta.get("landmark-29")
+        if landmarks is not None and (type(landmarks) is not list or len(landmarks) != 2 * NUM_LANDMARKS):
+            return False
+        if landmarks_29 is not None and (type(landmarks_29) is not list or not landmarks_29):
+            return False
+        lists = 1 + (landmarks is not None) + (landmarks_29 is not None)
+        objects, keys = 2, len(_FAST_TOP) + len(meta)
+        gender, race, pose = meta.get("gender"), meta.get("race"), meta.get("pose")
+        if gender is None:
+            gender = _NULL_GENDER
+        elif type(gender) is dict and gender.keys() == _GENDER_KEYS:
+            objects, keys, gender = objects + 1, keys + len(GENDERS), _GENDER_VALUES(gender)
+        else:
+            return False
+        if race is None:
+            race = _NULL_RACE
+        elif type(race) is dict and race.keys() == _RACE_KEYS:
+            objects, keys, race = objects + 1, keys + len(RACES), _RACE_VALUES(race)
+        else:
+            return False
+        if pose is None:
+            pose = _NULL_POSE
+        elif type(pose) is dict and pose.keys() == _POSE_KEYS:
+            objects, keys, pose = objects + 1, keys + len(POSE_ANGLES), _POSE_VALUES(pose)
+        elif type(pose) is list and len(pose) == len(POSE_ANGLES):
+            lists += 1
+        else:
+            return False
+        if (
+            data.count(b"{") != objects
+            or data.count(b":") != keys
+            or data.count(b'"') != 2 * keys
+            or data.count(b"[") != lists
+            or b"true" in data
+            or b"false" in data
+            or _LONG_DIGITS in data.translate(_DIGITS)
+        ):
+            return False
+        self.rows.append(
+            (
+                image_id,
+                image,
+                name,
+                human,
+                subset,
+                soft,
+                landmarks,
+                landmarks_29,
+                gender,
+                race,
+                pose,
+                meta.get("age"),
+                meta.get("valence"),
+                meta.get("arousal"),
+            )
+        )
+        return True
+
+    def _read(self, source: tuple) -> ReadResult:
+        """The record's result by :func:`read_record`'s path, from the bytes already read."""
+        part, image_id, image, annotation, files, image_bytes, json_bytes, checked = source
+        files = files or RecordFiles(part, image_id, Path(image), Path(annotation))
+        return _guarded(files, _from_bytes, files, image_bytes, json_bytes, checked)
+
+    def finish(self, on_bad: OnBad) -> ReadBatch:
+        """The batch's table, bad records and notes (the first bad record raised, with ``on_bad="error"``)."""
+        import pyarrow as pa
+
+        from ..core.columns import arrow_table
+
+        fast = None
+        if self.positions:
+            try:
+                columns, ok = self._arrays()
+            except (TypeError, ValueError, OverflowError):  # a number NumPy does not take: read each record alone
+                columns, ok = {}, np.zeros(len(self.positions), dtype=bool)
+            for index in np.flatnonzero(~ok):
+                position = self.positions[index]
+                self.image_notes.pop(position, None)
+                self.results[position] = self._read(self.sources[index])
+            if ok.all():
+                fast = arrow_table(columns, len(ok))
+            elif ok.any():
+                fast = arrow_table(_rows_where(columns, ok), int(ok.sum()))
+        kept = [p for p in self.positions if p not in self.results]
+        slow = sorted(p for p, result in self.results.items() if result.row is not None)
+        if not slow:
+            table = fast if fast is not None else table_of_rows([])
+        else:
+            rows = table_of_rows([self.results[p].row for p in slow])  # type: ignore[misc]
+            table = rows if fast is None else pa.concat_tables([fast, rows])
+            if kept:
+                table = table.take(np.argsort(np.array(kept + slow), kind="stable"))
+        bad: list[BadRecord] = []
+        notes: list[Note] = []
+        for position in range(self.size):
+            result = self.results.get(position)
+            if result is None:
+                note = self.image_notes.get(position)
+                if note is not None:
+                    notes.append(note)
+                continue
+            notes += result.notes
+            if result.bad is not None:
+                if on_bad == "error":
+                    raise result.bad.error()
+                bad.append(result.bad)
+        return ReadBatch(table, bad, notes, self.size)
+
+    def _arrays(self) -> tuple[dict[str, Any], np.ndarray]:
+        """The columns in :func:`~affectnetplus_hf.core.columns.arrow_table`'s forms, and which
+        rows :func:`_fast_row` would make as they are: every number plain, finite in float32
+        and within its documented range (:data:`_FAST_RANGES`; the valence/arousal sentinel
+        is null). ``TypeError``/``ValueError`` for a value NumPy does not read as a number."""
+        f64 = np.float64
+        size = len(self.positions)
+        ids, images, names, human, subset, soft_lists, landmarks, landmarks_29, *structs, age, valence, arousal = map(
+            list, zip(*self.rows, strict=True)
+        )
+        soft = np.array(soft_lists, dtype=f64)
+        low, high = _FAST_RANGES["soft_label"]
+        ok = np.asarray(((soft >= low) & (soft <= high)).all(axis=1))
+        columns: dict[str, Any] = {
+            "image": (images, names),
+            "image_id": ids,
+            "human_label": human,
+            "subset": subset,
+            "soft_label": (soft, np.zeros(size, dtype=bool)),
+        }
+        points = np.full((size, NUM_LANDMARKS, 2), np.nan)
+        null = np.array([v is None for v in landmarks], dtype=bool)
+        if not null.all():
+            present = np.array([v for v in landmarks if v is not None], dtype=f64)
+            ok[~null] &= (np.abs(present) <= _F32_MAX).all(axis=1)
+            points[~null] = present.reshape(-1, NUM_LANDMARKS, 2)
+        columns["landmarks"] = (points, null)
+        null = np.array([v is None for v in landmarks_29], dtype=bool)
+        lengths = np.array([0 if v is None else len(v) for v in landmarks_29], dtype=np.int64)
+        flat = np.array(list(itertools.chain.from_iterable(v for v in landmarks_29 if v is not None)), dtype=f64)
+        if flat.size:  # rows that are not null have a value each, so their starts are distinct
+            off = np.add.reduceat((~(np.abs(flat) <= _F32_MAX)).astype(np.int64), (np.cumsum(lengths) - lengths)[~null])
+            ok[~null] &= off == 0
+        columns["landmarks_29"] = (flat, lengths, null)
+        for column, none, values in zip(
+            ("gender", "race", "head_pose"), (_NULL_GENDER, _NULL_RACE, _NULL_POSE), structs, strict=True
+        ):
+            array = np.array(values, dtype=f64)  # a null member -> NaN, outside every range
+            null = np.array([v is none for v in values], dtype=bool)
+            low, high = _FAST_RANGES.get(column, (-_F32_MAX, _F32_MAX))
+            ok &= null | ((array >= low) & (array <= high)).all(axis=1)
+            columns[column] = (array, null)
+        for column, values in (("valence", valence), ("arousal", arousal), ("age", age)):
+            array = np.array(values, dtype=f64)  # null -> NaN (JSON has no NaN the parser takes)
+            if column != "age":
+                array[np.abs(array - _SENTINEL) < 1e-6] = np.nan
+            low, high = _FAST_RANGES[column]
+            ok &= np.isnan(array) | ((array >= low) & (array <= high))
+            columns[column] = array
+        return columns, ok
+
+
+def _rows_where(columns: dict[str, Any], keep: np.ndarray) -> dict[str, Any]:
+    """The rows ``keep`` of :meth:`_Batch._arrays`' columns."""
+
+    def take(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return value[keep]
+        return list(itertools.compress(value, keep))
+
+    out: dict[str, Any] = {}
+    for name, value in columns.items():
+        if name == "landmarks_29":
+            flat, lengths, null = value
+            starts = np.cumsum(lengths) - lengths
+            flat = np.concatenate(
+                [flat[s : s + n] for s, n, k in zip(starts, lengths, keep, strict=True) if k] or [flat[:0]]
+            )
+            out[name] = (flat, lengths[keep], null[keep])
+        elif isinstance(value, tuple):
+            out[name] = tuple(take(v) for v in value)
+        else:
+            out[name] = take(value)
+    return out

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.choices import CheckImages, check_choice
-from ..core.configs import AFFECTNET_PLUS, LABEL_NAMES, SUBSET_NAMES, label_name, subset_name
+from ..core.columns import label_subset_counts
+from ..core.configs import AFFECTNET_PLUS, LABEL_NAMES, SUBSET_NAMES
 from ..core.parallel import report_progress, run_jobs
 from ..core.releases import release_info
 from ..core.schema import SUBSETS
-from .kind import iter_rows, open_release
+from .kind import iter_batches, open_release
 from .reader import reason_class
 
 __all__ = ["PartReport", "VerifyReport", "verify"]
@@ -219,8 +220,8 @@ def _scan(job: _ScanJob) -> _ScanResult:
     bad: list[dict[str, Any]] = []
     notes: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], dict[str, Any]] = {}
-    for done, result in enumerate(iter_rows(job.records, check_images=job.check_images), 1):
-        for note in result.notes:
+    for batch in iter_batches(job.records, check_images=job.check_images):
+        for note in batch.notes:
             key = (note.field, reason_class(note.reason))
             notes[key] += 1
             if key not in examples:
@@ -229,17 +230,10 @@ def _scan(job: _ScanJob) -> _ScanResult:
                     "reason": note.reason,
                     **({"line": note.line} if note.line is not None else {}),
                 }
-        row = result.row
-        if result.bad is not None:
-            bad.append(result.bad.to_report())
-        elif row is not None:  # a record that is not bad has its row
-            label = (
-                row["human_label"] if row["human_label"] is not None else row["auto_label"]
-            )  # automatic list: the model's
-            counts[(label_name(label), subset_name(row["subset"]))] += 1
-        if done % 256 == 0:
-            report_progress(256)
-    report_progress(len(job.records) % 256)
+        bad += [record.to_report() for record in batch.bad]
+        if batch.table.num_rows:
+            counts.update(label_subset_counts(batch.table))
+        report_progress(batch.read)
     return _ScanResult(job.part, len(job.records), counts, bad, notes, examples)
 
 
