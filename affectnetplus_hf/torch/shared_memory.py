@@ -123,7 +123,7 @@ def _pool(capacity: int) -> Pool:
     return pool
 
 
-def _release(counts: torch.Tensor, slot: int) -> None:
+def _release(counts: np.ndarray, slot: int) -> None:
     counts[slot] = 0
 
 
@@ -134,7 +134,7 @@ class _Mapped:
     __slots__ = ("pid", "counts", "slots")
 
     def __init__(self, pid: int, counts: torch.Tensor):
-        self.pid, self.counts = pid, counts
+        self.pid, self.counts = pid, counts.numpy()  # a NumPy view: the cheapest store
         self.slots: dict[int, tuple[int, np.ndarray]] = {}
 
 
@@ -184,7 +184,7 @@ class Packed:
             pool, slot = self.release
             return unpack_pooled, (pool.handle(slot), layout, lists)
         whole = torch.empty(0, dtype=torch.uint8).set_(self.storage)
-        return unpack, (whole, layout, lists, None)
+        return unpack, (whole, layout, lists)
 
 
 def _views(storage, layout: list) -> dict:
@@ -194,14 +194,10 @@ def _views(storage, layout: list) -> dict:
     }
 
 
-def unpack(whole: torch.Tensor, layout: list, lists: dict, release) -> dict:
+def unpack(whole: torch.Tensor, layout: list, lists: dict) -> dict:
     """Runs in the receiving process while unpickling: the batch dict, its tensors views of
-    ``whole``'s storage (``release``: ``(counts, slot)`` to free when that storage is freed,
-    or ``None``)."""
-    storage = whole.untyped_storage()
-    if release is not None:
-        weakref.finalize(storage, _release, *release)
-    return ordered_batch(_views(storage, layout), lists)
+    ``whole``'s storage."""
+    return ordered_batch(_views(whole.untyped_storage(), layout), lists)
 
 
 def unpack_pooled(handle: tuple, layout: list, lists: dict) -> dict:
