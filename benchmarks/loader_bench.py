@@ -58,6 +58,23 @@ TARGET_BASELINE = 3.0
 
 
 # ---------------------------------------------------------------- (a) per-file baseline
+#: The columns baseline (a) delivers; baseline (b) is given the same.
+_FILES_COLUMNS = [
+    "image",
+    "image_id",
+    "human_label",
+    "soft_label",
+    "subset",
+    "valence",
+    "arousal",
+    "age",
+    "gender",
+    "race",
+    "head_pose",
+    "landmarks",
+]
+
+
 class FilesDataset(Dataset):
     """What FER repositories do: list image files, open JPEG + JSON per item with PIL."""
 
@@ -330,7 +347,8 @@ def main(argv=None) -> int:
 
         import datasets
 
-        hf = dataset.cast_column("image", datasets.Image()).remove_columns(["landmarks_29"]).with_format("torch")
+        # the columns (a) delivers: face_box and auto_label, null for AffectNet+, do not collate by default
+        hf = dataset.cast_column("image", datasets.Image()).select_columns(_FILES_COLUMNS).with_format("torch")
         hf_loader = DataLoader(hf, shuffle=True, **common)
         b = rate(hf_loader, args.min_seconds)
         print(
