@@ -142,6 +142,8 @@ class _Mapped:
 #: exited are dropped by :func:`forget_exited` (a new pool's first batch, and
 #: :class:`~affectnetplus_hf.torch.loader.ResumableLoader` when an iterator's workers end).
 _MAPPED: dict[str, _Mapped] = {}
+if hasattr(os, "register_at_fork"):  # a forked worker receives no batches: it need not keep these mapped
+    os.register_at_fork(after_in_child=_MAPPED.clear)
 
 
 def _alive(pid: int) -> bool:
