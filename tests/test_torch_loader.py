@@ -107,6 +107,17 @@ def test_kept_batches_are_never_overwritten(train):
         assert torch.equal(landmarks.nan_to_num(), landmarks_copy.nan_to_num())
 
 
+def test_worker_batches_match_the_main_process_while_slots_are_reused(train):
+    """Each worker sends a pool slot's memory once, then only its number: every batch still
+    holds its own rows, as decoding in the main process gives them."""
+    workers = make_loader(train, 2, num_workers=2, seed=4, size=32)
+    alone = make_loader(train, 2, num_workers=0, seed=4, size=32)
+    for _ in range(3):  # 18 batches: more than the workers' pool slots
+        for got, want in zip(workers, alone, strict=True):
+            assert got["image_id"] == want["image_id"]
+            assert torch.equal(got["image"], want["image"]) and torch.equal(got["subset"], want["subset"])
+
+
 def test_prefetcher_on_cpu_normalises(train):
     loader = make_loader(train, 4, num_workers=0, shuffle=False)
     raw = next(iter(loader))

@@ -308,7 +308,7 @@ class JpegCollator:
         ``first_hw``), and ``{position: reason}`` of the rows found bad."""
         raws, bad = [], {}
         for i, image in enumerate(images):
-            if isinstance(image, bytes):  # the common case, without naming the row
+            if isinstance(image, (bytes, memoryview)):  # the common cases, without naming the row
                 raws.append(image)
                 continue
             try:
@@ -424,11 +424,16 @@ class JpegCollator:
         slots = buffer.numpy()
         scratch = None if channels_last else np.empty((h, w, 3), dtype=np.uint8)
         failed: dict[int, str] = {}
+        direct: dict = {}  # source size -> whether DCT scaling alone gives hw (a batch has few sizes)
         for i, raw in enumerate(raws):
             try:
                 slot = slots[i]  # one view: `target is slot` below means "already in place"
                 source = None if headers is None else headers[i]  # read and checked by _read
-                if source is None or source == hw or self.decoder.scaled_shape(source, hw) == hw:
+                straight = source is None or source == hw or direct.get(source)
+                if straight is None:
+                    assert source is not None
+                    straight = direct[source] = self.decoder.scaled_shape(source, hw) == hw
+                if straight:
                     # at the wanted size as encoded, or after DCT scaling: straight into the slot
                     target = slot if channels_last else scratch
                     self.decoder.decode(raw, out=target, min_size=None if source == hw else hw, hw=source)

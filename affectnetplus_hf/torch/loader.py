@@ -49,6 +49,7 @@ import copy
 import logging
 import os
 import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -66,6 +67,7 @@ from .batch_plan import batch_rows, concat_batches, slice_rows
 from .collate import JpegCollator, SkippedRow, row_name
 from .curriculum import Curriculum
 from .epoch_plan import EpochPlan
+from .shared_memory import forget_exited
 from .views import ClassView, class_view
 
 __all__ = [
@@ -471,6 +473,12 @@ class ResumableLoader(StatefulDataLoader):
             self._carry, self._carry_state, self._keep_last = 0, None, None
         self._begun = True
         self._push(start)
+
+    def _get_iterator(self):
+        iterator = super()._get_iterator()
+        if self.num_workers > 0:  # once its workers have ended, unmap their pools' storages
+            weakref.finalize(iterator, forget_exited)
+        return iterator
 
     def __iter__(self):
         if self._prepared:  # state_dict() made this epoch's iterator already (and began the epoch)
@@ -939,8 +947,15 @@ def _map_loader(dataset: datasets.Dataset, s: _Settings) -> ResumableLoader:
         epoch_target=plan,
         config=s.config,
         refill=s.refill,
+        # a state resumes from the plan, never from torchdata's snapshots: take none after the first
+        snapshot_every_n_steps=_NO_SNAPSHOTS,
         **s.loader_kwargs,
     )
+
+
+#: torchdata's snapshot interval for loaders that resume from their own plan (torchdata
+#: otherwise serialises the sampler's and every worker's state with each batch).
+_NO_SNAPSHOTS = 2**62
 
 
 def _stream_loader(dataset: datasets.IterableDataset, s: _Settings) -> ResumableLoader:
