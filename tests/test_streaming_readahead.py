@@ -181,6 +181,76 @@ def test_redirects_to_another_host_drop_the_token():
     assert same.headers["Authorization"] == "Bearer hf_secret"
 
 
+class _Shards:
+    """``make(file)`` for :class:`readahead._Ahead`: an in-memory shard per file, each make recorded."""
+
+    def __init__(self, missing: str | None = None):
+        self.made: list[str] = []
+        self.missing = missing
+
+    def __call__(self, file: str) -> ShardBuffer:
+        self.made.append(file)
+        data = file.encode() * 10_000
+        if file == self.missing:  # as ShardBuffer raises when the tail's request gets a 404
+            raise FileNotFoundError(f"{file}: HTTP 404 Not Found")
+        return ShardBuffer(_ranges(data)[0], len(data), name=file)
+
+
+def _read_all(ahead, file: str) -> ShardBuffer:
+    shard = ahead.shard(file)
+    assert bytes(shard.read()) == file.encode() * 10_000
+    for thread in (shard._thread, shard._after):  # its bytes are in, and what it fetches ahead is made
+        if thread is not None:
+            thread.join(timeout=30)
+    return shard
+
+
+def test_the_next_shard_is_fetched_once_while_the_current_one_is_read(small_pieces):
+    files = [f"s{i}" for i in range(5)]
+    make = _Shards()
+    ahead = readahead._Ahead({f: (0, i) for i, f in enumerate(files)}, make)
+    _read_all(ahead, "s0")
+    _read_all(ahead, "s1")
+    assert make.made == ["s0", "s1", "s2"]  # after two asks one apart, s2 came before it was asked for
+    _read_all(ahead, "s2")
+    assert make.made == ["s0", "s1", "s2", "s3"]  # s2 was not fetched twice
+    _read_all(ahead, "s3")
+    _read_all(ahead, "s4")
+    assert make.made == files  # nothing past the end
+
+
+def test_strided_asks_fetch_the_stride_ahead_and_shuffled_asks_nothing(small_pieces):
+    files = [f"s{i}" for i in range(8)]
+    make = _Shards()
+    ahead = readahead._Ahead({f: (0, i) for i, f in enumerate(files)}, make)
+    for file in ("s1", "s3"):  # a DataLoader worker's share of 2 workers
+        _read_all(ahead, file)
+    assert make.made[-1] == "s5"
+    for file in ("s6", "s2"):  # then a shuffled order: s5 is dropped, nothing more is predicted
+        _read_all(ahead, file)
+    assert make.made == ["s1", "s3", "s5", "s6", "s2"]
+
+
+def test_a_shard_fetched_ahead_in_vain_is_closed(small_pieces):
+    make = _Shards()
+    ahead = readahead._Ahead({f"s{i}": (0, i) for i in range(4)}, make)
+    _read_all(ahead, "s0")
+    _read_all(ahead, "s1")
+    unused = ahead._ahead[2][0]
+    _read_all(ahead, "s3")
+    assert unused.name == "s2" and unused.closed
+
+
+def test_a_shard_whose_fetch_ahead_failed_raises_when_asked_for(small_pieces):
+    make = _Shards(missing="s2")
+    ahead = readahead._Ahead({f"s{i}": (0, i) for i in range(3)}, make)
+    _read_all(ahead, "s0")
+    _read_all(ahead, "s1")
+    with pytest.raises(FileNotFoundError, match="s2: HTTP 404"):
+        ahead.shard("s2")
+    assert make.made == ["s0", "s1", "s2", "s2"]  # fetched again, and its error raised
+
+
 # ------------------------------------------------------------------ through a web server
 
 

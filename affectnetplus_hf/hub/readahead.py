@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import http.client
 import io
+import os
 import threading
 import time
 import urllib.error
@@ -231,6 +232,9 @@ class ShardBuffer(io.RawIOBase):
         self._filled = 0
         self._error: BaseException | None = None
         self._stopped = False
+        self._complete = False
+        self._then: Callable[[], None] | None = None
+        self._after: threading.Thread | None = None  # runs ``then`` when it came after the last byte
         self._pos = 0
         self._arrived = threading.Condition()
         self._thread = threading.Thread(target=self._fill, args=(open_range,), name=f"readahead {name}", daemon=True)
@@ -254,6 +258,22 @@ class ShardBuffer(io.RawIOBase):
             with self._arrived:
                 self._error = err
                 self._arrived.notify_all()
+            return
+        with self._arrived:
+            self._complete = not self._stopped
+            then = self._then if self._complete else None
+        if then is not None:
+            then()
+
+    def when_filled(self, then: Callable[[], None]) -> None:
+        """Call ``then()`` in a background thread once every byte is in (never if a fetch fails or
+        the shard is closed first)."""
+        with self._arrived:
+            if not self._complete:
+                self._then = then
+                return
+        self._after = threading.Thread(target=then, name=f"after {self.name}", daemon=True)
+        self._after.start()
 
     def _wait(self, end: int) -> None:
         if end <= self._filled:
@@ -318,13 +338,81 @@ def _key(file_index: int, batch_index: int) -> Any:
     return Key(file_index, batch_index)
 
 
+class _Ahead:
+    """The shard a reader will most likely ask for next, fetched once the one it reads is in.
+
+    ``datasets`` asks for a stream's shards one at a time, so the next one is predicted from the
+    asks so far: two asks a stride apart in one split's file list (1 for a single reader,
+    ``num_workers`` for a ``DataLoader`` worker's share) predict the file that stride further.
+    Shuffled shard orders predict nothing. A fetched-ahead shard that is not asked for next is
+    dropped (at most one shard fetched in vain); one whose fetch fails is fetched again when asked
+    for, so that its error is raised then. Belongs to one process (a forked ``DataLoader`` worker
+    starts its own).
+    """
+
+    def __init__(self, order: dict[str, tuple[int, int]], make: Callable[[str], ShardBuffer]):
+        self.pid = os.getpid()
+        self._order = order  # URL -> (split, position in the split's file list)
+        self._files = {place: url for url, place in order.items()}
+        self._make = make
+        self._lock = threading.Lock()
+        self._asked: list[tuple[int, int]] = []
+        # the file fetched ahead, set once its buffer exists (or its fetch failed), and the buffer
+        self._ahead: tuple[str, threading.Event, list[ShardBuffer]] | None = None
+
+    def shard(self, file: str) -> ShardBuffer:
+        """``file``'s buffer: the one fetched ahead when it is that file, else a new one."""
+        with self._lock:
+            ahead, self._ahead = self._ahead, None
+        shard = None
+        if ahead is not None:
+            name, made, box = ahead
+            made.wait()
+            if name == file and box:
+                shard = box[0]
+            elif box:
+                box[0].close()
+        if shard is None:
+            shard = self._make(file)
+        following = self._predict(file)
+        if following is not None:
+            shard.when_filled(lambda: self._fetch(following))
+        return shard
+
+    def _predict(self, file: str) -> str | None:
+        place = self._order.get(file)
+        if place is None:
+            return None
+        with self._lock:
+            asked = self._asked = [*self._asked[-1:], place]
+            if len(asked) < 2 or asked[0][0] != place[0]:
+                return None
+            stride = place[1] - asked[0][1]
+        return self._files.get((place[0], place[1] + stride)) if stride > 0 else None
+
+    def _fetch(self, file: str) -> None:
+        made, box = threading.Event(), []  # type: ignore[var-annotated]
+        with self._lock:
+            if self._ahead is not None:
+                return
+            self._ahead = (file, made, box)
+        try:
+            box.append(self._make(file))
+        except Exception:  # fetched again when asked for; the error is raised then
+            pass
+        finally:
+            made.set()
+
+
 class ReadaheadParquet(Parquet):
     """``datasets``' Parquet builder, reading each shard through a :class:`ShardBuffer`.
 
     ``shard_sizes`` (URL -> bytes, from the export's ``export_info.json``) spares a request per
     shard and makes a shard of another size an error; ``fetch_options`` are the storage options
     of :func:`range_reader`. Yields one table per row group, as the stock builder does for the
-    export's shards. With ``columns``, ``filters``, ``batch_size``, ``fragment_scan_options``,
+    export's shards. While a shard is decoded after its bytes are in, the next one is fetched
+    when the order of the asks predicts it (:class:`_Ahead`): up to two shards in memory per
+    reader. With ``columns``, ``filters``, ``batch_size``, ``fragment_scan_options``,
     ``on_bad_files`` other than ``"error"`` or row-group subsets (``IterableDataset.reshard``)
     the stock builder reads, fetching only what those need.
     """
@@ -335,6 +423,26 @@ class ReadaheadParquet(Parquet):
         super().__init__(*args, **kwargs)
         self._shard_sizes = dict(shard_sizes or {})
         self._fetch_options = dict(fetch_options or {})
+        self._ahead: _Ahead | None = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_ahead"] = None  # threads and buffers stay in their process
+        return state
+
+    def _new_shard(self, file: str) -> ShardBuffer:
+        opener, size = range_reader(file, self._fetch_options)
+        known = self._shard_sizes.get(file)
+        return ShardBuffer(opener, known if known is not None else size(), name=file)
+
+    def _shard(self, file: str) -> ShardBuffer:
+        if self._ahead is None or self._ahead.pid != os.getpid():
+            data_files = self.config.data_files or {}
+            order = {
+                url: (split, place) for split, urls in enumerate(data_files.values()) for place, url in enumerate(urls)
+            }
+            self._ahead = _Ahead(order, self._new_shard)
+        return self._ahead.shard(file)
 
     def _stock_reading(self, more: dict) -> bool:
         config = self.config
@@ -354,9 +462,6 @@ class ReadaheadParquet(Parquet):
         import pyarrow.parquet as pq
 
         for file_index, file in enumerate(files):
-            opener, size = range_reader(file, self._fetch_options)
-            known = self._shard_sizes.get(file)
-            with ShardBuffer(opener, known if known is not None else size(), name=file) as shard:
-                with pq.ParquetFile(shard) as parquet:
-                    for group in range(parquet.num_row_groups):
-                        yield _key(file_index, group), self._cast_table(parquet.read_row_group(group))
+            with self._shard(file) as shard, pq.ParquetFile(shard) as parquet:
+                for group in range(parquet.num_row_groups):
+                    yield _key(file_index, group), self._cast_table(parquet.read_row_group(group))
