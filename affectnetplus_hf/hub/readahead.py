@@ -18,8 +18,13 @@ request. :class:`ReadaheadParquet` is ``datasets``' Parquet builder with only th
 shard replaced, so rows, their order and types, sharding, shuffling and ``state_dict`` resuming
 are those of ``load_dataset("parquet", ..., streaming=True)``.
 
-What it costs: one shard's bytes in memory per open shard (the stock reader also holds the data
-region it read in one piece) and one thread per open shard. A failed fetch is raised by the read
+Once a shard's bytes are all in, the shard the reader will most likely ask for next (see
+:class:`_Ahead`) is fetched the same way while the current one is still decoded, which hides the
+request each new shard costs before its first row group can decode.
+
+What it costs: a shard's bytes in memory per open shard, up to two per reader with the one
+fetched ahead (the stock reader also holds the data region it read in one piece), and a thread
+per shard being fetched. A failed fetch is raised by the read
 that needed its bytes, in the iterating thread. Connection errors and HTTP 5xx are retried (as
 ``datasets`` does: ``datasets.config.STREAMING_READ_MAX_RETRIES``, resuming where the bytes
 stopped); an HTTP 4xx, a missing file or a file of another size than the export lists is not.
