@@ -337,3 +337,15 @@ def test_a_hub_stream_reads_the_commit_it_started_from(pushed, small_pieces):
     assert _keys(ds) == _keys(datasets.load_dataset(str(folder), "all", split="train"))
     ranged = [path for path, header in server.ranges if header and path.endswith(".parquet")]
     assert ranged  # the bytes came from the server by byte ranges
+
+
+@pytest.mark.slow
+def test_a_hub_503_mid_stream_is_retried_and_a_403_is_raised(pushed, monkeypatch):
+    server, repo_id, folder = pushed
+    monkeypatch.setattr(datasets.config, "STREAMING_READ_RETRY_INTERVAL", 0)
+    want = _ids(datasets.load_dataset(str(folder), "all", split="train"))
+    server.inject("GET", r"/resolve/.*\.parquet$", 503, times=2, skip=3)
+    assert _ids(stream(repo_id, "all", split="train")) == want  # every row, once, in order
+    server.inject("GET", r"/resolve/.*\.parquet$", 403, times=100, skip=3)  # e.g. access revoked mid-stream
+    with pytest.raises(OSError, match="HTTP 403"):
+        _ids(stream(repo_id, "all", split="train"))

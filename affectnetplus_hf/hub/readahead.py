@@ -24,10 +24,10 @@ request each new shard costs before its first row group can decode.
 
 What it costs: a shard's bytes in memory per open shard, up to two per reader with the one
 fetched ahead (the stock reader also holds the data region it read in one piece), and a thread
-per shard being fetched. A failed fetch is raised by the read
-that needed its bytes, in the iterating thread. Connection errors and HTTP 5xx are retried (as
-``datasets`` does: ``datasets.config.STREAMING_READ_MAX_RETRIES``, resuming where the bytes
-stopped); an HTTP 4xx, a missing file or a file of another size than the export lists is not.
+per shard being fetched. A failed fetch is raised by the read that needed its bytes, in the
+iterating thread. Connection errors, HTTP 5xx and 429 are retried (as ``datasets`` retries:
+``datasets.config.STREAMING_READ_MAX_RETRIES``), resuming where the bytes stopped; any other
+HTTP 4xx, a missing file or a file of another size than the export lists is not.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ OpenRange = Callable[[int, int], _Body]
 
 
 class _Retry(Exception):
-    """A failure worth another request: the connection, a timeout, HTTP 5xx."""
+    """A failure worth another request: the connection, a timeout, HTTP 5xx or 429."""
 
 
 class _SameOriginAuth(urllib.request.HTTPRedirectHandler):
@@ -113,7 +113,7 @@ def _http_range(url: str, headers: dict[str, str]) -> OpenRange:
         try:
             response = opener.open(request, timeout=TIMEOUT_S)
         except urllib.error.HTTPError as err:
-            if err.code >= 500:
+            if err.code >= 500 or err.code == 429:  # the server's trouble, or too many requests: later
                 raise _Retry(f"{url}: HTTP {err.code} {err.reason}") from err
             if err.code == 404:
                 raise FileNotFoundError(f"{url}: HTTP 404 {err.reason}") from None
