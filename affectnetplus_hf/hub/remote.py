@@ -8,11 +8,14 @@ Three ways in, one result (an ``IterableDataset`` with exactly
     stream("s3://bucket/affectnet_plus", "all", storage_options={...})   # any fsspec URL
     stream("./affectnet_plus", "all")                                    # a local export
 
-A Hub repo id goes straight to ``datasets.load_dataset(repo_id, config, streaming=True)``.
-Any other URL is read as the exported folder's files: its ``README.md`` gives each config's
-``data_files`` patterns, its ``export_info.json`` the exact shard list (plain HTTP cannot
-list a folder, so patterns are expanded against that list, never by globbing the server),
-and ``load_dataset("parquet", data_files=..., features=FEATURES, streaming=True)`` reads them.
+A Hub repo id is pinned to one commit (the revision's, at the call) and read as
+``hf://datasets/<repo>@<commit>``; any other URL as it is. Either way the exported folder's
+files say what to read: its ``README.md`` gives each config's ``data_files`` patterns, its
+``export_info.json`` the exact shard list and sizes (plain HTTP cannot list a folder, so
+patterns are expanded against that list, never by globbing the server). The shards are
+streamed by ``datasets``' Parquet builder with features ``FEATURES``, reading each shard
+through :mod:`~affectnetplus_hf.hub.readahead` (transfer in the background, overlapping the
+decoding). A local folder goes to ``datasets.load_dataset(folder, config, streaming=True)``.
 
 Streaming Parquet needs random access: the reader fetches the footer, then row groups, with
 HTTP ``Range`` requests. A server that ignores ``Range`` (``python -m http.server`` does)
@@ -136,6 +139,13 @@ def config_data_files(
     ``source`` is a URL (``https://``, ``s3://``, ``file://``, any fsspec protocol) or a local
     path. Patterns from the card are matched against the shard list of ``export_info.json``.
     """
+    return _export_files(source, config, storage_options)[0]
+
+
+def _export_files(
+    source: str, config: str, storage_options: dict | None
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """:func:`config_data_files`, and the size of each of those shards that ``export_info.json`` lists."""
     source = str(source).rstrip("/")
     card = _read_text(_join(source, _CARD), storage_options)
     configs = read_card_configs(card, _join(source, _CARD))
@@ -143,6 +153,7 @@ def config_data_files(
         raise PublishError(f"config {config!r} is not in {_join(source, _CARD)}; expected one of {sorted(configs)}.")
     info = json.loads(_read_text(_join(source, _INFO), storage_options))
     shards = shard_paths(info)
+    listed = info.get("files") if isinstance(info.get("files"), dict) else {}
     out: dict[str, list[str]] = {}
     for split, patterns in configs[config].items():
         matched = sorted(
@@ -154,7 +165,13 @@ def config_data_files(
                 f"{_join(source, _INFO)}; the card and export_info.json disagree. Re-run the export."
             )
         out[split] = [_join(source, rel) for rel in matched]
-    return out
+    sizes = {
+        _join(source, rel): entry["size"]
+        for urls in out.values()
+        for rel in (url[len(source) + 1 :] for url in urls)
+        if isinstance(entry := listed.get(rel), dict) and isinstance(entry.get("size"), int)
+    }
+    return out, sizes
 
 
 # ----------------------------------------------------------------------------- HTTP Range
@@ -219,10 +236,12 @@ def stream(
         config: ``all`` (default), ``easy``, ``challenging``, ``difficult`` or ``unlabeled``.
         split: ``"train"`` / ``"validation"``; ``None`` gives an ``IterableDatasetDict``.
         token: Hub token (default ``HF_TOKEN`` / login cache); Hub repos only.
-        revision: Hub branch, tag or commit; Hub repos only.
+        revision: Hub branch, tag or commit; Hub repos only. The stream reads the commit
+            it names at the call, all of it, whatever is pushed later.
         storage_options: fsspec options for URLs (credentials, headers).
         check_range: for http(s) URLs, first check that the server honours ``Range``.
-        **load_kwargs: passed to ``datasets.load_dataset``.
+        **load_kwargs: options of ``datasets``' Parquet builder (``columns``, ``filters``,
+            ``batch_size``, ...; for a local folder, of ``datasets.load_dataset``).
 
     Returns:
         ``datasets.IterableDataset`` (or ``IterableDatasetDict``) whose features are exactly
@@ -230,36 +249,50 @@ def stream(
     """
     import datasets
 
-    from ..core.schema import FEATURES
-
     source = os.fspath(source)
     if source.startswith("hf://datasets/"):
         source = source[len("hf://datasets/") :].rstrip("/")
     if is_repo_id(source):
-        return datasets.load_dataset(
-            source, config, split=split, streaming=True, token=token, revision=revision, **load_kwargs
-        )
-    if "://" not in source and os.path.isdir(source):
+        from huggingface_hub import HfApi
+
+        commit = HfApi().dataset_info(source, revision=revision, token=token).sha
+        source = f"hf://datasets/{source}@{commit}"
+        storage_options = {**(storage_options or {}), "token": token}
+    elif "://" not in source and os.path.isdir(source):
         return datasets.load_dataset(source, config, split=split, streaming=True, **load_kwargs)
-    if "://" not in source:
+    elif "://" not in source:
         raise PublishError(
             f"{source!r}: not a local folder, a URL or a Hub repo id; expected e.g. ./affectnet_plus, "
             "https://host/affectnet_plus or my-lab/affectnet_plus."
         )
-    files = config_data_files(source, config, storage_options=storage_options)
+    files, sizes = _export_files(source, config, storage_options)
     if check_range:
         check_range_support(next(iter(files.values()))[0], storage_options=storage_options)
     if split is not None and split not in files:
         raise PublishError(f"split {split!r} is not in config {config!r} at {source}; expected one of {sorted(files)}.")
-    return datasets.load_dataset(
-        "parquet",
-        data_files=files,
-        split=split,
+    return _stream_files(files, sizes, split, storage_options, load_kwargs)
+
+
+def _stream_files(
+    files: dict[str, list[str]], sizes: dict[str, int], split: str | None, storage_options: dict | None, load_kwargs
+):
+    """The ``IterableDataset`` (``IterableDatasetDict`` when ``split`` is None) over the shards ``files``
+    (split -> URLs, already checked to exist), read by :class:`~affectnetplus_hf.hub.readahead.ReadaheadParquet`."""
+    from datasets.data_files import DataFilesDict, DataFilesList
+
+    from ..core.schema import FEATURES
+    from .readahead import ReadaheadParquet
+
+    builder = ReadaheadParquet(
+        data_files=DataFilesDict({name: DataFilesList(urls, [()] * len(urls)) for name, urls in files.items()}),
         features=FEATURES,
-        streaming=True,
         storage_options=storage_options,
+        token=(storage_options or {}).get("token"),
+        shard_sizes=sizes,
+        fetch_options=storage_options,
         **load_kwargs,
     )
+    return builder.as_streaming_dataset(split=split)
 
 
 # ----------------------------------------------------------------------------- distributed
