@@ -466,7 +466,9 @@ class ReadaheadParquet(Parquet):
             return
         import pyarrow.parquet as pq
 
-        for file_index, file in enumerate(files):
+        # datasets 4 hands a flat list of URLs; 3.x a list of iterables of them (one per data file)
+        flat = (url for item in files for url in ([item] if isinstance(item, str) else item))
+        for file_index, file in enumerate(flat):
             with self._shard(file) as shard, pq.ParquetFile(shard) as parquet:
                 for group in range(parquet.num_row_groups):
                     yield _key(file_index, group), self._cast_table(parquet.read_row_group(group))
