@@ -229,10 +229,11 @@ def write_stats_files(
     with _one_writer(out_dir):
         previous = _read_manifest(out_dir)
         had_manifest = os.path.lexists(out_dir / MANIFEST_FILE)
+        previous_files = {rel: r.to_json() for rel, r in previous.items()}
         _remove_left_staging(out_dir)
         staging = Path(tempfile.mkdtemp(prefix=".affectnetplus-stats-", dir=out_dir))  # ours: made here, removed below
         try:
-            _write_manifest(out_dir, {rel: r.to_json() for rel, r in previous.items()}, staging, writing=True)
+            _write_manifest(out_dir, previous_files, staging, writing=True)
             # a kill from here on leaves a folder the next run proves ours
             staged = _write_into(summary, staging, plots, embed, echo)
             rels = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
@@ -253,7 +254,7 @@ def write_stats_files(
         except BaseException:
             with contextlib.suppress(OSError):  # the manifest as it was: no record of a folder about to go
                 if had_manifest:
-                    _write_manifest(out_dir, {rel: r.to_json() for rel, r in previous.items()}, staging, writing=False)
+                    _write_manifest(out_dir, previous_files, staging, writing=False)
                 else:
                     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
             raise
