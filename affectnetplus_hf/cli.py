@@ -57,8 +57,8 @@ exit status (every command):
      bad: then OUT is left as it was and the report is OUT.report.jsonl beside it); stats: every
      record is bad, nothing written
   2  usage or input error: a wrong option, no release at the folder (or one that cannot be read),
-     a release with no record, a file that cannot be written; the message says which file and
-     what to do
+     a release with no record, a file that cannot be written, a worker process killed from
+     outside (out of memory, say); the message says which file and what to do
   3  unexpected internal error: one line on stderr and the path of a file holding the
      traceback; please report it with that file
   130  interrupted (Ctrl-C): one line saying what was left as it was

@@ -24,13 +24,19 @@ The hierarchy, in one place::
     ├── PublishError
     │       a Hub push or a remote read cannot go ahead (public without licence
     │       acknowledgement, a server without HTTP Range support, ...)
-    └── StatsError
-            ``stats --out DIR`` would overwrite files that it did not write there
+    ├── StatsError
+    │       ``stats --out DIR`` would overwrite files that it did not write there
+    └── WorkerLostError(RuntimeError)
+            a worker process of ``export`` or ``verify`` ended before finishing its job
+            (killed from outside, most often by the out-of-memory killer); carries
+            ``pid``, ``job`` and ``exitcode``
 
 Every message names the file, what was expected, what was found and what to do.
 """
 
 from __future__ import annotations
+
+import signal
 
 __all__ = [
     "AffectNetPlusError",
@@ -42,6 +48,7 @@ __all__ = [
     "ReleaseNotFoundError",
     "ResumeMismatchError",
     "StatsError",
+    "WorkerLostError",
 ]
 
 
@@ -136,3 +143,33 @@ class ResumeMismatchError(AffectNetPlusError, ValueError):
 
 class StatsError(AffectNetPlusError):
     """The statistics cannot be written into the folder asked for (files there are not theirs)."""
+
+
+class WorkerLostError(AffectNetPlusError, RuntimeError):
+    """A worker process ended before it sent back its job's outcome (every other worker was stopped).
+
+    ``pid``: the worker's process id; ``job``: the index of the job it was on (``None`` if it
+    had none); ``exitcode``: as :attr:`multiprocessing.Process.exitcode` (negative: the
+    signal that ended it; ``None``: not known)."""
+
+    def __init__(self, pid: int | None, job: int | None, exitcode: int | None):
+        self.pid, self.job, self.exitcode = pid, job, exitcode
+        if exitcode is not None and exitcode < 0:
+            try:
+                how = f"it was killed by signal {signal.Signals(-exitcode).name}"
+            except ValueError:
+                how = f"it was killed by signal {-exitcode}"
+            if exitcode == -signal.SIGKILL:
+                how += " (the system's out-of-memory killer sends that one)"
+        elif exitcode is not None:
+            how = f"it exited with status {exitcode}"
+        else:
+            how = "how it ended is not known"
+        super().__init__(
+            f"worker process {pid} ended before finishing job {job} of this run: {how}. The run was stopped, "
+            "with every other worker; if memory ran short, run again with fewer worker processes "
+            "(--num-proc / num_proc)"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.pid, self.job, self.exitcode))

@@ -1,9 +1,15 @@
 """Run jobs in worker processes with one progress bar fed by the workers as they go.
 
 Used by the export and by ``verify``. A job function calls :func:`report_progress`
-with the number of records it has finished since its last call; in the parent a
-thread moves those counts onto the bar, so the bar advances per record, not per job.
+with the number of records it has finished since its last call; the parent moves those
+counts onto the bar as they come, so the bar advances per record, not per job.
 Results come back in job order, whatever order the workers finish in.
+
+Each worker has a pipe of its own: the parent sends it one job at a time and reads its
+progress and its result from it. No pipe or lock is shared between workers, and the parent
+runs no thread of its own here, so a worker that ends at any moment (killed half-way through
+sending a result, say) leaves nothing the parent can wait on for ever: ``concurrent.futures``'
+pool, whose workers share one result pipe read by a thread, can hang there for good.
 
 Ctrl-C belongs to the parent. A terminal sends SIGINT to every process of the foreground
 group, so the workers ignore it (from the moment they are forked). While workers run, the
@@ -11,7 +17,9 @@ parent only notes a Ctrl-C (a second one too) and looks at the note between shor
 an interrupt, or an error in a job, it terminates every worker, waits for them to end
 (killing any that do not within a few seconds) and only then raises ``KeyboardInterrupt``
 (or the job's error), so no worker is left behind and none writes after the caller cleans
-up. On Linux a worker also ends if its parent is killed (``kill -9``) first.
+up. On Linux a worker also ends if its parent is killed (``kill -9``) first. A worker that
+ends without sending its job's outcome (the out-of-memory killer, a crash) stops the run
+with :class:`~affectnetplus_hf.errors.WorkerLostError`.
 """
 
 from __future__ import annotations
@@ -19,14 +27,15 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import queue as queue_module
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from multiprocessing.connection import Connection, wait
+from typing import Any, TypeVar
+
+from ..errors import WorkerLostError
 
 __all__ = ["MAX_NUM_PROC", "report_progress", "run_jobs", "sigint_deferred"]
 
@@ -36,8 +45,10 @@ MAX_NUM_PROC = 64
 _TERMINATE_GRACE = 3.0
 #: Seconds between looks at whether Ctrl-C was pressed, while waiting for a worker.
 _POLL_S = 0.1
+#: What a worker sends back: progress (a count), a job's result, a job's error.
+_PROGRESS, _RESULT, _ERROR = 0, 1, 2
 
-_progress_queue = None
+_progress_conn: Connection | None = None
 _local_callback: Callable[[int], None] | None = None
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -64,6 +75,16 @@ def sigint_deferred() -> Iterator[list[int]]:
             signal.raise_signal(signal.SIGINT)  # the previous handler raises KeyboardInterrupt at the next line
 
 
+def report_progress(n: int) -> None:
+    """Called by a job: ``n`` more records are done."""
+    if n <= 0:
+        return
+    if _progress_conn is not None:
+        _progress_conn.send((_PROGRESS, n))
+    elif _local_callback is not None:
+        _local_callback(n)
+
+
 def _die_with_parent(parent: int) -> None:
     """Linux: have the kernel send this worker SIGTERM when its parent ends (even by ``kill -9``)."""
     if not sys.platform.startswith("linux"):
@@ -79,36 +100,89 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(queue, parent: int) -> None:
+class _RemoteTraceback(Exception):
+    """A job's error as the worker formatted it, traceback and all (the raised error's ``__cause__``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _work(conn: Connection, fn: Callable[[Any], Any], parent: int) -> None:
+    """A worker's life: take ``(index, job)`` from ``conn`` and send back what ``fn(job)`` gave, until ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's, which stops the workers
     _die_with_parent(parent)
-    global _progress_queue
-    _progress_queue = queue
+    global _progress_conn
+    _progress_conn = conn
+    while True:
+        try:
+            item = conn.recv()
+        except EOFError:  # the parent is gone or has stopped the run
+            return
+        if item is None:
+            return
+        index, job = item
+        try:
+            message: tuple = (_RESULT, index, fn(job))
+        except BaseException as exc:  # every error goes back to the parent, which raises it
+            message = (_ERROR, index, exc, "".join(traceback.format_exception(exc)))
+        try:
+            conn.send(message)
+        except (OSError, EOFError):  # the parent is gone
+            return
+        except Exception as exc:  # an outcome that does not pickle: say so instead
+            error = RuntimeError(f"the outcome of job {index} cannot be sent back to the parent: {exc!r}")
+            conn.send((_ERROR, index, error, "".join(traceback.format_exception(exc))))
 
 
-def report_progress(n: int) -> None:
-    """Called by a job: ``n`` more records are done."""
-    if n <= 0:
-        return
-    if _progress_queue is not None:
-        _progress_queue.put(n)
-    elif _local_callback is not None:
-        _local_callback(n)
+class _Worker:
+    """One worker process, the parent's end of its pipe, and the index of the job it is on."""
+
+    def __init__(self, context: Any, fn: Callable[[Any], Any]) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_work, args=(child, fn, os.getpid()), daemon=True)
+        try:
+            self.process.start()
+        finally:
+            child.close()  # the worker's end lives in the worker only: when it ends, a read here sees EOF
+        self.job: int | None = None
+
+    def give(self, index: int, job: Any) -> None:
+        """Send the worker job ``index`` (it is idle, reading its pipe)."""
+        try:
+            self.conn.send((index, job))
+        except OSError:  # the worker has ended
+            raise self.lost(index) from None
+        self.job = index
+
+    def lost(self, index: int | None) -> WorkerLostError:
+        """The error for this worker having ended while on job ``index``."""
+        self.process.join(_TERMINATE_GRACE)
+        return WorkerLostError(self.process.pid, index, self.process.exitcode)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Terminate the pool's workers, wait for each to end (kill it after a grace period), shut the pool down."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
+def _stop(workers: list[_Worker]) -> None:
+    """Terminate the workers, wait for each to end (kill it after a grace period), close their pipes."""
+    for worker in workers:
         with contextlib.suppress(Exception):
-            process.terminate()
-    for process in processes:
+            worker.process.terminate()
+    for worker in workers:
         with contextlib.suppress(Exception):
-            process.join(_TERMINATE_GRACE)
-            if process.is_alive():
-                process.kill()
-                process.join()
-    pool.shutdown(wait=True, cancel_futures=True)
+            worker.process.join(_TERMINATE_GRACE)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        with contextlib.suppress(Exception):
+            worker.conn.close()
+
+
+def _finish(workers: list[_Worker]) -> None:
+    """Tell idle workers there is no more work, and wait for them to end (or end them)."""
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            worker.conn.send(None)
+    for worker in workers:
+        worker.process.join(_TERMINATE_GRACE)
+    _stop(workers)  # any still running after the grace period; closes the pipes
 
 
 def run_jobs(
@@ -122,12 +196,15 @@ def run_jobs(
 
     ``on_result``, if given, is called on each result as it comes, in job order, and what it
     returns is kept instead (to fold into a sum what need not be kept per job).
-    When a job raises, or the caller is interrupted, every worker has ended before this raises.
+    ``on_progress`` is called in the calling thread with each count a job reports.
+    When a job raises, a worker is lost, or the caller is interrupted, every worker has
+    ended before this raises. With workers, ``fn`` and each job's result must pickle (the
+    jobs too where processes are spawned, not forked).
     """
     global _local_callback
     keep = on_result or (lambda result: result)
-    workers = min(num_proc, len(jobs), MAX_NUM_PROC)
-    if workers <= 1:
+    workers_wanted = min(num_proc, len(jobs), MAX_NUM_PROC)
+    if workers_wanted <= 1:
         _local_callback = on_progress
         try:
             return [keep(fn(job)) for job in jobs]
@@ -135,48 +212,65 @@ def run_jobs(
             _local_callback = None
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    queue = context.Queue()
-    done = threading.Event()
-
-    def drain() -> None:
-        while not done.is_set() or not queue.empty():
-            try:
-                on_progress(queue.get(timeout=0.1))
-            except queue_module.Empty:
-                continue
-
-    watcher = threading.Thread(target=drain, daemon=True)
-    pool = None
+    workers: list[_Worker] = []
     # While workers run, a Ctrl-C (any number of them) is only noted, and acted on here: raised
     # half-way through forking or stopping the workers it would leave some behind.
     with sigint_deferred() as interrupts:
-        watcher.start()
         try:
-            pool = ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_worker, initargs=(queue, os.getpid())
-            )
-            futures: list = [pool.submit(fn, job) for job in jobs]
-            results = []
-            for index, future in enumerate(futures):
-                results.append(keep(_result(future, interrupts)))
-                futures[index] = None  # its result is kept as on_result returned it, not twice
+            for _ in range(workers_wanted):
+                if interrupts:
+                    raise KeyboardInterrupt
+                workers.append(_Worker(context, fn))
+            results = _collect(workers, jobs, interrupts, on_progress, keep)
         except BaseException:
-            if pool is not None:
-                _stop(pool)
+            _stop(workers)
             raise
-        finally:
-            done.set()
-            watcher.join()
-        pool.shutdown(wait=True)
+        _finish(workers)
     return results
 
 
-def _result(future, interrupts: list[int]):
-    """The future's result, waited for in short steps so that a Ctrl-C noted in ``interrupts`` stops the wait."""
-    while True:
+def _collect(
+    workers: list[_Worker],
+    jobs: Sequence[_Job],
+    interrupts: list[int],
+    on_progress: Callable[[int], None],
+    keep: Callable[[Any], Any],
+) -> list[Any]:
+    """Hand out the jobs, one at a time to each idle worker, and gather their results in job order."""
+    results: list[Any] = []
+    waiting: dict[int, Any] = {}  # results that came before an earlier job's
+    next_job = 0
+    for worker in workers:
+        if next_job < len(jobs):
+            worker.give(next_job, jobs[next_job])
+            next_job += 1
+    while len(results) < len(jobs):
         if interrupts:
             raise KeyboardInterrupt
-        try:
-            return future.result(timeout=_POLL_S)
-        except FutureTimeout:
-            continue
+        busy = [worker for worker in workers if worker.job is not None]
+        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=_POLL_S))
+        for worker in busy:
+            if worker.conn not in ready and worker.process.sentinel not in ready:
+                continue
+            while worker.job is not None and worker.conn.poll():  # a worker may have sent several messages
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):  # it ended half-way through a message, or before sending one
+                    raise worker.lost(worker.job) from None
+                if message[0] == _PROGRESS:
+                    on_progress(message[1])
+                    continue
+                if message[0] == _ERROR:
+                    error = message[2]
+                    error.__cause__ = _RemoteTraceback(message[3])
+                    raise error
+                waiting[message[1]] = message[2]
+                worker.job = None
+                while len(results) in waiting:
+                    results.append(keep(waiting.pop(len(results))))
+                if next_job < len(jobs):
+                    worker.give(next_job, jobs[next_job])
+                    next_job += 1
+            if worker.job is not None and worker.process.sentinel in ready:
+                raise worker.lost(worker.job)  # it ended with its pipe read to the end and its job not done
+    return results
