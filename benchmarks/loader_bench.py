@@ -390,8 +390,8 @@ def main(argv=None) -> int:
         m = sizes[key]
         ok_rate, ok_cpu = m["rate_ratio"] >= TARGET_BARE, m["cpu_ratio"] <= TARGET_CPU
         print(
-            f"  {label:<10} ours / bare decode  {m['rate_ratio']:5.2f}{_range(m, 'rate_ratio')} images/s (target >= {TARGET_BARE:.2f}: {'met' if ok_rate else 'MISSED'}), "
-            f"{m['cpu_ratio']:5.2f}x{_range(m, 'cpu_ratio')} CPU/image (target <= {TARGET_CPU:.2f}x: {'met' if ok_cpu else 'MISSED'}); "
+            f"  {label:<10} ours / bare decode  {m['rate_ratio']:5.3f}{_range(m, 'rate_ratio')} images/s (target >= {TARGET_BARE:.2f}: {'met' if ok_rate else 'MISSED'}), "
+            f"{m['cpu_ratio']:5.3f}x{_range(m, 'cpu_ratio')} CPU/image (target <= {TARGET_CPU:.2f}x: {'met' if ok_cpu else 'MISSED'}); "
             f"{m['cpu_ratio_into_batch']:5.2f}x{_range(m, 'cpu_ratio_into_batch')} the CPU of bare decoding into a batch-sized buffer"
         )
     faster = sizes["reduced"]["ours"]["images_per_s"] / ours["images_per_s"]
