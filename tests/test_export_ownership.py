@@ -27,7 +27,7 @@ from affectnetplus_hf.core.export_files import (
     read_info,
 )
 from affectnetplus_hf.errors import ExportError
-from affectnetplus_hf.exporter.swap import claim
+from affectnetplus_hf.exporter.swap import claim, reserve
 from affectnetplus_hf.exporter.writer import export
 
 
@@ -192,6 +192,24 @@ def test_a_recorded_leftover_replaced_by_a_folder_of_yours_is_not_touched(make_r
     _export(release.root, out)
     assert _tree(ours) == {"mine.txt": b"mine"}
     assert not journal_path(out).exists()  # the record proved nothing and was dropped
+
+
+def test_a_reserved_staging_name_is_removed_only_while_it_is_an_empty_folder(make_release, tmp_path):
+    """A run killed between creating its staging folder and recording its inode left a record by
+    name only: the next export removes that folder only if it is empty (``rmdir``)."""
+    release = make_release(n=4)
+    out = _export(release.root, tmp_path / "affectnet_plus").out_dir
+    empty, full, a_file = (tmp_path / f".affectnet_plus.tmp-{n}" for n in ("a1", "b2", "c3"))
+    for path in (empty, full, a_file):
+        reserve(out, path)  # what a killed run leaves recorded
+    empty.mkdir()
+    full.mkdir()
+    (full / "mine.txt").write_text("mine")
+    a_file.write_text("mine too")
+    _export(release.root, out)
+    assert not empty.exists()
+    assert _tree(full) == {"mine.txt": b"mine"} and a_file.read_text() == "mine too"
+    assert not journal_path(out).exists()  # every record was settled and dropped
 
 
 def test_a_journal_file_that_is_not_ours_is_refused_not_replaced(make_release, tmp_path):

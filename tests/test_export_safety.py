@@ -194,7 +194,9 @@ def _run_killed(raw: Path, out: Path, point: str, *extra: str) -> subprocess.Com
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", ["mid_shards", "shards_written", "staged", "before_swap", "after_swap"])
+@pytest.mark.parametrize(
+    "point", ["staging_created", "mid_shards", "shards_written", "staged", "before_swap", "after_swap"]
+)
 def test_kill_9_at_any_point_leaves_one_whole_export_and_the_next_run_cleans_up(
     two_releases, tmp_path, hf_cache, point
 ):

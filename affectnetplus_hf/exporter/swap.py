@@ -11,7 +11,9 @@ This module does that replacement and everything around it:
   left behind (:func:`claim`). The next export (:func:`recover`) acts only on a folder whose
   name *and* inode match a record; a folder of yours named ``.OUT.tmp-scratch`` or
   ``.OUT.old-2023`` is never removed, emptied or renamed, and a record whose folder is gone
-  or is another folder now is dropped.
+  or is another folder now is dropped. A staging folder is recorded by name just before it is
+  created (:func:`reserve`): a kill in the instant before its inode is recorded leaves it
+  empty, and the next export removes it with ``rmdir``, which removes only an empty folder.
 * **User files carried.** Files in ``OUT`` that the previous export's manifest does not list
   (:func:`~affectnetplus_hf.core.export_files.owned_paths`) are hard-linked into the new folder
   (:func:`carry`) just before the swap, so files written while the export ran are carried
@@ -123,7 +125,9 @@ def export_lock(out_dir: Path) -> Iterator[None]:
 # ----------------------------------------------------------------------------- journal
 
 _JOURNAL_MARK = "affectnetplus-hf export journal"
-_ROLES = ("staging", "previous")
+#: ``"pending"``: a staging folder about to be created (its inode not known yet); ``"staging"``:
+#: one an export created; ``"previous"``: the previous export, moved aside by a swap.
+_ROLES = ("pending", "staging", "previous")
 
 
 def _read_journal(out_dir: Path) -> list[dict]:
@@ -177,12 +181,24 @@ def _write_journal(out_dir: Path, entries: list[dict]) -> None:
         raise
 
 
+def reserve(out_dir: Path, folder: Path) -> None:
+    """Record in the journal that the staging folder ``folder`` is about to be created.
+
+    A kill between its ``mkdir`` and :func:`claim` leaves it empty and unproven; the next
+    export removes it with ``rmdir``, which removes only an empty folder, so whatever is at
+    that name then (a folder of yours with files in it, a file) stays as it is."""
+    entries = _read_journal(out_dir)
+    entries.append({"name": folder.name, "role": "pending", "dev": 0, "ino": 0})
+    _write_journal(out_dir, entries)
+
+
 def claim(out_dir: Path, folder: Path, role: str, st: os.stat_result | None = None) -> None:
     """Record in the journal that ``folder`` (beside ``out_dir``) is an export's: a
-    ``"staging"`` folder it created, or the ``"previous"`` export it is about to move there
-    (``st``: the ``lstat`` of what will be at ``folder``; default: what is there now)."""
+    ``"staging"`` folder it created (replacing its :func:`reserve` record), or the
+    ``"previous"`` export it is about to move there (``st``: the ``lstat`` of what will be at
+    ``folder``; default: what is there now)."""
     st = st if st is not None else os.lstat(folder)
-    entries = _read_journal(out_dir)
+    entries = [e for e in _read_journal(out_dir) if not (e["name"] == folder.name and e["role"] == "pending")]
     entries.append({"name": folder.name, "role": role, "dev": st.st_dev, "ino": st.st_ino})
     _write_journal(out_dir, entries)
 
@@ -471,7 +487,15 @@ def recover(out_dir: Path) -> None:
     its name. A leftover that cannot be removed (files of another user) is named in a
     warning, stays in the journal for the next run, and never stops the export."""
     entries = _read_journal(out_dir)
-    proven = [(entry, folder) for entry in entries if (folder := _proven(out_dir, entry)) is not None]
+    for entry in entries:
+        if entry["role"] == "pending":  # created, then killed before it held anything: empty, if still there
+            with contextlib.suppress(OSError):  # gone, not empty (not ours), or not a folder: left as it is
+                os.rmdir(out_dir.parent / entry["name"])
+    proven = [
+        (entry, folder)
+        for entry in entries
+        if entry["role"] != "pending" and (folder := _proven(out_dir, entry)) is not None
+    ]
     previous = [(e, f) for e, f in proven if e["role"] == "previous"]
     if not out_dir.exists() and previous:
         entry, newest = max(previous, key=lambda pair: pair[1].stat().st_mtime)

@@ -38,6 +38,7 @@ Progress and notes go to the ``affectnetplus_hf.exporter.writer`` logger and the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -80,6 +81,7 @@ from .swap import (
     filesystem_error,
     recover,
     remove_staging,
+    reserve,
     retire,
     swap,
     unclaim,
@@ -557,11 +559,11 @@ def _export_locked(
     previous: Path | None = None  # where the swap left the previous export
     result: ExportResult | None = None
     try:
+        reserve(out_dir, staging)  # a kill right after the mkdir leaves an empty folder the next export removes
         staging.mkdir()
         created = os.lstat(staging)
-        claim(
-            out_dir, staging, "staging", created
-        )  # from here on a kill leaves a folder the next export can prove is ours
+        _step("staging_created")
+        claim(out_dir, staging, "staging", created)  # from here on a kill leaves a folder the next export proves ours
 
         def advance(n: int) -> None:
             bar.update(n)
@@ -602,7 +604,10 @@ def _export_locked(
         with sigint_deferred():  # a Ctrl-C now (another one, say) waits for this to finish, then stops the export
             if swapped:
                 _retire_previous(out_dir, staging, previous, result)
-            elif created is not None and staging.exists():  # never a folder we did not create
+            elif created is None:  # it was never created: only its reserve record is left
+                with contextlib.suppress(OSError, ExportError):
+                    unclaim(out_dir, staging)
+            elif staging.exists():  # never a folder we did not create
                 try:
                     if os.path.samestat(os.lstat(staging), created):
                         remove_staging(staging)

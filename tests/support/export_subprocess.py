@@ -2,7 +2,7 @@
 
 TEST INFRASTRUCTURE ONLY. ``python -m tests.support.export_subprocess RAW OUT POINT [--no-exchange] [--pause MARKER]``
 
-``POINT`` is a step name of :func:`affectnetplus_hf.exporter.writer._step` (``shards_written``,
+``POINT`` is a step name of :func:`affectnetplus_hf.exporter.writer._step` (``staging_created``, ``shards_written``,
 ``staged``, ``before_swap``, ``after_swap``), of :func:`affectnetplus_hf.exporter.swap._step`
 (``between_renames``), or ``mid_shards`` (inside the second shard job). At that point the
 process sends itself SIGKILL: no ``finally`` runs, exactly as a ``kill -9`` from outside.
