@@ -349,3 +349,21 @@ def test_a_hub_503_mid_stream_is_retried_and_a_403_is_raised(pushed, monkeypatch
     server.inject("GET", r"/resolve/.*\.parquet$", 403, times=100, skip=3)  # e.g. access revoked mid-stream
     with pytest.raises(OSError, match="HTTP 403"):
         _ids(stream(repo_id, "all", split="train"))
+
+
+@pytest.mark.slow
+def test_a_hub_stream_follows_the_redirect_to_a_cdn_without_the_token(pushed, small_pieces):
+    """The Hub answers a ``resolve`` of an LFS file with a redirect to a CDN on another host, as
+    the real one does: the bytes come from there, by ranges, and the token stays with the Hub."""
+    server, repo_id, folder = pushed
+    with RangeFileServer(server.root / "blobs") as cdn:
+        server.lfs_redirect = cdn.url + "/"
+        try:
+            got = _keys(stream(repo_id, "all", split="train"))
+        finally:
+            server.lfs_redirect = None
+    assert got == _keys(datasets.load_dataset(str(folder), "all", split="train"))
+    ranged = [(path, header) for method, path, header in cdn.requests if method == "GET" and header]
+    assert ranged and all("X-Amz-Signature=test-signature" in path for path, _ in ranged)
+    assert cdn.authorized and not any(cdn.authorized)  # the token never reached the other host
+    assert any(status == 302 for _, _, status in server.log)  # and the Hub was asked first

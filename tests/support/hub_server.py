@@ -187,6 +187,7 @@ class RangeFileServer(_BackgroundServer):
         self.folder = Path(folder)
         self.ranges = ranges
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
+        self.authorized: list[bool] = []  # per request: whether it carried an Authorization header
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -204,6 +205,7 @@ class RangeFileServer(_BackgroundServer):
 
             def _serve(self):
                 outer.requests.append((self.command, self.path, self.headers.get("Range")))
+                outer.authorized.append("Authorization" in self.headers)
                 rel = unquote(urlsplit(self.path).path).lstrip("/")
                 target = (outer.folder / rel).resolve()
                 if outer.folder.resolve() not in target.parents or not target.is_file():

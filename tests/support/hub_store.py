@@ -150,6 +150,9 @@ class HubStore:
         self.log: list[tuple[str, str, int]] = []  # (method, path with query, status): never headers
         self.ranges: list[tuple[str, str | None]] = []  # (path, Range header) of every resolve request
         self.faults: list[_Fault] = []
+        #: Set to a base URL (a CDN's, e.g. a RangeFileServer over ``root / "blobs"``) to answer a
+        #: ``resolve`` of an LFS file with ``302`` to ``<base><sha256>?...``, as the real Hub does.
+        self.lfs_redirect: str | None = None
         self.lock = threading.RLock()
         self._counter = itertools.count()
 
