@@ -43,7 +43,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 import sys
 import uuid
 from collections.abc import Iterator
@@ -60,6 +59,7 @@ from ..core.export_files import (
     owned_paths,
     read_info,
 )
+from ..core.identity import identity, is_same_folder
 from ..errors import AffectNetPlusError, ExportError
 
 __all__ = [
@@ -199,7 +199,7 @@ def claim(out_dir: Path, folder: Path, role: str, st: os.stat_result | None = No
     ``folder``; default: what is there now)."""
     st = st if st is not None else os.lstat(folder)
     entries = [e for e in _read_journal(out_dir) if not (e["name"] == folder.name and e["role"] == "pending")]
-    entries.append({"name": folder.name, "role": role, "dev": st.st_dev, "ino": st.st_ino})
+    entries.append({"name": folder.name, "role": role, **identity(st)})
     _write_journal(out_dir, entries)
 
 
@@ -214,13 +214,7 @@ def unclaim(out_dir: Path, folder: Path, role: str | None = None) -> None:
 def _proven(out_dir: Path, entry: dict) -> Path | None:
     """The folder of a journal record when it is still that folder (same device and inode)."""
     path = out_dir.parent / entry["name"]
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == (entry["dev"], entry["ino"]):
-        return path
-    return None
+    return path if is_same_folder(path, entry["dev"], entry["ino"]) else None
 
 
 # ----------------------------------------------------------------------------- user files

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.export_files import FileRecord, file_record, manifest_entry
+from ..core.identity import identity, is_same_folder
 from ..errors import StatsError
 from .compute import compute_summary
 from .plots import MissingPlotDependency, draw_plots
@@ -91,7 +91,7 @@ def _write_manifest(out_dir: Path, files: Mapping[str, dict], staging: Path, *, 
     doc: dict[str, Any] = {"generator": _MARK, "version": 1, "files": dict(files)}
     if writing:
         st = os.lstat(staging)
-        doc["staging"] = {"name": staging.name, "dev": st.st_dev, "ino": st.st_ino}
+        doc["staging"] = {"name": staging.name, **identity(st)}
     (staging / MANIFEST_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(staging / MANIFEST_FILE, out_dir / MANIFEST_FILE)
 
@@ -107,9 +107,8 @@ def _remove_left_staging(out_dir: Path) -> None:
     if not name.startswith(".affectnetplus-stats-") or "/" in name or os.sep in name:
         return
     folder = out_dir / name
-    with contextlib.suppress(OSError):
-        st = os.lstat(folder)
-        if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == ident:
+    if is_same_folder(folder, *ident):
+        with contextlib.suppress(OSError):
             shutil.rmtree(folder)
 
 
