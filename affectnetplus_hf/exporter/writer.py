@@ -46,7 +46,7 @@ import math
 import os
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,7 +197,7 @@ class ShardJob:
     part: str
     shard: int
     num_shards: int
-    records: list  # of the release kind's record type (see release.kind)
+    records: Sequence  # of the release kind's record type (see release.kind)
     on_bad: OnBad
     check_images: CheckImages
 
@@ -333,7 +333,7 @@ def _write_empty(path: Path) -> None:
 # ----------------------------------------------------------------------------- driver
 
 
-def _chunks(records: list, num_shards: int) -> list[list]:
+def _chunks(records: Sequence, num_shards: int) -> list[Sequence]:
     size, extra = divmod(len(records), num_shards)
     chunks, start = [], 0
     for index in range(num_shards):
@@ -478,19 +478,10 @@ def export(
             recover(out_dir)
             previous = _check_target(out_dir)
             _refuse_edited(out_dir, previous)
-            return _export_locked(
-                release,
-                out_dir,
-                previous,
-                num_proc,
-                shard_records,
-                num_shards,
-                on_bad,
-                check_images,
-                progress,
-                on_progress,
-                card_plots,
+            options = _Options(
+                num_proc, shard_records, num_shards, on_bad, check_images, progress, on_progress, card_plots
             )
+            return _export_locked(release, out_dir, previous, options)
     except AffectNetPlusError:
         raise
     except OSError as err:
@@ -513,19 +504,21 @@ def _step(name: str) -> None:
     """A named point of an export; does nothing (tests replace it to stop a run exactly there)."""
 
 
-def _export_locked(
-    release,
-    out_dir,
-    previous_info,
-    num_proc,
-    shard_records,
-    num_shards,
-    on_bad,
-    check_images,
-    progress,
-    on_progress,
-    card_plots,
-) -> ExportResult:
+@dataclass(frozen=True)
+class _Options:
+    """How to export, as :func:`export` took it (its arguments of the same names, checked)."""
+
+    num_proc: int
+    shard_records: int
+    num_shards: int | None
+    on_bad: OnBad
+    check_images: CheckImages
+    progress: bool
+    on_progress: Callable[[int], None] | None
+    card_plots: bool
+
+
+def _export_locked(release: FoundRelease, out_dir: Path, previous_info: dict | None, options: _Options) -> ExportResult:
     """The export proper, under the lock: stage, carry the user's files, swap, clean up.
 
     Your files in ``OUT`` are listed just before the swap, not at the start, so a file you
@@ -547,13 +540,13 @@ def _export_locked(
         ignored_lines += [
             {"kind": "ignored_file", "part": i.part, "path": str(i.path), "reason": i.reason} for i in ignored
         ]
-        shards = _part_shards(part_name, len(records), num_shards, shard_records)
+        shards = _part_shards(part_name, len(records), options.num_shards, options.shard_records)
         shard_counts[part_name] = shards
         total += len(records)
         for index, chunk in enumerate(_chunks(records, shards)):
-            jobs.append(ShardJob(str(staging), part_name, index, shards, chunk, on_bad, check_images))
+            jobs.append(ShardJob(str(staging), part_name, index, shards, chunk, options.on_bad, options.check_images))
 
-    bar = tqdm(total=total, unit="rec", desc="export", disable=not progress)
+    bar = tqdm(total=total, unit="rec", desc="export", disable=not options.progress)
     swapped = False
     created = None
     previous: Path | None = None  # where the swap left the previous export
@@ -567,8 +560,8 @@ def _export_locked(
 
         def advance(n: int) -> None:
             bar.update(n)
-            if on_progress:
-                on_progress(n)
+            if options.on_progress:
+                options.on_progress(n)
 
         stats = StatsAccumulator()  # the card's statistics: each shard's added as it comes, not kept
 
@@ -577,7 +570,7 @@ def _export_locked(
             stats.merge(result.stats)  # type: ignore[arg-type]
             return replace(result, stats=None)
 
-        results = run_jobs(_export_shard, jobs, num_proc, advance, fold)
+        results = run_jobs(_export_shard, jobs, options.num_proc, advance, fold)
         bar.close()
         _step("shards_written")
         result, info, report_lines = _finish(staging, release, results, shard_counts, ignored_lines, out_dir)
@@ -585,7 +578,7 @@ def _export_locked(
             result.report_path = unexported_report_path(out_dir)
             _write_report(result.report_path, report_lines)
             raise _nothing_to_export(release, result, out_dir)
-        _write_card_and_manifest(staging, info, stats, out_dir.name, card_plots)
+        _write_card_and_manifest(staging, info, stats, out_dir.name, options.card_plots)
         _write_report(staging / REPORT_FILE, report_lines)
         _step("staged")
         _refuse_edited(out_dir, previous_info)  # again: you may have edited the card while the export ran
