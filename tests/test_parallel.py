@@ -71,6 +71,19 @@ def _dies_half_way_through_a_message(n: int) -> int:
     return n
 
 
+class _TwoArgumentError(Exception):
+    """Pickles, but does not unpickle: its args hold one value, its __init__ wants two."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+
+
+def _raises_what_does_not_unpickle(n: int) -> int:
+    if n == 2:
+        raise _TwoArgumentError("img/2.jpg", "odd")
+    return n
+
+
 def _unpicklable(n: int):
     return (lambda: n) if n == 1 else n
 
@@ -135,4 +148,11 @@ def test_a_worker_that_ends_half_way_through_sending_does_not_hang_the_run():
 def test_a_result_that_does_not_pickle_is_an_error_naming_the_job():
     with _hang_guard(), pytest.raises(RuntimeError, match="outcome of job 1 cannot be sent back"):
         run_jobs(_unpicklable, list(range(6)), 2, lambda n: None)
+    assert _children() == []
+
+
+@linux_only
+def test_an_error_that_does_not_unpickle_in_the_parent_is_an_error_naming_the_job():
+    with _hang_guard(), pytest.raises(RuntimeError, match="outcome of job 2 cannot be read back"):
+        run_jobs(_raises_what_does_not_unpickle, list(range(6)), 2, lambda n: None)
     assert _children() == []

@@ -248,6 +248,8 @@ def _collect(
         if interrupts:
             raise KeyboardInterrupt
         busy = [worker for worker in workers if worker.job is not None]
+        if not busy:  # cannot happen: a result is missing and no worker is on it
+            raise RuntimeError(f"run_jobs: {len(jobs) - len(results)} job(s) without a result and no worker busy")
         ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=_POLL_S))
         for worker in busy:
             if worker.conn not in ready and worker.process.sentinel not in ready:
@@ -257,6 +259,10 @@ def _collect(
                     message = worker.conn.recv()
                 except (EOFError, OSError):  # it ended half-way through a message, or before sending one
                     raise worker.lost(worker.job) from None
+                except Exception as exc:  # it sent something that does not unpickle here (an odd exception class)
+                    raise RuntimeError(
+                        f"the outcome of job {worker.job} cannot be read back from its worker process: {exc!r}"
+                    ) from exc
                 if message[0] == _PROGRESS:
                     on_progress(message[1])
                     continue
