@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .errors import AffectNetPlusError, BadRecordError, NothingToExportError
@@ -62,6 +63,8 @@ exit status (every command):
   3  unexpected internal error: one line on stderr and the path of a file holding the
      traceback; please report it with that file
   130  interrupted (Ctrl-C): one line saying what was left as it was
+  143, 129  stopped by SIGTERM (kill, the end of a batch job) or SIGHUP (the terminal closed):
+       the same as 130, and the line names the signal
   141  standard output was closed by its reader (piped into head, say); the
        command's work was done or stopped as for exit 130; nothing more is printed"""
 
@@ -635,6 +638,11 @@ def _error(command: str, exc: BaseException) -> None:
     print(f"affectnetplus {command}: error: {text}", file=sys.stderr)
 
 
+#: Signals that stop the program as Ctrl-C does (``kill``, a batch system's end of a job, a closed
+#: terminal); it exits with 128 + the signal's number (143, 129) and says which.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class _Interrupts:
     """Ctrl-C during a command: always exit 130 with one line, never a traceback, never lost.
 
@@ -662,6 +670,8 @@ class _Interrupts:
         self.wake = threading.Event()
         self.command: str | None = None
         self.reported = False
+        self.stopped_by: int | None = None  # SIGTERM or SIGHUP, when one of them stopped the command
+        self.previous_stops: dict[int, Any] = {}
         self.active = threading.current_thread() is threading.main_thread()
 
     def __enter__(self) -> _Interrupts:
@@ -669,7 +679,16 @@ class _Interrupts:
             self.previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
             self.previous_hook = sys.unraisablehook
             sys.unraisablehook = self._on_unraisable
+            if self.program:  # as the program, `kill` and a closed terminal stop it as Ctrl-C does
+                self.previous_stops = {number: signal.signal(number, self._on_stop) for number in _STOP_SIGNALS}
         return self
+
+    def _on_stop(self, signum, frame) -> None:
+        """SIGTERM or SIGHUP: an interrupt, delivered as Ctrl-C is (held back where Ctrl-C is, the
+        same cleanup), reported with that signal's name and exit status."""
+        if self.stopped_by is None:
+            self.stopped_by = signum
+        signal.raise_signal(signal.SIGINT)  # runs the SIGINT handler in place now, at the next check
 
     def _on_sigint(self, signum, frame) -> None:
         if self.retrying:
@@ -710,7 +729,8 @@ class _Interrupts:
                 time.sleep(self._RETRY_S)
 
     def report(self) -> int:
-        """Print the one line (once) and return :data:`EXIT_INTERRUPTED`; later Ctrl-Cs change nothing."""
+        """Print the one line (once) and return :data:`EXIT_INTERRUPTED` (128 + the signal's number
+        for SIGTERM or SIGHUP); later Ctrl-Cs change nothing."""
         self.closed = True
         if self.active:
             signal.signal(signal.SIGINT, lambda signum, frame: None)
@@ -718,12 +738,13 @@ class _Interrupts:
             self.reported = True
             what = _INTERRUPTED.get(self.command) if self.command else None
             command = self.command
+            by = f" ({signal.Signals(self.stopped_by).name})" if self.stopped_by is not None else ""
             with contextlib.suppress(Exception):
                 print(
-                    f"affectnetplus{' ' + command if command else ''}: interrupted" + (f"; {what}" if what else ""),
+                    f"affectnetplus{' ' + command if command else ''}: interrupted{by}" + (f"; {what}" if what else ""),
                     file=sys.stderr,
                 )
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED if self.stopped_by is None else 128 + self.stopped_by
 
     def _on_late_sigint(self, signum, frame) -> None:
         self.report()
@@ -742,6 +763,8 @@ class _Interrupts:
             signal.SIG_DFL if self.previous_handler is None else self.previous_handler
         )  # None: set outside Python
         signal.signal(signal.SIGINT, self._on_late_sigint if self.program else previous)
+        for number, handler in self.previous_stops.items():  # after the command: they end it as before
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 def main(argv: list[str] | None = None) -> int:

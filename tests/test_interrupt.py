@@ -51,9 +51,9 @@ def _group(pgid: int) -> list[int]:
 
 
 def _interrupt(
-    tmp_path: Path, point: str, *args: str, to_group: bool = True, twice: bool = False
+    tmp_path: Path, point: str, *args: str, to_group: bool = True, twice: bool = False, signum: int = signal.SIGINT
 ) -> tuple[int, str, list[int]]:
-    """Run ``affectnetplus ARGS`` held at ``point``, send SIGINT; (exit status, stderr, processes left)."""
+    """Run ``affectnetplus ARGS`` held at ``point``, send ``signum``; (exit status, stderr, processes left)."""
     marker = tmp_path / "held"
     stderr_path = tmp_path / "stderr.txt"
     with open(stderr_path, "w") as stderr:  # a file, not a pipe: a worker left behind must not hold the test
@@ -67,9 +67,9 @@ def _interrupt(
             assert proc.poll() is None, f"ended before {point}: {stderr_path.read_text()}"
             assert time.monotonic() < deadline, f"never reached {point}"
             time.sleep(0.02)
-        (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
+        (os.killpg if to_group else os.kill)(proc.pid, signum)
         if twice:
-            os.killpg(proc.pid, signal.SIGINT)
+            os.killpg(proc.pid, signum)
         try:
             code = proc.wait(timeout=GUARD_S)
         except subprocess.TimeoutExpired:
@@ -128,6 +128,25 @@ def test_ctrl_c_of_an_export_of_3000_shards_ends_it_and_every_worker(big_release
     _assert_interrupted(code, err, left, "export")
     assert not out.exists()  # there was no export before: there is none now
     assert _leftovers(out) == []
+
+
+@pytest.mark.slow
+@linux_only
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("to_group", [False, True], ids=["to the parent", "to the group"])
+def test_kill_or_a_closed_terminal_stops_an_export_as_ctrl_c_does(big_release, tmp_path, signum, to_group):
+    """``kill`` (a batch system ending a job) and a closed terminal: the same cleanup as Ctrl-C,
+    the signal named, exit 128 + its number."""
+    out = tmp_path / "affectnet_plus"
+    code, err, left = _interrupt(
+        tmp_path, "job:3", "export", str(big_release), str(out), "--num-shards", "300", "--num-proc", "2", "-q",
+        to_group=to_group, signum=signum,
+    )  # fmt: skip
+    assert code == 128 + signum, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert f"affectnetplus export: interrupted ({signal.Signals(signum).name})" in err, err
+    assert left == [], f"processes left behind: {left}"
+    assert not out.exists() and _leftovers(out) == []
 
 
 @pytest.mark.slow

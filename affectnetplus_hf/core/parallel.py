@@ -110,6 +110,9 @@ class _RemoteTraceback(Exception):
 def _work(conn: Connection, fn: Callable[[Any], Any], parent: int) -> None:
     """A worker's life: take ``(index, job)`` from ``conn`` and send back what ``fn(job)`` gave, until ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's, which stops the workers
+    for name in ("SIGTERM", "SIGHUP"):  # the parent's handlers (a fork keeps them) are not the worker's:
+        if hasattr(signal, name):  # the parent ends a worker with SIGTERM, and it must end at once
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
     _die_with_parent(parent)
     global _progress_conn
     _progress_conn = conn
