@@ -638,11 +638,6 @@ def _error(command: str, exc: BaseException) -> None:
     print(f"affectnetplus {command}: error: {text}", file=sys.stderr)
 
 
-#: Signals that stop the program as Ctrl-C does (``kill``, a batch system's end of a job, a closed
-#: terminal); it exits with 128 + the signal's number (143, 129) and says which.
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
 class _Interrupts:
     """Ctrl-C during a command: always exit 130 with one line, never a traceback, never lost.
 
@@ -679,8 +674,10 @@ class _Interrupts:
             self.previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
             self.previous_hook = sys.unraisablehook
             sys.unraisablehook = self._on_unraisable
-            if self.program:  # as the program, `kill` and a closed terminal stop it as Ctrl-C does
-                self.previous_stops = {number: signal.signal(number, self._on_stop) for number in _STOP_SIGNALS}
+            if self.program:  # as the program, `kill` and a closed terminal stop it as Ctrl-C does (exit 128 + n)
+                from .core.parallel import STOP_SIGNALS
+
+                self.previous_stops = {number: signal.signal(number, self._on_stop) for number in STOP_SIGNALS}
         return self
 
     def _on_stop(self, signum, frame) -> None:

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from ..errors import WorkerLostError
 
-__all__ = ["MAX_NUM_PROC", "report_progress", "run_jobs", "sigint_deferred"]
+__all__ = ["MAX_NUM_PROC", "STOP_SIGNALS", "report_progress", "run_jobs", "sigint_deferred"]
 
 #: Most worker processes a command starts (``--num-proc``); fewer when there are fewer jobs.
 MAX_NUM_PROC = 64
@@ -45,6 +45,11 @@ MAX_NUM_PROC = 64
 _TERMINATE_GRACE = 3.0
 #: Seconds between looks at whether Ctrl-C was pressed, while waiting for a worker.
 _POLL_S = 0.1
+#: Signals the ``affectnetplus`` program takes as Ctrl-C (``kill``, a batch system ending a job, a
+#: closed terminal; see ``cli``); a worker takes their default, which ends it.
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 #: What a worker sends back: progress (a count), a job's result, a job's error.
 _PROGRESS, _RESULT, _ERROR = 0, 1, 2
 
@@ -110,9 +115,8 @@ class _RemoteTraceback(Exception):
 def _work(conn: Connection, fn: Callable[[Any], Any], parent: int) -> None:
     """A worker's life: take ``(index, job)`` from ``conn`` and send back what ``fn(job)`` gave, until ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's, which stops the workers
-    for name in ("SIGTERM", "SIGHUP"):  # the parent's handlers (a fork keeps them) are not the worker's:
-        if hasattr(signal, name):  # the parent ends a worker with SIGTERM, and it must end at once
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    for number in STOP_SIGNALS:  # the program's handlers (a fork keeps them) are not the worker's: the
+        signal.signal(number, signal.SIG_DFL)  # parent ends a worker with SIGTERM, and it must end at once
     _die_with_parent(parent)
     global _progress_conn
     _progress_conn = conn
